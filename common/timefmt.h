@@ -1,0 +1,27 @@
+/* timefmt: RFC 3339 timestamps, the one time format in our logs.
+ *
+ * Log lines carry UTC with microseconds ("2026-11-28T02:03:04.123456Z").
+ * logship reads timestamps back from lines, with any fraction up to
+ * nanoseconds and any numeric offset, so parsing is strict but complete. */
+#ifndef COMMON_TIMEFMT_H
+#define COMMON_TIMEFMT_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <time.h>
+
+#define TIMEFMT_RFC3339_US_LEN 27 /* "YYYY-MM-DDTHH:MM:SS.uuuuuuZ" */
+
+/* Write ts as RFC 3339 UTC with microseconds into out (at least 28 bytes,
+ * NUL-terminated). Returns the length (27). Cannot fail for years 0..9999. */
+size_t timefmt_rfc3339_us(char *out, const struct timespec *ts);
+
+/* Nanoseconds since the Unix epoch, from CLOCK_REALTIME. */
+int64_t timefmt_now_ns(void);
+
+/* Parse an RFC 3339 date-time ("T" or " " or "t" separator, fraction of
+ * 0..9 digits, "Z"/"z" or ±HH:MM) into ns since the epoch. Returns 0, or -1
+ * on anything malformed or out of range (leaving *ns untouched). */
+int timefmt_parse_rfc3339(const char *s, size_t n, int64_t *ns);
+
+#endif

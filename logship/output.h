@@ -1,0 +1,75 @@
+/* output: the one small interface every backend implements.
+ *
+ * An output turns a batch of records into a request and maps the response to
+ * a verdict. That is all: the engine (pipeline) owns batching, the spool
+ * cursor, backoff with full jitter, retry limits and the counters. So a new
+ * backend is one new file with one ls_output_ops table, plus a line in
+ * output.c's registry; outputs contain no retry loops and no sleeps.
+ *
+ * Verdicts, per batch or per record:
+ *   LS_DONE   delivered (or already stored: ES 409 on create) → acknowledge
+ *   LS_RETRY  transient (429, 5xx, timeout, connection error) → resend later
+ *   LS_DROP   permanent for this data (Loki 400, ES item 4xx) → count, log,
+ *             dead-letter if configured, acknowledge
+ *   LS_CONFIG the backend says our configuration is wrong (401/403/404):
+ *             alert loudly, keep the data, retry with the maximum backoff */
+#ifndef LOGSHIP_OUTPUT_H
+#define LOGSHIP_OUTPUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "logship/record.h"
+
+enum ls_verdict { LS_DONE = 0, LS_RETRY, LS_DROP, LS_CONFIG };
+
+/* What the engine hands to flush: records in spool order. */
+struct ls_batch {
+    const struct ls_record *recs;
+    size_t n;
+};
+
+/* What flush reports back beside its verdict. */
+struct ls_flush_result {
+    /* Per-record verdicts, n entries, filled only when flush returns
+     * LS_PARTIAL; the engine resends exactly the LS_RETRY ones. */
+    enum ls_verdict *item;
+    int     http_status;        /* 0 when no response (connection error, timeout) */
+    int64_t retry_after_ms;     /* from a Retry-After header, else -1 */
+    char    reason[64];         /* drop/retry reason, a short metric label value,
+                                 * e.g. "too_far_behind", "rate_limited", "timeout" */
+    char    detail[1024];       /* first KB of the response body or the error text */
+    size_t  dropped;            /* records dropped (Loki partial 400 reports N of M) */
+};
+
+/* Returned by flush when item[] carries per-record verdicts. */
+#define LS_PARTIAL ((enum ls_verdict)100)
+
+/* Options common to every output, from the command line / config file. */
+struct ls_output_conf {
+    const char *name;          /* instance name, the "output" metric label */
+    const char *url;
+    const char *tenant;        /* Loki X-Scope-OrgID */
+    const char *username, *password;   /* basic auth */
+    const char *bearer_token_file;     /* Authorization: Bearer <file contents> */
+    const char *api_key;               /* Elasticsearch: Authorization: ApiKey <key> */
+    const char *ca_file, *cert_file, *key_file; /* TLS, mTLS */
+    int         insecure_skip_verify;
+    int64_t     connect_timeout_ms, request_timeout_ms;
+    const char *encoding;      /* output-specific, e.g. Loki "protobuf" | "json" */
+    int         compress;      /* gzip request bodies where the backend takes them */
+    const char *index;         /* Elasticsearch data stream or index pattern */
+    const char *dead_letter;   /* Elasticsearch: NDJSON file for rejected documents */
+    uint64_t    batch_bytes;   /* upper bound on one request's payload */
+};
+
+struct ls_output_ops {
+    const char *kind;  /* "loki", "elasticsearch", "logstash" */
+    /* Build an instance. On failure return NULL with a one-line message in err. */
+    void *(*create)(const struct ls_output_conf *conf, char *err, size_t errlen);
+    /* Send one batch (b->n >= 1). Must not sleep or retry; must fill res. */
+    enum ls_verdict (*flush)(void *ctx, const struct ls_batch *b, struct ls_flush_result *res);
+    /* Release everything create made. NULL-safe. */
+    void (*destroy)(void *ctx);
+};
+
+#endif
