@@ -1,0 +1,135 @@
+/* spool: the durable, bounded, segmented on-disk log between sources and outputs.
+ *
+ * Layout: <dir>/seg-<20-digit first seq>.log files, appended to by one writer
+ * (the reader loop), each record length-prefixed and CRC-32 checked:
+ *
+ *   u32 len | u32 crc32(len, body) | body: u64 seq, i64 ts_ns, i64 append_ns,
+ *   u32 labels_len, u32 line_len, u32 origin_len, u32 0 | labels line origin
+ *
+ * (host byte order; a spool is not moved between architectures). A segment is
+ * closed when it reaches segment_bytes, and a new one starts on every open,
+ * so a torn tail (crash mid-write) can only be in the last segment of the
+ * previous run: open() scans it, truncates at the last good record, logs and
+ * counts what it cut.
+ *
+ * Each output reads through its own reader with its own cursor, persisted
+ * atomically in <dir>/cursor-<name>.json only after the output acknowledged.
+ * A segment is deleted once every reader's acknowledged position is past it.
+ * The total is capped (max_bytes): append() then returns 1 (backpressure) or,
+ * with drop_oldest, deletes the oldest segment and counts the records that
+ * the slowest reader had not acknowledged.
+ *
+ * fsync policy (what survives a power loss; a process crash loses nothing
+ * that append() accepted and flush() wrote):
+ *   LS_FSYNC_ALWAYS    ls_spool_commit_point() fdatasyncs every time
+ *   LS_FSYNC_INTERVAL  it fdatasyncs when fsync_interval_ms has passed since
+ *                      the last sync (the engine only commits source
+ *                      checkpoints right after a sync, so a source position
+ *                      never gets ahead of durable spool data)
+ *   LS_FSYNC_NEVER     never; the OS writes back when it likes
+ * Closed segments and the directory are synced on rollover unless NEVER.
+ *
+ * Threads: one writer thread calls append/flush/commit_point; each reader is
+ * used by one thread; the spool's mutex guards the segment table. */
+#ifndef LOGSHIP_SPOOL_H
+#define LOGSHIP_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "logship/record.h"
+#include "metrics.h"
+
+enum ls_fsync_policy { LS_FSYNC_INTERVAL = 0, LS_FSYNC_ALWAYS, LS_FSYNC_NEVER };
+
+#define LS_SPOOL_REC_HDR 48u   /* bytes of framing + fixed fields per record */
+
+struct ls_spool_opts {
+    const char *dir;
+    uint64_t    max_bytes;         /* cap on all segment files together */
+    uint64_t    segment_bytes;     /* 0: max_bytes / 8, clamped to [64 KiB, 64 MiB] */
+    size_t      max_record_bytes;  /* largest body accepted (labels+line+origin) */
+    enum ls_fsync_policy fsync;
+    int64_t     fsync_interval_ms;
+    int         drop_oldest;       /* on full: 0 block (append returns 1), 1 drop */
+    metrics_registry *reg;         /* may be NULL */
+};
+
+struct ls_spool;
+struct ls_spool_reader;
+
+/* Open (creating dir if needed) and recover the spool: list segments,
+ * truncate a torn tail of the last one, start a fresh active segment.
+ * Returns the spool, or NULL with a one-line message in err. */
+struct ls_spool *ls_spool_open(const struct ls_spool_opts *o, char *err, size_t errlen);
+
+/* Flush, sync (unless NEVER) and release everything. Readers must be closed
+ * first. NULL-safe. */
+void ls_spool_close(struct ls_spool *sp);
+
+/* Append one record (rec->seq is ignored; the spool assigns it). The bytes
+ * are copied into the write buffer. Returns 0; 1 when the spool is full and
+ * the policy is to block (nothing was written; offer it again later); -1 on
+ * an I/O error or a record larger than max_record_bytes (logged). */
+int ls_spool_append(struct ls_spool *sp, const struct ls_record *rec);
+
+/* Write the write buffer to the active segment and make it visible to
+ * readers. 0 or -1 (the unwritten part stays buffered for a later call). */
+int ls_spool_flush(struct ls_spool *sp);
+
+/* Flush, then fdatasync per policy (see above). Returns 1 when the data is
+ * now as durable as the policy promises and source checkpoints may be
+ * committed, 0 when not yet (INTERVAL, too early), -1 on error. force=1
+ * syncs regardless of the interval (shutdown), except under NEVER. */
+int ls_spool_commit_point(struct ls_spool *sp, int force);
+
+/* 1 while the spool is full and blocking appends. */
+int ls_spool_full(struct ls_spool *sp);
+
+/* Wake every thread blocked in ls_spool_wait (shutdown). */
+void ls_spool_wake_all(struct ls_spool *sp);
+
+/* Totals for tests and metrics. */
+uint64_t ls_spool_bytes(struct ls_spool *sp);
+uint64_t ls_spool_records(struct ls_spool *sp);
+size_t   ls_spool_segments(struct ls_spool *sp);
+uint64_t ls_spool_next_seq(struct ls_spool *sp);
+/* Records dropped when full plus torn/corrupt events, since open. */
+uint64_t ls_spool_dropped(struct ls_spool *sp);
+
+/* Register a reader for output `name` ([A-Za-z0-9_.-], used in the cursor file
+ * name), positioned at its persisted cursor or at the oldest record. The
+ * reader holds one batch of at most about batch_bytes in memory. Register
+ * all readers before appending. NULL with a message in err on failure. */
+struct ls_spool_reader *ls_spool_reader_open(struct ls_spool *sp, const char *name,
+                                             size_t batch_bytes, char *err, size_t errlen);
+
+/* Read more records into the reader's current batch, until it holds at least
+ * batch_bytes or nothing more is visible. Returns the number of records
+ * added (0: none available), or -1 on an I/O error. Corrupt records are
+ * skipped (to the end of their segment), logged and counted. */
+long ls_spool_reader_fill(struct ls_spool_reader *rd);
+
+/* The current batch: records valid until ack. append_ns (may be NULL)
+ * receives the parallel array of spool append times. */
+const struct ls_record *ls_spool_reader_batch(struct ls_spool_reader *rd, size_t *n,
+                                              const int64_t **append_ns);
+
+/* 1 when the batch has reached batch_bytes. */
+int ls_spool_reader_batch_full(struct ls_spool_reader *rd);
+
+/* Block up to timeout_ms until the writer made new data visible (or
+ * ls_spool_wake_all). Returns at once if data arrived since the last fill. */
+void ls_spool_wait(struct ls_spool_reader *rd, int64_t timeout_ms);
+
+/* Acknowledge the whole current batch: persist the cursor (atomic file
+ * write), empty the batch, delete segments every reader is past. 0 or -1
+ * (cursor not persisted; the batch is kept so it can be acked again). */
+int ls_spool_reader_ack(struct ls_spool_reader *rd);
+
+/* Records visible beyond the reader's acknowledged position (approximate). */
+uint64_t ls_spool_reader_backlog(struct ls_spool_reader *rd);
+
+/* Unregister and free. NULL-safe. */
+void ls_spool_reader_close(struct ls_spool_reader *rd);
+
+#endif
