@@ -1,0 +1,262 @@
+/* test_logship_lumberjack: Lumberjack v2 frames, and the client against an in-process server
+ * that ACKs fully, partially, or hangs up before the ACK. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <pthread.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <cmocka.h>
+
+#include "logship/lumberjack.h"
+
+static void test_frames_roundtrip(void **state)
+{
+    buf_t b, inner, z;
+    struct lj_frame f;
+    (void)state;
+    buf_init(&b, 1 << 20);
+    buf_init(&inner, 1 << 20);
+    buf_init(&z, 1 << 20);
+    assert_int_equal(lj_encode_window(&b, 3), 0);
+    assert_int_equal(lj_encode_json(&inner, 1, "{\"a\":1}", 7), 0);
+    assert_int_equal(lj_encode_json(&inner, 2, "{}", 2), 0);
+    assert_int_equal(lj_encode_json(&inner, 3, "", 0), 0);
+    assert_int_equal(lj_encode_compressed(&b, inner.p, inner.len, 3), 0);
+    assert_int_equal(lj_encode_ack(&b, 3), 0);
+
+    const unsigned char *p = (const unsigned char *)b.p;
+    size_t n = b.len;
+    long used = lj_frame_decode(p, n, 1 << 20, &f);
+    assert_int_equal(used, 6);
+    assert_int_equal(f.type, 'W');
+    assert_int_equal(f.count, 3);
+    p += used; n -= (size_t)used;
+    used = lj_frame_decode(p, n, 1 << 20, &f);
+    assert_true(used > 6);
+    assert_int_equal(f.type, 'C');
+    assert_int_equal(lj_inflate(f.payload, f.len, &z), 0);
+    assert_int_equal(z.len, inner.len);
+    assert_memory_equal(z.p, inner.p, inner.len);
+    /* every prefix of a frame asks for more bytes, never more than it has */
+    for (size_t cut = 0; cut < (size_t)used; cut++)
+        assert_int_equal(lj_frame_decode(p, cut, 1 << 20, &f), 0);
+    /* a corrupt or truncated zlib stream is an error, not a crash */
+    buf_reset(&z);
+    assert_int_equal(lj_inflate(f.payload, f.len - 1, &z), -1);
+    assert_int_equal(z.len, 0);
+    p += used; n -= (size_t)used;
+    used = lj_frame_decode(p, n, 1 << 20, &f);
+    assert_int_equal(used, 6);
+    assert_int_equal(f.type, 'A');
+    assert_int_equal(f.seq, 3);
+
+    /* the inner frames */
+    p = (const unsigned char *)inner.p;
+    used = lj_frame_decode(p, inner.len, 1 << 20, &f);
+    assert_int_equal(used, 17);
+    assert_int_equal(f.type, 'J');
+    assert_int_equal(f.seq, 1);
+    assert_int_equal(f.len, 7);
+    assert_memory_equal(f.payload, "{\"a\":1}", 7);
+
+    /* bad version, unknown type, oversized payload */
+    assert_int_equal(lj_frame_decode((const unsigned char *)"3W", 2, 10, &f), -1);
+    assert_int_equal(lj_frame_decode((const unsigned char *)"x", 1, 10, &f), -1);
+    assert_int_equal(lj_frame_decode((const unsigned char *)"2Z\0\0\0\0", 6, 10, &f), -1);
+    assert_int_equal(lj_frame_decode((const unsigned char *)"2J\0\0\0\1\0\0\0\x20", 10, 16, &f), -1);
+    /* legacy D frame: seq 5, one pair k=v */
+    static const unsigned char d[] = { '2', 'D', 0, 0, 0, 5, 0, 0, 0, 1, 0, 0, 0, 1, 'k', 0, 0, 0, 1, 'v' };
+    used = lj_frame_decode(d, sizeof d, 1 << 20, &f);
+    assert_int_equal(used, (long)sizeof d);
+    assert_int_equal(f.seq, 5);
+    assert_int_equal(f.count, 1);
+    assert_int_equal(lj_frame_decode(d, sizeof d - 1, 1 << 20, &f), 0);
+
+    /* inflate respects the destination cap */
+    buf_t small;
+    buf_init(&small, 4);
+    assert_int_equal(lj_inflate((const unsigned char *)b.p + 12, b.len - 18, &small), -1);
+    buf_free(&small);
+    buf_free(&b);
+    buf_free(&inner);
+    buf_free(&z);
+}
+
+/* ---- a tiny in-process beats server ---- */
+
+struct srv {
+    int lfd;
+    int port;
+    int mode;          /* 0: ACK n; 1: ACK 2 then close; 2: keep-alive ACK 0 twice, then n; 3: never ACK */
+    uint32_t window;   /* what the server saw */
+    uint32_t events;
+};
+
+static int read_full(int fd, void *p, size_t n)
+{
+    char *q = p;
+    while (n) {
+        ssize_t r = read(fd, q, n);
+        if (r <= 0) return -1;
+        q += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+static void send_ack(int fd, uint32_t seq)
+{
+    unsigned char a[6] = { '2', 'A' };
+    a[2] = (unsigned char)(seq >> 24); a[3] = (unsigned char)(seq >> 16);
+    a[4] = (unsigned char)(seq >> 8); a[5] = (unsigned char)seq;
+    assert_int_equal(write(fd, a, 6), 6);
+}
+
+static void *srv_main(void *arg)
+{
+    struct srv *s = arg;
+    int fd = accept(s->lfd, NULL, NULL);
+    unsigned char h[6];
+    buf_t z;
+    struct lj_frame f;
+    if (fd < 0) return NULL;
+    buf_init(&z, 1 << 20);
+    if (read_full(fd, h, 6) == 0 && lj_frame_decode(h, 6, 0, &f) == 6 && f.type == 'W') {
+        s->window = f.count;
+        unsigned char ch[6];
+        if (read_full(fd, ch, 6) == 0 && ch[1] == 'C') {
+            uint32_t len = ((uint32_t)ch[2] << 24) | ((uint32_t)ch[3] << 16) | ((uint32_t)ch[4] << 8) | ch[5];
+            unsigned char *zb = malloc(len);
+            if (zb && read_full(fd, zb, len) == 0 && lj_inflate(zb, len, &z) == 0) {
+                size_t off = 0;
+                long used;
+                while ((used = lj_frame_decode((unsigned char *)z.p + off, z.len - off, 1 << 20, &f)) > 0) {
+                    s->events++;
+                    off += (size_t)used;
+                }
+            }
+            free(zb);
+        }
+        if (s->mode == 0) send_ack(fd, s->window);
+        if (s->mode == 1) send_ack(fd, 2);
+        if (s->mode == 2) { send_ack(fd, 0); usleep(100000); send_ack(fd, 0); usleep(100000); send_ack(fd, s->window); }
+        if (s->mode == 3) usleep(600000);
+    }
+    buf_free(&z);
+    usleep(50000);
+    close(fd);
+    return NULL;
+}
+
+static int srv_start(struct srv *s, pthread_t *th)
+{
+    struct sockaddr_in a;
+    socklen_t al = sizeof a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    s->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(s->lfd >= 0);
+    assert_int_equal(bind(s->lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(s->lfd, 4), 0);
+    assert_int_equal(getsockname(s->lfd, (struct sockaddr *)&a, &al), 0);
+    s->port = ntohs(a.sin_port);
+    return pthread_create(th, NULL, srv_main, s);
+}
+
+static int send_five(struct srv *s, uint32_t *acked, char *err, size_t errlen, int64_t io_ms)
+{
+    char port[16];
+    buf_t frames, inner;
+    pthread_t th;
+    int rc;
+    assert_int_equal(srv_start(s, &th), 0);
+    snprintf(port, sizeof port, "%d", s->port);
+    struct lj_conn_conf cc = { .host = "127.0.0.1", .port = port, .connect_timeout_ms = 2000,
+                               .io_timeout_ms = io_ms };
+    struct lj_conn *c = lj_conn_open(&cc, err, errlen);
+    assert_non_null(c);
+    buf_init(&frames, 1 << 20);
+    buf_init(&inner, 1 << 20);
+    assert_int_equal(lj_encode_window(&frames, 5), 0);
+    for (uint32_t i = 1; i <= 5; i++) assert_int_equal(lj_encode_json(&inner, i, "{\"m\":\"x\"}", 9), 0);
+    assert_int_equal(lj_encode_compressed(&frames, inner.p, inner.len, 1), 0);
+    rc = lj_conn_send_window(c, frames.p, frames.len, 5, acked, err, errlen);
+    lj_conn_close(c);
+    pthread_join(th, NULL);
+    close(s->lfd);
+    buf_free(&frames);
+    buf_free(&inner);
+    return rc;
+}
+
+static void test_client_acks(void **state)
+{
+    struct srv s;
+    uint32_t acked;
+    char err[256];
+    (void)state;
+
+    memset(&s, 0, sizeof s);
+    assert_int_equal(send_five(&s, &acked, err, sizeof err, 2000), 0);
+    assert_int_equal(acked, 5);
+    assert_int_equal(s.window, 5);
+    assert_int_equal(s.events, 5);
+
+    memset(&s, 0, sizeof s);
+    s.mode = 1;   /* partial ACK, then the server hangs up */
+    assert_int_equal(send_five(&s, &acked, err, sizeof err, 2000), -1);
+    assert_int_equal(acked, 2);
+    assert_non_null(strstr(err, "closed"));
+
+    memset(&s, 0, sizeof s);
+    s.mode = 2;   /* keep-alives restart the clock: 150 ms io timeout, ACK after 200 ms */
+    assert_int_equal(send_five(&s, &acked, err, sizeof err, 150), 0);
+    assert_int_equal(acked, 5);
+
+    memset(&s, 0, sizeof s);
+    s.mode = 3;   /* silence: timeout */
+    assert_int_equal(send_five(&s, &acked, err, sizeof err, 200), -1);
+    assert_int_equal(acked, 0);
+    assert_non_null(strstr(err, "no ACK"));
+}
+
+static void test_connect_refused(void **state)
+{
+    char err[256];
+    (void)state;
+    /* a port nobody listens on: bind one, close it, connect */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    socklen_t al = sizeof a;
+    char port[16];
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+    snprintf(port, sizeof port, "%d", ntohs(a.sin_port));
+    close(fd);
+    struct lj_conn_conf cc = { .host = "127.0.0.1", .port = port, .connect_timeout_ms = 1000 };
+    assert_null(lj_conn_open(&cc, err, sizeof err));
+    assert_non_null(strstr(err, "connect"));
+    struct lj_conn_conf bad = { .host = "no-such-host.invalid", .port = "1", .connect_timeout_ms = 1000 };
+    assert_null(lj_conn_open(&bad, err, sizeof err));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_frames_roundtrip),
+        cmocka_unit_test(test_client_acks),
+        cmocka_unit_test(test_connect_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
