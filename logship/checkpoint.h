@@ -1,0 +1,29 @@
+/* checkpoint: small state files replaced atomically, so a crash at any instant
+ * leaves either the old or the new content on disk, never a torn mix.
+ *
+ * Used for the file source's positions (state_dir/positions.json) and for the
+ * spool's output cursors. The write sequence is the one redis and every
+ * database use: write a temp file in the same directory, fsync it, rename it
+ * over the target, fsync the directory so the rename itself is durable. */
+#ifndef LOGSHIP_CHECKPOINT_H
+#define LOGSHIP_CHECKPOINT_H
+
+#include <stddef.h>
+#include "buf.h"
+
+/* Largest state file ls_checkpoint_read accepts (a larger one is an error). */
+#define LS_CHECKPOINT_MAX (16u * 1024 * 1024)
+
+/* Replace path with data[0..len) atomically and durably: temp file
+ * "<path>.tmp.<pid>" in the same directory, write, fsync, rename, fsync(dir).
+ * Returns 0, or -1 with errno set (the old content of path is untouched and
+ * the temp file is removed). The caller logs. */
+int ls_checkpoint_write(const char *path, const void *data, size_t len);
+
+/* Read the whole file into out (which is reset first; out's own cap applies
+ * on top of LS_CHECKPOINT_MAX). Returns 0 when read, 1 when the file does not
+ * exist (out left empty), -1 on any other error (errno set; EFBIG when too
+ * large). Leftover temp files of an interrupted write are ignored. */
+int ls_checkpoint_read(const char *path, buf_t *out);
+
+#endif
