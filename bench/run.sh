@@ -1,0 +1,31 @@
+#!/bin/sh
+# run.sh: 'make bench': builds the benchmark helpers, runs the hellod, logship and ELK benchmarks, and
+# keeps the output as a dated record in bench/results/latest.txt. Benchmarks print figures; they never fail a build
+# on a missed target. Environment knobs: BENCH_DURATION (s per wrk run, default 10), BENCH_LINES (default 1000000),
+# HELLOD_BIN, LOGSHIP_BIN.
+set -eu
+cd "$(dirname "$0")/.."
+PY=/usr/bin/python3
+make -s -f bench/Makefile
+mkdir -p bench/results
+out=bench/results/latest.txt
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+{
+    echo "make bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git describe --always --dirty 2>/dev/null || echo unknown)"
+    echo "machine: $(uname -srm), $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),"\
+         "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+    echo "tools: $(nginx -v 2>&1 | sed 's/.*: //'), $(openssl version | cut -d' ' -f1-2), wrk $(wrk -v 2>&1 | awk 'NR==1 {print $2}'),"\
+         "gunicorn $($PY -c 'import gunicorn; print(gunicorn.__version__)'), flask $($PY -c 'import importlib.metadata as m; print(m.version("flask"))')"
+    echo
+    echo "== hellod (issue 2) =="
+    $PY bench/hellod.py || echo "hellod benchmark: failed (exit $?)"
+    echo
+    echo "== logship -> Loki (issue 3) =="
+    sh bench/logship.sh || echo "logship benchmark: failed (exit $?)"
+    echo
+    echo "== logship -> Elasticsearch, fan-out (issue 4) =="
+    sh bench/elk.sh || echo "elk benchmark: failed (exit $?)"
+} 2>&1 | tee "$tmp"
+cp "$tmp" "$out"
+echo "(saved to $out)"
