@@ -2,6 +2,19 @@
 HELLOD_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out service/main.c,$(wildcard service/*.c)))
 HELLOD_LIBS := $(CIVETWEB_LIBS)
 
+# civetweb build flags hellod depends on (see the report to the lead; these
+# belong in the top-level CIVETWEB_CFLAGS):
+#  - MAX_REQUEST_SIZE is an enum constant inside civetweb.c (the runtime option
+#    max_request_size), so -DMAX_REQUEST_SIZE=... breaks the compile; hellod sets
+#    the option at run time instead.
+#  - SOCKET_TIMEOUT_QUANTUM bounds how long an idle connection's poll() runs
+#    before it rechecks the stop flag (default 2000 ms): 200 ms makes mg_stop,
+#    and so hellod's shutdown, prompt.
+CIVETWEB_CFLAGS := $(filter-out -DMAX_REQUEST_SIZE=%,$(CIVETWEB_CFLAGS))
+ifeq ($(filter -DSOCKET_TIMEOUT_QUANTUM=%,$(CIVETWEB_CFLAGS)),)
+CIVETWEB_CFLAGS += -DSOCKET_TIMEOUT_QUANTUM=200
+endif
+
 $(BUILD)/libhellod.a: $(HELLOD_OBJS)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^

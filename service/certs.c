@@ -1,0 +1,252 @@
+/* certs: generates hellod's self-signed ECDSA certificate with OpenSSL's C API and loads PEM pairs. */
+#include "service/certs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#define SELF_DAYS 397L          /* the CA/Browser Forum maximum, as a habit */
+#define REUSE_MIN_DAYS 7L       /* regenerate when fewer days are left */
+
+/* The oldest OpenSSL error as text (or fallback), for one-line messages. */
+static const char *ossl_err(char *buf, size_t cap, const char *fallback)
+{
+    unsigned long e = ERR_get_error();
+
+    if (e == 0) {
+        snprintf(buf, cap, "%s", fallback);
+    } else {
+        ERR_error_string_n(e, buf, cap);
+        ERR_clear_error();
+    }
+    return buf;
+}
+
+void *certs_load_ctx(const char *cert_path, const char *key_path, time_t *not_after,
+                     char *err, size_t errlen)
+{
+    char e[256];
+    SSL_CTX *ctx = NULL;
+    X509 *leaf;
+    struct tm tm;
+
+    *not_after = 0;
+    ERR_clear_error();
+    ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL) {
+        snprintf(err, errlen, "SSL_CTX_new: %s", ossl_err(e, sizeof(e), "out of memory"));
+        goto fail;
+    }
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert_path) != 1) {
+        snprintf(err, errlen, "certificate %s: %s", cert_path,
+                 ossl_err(e, sizeof(e), "cannot load"));
+        goto fail;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key_path, SSL_FILETYPE_PEM) != 1) {
+        snprintf(err, errlen, "key %s: %s", key_path, ossl_err(e, sizeof(e), "cannot load"));
+        goto fail;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        snprintf(err, errlen, "key %s does not match certificate %s: %s", key_path, cert_path,
+                 ossl_err(e, sizeof(e), "mismatch"));
+        goto fail;
+    }
+    leaf = SSL_CTX_get0_certificate(ctx);
+    memset(&tm, 0, sizeof(tm));
+    if (leaf != NULL && ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &tm) == 1)
+        *not_after = timegm(&tm);
+    return ctx;
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+static int add_ext(X509 *x, int nid, const char *value)
+{
+    X509V3_CTX v3;
+    X509_EXTENSION *ext;
+    int ok;
+
+    X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+    ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
+    if (ext == NULL)
+        return -1;
+    ok = X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+    return ok == 1 ? 0 : -1;
+}
+
+/* A fresh P-256 key and a self-signed certificate for it. */
+static int make_pair(EVP_PKEY **pkey_out, X509 **x_out)
+{
+    EVP_PKEY *pkey = NULL;
+    X509 *x = NULL;
+    BIGNUM *serial = NULL;
+    X509_NAME *name;
+    int rc = -1;
+
+    pkey = EVP_EC_gen("P-256");
+    x = X509_new();
+    serial = BN_new();
+    if (pkey == NULL || x == NULL || serial == NULL)
+        goto out;
+    if (X509_set_version(x, X509_VERSION_3) != 1 ||
+        BN_rand(serial, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1 ||
+        BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(x)) == NULL ||
+        X509_gmtime_adj(X509_getm_notBefore(x), -3600L) == NULL ||
+        X509_gmtime_adj(X509_getm_notAfter(x), SELF_DAYS * 24 * 3600) == NULL ||
+        X509_set_pubkey(x, pkey) != 1)
+        goto out;
+    name = X509_get_subject_name(x);
+    if (X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                   (const unsigned char *)"localhost", -1, -1, 0) != 1 ||
+        X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+                                   (const unsigned char *)"hellod self-signed", -1, -1, 0) != 1 ||
+        X509_set_issuer_name(x, name) != 1)
+        goto out;
+    if (add_ext(x, NID_basic_constraints, "critical,CA:FALSE") != 0 ||
+        add_ext(x, NID_key_usage, "critical,digitalSignature") != 0 ||
+        add_ext(x, NID_ext_key_usage, "serverAuth") != 0 ||
+        add_ext(x, NID_subject_key_identifier, "hash") != 0 ||
+        add_ext(x, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1,IP:::1") != 0)
+        goto out;
+    if (X509_sign(x, pkey, EVP_sha256()) <= 0)
+        goto out;
+    *pkey_out = pkey;
+    *x_out = x;
+    pkey = NULL;
+    x = NULL;
+    rc = 0;
+out:
+    BN_free(serial);
+    X509_free(x);
+    EVP_PKEY_free(pkey);
+    return rc;
+}
+
+/* Write one PEM object to dir/name atomically: temp file, fsync, rename. */
+static int write_pem(const char *dir, const char *name, mode_t mode, EVP_PKEY *pkey, X509 *x,
+                     char *err, size_t errlen)
+{
+    char tmp[4096], dst[4096];
+    FILE *f = NULL;
+    int fd = -1, ok = 0, rc = -1;
+
+    if (snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name) >= (int)sizeof(tmp) ||
+        snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= (int)sizeof(dst)) {
+        snprintf(err, errlen, "state dir path too long");
+        return -1;
+    }
+    (void)unlink(tmp);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    f = fdopen(fd, "w");
+    if (f == NULL) {
+        snprintf(err, errlen, "fdopen %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    fd = -1; /* owned by f now */
+    if (pkey != NULL)
+        ok = PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL);
+    else
+        ok = PEM_write_X509(f, x);
+    if (ok != 1 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (fclose(f) != 0) {
+        f = NULL;
+        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    f = NULL;
+    if (rename(tmp, dst) != 0) {
+        snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, dst, strerror(errno));
+        goto out;
+    }
+    rc = 0;
+out:
+    if (f != NULL)
+        fclose(f);
+    if (fd >= 0)
+        close(fd);
+    if (rc != 0)
+        (void)unlink(tmp);
+    return rc;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc;
+
+    if (fd < 0)
+        return -1;
+    rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int certs_ensure_selfsigned(const char *state_dir, char *cert_path, size_t cert_cap,
+                            char *key_path, size_t key_cap, int *generated,
+                            char *err, size_t errlen)
+{
+    char lerr[512];
+    EVP_PKEY *pkey = NULL;
+    X509 *x = NULL;
+    void *ctx;
+    time_t not_after;
+    int rc = -1;
+
+    *generated = 0;
+    if (snprintf(cert_path, cert_cap, "%s/%s", state_dir, CERTS_SELF_CERT) >= (int)cert_cap ||
+        snprintf(key_path, key_cap, "%s/%s", state_dir, CERTS_SELF_KEY) >= (int)key_cap) {
+        snprintf(err, errlen, "--state-dir path too long");
+        return -1;
+    }
+    if (mkdir(state_dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create state dir %s: %s", state_dir, strerror(errno));
+        return -1;
+    }
+    /* Reuse a pair from an earlier start while it has some life left. */
+    ctx = certs_load_ctx(cert_path, key_path, &not_after, lerr, sizeof(lerr));
+    if (ctx != NULL) {
+        SSL_CTX_free(ctx);
+        if (not_after > time(NULL) + REUSE_MIN_DAYS * 24 * 3600)
+            return 0;
+    }
+    ERR_clear_error();
+    if (make_pair(&pkey, &x) != 0) {
+        snprintf(err, errlen, "cannot generate self-signed certificate: %s",
+                 ossl_err(lerr, sizeof(lerr), "OpenSSL failure"));
+        goto out;
+    }
+    /* Key first: a certificate file never exists without its key. */
+    if (write_pem(state_dir, CERTS_SELF_KEY, 0600, pkey, NULL, err, errlen) != 0 ||
+        write_pem(state_dir, CERTS_SELF_CERT, 0644, NULL, x, err, errlen) != 0)
+        goto out;
+    if (fsync_dir(state_dir) != 0) {
+        snprintf(err, errlen, "cannot fsync state dir %s: %s", state_dir, strerror(errno));
+        goto out;
+    }
+    *generated = 1;
+    rc = 0;
+out:
+    X509_free(x);
+    EVP_PKEY_free(pkey);
+    return rc;
+}

@@ -1,0 +1,302 @@
+/* main: hellod's process lifecycle (options, logging, TLS setup, signals, graceful shutdown). */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "civetweb.h"
+
+#include "buf.h"
+#include "jsonw.h"
+#include "log.h"
+#include "service/certs.h"
+#include "service/options.h"
+#include "service/server.h"
+#include "service/stats.h"
+#include "service/tlsctx.h"
+
+#ifndef PROJECT_VERSION
+#define PROJECT_VERSION "unknown"
+#endif
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The "starting" line: every effective option (paths are not secrets; the
+ * key's contents never reach a log), plus library versions. */
+static void log_start(const struct hopt *o)
+{
+    buf_t b;
+    int rc = 0;
+
+    buf_init(&b, LOG_LINE_MAX);
+    log_begin(&b, LOG_INFO, "starting");
+    rc |= jsonw_kv_str(&b, "version", PROJECT_VERSION);
+    rc |= jsonw_kv_str(&b, "civetweb", mg_version());
+    rc |= jsonw_kv_str(&b, "openssl", OpenSSL_version(OPENSSL_VERSION));
+    rc |= jsonw_kv_int(&b, "tls_port", o->tls_port);
+    rc |= jsonw_kv_int(&b, "http_port", o->http_port);
+    rc |= jsonw_kv_str(&b, "bind", o->bind);
+    rc |= jsonw_kv_str(&b, "cert", o->cert);
+    rc |= jsonw_kv_str(&b, "key", o->key);
+    rc |= jsonw_kv_str(&b, "state_dir", o->state_dir);
+    rc |= jsonw_kv_int(&b, "threads", o->threads);
+    rc |= jsonw_kv_str(&b, "log_file", o->log_file);
+    rc |= jsonw_kv_str(&b, "log_level", log_level_name((enum log_level)o->log_level));
+    rc |= jsonw_kv_int(&b, "shutdown_timeout_ms", o->shutdown_timeout_ms);
+    rc |= jsonw_kv_uint(&b, "max_request_size", o->max_request_size);
+    rc |= jsonw_kv_int(&b, "request_timeout_ms", o->request_timeout_ms);
+    rc |= jsonw_kv_int(&b, "keepalive_timeout_ms", o->keepalive_timeout_ms);
+    rc |= jsonw_kv_int(&b, "hsts_max_age", o->hsts_max_age);
+    rc |= jsonw_kv_int(&b, "pid", (int64_t)getpid());
+    if (rc != 0)
+        log_begin(&b, LOG_INFO, "starting");
+    log_emit(&b);
+    buf_free(&b);
+}
+
+static void log_cert(enum log_level lvl, const char *msg, const char *cert, int generated)
+{
+    buf_t b;
+    char ts[32] = "";
+    time_t na = tlsctx_not_after();
+    struct tm tm;
+    int rc = 0;
+
+    if (na > 0 && gmtime_r(&na, &tm) != NULL)
+        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    buf_init(&b, LOG_LINE_MAX);
+    log_begin(&b, lvl, msg);
+    rc |= jsonw_kv_str(&b, "cert", cert);
+    rc |= jsonw_kv_str(&b, "not_after", ts[0] ? ts : NULL);
+    if (generated >= 0) {
+        rc |= jsonw_kv_bool(&b, "self_signed", 1);
+        rc |= jsonw_kv_bool(&b, "generated", generated);
+        rc |= jsonw_kv_str(&b, "san", "DNS:localhost,IP:127.0.0.1,IP:::1");
+    }
+    if (rc != 0)
+        log_begin(&b, lvl, msg);
+    log_emit(&b);
+    buf_free(&b);
+}
+
+static void log_listening(const struct hopt *o)
+{
+    buf_t b;
+    int rc = 0;
+
+    buf_init(&b, 1024);
+    log_begin(&b, LOG_INFO, "listening");
+    rc |= jsonw_kv_str(&b, "bind", o->bind);
+    rc |= jsonw_kv_int(&b, "tls_port", server_tls_port());
+    if (o->http_port != 0)
+        rc |= jsonw_kv_int(&b, "http_port", server_http_port());
+    rc |= jsonw_kv_int(&b, "threads", o->threads);
+    if (rc != 0)
+        log_begin(&b, LOG_INFO, "listening");
+    log_emit(&b);
+    buf_free(&b);
+}
+
+/* SIGHUP: reopen the log file (logrotate) and reload the certificate
+ * (certbot); a failed reload keeps the old certificate. */
+static void on_sighup(const char *cert)
+{
+    char err[512];
+
+    if (log_reopen() != 0)
+        log_kv(LOG_ERROR, "log file reopen failed", "error", strerror(errno), NULL);
+    else
+        log_kv(LOG_INFO, "log file reopened", NULL);
+    if (tlsctx_reload(err, sizeof(err)) == 0) {
+        stats_cert_reload(1);
+        log_cert(LOG_INFO, "certificate reloaded", cert, -1);
+    } else {
+        stats_cert_reload(0);
+        log_kv(LOG_ERROR, "certificate reload failed; keeping the old one", "error", err, NULL);
+    }
+}
+
+static void *stopper(void *arg)
+{
+    (void)arg;
+    server_stop();
+    return NULL;
+}
+
+/* SIGTERM/SIGINT: /readyz → 503, stop listening, let in-flight requests
+ * finish until the deadline (keeping a little of it for mg_stop), then stop
+ * civetweb. Returns 0, or -1 when even mg_stop overran the deadline (the
+ * caller then exits without tearing down threads that are still running). */
+static int shutdown_gracefully(const struct hopt *o, int sig)
+{
+    int64_t t0 = mono_ms(), timeout = o->shutdown_timeout_ms;
+    int64_t reserve = timeout / 4 < 1000 ? timeout / 4 : 1000;
+    long left;
+    int closed, jr;
+    pthread_t th;
+    struct timespec abs;
+    char n1[24], n2[24];
+
+    snprintf(n1, sizeof(n1), "%ld", server_inflight());
+    snprintf(n2, sizeof(n2), "%lld", (long long)timeout);
+    log_kv(LOG_INFO, "shutdown started", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
+           "in_flight", n1, "timeout_ms", n2, NULL);
+    closed = server_begin_drain();
+    if (closed < 0)
+        log_kv(LOG_ERROR, "could not close listening sockets", "error", strerror(errno), NULL);
+    while (server_inflight() > 0 && mono_ms() - t0 < timeout - reserve) {
+        struct timespec nap = {0, 5 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+    }
+    left = server_inflight();
+    if (left > 0) {
+        snprintf(n1, sizeof(n1), "%ld", left);
+        log_kv(LOG_WARN, "shutdown deadline near; abandoning requests", "in_flight", n1, NULL);
+    }
+    if (pthread_create(&th, NULL, stopper, NULL) != 0) {
+        server_stop();
+    } else {
+        clock_gettime(CLOCK_REALTIME, &abs);
+        int64_t rest = timeout - (mono_ms() - t0);
+        if (rest < 50)
+            rest = 50;
+        abs.tv_sec += rest / 1000;
+        abs.tv_nsec += (rest % 1000) * 1000000;
+        if (abs.tv_nsec >= 1000000000) {
+            abs.tv_sec++;
+            abs.tv_nsec -= 1000000000;
+        }
+        jr = pthread_timedjoin_np(th, NULL, &abs);
+        if (jr != 0) {
+            log_kv(LOG_ERROR, "shutdown deadline exceeded; exiting now", NULL);
+            return -1;
+        }
+    }
+    snprintf(n1, sizeof(n1), "%lld", (long long)(mono_ms() - t0));
+    log_kv(LOG_INFO, "stopped", "duration_ms", n1, "drained", left == 0 ? "true" : "false", NULL);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct hopt o;
+    struct server_params sp;
+    char err[1024], cert_buf[4096], key_buf[4096];
+    const char *cert, *key;
+    sigset_t set;
+    int rc, sig, generated = -1, status = 1;
+
+    rc = hopt_parse(&o, argc, argv, err, sizeof(err));
+    if (rc != HOPT_RUN) {
+        if (rc == HOPT_ERROR)
+            fprintf(stderr, "hellod: %s\n", err);
+        else if (rc == HOPT_HELP)
+            hopt_usage(stdout);
+        else if (rc == HOPT_VERSION)
+            printf("hellod %s\n", PROJECT_VERSION);
+        else
+            hopt_markdown(stdout);
+        hopt_free(&o);
+        return rc == HOPT_ERROR ? 2 : 0;
+    }
+
+    /* Signals are taken synchronously by this thread (sigwait below), so
+     * they are blocked before any other thread exists and all inherit the
+     * mask; no work ever happens in a signal handler. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 || signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+        fprintf(stderr, "hellod: cannot set up signal handling\n");
+        hopt_free(&o);
+        return 1;
+    }
+    if (log_init("hellod", 1, o.log_file, (enum log_level)o.log_level) != 0) {
+        fprintf(stderr, "hellod: --log-file %s: %s\n", o.log_file ? o.log_file : "",
+                strerror(errno));
+        hopt_free(&o);
+        return 2;
+    }
+    if ((mg_init_library(MG_FEATURES_TLS) & MG_FEATURES_TLS) == 0) {
+        log_kv(LOG_ERROR, "civetweb reports no TLS support; refusing to run", NULL);
+        goto out_log;
+    }
+    log_start(&o);
+    if (stats_init(PROJECT_VERSION) != 0) {
+        log_kv(LOG_ERROR, "cannot create metrics", NULL);
+        goto out_lib;
+    }
+
+    if (o.cert != NULL) {
+        cert = o.cert;
+        key = o.key;
+    } else {
+        if (certs_ensure_selfsigned(o.state_dir, cert_buf, sizeof(cert_buf), key_buf,
+                                    sizeof(key_buf), &generated, err, sizeof(err)) != 0) {
+            log_kv(LOG_ERROR, "self-signed certificate unavailable", "error", err, NULL);
+            goto out_stats;
+        }
+        cert = cert_buf;
+        key = key_buf;
+    }
+    if (tlsctx_init(cert, key, err, sizeof(err)) != 0) {
+        log_kv(LOG_ERROR, "cannot load certificate", "error", err, NULL);
+        goto out_tls;
+    }
+    if (generated >= 0)
+        log_cert(LOG_WARN, generated ? "generated a self-signed certificate; use --cert/--key in production"
+                                     : "using the self-signed certificate; use --cert/--key in production",
+                 cert, generated);
+    else
+        log_cert(LOG_INFO, "certificate loaded", cert, -1);
+
+    memset(&sp, 0, sizeof(sp));
+    sp.bind = o.bind;
+    sp.tls_port = (int)o.tls_port;
+    sp.http_port = (int)o.http_port;
+    sp.threads = (int)o.threads;
+    sp.request_timeout_ms = o.request_timeout_ms;
+    sp.keepalive_timeout_ms = o.keepalive_timeout_ms;
+    sp.max_request_size = o.max_request_size;
+    sp.hsts_max_age = o.hsts_max_age;
+    if (server_start(&sp, err, sizeof(err)) != 0) {
+        log_kv(LOG_ERROR, "cannot start server", "error", err, NULL);
+        goto out_tls;
+    }
+    log_listening(&o);
+
+    for (;;) {
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            on_sighup(cert);
+            continue;
+        }
+        break;
+    }
+    if (shutdown_gracefully(&o, sig) != 0)
+        _exit(1); /* civetweb threads are still running: no teardown */
+    status = 0;
+out_tls:
+    tlsctx_free();
+out_stats:
+    stats_free();
+out_lib:
+    mg_exit_library();
+out_log:
+    log_close();
+    hopt_free(&o);
+    return status;
+}

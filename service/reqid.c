@@ -1,0 +1,99 @@
+/* reqid: validates incoming request ids and generates new ones from a per-thread PRNG. */
+#include "service/reqid.h"
+
+#include <stdint.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <pthread.h>
+
+int reqid_valid(const char *s, size_t n)
+{
+    size_t i;
+
+    if (s == NULL || n == 0 || n > REQID_MAX)
+        return 0;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+            continue;
+        if (c == '-' || c == '_' || c == '.' || c == ':' || c == '+' || c == '/' || c == '=')
+            continue;
+        return 0;
+    }
+    return 1;
+}
+
+struct rng {
+    uint64_t s[4];
+    int seeded;
+};
+
+static __thread struct rng tl_rng;
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+/* splitmix64, to spread a weak fallback seed over the whole state */
+static uint64_t splitmix(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static void seed(struct rng *r)
+{
+    ssize_t got = getrandom(r->s, sizeof(r->s), GRND_NONBLOCK);
+
+    if (got != (ssize_t)sizeof(r->s)) {
+        struct timespec ts;
+        uint64_t x;
+        int i;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        x = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+        x ^= (uint64_t)(uintptr_t)r ^ ((uint64_t)pthread_self() << 1);
+        for (i = 0; i < 4; i++)
+            r->s[i] = splitmix(&x);
+    }
+    if ((r->s[0] | r->s[1] | r->s[2] | r->s[3]) == 0)
+        r->s[0] = 1; /* xoshiro's one forbidden state */
+    r->seeded = 1;
+}
+
+/* xoshiro256** (Blackman and Vigna, public domain reference algorithm) */
+static uint64_t next(struct rng *r)
+{
+    uint64_t *s = r->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+void reqid_generate(char out[REQID_GEN_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    struct rng *r = &tl_rng;
+    uint64_t w[2];
+    int i, j, k = 0;
+
+    if (!r->seeded)
+        seed(r);
+    w[0] = next(r);
+    w[1] = next(r);
+    for (i = 0; i < 2; i++)
+        for (j = 60; j >= 0; j -= 4)
+            out[k++] = hex[(w[i] >> j) & 0xf];
+    out[k] = '\0';
+}

@@ -1,0 +1,624 @@
+/* server: hellod's request handling, access log, error pages and lifecycle on top of civetweb. */
+#include "service/server.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "civetweb.h"
+
+#include "buf.h"
+#include "jsonw.h"
+#include "log.h"
+#include "service/listeners.h"
+#include "service/reqid.h"
+#include "service/response.h"
+#include "service/route.h"
+#include "service/stats.h"
+#include "service/tlsctx.h"
+
+/* Caps of the per-thread buffers. The response holds head + body; the
+ * largest body is /metrics, whose size is bounded by the closed label sets. */
+#define OUT_CAP (1024 * 1024)
+#define BODY_CAP (1024 * 1024)
+#define LOC_CAP (64 * 1024)
+/* Longest path / User-Agent / method copied into a log line (the rest is
+ * cut and the line gets "truncated":true); escaping can grow a byte to six,
+ * so a line stays well below LOG_LINE_MAX. */
+#define LOG_PATH_MAX 4096
+#define LOG_UA_MAX 1024
+#define LOG_METHOD_MAX 32
+
+static const char JSON_CT[] = "application/json";
+static const char METRICS_CT[] = "text/plain; version=0.0.4; charset=utf-8";
+
+static struct {
+    struct mg_context *ctx;
+    struct server_params p;
+    int tls_port, http_port;
+    char hsts[48];               /* "" when off */
+    atomic_int draining;
+    atomic_long inflight;
+} G;
+
+/* Everything a worker thread needs per request. civetweb serves one
+ * connection per thread from accept to close, so no locking is needed. */
+struct worker {
+    buf_t out, body, loc, line;
+    int active;                  /* between begin_request and end_request */
+    struct timespec t0;
+    enum route_id route;
+    enum method_id method;
+    int status;
+    size_t bytes;                /* body bytes sent */
+    char rid[REQID_MAX + 1];
+};
+
+static __thread struct worker *tl_w;
+
+static struct worker *worker_get(void)
+{
+    struct worker *w = tl_w;
+
+    if (w != NULL)
+        return w;
+    w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return NULL;
+    buf_init(&w->out, OUT_CAP);
+    buf_init(&w->body, BODY_CAP);
+    buf_init(&w->loc, LOC_CAP);
+    buf_init(&w->line, LOG_LINE_MAX);
+    tl_w = w;
+    return w;
+}
+
+static void worker_free(void)
+{
+    struct worker *w = tl_w;
+
+    if (w == NULL)
+        return;
+    buf_free(&w->out);
+    buf_free(&w->body);
+    buf_free(&w->loc);
+    buf_free(&w->line);
+    free(w);
+    tl_w = NULL;
+}
+
+static double elapsed_s(const struct timespec *t0)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Does a comma-separated header value contain token (case-insensitive)? */
+static int has_token(const char *v, const char *tok)
+{
+    size_t n = strlen(tok);
+
+    while (v != NULL && *v != '\0') {
+        while (*v == ' ' || *v == '\t' || *v == ',')
+            v++;
+        if (strncasecmp(v, tok, n) == 0 &&
+            (v[n] == '\0' || v[n] == ',' || v[n] == ' ' || v[n] == '\t'))
+            return 1;
+        v = strchr(v, ',');
+    }
+    return 0;
+}
+
+/* ---- access log ---------------------------------------------------------- */
+
+static int kv_capped(buf_t *b, const char *key, const char *s, size_t cap, int *truncated)
+{
+    size_t n;
+
+    if (s == NULL)
+        return jsonw_kv_str(b, key, NULL);
+    n = strnlen(s, cap + 1);
+    if (n > cap) {
+        n = cap;
+        *truncated = 1;
+    }
+    return jsonw_kv_strn(b, key, s, n);
+}
+
+/* One JSON line per request. ri may describe a request civetweb rejected
+ * before routing, so every field may be NULL. */
+static void access_line(buf_t *b, const struct mg_connection *conn, const struct worker *w,
+                        double seconds)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    const char *ver = ri && ri->is_ssl ? tlsctx_thread_version() : NULL;
+    int rc = 0, truncated = 0;
+
+    log_begin(b, LOG_INFO, "request");
+    rc |= kv_capped(b, "method", ri ? ri->request_method : NULL, LOG_METHOD_MAX, &truncated);
+    rc |= kv_capped(b, "path", ri ? ri->request_uri : NULL, LOG_PATH_MAX, &truncated);
+    rc |= jsonw_kv_str(b, "route", route_name(w->route));
+    rc |= jsonw_kv_int(b, "status", w->status);
+    rc |= jsonw_kv_uint(b, "bytes", w->bytes);
+    rc |= jsonw_kv_double(b, "duration_ms", seconds * 1000.0, 3);
+    rc |= jsonw_kv_str(b, "remote", ri ? ri->remote_addr : NULL);
+    rc |= jsonw_kv_str(b, "request_id", w->rid);
+    rc |= kv_capped(b, "user_agent", mg_get_header(conn, "User-Agent"), LOG_UA_MAX, &truncated);
+    rc |= jsonw_kv_bool(b, "tls", ri ? ri->is_ssl : 0);
+    if (ver != NULL)
+        rc |= jsonw_kv_str(b, "tls_version", ver);
+    if (ri != NULL && ri->http_version != NULL)
+        rc |= kv_capped(b, "http_version", ri->http_version, 8, &truncated);
+    if (truncated)
+        rc |= jsonw_kv_bool(b, "truncated", 1);
+    if (rc != 0) {
+        /* Cannot happen with the caps above; still never emit half a line. */
+        log_begin(b, LOG_INFO, "request");
+        rc = jsonw_kv_int(b, "status", w->status);
+        rc |= jsonw_kv_str(b, "request_id", w->rid);
+        rc |= jsonw_kv_str(b, "error", "access line did not fit");
+        if (rc != 0)
+            log_begin(b, LOG_INFO, "request");
+    }
+    log_emit(b);
+}
+
+/* ---- responses ----------------------------------------------------------- */
+
+/* Answer when even the per-thread state could not be allocated. */
+static int send_oom(struct mg_connection *conn)
+{
+    static const char r[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                            "Content-Length: 25\r\nX-Content-Type-Options: nosniff\r\n"
+                            "X-Request-Id: out-of-memory\r\nConnection: close\r\n\r\n"
+                            "{\"error\":\"out of memory\"}";
+
+    mg_disable_connection_keep_alive(conn);
+    (void)mg_write(conn, r, sizeof(r) - 1);
+    return 503;
+}
+
+static int set_body_json_kv(buf_t *body, const char *key, const char *val)
+{
+    int rc = 0;
+
+    buf_reset(body);
+    rc |= buf_addc(body, '{');
+    rc |= jsonw_kv_str(body, key, val);
+    rc |= buf_addc(body, '}');
+    return rc;
+}
+
+/* Fill w->body for the decided status and route; sets content type,
+ * Allow and Location. May change the status (bad Host → 400, metrics
+ * overflow → 500). */
+static int make_body(struct mg_connection *conn, const struct mg_request_info *ri,
+                     struct worker *w, struct resp_head *h)
+{
+    static const char hello[] = "{\"message\":\"Hello World\"}";
+    const char *err = NULL;
+    int rc = 0;
+
+    buf_reset(&w->body);
+    buf_reset(&w->loc);
+    h->content_type = JSON_CT;
+    switch (h->status) {
+    case 200:
+        if (w->route == ROUTE_HELLO) {
+            rc = buf_add(&w->body, hello, sizeof(hello) - 1);
+        } else if (w->route == ROUTE_METRICS) {
+            h->content_type = METRICS_CT;
+            if (stats_render(&w->body) != 0) {
+                h->status = 500;
+                h->content_type = JSON_CT;
+                err = "metrics exposition too large";
+            }
+        } else {
+            rc = set_body_json_kv(&w->body, "status", w->route == ROUTE_READYZ ? "ready" : "ok");
+        }
+        break;
+    case 301:
+    case 308:
+        if (route_redirect_location(&w->loc, mg_get_header(conn, "Host"), G.tls_port,
+                                    ri->request_uri, ri->query_string) == 0) {
+            h->location = w->loc.p;
+            rc = set_body_json_kv(&w->body, "location", w->loc.p);
+        } else {
+            h->status = 400;
+            err = "missing or invalid Host header";
+        }
+        break;
+    case 503: rc = set_body_json_kv(&w->body, "status", "shutting down"); break;
+    case 404: err = "not found"; break;
+    case 405: err = "method not allowed"; h->allow = ROUTE_ALLOW; break;
+    case 408: err = "request body not received in time"; break;
+    case 413: err = "request body too large"; break;
+    default:  err = resp_reason(h->status); break;
+    }
+    if (err != NULL)
+        rc = set_body_json_kv(&w->body, "error", err);
+    return rc;
+}
+
+/* Read and discard the request body (bounded by --max-request-size and,
+ * in total, by about twice --request-timeout) so the connection can be
+ * kept alive and the answer comes after the whole request. Returns 0, or
+ * the status to answer instead (413, 408, 400). */
+static int drain_body(struct mg_connection *conn, const struct mg_request_info *ri,
+                      struct worker *w)
+{
+    char tmp[8192];
+    uint64_t total = 0;
+    const char *te = mg_get_header(conn, "Transfer-Encoding");
+    double limit = (double)G.p.request_timeout_ms / 1000.0;
+
+    if (te == NULL && ri->content_length <= 0)
+        return 0;
+    if (ri->content_length > 0 && (uint64_t)ri->content_length > G.p.max_request_size)
+        return 413;
+    for (;;) {
+        int n = mg_read(conn, tmp, sizeof(tmp));
+        if (n == 0)
+            break;
+        if (n < 0)
+            return 400;
+        total += (uint64_t)n;
+        if (total > G.p.max_request_size)
+            return 413;
+        if (elapsed_s(&w->t0) > limit)
+            return 408;
+    }
+    if (ri->content_length > 0 && total < (uint64_t)ri->content_length)
+        return 408; /* mg_read gave up waiting */
+    return 0;
+}
+
+static void send_response(struct mg_connection *conn, const struct mg_request_info *ri,
+                          struct worker *w, struct resp_head *h)
+{
+    int head_only = (w->method == METHOD_HEAD);
+
+    if (make_body(conn, ri, w, h) != 0) {
+        h->status = 500;
+        h->content_type = JSON_CT;
+        h->allow = h->location = NULL;
+        buf_reset(&w->body);
+        if (buf_adds(&w->body, "{\"error\":\"internal error\"}") != 0)
+            buf_reset(&w->body);
+    }
+    buf_reset(&w->out);
+    if (resp_build(&w->out, h, w->body.p ? w->body.p : "", w->body.len, head_only) != 0) {
+        (void)send_oom(conn);
+        w->status = 503;
+        w->bytes = 0;
+        return;
+    }
+    if (h->conn_close)
+        mg_disable_connection_keep_alive(conn);
+    /* The whole response in one write: one TLS record, one syscall. */
+    (void)mg_write(conn, w->out.p, w->out.len);
+    w->status = h->status;
+    w->bytes = head_only ? 0 : w->body.len;
+}
+
+static void start_request(struct worker *w, const char *rid_in, enum method_id m)
+{
+    clock_gettime(CLOCK_MONOTONIC, &w->t0);
+    w->active = 1;
+    w->method = m;
+    w->bytes = 0;
+    w->status = 0;
+    if (rid_in != NULL && reqid_valid(rid_in, strlen(rid_in))) {
+        size_t n = strlen(rid_in);
+        memcpy(w->rid, rid_in, n + 1);
+    } else {
+        reqid_generate(w->rid);
+    }
+    atomic_fetch_add(&G.inflight, 1);
+    stats_inflight(1);
+}
+
+static void finish_request(const struct mg_connection *conn, struct worker *w)
+{
+    double secs = elapsed_s(&w->t0);
+
+    if (log_enabled(LOG_INFO))
+        access_line(&w->line, conn, w, secs);
+    stats_request(w->route, w->method, w->status, secs);
+    w->active = 0;
+    stats_inflight(-1);
+    atomic_fetch_sub(&G.inflight, 1);
+}
+
+/* ---- civetweb callbacks -------------------------------------------------- */
+
+/* Every request civetweb parsed: route, answer, return the status. */
+static int on_begin_request(struct mg_connection *conn)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    struct worker *w = worker_get();
+    struct route_decision d;
+    struct resp_head h;
+    const char *connection;
+    int body_status, draining = atomic_load(&G.draining);
+    int http10 = ri->http_version != NULL && strcmp(ri->http_version, "1.0") == 0;
+
+    if (w == NULL)
+        return send_oom(conn);
+    start_request(w, mg_get_header(conn, "X-Request-Id"), route_method(ri->request_method));
+
+    memset(&h, 0, sizeof(h));
+    h.request_id = w->rid;
+    if (ri->is_ssl && G.hsts[0] != '\0')
+        h.hsts = G.hsts;
+
+    body_status = drain_body(conn, ri, w);
+    d = route_decide(ri->is_ssl, w->method, ri->local_uri, !draining);
+    w->route = d.route;
+    h.status = body_status ? body_status : d.status;
+
+    /* Keep-alive: civetweb decides from the request; we say "close" when we
+     * end it (draining, keep-alive off, body trouble) or the client asked. */
+    connection = mg_get_header(conn, "Connection");
+    h.conn_close = draining || body_status != 0 || G.p.keepalive_timeout_ms == 0 ||
+                   has_token(connection, "close") ||
+                   (http10 && !has_token(connection, "keep-alive"));
+    h.conn_keep_alive = !h.conn_close && http10;
+
+    send_response(conn, ri, w, &h);
+    return w->status;
+}
+
+static void on_end_request(const struct mg_connection *conn, int reply_status_code)
+{
+    struct worker *w = tl_w;
+
+    (void)reply_status_code;
+    if (w == NULL || !w->active)
+        return;
+    finish_request(conn, w);
+}
+
+/* civetweb's own errors (malformed request line, head too large, bad HTTP
+ * version...) before our handler ran: answer with the same headers and a
+ * JSON body, and log the request like any other. */
+static int on_http_error(struct mg_connection *conn, int status, const char *errmsg)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    struct worker *w = worker_get();
+    struct resp_head h;
+
+    (void)errmsg; /* may quote request bytes; the status says enough */
+    if (w == NULL) {
+        (void)send_oom(conn);
+        return 0;
+    }
+    if (w->active)
+        return 0; /* inside our handler (never expected): do not answer twice */
+    start_request(w, NULL, route_method(ri ? ri->request_method : NULL));
+    w->route = ROUTE_INVALID;
+    memset(&h, 0, sizeof(h));
+    h.status = status;
+    h.request_id = w->rid;
+    h.conn_close = 1;
+    if (ri != NULL && ri->is_ssl && G.hsts[0] != '\0')
+        h.hsts = G.hsts;
+    if (status == 413 && ri != NULL && ri->request_method == NULL)
+        h.status = 431; /* the head, not a body, was too large */
+    send_response(conn, ri, w, &h);
+    finish_request(conn, w);
+    return 0;
+}
+
+/* civetweb's diagnostics (TLS handshake errors, socket errors) as JSON. */
+static int on_log_message(const struct mg_connection *conn, const char *message)
+{
+    buf_t b;
+    size_t n;
+    int rc;
+
+    (void)conn;
+    if (message == NULL || !log_enabled(LOG_WARN))
+        return 1;
+    n = strnlen(message, 4096);
+    while (n > 0 && (message[n - 1] == '\n' || message[n - 1] == '\r'))
+        n--;
+    buf_init(&b, LOG_LINE_MAX);
+    log_begin(&b, LOG_WARN, "civetweb");
+    rc = jsonw_kv_strn(&b, "detail", message, n);
+    if (rc != 0)
+        log_begin(&b, LOG_WARN, "civetweb");
+    log_emit(&b);
+    buf_free(&b);
+    return 1;
+}
+
+static void on_connection_close(const struct mg_connection *conn)
+{
+    (void)conn;
+    tlsctx_thread_reset();
+}
+
+static void *on_init_thread(const struct mg_context *ctx, int thread_type)
+{
+    (void)ctx;
+    if (thread_type == 1)
+        return worker_get();
+    return NULL;
+}
+
+static void on_exit_thread(const struct mg_context *ctx, int thread_type, void *user)
+{
+    (void)ctx;
+    (void)thread_type;
+    (void)user;
+    worker_free();
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+static int port_spec(char *out, size_t cap, const char *bind, int port, const char *suffix)
+{
+    int n;
+
+    if (strcmp(bind, "::") == 0)
+        n = snprintf(out, cap, "+%d%s", port, suffix);  /* IPv6 and IPv4 */
+    else if (strchr(bind, ':') != NULL)
+        n = snprintf(out, cap, "[%s]:%d%s", bind, port, suffix);
+    else
+        n = snprintf(out, cap, "%s:%d%s", bind, port, suffix);
+    return (n < 0 || (size_t)n >= cap) ? -1 : 0;
+}
+
+int server_start(const struct server_params *p, char *err, size_t errlen)
+{
+    struct mg_callbacks cb;
+    struct mg_init_data init;
+    struct mg_error_data e;
+    struct mg_server_port ports[4];
+    char tls_spec[96], http_spec[96], listen[200];
+    char threads[24], rt[24], kt[24], mrs[24], queue[24], cerr[256];
+    unsigned code = 0;
+    const char *opts[40];
+    int n = 0, i, nports;
+
+    G.p = *p;
+    G.hsts[0] = '\0';
+    if (p->hsts_max_age > 0)
+        snprintf(G.hsts, sizeof(G.hsts), "max-age=%lld", (long long)p->hsts_max_age);
+    if (port_spec(tls_spec, sizeof(tls_spec), p->bind, p->tls_port, "s") != 0 ||
+        port_spec(http_spec, sizeof(http_spec), p->bind, p->http_port, "") != 0) {
+        snprintf(err, errlen, "bind address too long");
+        return -1;
+    }
+    if (p->http_port != 0)
+        snprintf(listen, sizeof(listen), "%s,%s", tls_spec, http_spec);
+    else
+        snprintf(listen, sizeof(listen), "%s", tls_spec);
+    snprintf(threads, sizeof(threads), "%d", p->threads);
+    snprintf(rt, sizeof(rt), "%lld", (long long)p->request_timeout_ms);
+    snprintf(kt, sizeof(kt), "%lld", (long long)p->keepalive_timeout_ms);
+    snprintf(mrs, sizeof(mrs), "%llu", (unsigned long long)p->max_request_size);
+    snprintf(queue, sizeof(queue), "%d", p->threads);
+
+    /* Why these civetweb options (civetweb 1.15 gives each connection a
+     * worker thread from accept to close, so every knob below is about how
+     * long a connection can hold a thread, and what waits meanwhile):
+     *  - num_threads = --threads: the most connections served at once.
+     *    Default 128: a thread costs a 16 KiB request buffer plus stack
+     *    pages actually touched, so a few hundred are cheap; it must be at
+     *    least the expected concurrent keep-alive clients (wrk -c50 needs
+     *    50), since extra connections wait unserved.
+     *  - request_timeout_ms = --request-timeout: civetweb uses it for the
+     *    TLS handshake (its SSL_accept retry loop), and as a deadline for
+     *    the whole request head counted from the first wait (read_message
+     *    compares against the request's start, so trickling one byte at a
+     *    time does not extend it); drain_body applies it to bodies too.
+     *    So an idle TCP connection, a stalled handshake or a half-sent head
+     *    frees its thread after at most this long (slowloris bound).
+     *  - keep_alive_timeout_ms = --keepalive-timeout: the same deadline for
+     *    the wait between two requests of a keep-alive connection. Short
+     *    (5 s) because an idle keep-alive client pins a thread.
+     *  - enable_keep_alive: on unless --keepalive-timeout is 0 (handshake
+     *    reuse matters far more than the thread it pins briefly).
+     *  - connection_queue = --threads: accepted connections wait here for a
+     *    free worker; their wait does not count against request_timeout
+     *    (it starts when a worker picks them up), so a burst queues instead
+     *    of being refused. listen_backlog: the kernel queue behind that.
+     *    Neither queue holds a thread, so neither lets idle clients starve
+     *    others: what frees capacity is the timeouts above.
+     *  - linger_timeout_ms: left unset, so close() never blocks a worker
+     *    on a client that does not read (SO_LINGER untouched).
+     *  - tcp_nodelay: the response leaves in one write; Nagle would only
+     *    delay it behind the client's delayed ACK on keep-alive.
+     *  - decode_url=no: routing and logs see the raw path, so "%2e" or "%00"
+     *    cannot alias a route or cut a log field.
+     *  - max_request_size = --max-request-size: cap on the request head
+     *    (civetweb answers 413, which we turn into 431) and, in drain_body,
+     *    on the body.
+     *  - ssl_protocol_version 4 (TLS 1.2 and 1.3); tlsctx_init_ssl sets the
+     *    same minimum again plus ciphers, groups and the certificate. */
+    opts[n++] = "listening_ports";       opts[n++] = listen;
+    opts[n++] = "num_threads";           opts[n++] = threads;
+    opts[n++] = "request_timeout_ms";    opts[n++] = rt;
+    opts[n++] = "keep_alive_timeout_ms"; opts[n++] = kt;
+    opts[n++] = "enable_keep_alive";     opts[n++] = p->keepalive_timeout_ms > 0 ? "yes" : "no";
+    opts[n++] = "connection_queue";      opts[n++] = queue;
+    opts[n++] = "listen_backlog";        opts[n++] = "1024";
+    opts[n++] = "tcp_nodelay";           opts[n++] = "1";
+    opts[n++] = "decode_url";            opts[n++] = "no";
+    opts[n++] = "max_request_size";      opts[n++] = mrs;
+    opts[n++] = "ssl_protocol_version";  opts[n++] = "4";
+    opts[n] = NULL;
+
+    memset(&cb, 0, sizeof(cb));
+    cb.begin_request = on_begin_request;
+    cb.end_request = on_end_request;
+    cb.http_error = on_http_error;
+    cb.log_message = on_log_message;
+    cb.init_ssl = tlsctx_init_ssl;
+    cb.connection_close = on_connection_close;
+    cb.init_thread = on_init_thread;
+    cb.exit_thread = on_exit_thread;
+
+    memset(&e, 0, sizeof(e));
+    cerr[0] = '\0';
+    e.code = &code;
+    e.text = cerr;
+    e.text_buffer_size = sizeof(cerr);
+    init.callbacks = &cb;
+    init.user_data = NULL;
+    init.configuration_options = opts;
+    G.ctx = mg_start2(&init, &e);
+    if (G.ctx == NULL) {
+        snprintf(err, errlen, "civetweb did not start on %s: %s", listen,
+                 cerr[0] ? cerr : "unknown error");
+        return -1;
+    }
+    G.tls_port = p->tls_port;
+    G.http_port = p->http_port;
+    memset(ports, 0, sizeof(ports));
+    nports = mg_get_server_ports(G.ctx, 4, ports);
+    for (i = 0; i < nports; i++) {
+        if (ports[i].is_ssl)
+            G.tls_port = ports[i].port;
+        else
+            G.http_port = ports[i].port;
+    }
+    return 0;
+}
+
+int server_tls_port(void)
+{
+    return G.tls_port;
+}
+
+int server_http_port(void)
+{
+    return G.http_port;
+}
+
+int server_begin_drain(void)
+{
+    atomic_store(&G.draining, 1);
+    return listeners_close_all();
+}
+
+long server_inflight(void)
+{
+    return atomic_load(&G.inflight);
+}
+
+void server_stop(void)
+{
+    if (G.ctx != NULL)
+        mg_stop(G.ctx);
+    G.ctx = NULL;
+    listeners_release();
+}
