@@ -21,7 +21,9 @@ import socket
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as B  # noqa: E402
 
-DUR = int(os.environ.get("BENCH_DURATION", "10"))
+DUR = int(os.environ.get("BENCH_DURATION", "4"))
+HS_DUR = int(os.environ.get("BENCH_HS_DURATION", "3"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 WARM = int(os.environ.get("BENCH_WARMUP", "2"))
 CONNS = int(os.environ.get("BENCH_CONNS", "50"))
 HELLOD = os.environ.get("HELLOD_BIN", os.path.join(B.ROOT, "build", "hellod"))
@@ -177,7 +179,6 @@ def run_wrk(port, seconds, conns):
 
 
 def keepalive(roots, port):
-    run_wrk(port, WARM, CONNS)
     c0 = B.tree_cpu(roots)
     w = run_wrk(port, DUR, CONNS)
     cpu = B.tree_cpu(roots) - c0
@@ -189,14 +190,26 @@ def keepalive(roots, port):
 def handshakes(roots, port):
     c0 = B.tree_cpu(roots)
     r = subprocess.run(["taskset", "-c", CLIENT_CPU, "openssl", "s_time", "-connect",
-                        f"127.0.0.1:{port}", "-new", "-time", str(DUR), "-www", "/helloworld"],
+                        f"127.0.0.1:{port}", "-new", "-time", str(HS_DUR), "-www", "/helloworld"],
                        capture_output=True, text=True)
     cpu = B.tree_cpu(roots) - c0
     m = re.search(r"(\d+) connections in (\d+) real seconds", r.stdout)
     n = int(m.group(1)) if m else 0
-    secs = int(m.group(2)) if m else DUR
+    secs = int(m.group(2)) if m else HS_DUR
     return {"conns": n, "cps": n / secs if secs else 0.0, "cpu_s": cpu,
             "us_per_conn": cpu / n * 1e6 if n else float("nan")}
+
+
+def median_of(runs):
+    """Per-key median over rounds (each run a dict); keeps the spread of the main figure."""
+    out = {}
+    for k, v in runs[0].items():
+        if isinstance(v, (int, float)):
+            vals = sorted(r[k] for r in runs)
+            out[k] = vals[len(vals) // 2]
+        else:
+            out[k] = "; ".join(sorted({r[k] for r in runs if r[k]}))
+    return out
 
 
 def ratio(a, b):
@@ -213,7 +226,7 @@ def main():
                         "-days", "2", "-subj", "/CN=localhost",
                         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
                        check=True, capture_output=True)
-        print(f"hellod benchmark: {DUR} s runs (after {WARM} s warm-up), wrk -t1 -c{CONNS} keep-alive; "
+        print(f"hellod benchmark: {ROUNDS} rounds of {DUR} s runs (after a {WARM} s warm-up), wrk -t1 -c{CONNS} keep-alive; "
               f"servers on core {SERVER_CPU}, clients on core {CLIENT_CPU}; ECDSA P-256 cert, TLS 1.2+1.3")
         servers = []
         np = B.free_port()
@@ -244,28 +257,40 @@ def main():
             except OSError as e:
                 print(f"  {name:7s} fetch failed: {e}")
 
-        ka, hs = {}, {}
+        # Rounds interleave the servers so that a slow patch of the machine hits all of
+        # them; the figures are per-server medians over the rounds.
+        kar = {name: [] for name, _, _ in servers}
+        hsr = {name: [] for name, _, _ in servers if name != "flask"}
         for name, roots, port in servers:
-            ka[name] = keepalive(roots, port)
-        for name, roots, port in servers:
-            if name != "flask":  # the Flask design terminates TLS in nginx: same handshake cost
-                hs[name] = handshakes(roots, port)
+            run_wrk(port, WARM, CONNS)
+        for i in range(ROUNDS):
+            order = servers[i % len(servers):] + servers[:i % len(servers)]
+            for name, roots, port in order:
+                kar[name].append(keepalive(roots, port))
+            for name, roots, port in order:
+                if name in hsr:  # the Flask design terminates TLS in nginx: same handshake cost
+                    hsr[name].append(handshakes(roots, port))
+        ka = {k: median_of(v) for k, v in kar.items()}
+        hs = {k: median_of(v) for k, v in hsr.items()}
 
         n = ka["nginx"]
-        print(f"\nkeep-alive, {CONNS} connections, {DUR} s:")
+        print(f"\nkeep-alive, {CONNS} connections, median of {ROUNDS} interleaved {DUR} s rounds:")
         print(f"  {'server':8s} {'requests/s':>11s} {'x nginx':>8s} {'p99 ms':>8s} {'x nginx':>8s} "
-              f"{'CPU us/req':>10s} {'x nginx':>8s}  errors")
+              f"{'CPU us/req':>10s} {'x nginx':>8s}  {'CPU us/req per round':22s} errors")
         for name in ka:
             w = ka[name]
             print(f"  {name:8s} {w['rps']:11.0f} {ratio(w['rps'], n['rps']):8.2f} {w['p99_ms']:8.2f} "
                   f"{ratio(w['p99_ms'], n['p99_ms']):8.2f} {w['us_per_req']:10.1f} "
-                  f"{ratio(w['us_per_req'], n['us_per_req']):8.2f}  {w['errors'] or '-'}")
-        print(f"\nnew TLS handshakes (openssl s_time -new, 1 connection at a time, GET /helloworld each), {DUR} s:")
-        print(f"  {'server':8s} {'conns/s':>9s} {'CPU us/conn':>12s} {'x nginx':>8s}")
+                  f"{ratio(w['us_per_req'], n['us_per_req']):8.2f}  "
+                  f"{' '.join('%.1f' % r['us_per_req'] for r in kar[name]):22s} {w['errors'] or '-'}")
+        print(f"\nnew TLS handshakes (openssl s_time -new: never resumes; 1 connection at a time, "
+              f"GET /helloworld each), median of {ROUNDS} {HS_DUR} s rounds:")
+        print(f"  {'server':8s} {'conns/s':>9s} {'CPU us/conn':>12s} {'x nginx':>8s}  CPU us/conn per round")
         for name in hs:
             h = hs[name]
             print(f"  {name:8s} {h['cps']:9.0f} {h['us_per_conn']:12.0f} "
-                  f"{ratio(h['us_per_conn'], hs['nginx']['us_per_conn']):8.2f}")
+                  f"{ratio(h['us_per_conn'], hs['nginx']['us_per_conn']):8.2f}  "
+                  f"{' '.join('%.0f' % r['us_per_conn'] for r in hsr[name])}")
 
         print("\ntargets (issue 2) vs measured:")
         if "hellod" in ka:
