@@ -58,6 +58,7 @@ static void log_start(const struct hopt *o)
     rc |= jsonw_kv_int(&b, "request_timeout_ms", o->request_timeout_ms);
     rc |= jsonw_kv_int(&b, "keepalive_timeout_ms", o->keepalive_timeout_ms);
     rc |= jsonw_kv_int(&b, "hsts_max_age", o->hsts_max_age);
+    rc |= jsonw_kv_bool(&b, "tls_session_tickets", o->tls_session_tickets);
     rc |= jsonw_kv_int(&b, "pid", (int64_t)getpid());
     if (rc != 0)
         log_begin(&b, LOG_INFO, "starting");
@@ -251,6 +252,7 @@ int main(int argc, char **argv)
         cert = cert_buf;
         key = key_buf;
     }
+    tlsctx_set_resumption(o.tls_session_tickets);
     if (tlsctx_init(cert, key, err, sizeof(err)) != 0) {
         log_kv(LOG_ERROR, "cannot load certificate", "error", err, NULL);
         goto out_tls;

@@ -9,7 +9,7 @@
 #include "log.h"
 
 #define ENV_PREFIX "HELLOD"
-#define NOPTS 16
+#define NOPTS 17
 
 static const char *const level_names[] = {"debug", "info", "warn", "error", NULL};
 
@@ -48,6 +48,9 @@ static size_t table(struct hopt *o, struct cfg_opt *t)
         "how long an idle keep-alive connection may wait for its next request; 0 disables keep-alive"};
     t[n++] = (struct cfg_opt){"hsts-max-age", 0, CFG_INT, &o->hsts_max_age, "31536000",
         0, 63072000, NULL, "SECONDS", "Strict-Transport-Security max-age on HTTPS responses; 0 omits it"};
+    t[n++] = (struct cfg_opt){"tls-session-tickets", 0, CFG_BOOL, &o->tls_session_tickets, "on",
+        0, 0, NULL, "BOOL",
+        "allow TLS session resumption (tickets and cache); off forces a full handshake per connection"};
     t[n++] = (struct cfg_opt){"help-markdown", 0, CFG_BOOL, &o->help_markdown, "false", 0, 0, NULL,
         NULL, "print this option table as Markdown (service/OPTIONS.md) and exit"};
     return n;

@@ -20,6 +20,7 @@ struct hopt {
     int64_t  request_timeout_ms;  /* TLS handshake + request head, and body */
     int64_t  keepalive_timeout_ms;/* idle time between requests; 0 disables keep-alive */
     int64_t  hsts_max_age;        /* seconds; 0: no Strict-Transport-Security */
+    int      tls_session_tickets; /* TLS session resumption (tickets, session cache) */
     int      help_markdown;       /* print the options as Markdown and exit */
 };
 

@@ -33,6 +33,12 @@ static struct {
 } g = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, NULL, NULL};
 
 static atomic_uint_fast64_t handshake_failures;
+static int resumption = 1;
+
+void tlsctx_set_resumption(int on)
+{
+    resumption = on;
+}
 static __thread const char *tl_version;
 
 /* Count a failed handshake once, when we send a fatal alert before the
@@ -90,6 +96,12 @@ static int apply_policy(SSL_CTX *c)
         return -1;
     SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                                SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (!resumption) {
+        SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
+        SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+        if (SSL_CTX_set_num_tickets(c, 0) != 1)
+            return -1;
+    }
     SSL_CTX_set_info_callback(c, info_cb);
     SSL_CTX_set_tlsext_servername_callback(c, servername_cb);
     return 0;

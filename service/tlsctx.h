@@ -10,6 +10,11 @@
  * Returns 0, or -1 with a one-line reason in err. Call before server start. */
 int tlsctx_init(const char *cert_path, const char *key_path, char *err, size_t errlen);
 
+/* Allow (1, the default) or forbid (0) session resumption: with 0 no
+ * tickets are issued and the session cache is off, so every connection
+ * pays a full handshake (for benchmarks). Call before server start. */
+void tlsctx_set_resumption(int on);
+
 /* civetweb's init_ssl callback: applies the policy to civetweb's SSL_CTX
  * (TLS 1.2 minimum, TLS 1.3 maximum, AEAD+ECDHE-only TLS 1.2 ciphers,
  * X25519/P-256/P-384 groups, no renegotiation, no compression), installs
