@@ -1,0 +1,76 @@
+/* fuzz_logship_bulk: the _bulk response parser and the document encoder on hostile bytes.
+ *
+ * The first byte picks the target. Response parsing must never read out of
+ * bounds and must report at most cap items. Encoding a hostile line (with
+ * hostile labels) must always yield one valid JSON object, checked here by
+ * feeding it back through the response parser's JSON scanner via a wrapper. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "logship/es_bulk.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1) return 0;
+    uint8_t mode = data[0];
+    data++;
+    size--;
+    if (mode & 1) {
+        struct es_bulk_item items[8];
+        struct es_bulk_resp r;
+        /* copy so that ASan catches any read past the end */
+        char *copy = malloc(size ? size : 1);
+        if (!copy) return 0;
+        memcpy(copy, data, size);
+        if (es_bulk_parse_response(copy, size, items, 8, &r) == 0) {
+            if (r.nitems > 8 || r.nitems > r.total) abort();
+            for (size_t i = 0; i < r.nitems; i++)
+                if (strlen(items[i].type) >= sizeof items[i].type ||
+                    strlen(items[i].reason) >= sizeof items[i].reason)
+                    abort();
+        }
+        free(copy);
+        return 0;
+    }
+    /* split: labels | line at the first 0xff byte */
+    const uint8_t *sep = memchr(data, 0xff, size);
+    size_t ll = sep ? (size_t)(sep - data) : 0;
+    const char *labels = (const char *)data;
+    const char *line = sep ? (const char *)sep + 1 : (const char *)data;
+    size_t linelen = sep ? size - ll - 1 : size;
+    char *lab = malloc(ll ? ll : 1), *ln = malloc(linelen ? linelen : 1);
+    if (!lab || !ln) { free(lab); free(ln); return 0; }
+    memcpy(lab, labels, ll);
+    memcpy(ln, line, linelen);
+    struct ls_record rec = { .seq = 1, .ts_ns = (int64_t)size * 1000000007LL - 5000000000LL,
+                             .labels = lab, .labels_len = ll, .line = ln, .line_len = linelen,
+                             .origin = ln, .origin_len = linelen };
+    buf_t b;
+    buf_init(&b, 1 << 22);
+    if (es_bulk_encode_pair(&b, "logs-x-default", &rec) == 0) {
+        /* the pair is action\ndoc\n; wrap the doc as {"items":[{"i":DOC}]} and parse it:
+         * a complete parse proves the document is well-formed JSON */
+        char *nl = memchr(b.p, '\n', b.len);
+        if (!nl) abort();
+        size_t dl = b.len - (size_t)(nl + 1 - b.p) - 1;
+        buf_t w;
+        buf_init(&w, 1 << 23);
+        struct es_bulk_item it[1];
+        struct es_bulk_resp r;
+        if (buf_adds(&w, "{\"items\":[{\"i\":") == 0 && buf_add(&w, nl + 1, dl) == 0 &&
+            buf_adds(&w, "}]}") == 0) {
+            if (es_bulk_parse_response(w.p, w.len, it, 1, &r) != 0 || !r.complete || r.total != 1)
+                abort();
+        }
+        buf_free(&w);
+        if (b.p[b.len - 1] != '\n') abort();
+    }
+    buf_free(&b);
+    free(lab);
+    free(ln);
+    return 0;
+}
