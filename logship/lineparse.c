@@ -577,6 +577,8 @@ int ls_parse_ts_field(const struct ls_jfield *f, int64_t *ns)
         if (*end != '\0')
             return -1;
         if (ll < 100000000000LL) {
+            if (ll > INT64_MAX / 1000000000LL - 1)
+                return -1;
             v = (int64_t)ll * 1000000000LL + frac;
         } else {
             if (ll < 100000000000000LL)
@@ -585,7 +587,7 @@ int ls_parse_ts_field(const struct ls_jfield *f, int64_t *ns)
                 scale = 1000LL;
             else
                 scale = 1;
-            if ((int64_t)ll > INT64_MAX / scale)
+            if ((int64_t)ll > (INT64_MAX - scale) / scale)
                 return -1;
             v = (int64_t)ll * scale + (int64_t)((double)frac * (double)scale / 1e9);
         }

@@ -80,19 +80,6 @@ static const struct ls_source_ops file_ops;
 
 /* ------------------------------------------------------------ identity --- */
 
-uint64_t ls_fingerprint(const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    uint64_t h = 1469598103934665603ULL;
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 enum ls_rot ls_rotation_decide(const struct ls_file_id *known, uint64_t offset,
                                const struct ls_file_obs *obs)
 {
