@@ -1,0 +1,344 @@
+/* test_logship_es_output: the Elasticsearch output's verdicts against a scripted in-process HTTP server:
+ * mixed per-item statuses, dead letters, whole-request 5xx/401, 413 splitting, cut responses,
+ * refused connections, and the request it sends (NDJSON create pairs, gzip). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <pthread.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <zlib.h>
+#include <cmocka.h>
+
+#include "logship/es_bulk.h"
+#include "logship/output.h"
+
+extern const struct ls_output_ops ls_output_elasticsearch;
+
+/* ---- a one-request-per-connection HTTP server ---- */
+
+struct srv {
+    int lfd, port;
+    pthread_t th;
+    int stop;
+    int requests;
+    size_t max_body;        /* 413 above this many (compressed) bytes; 0: no limit */
+    int whole_status;       /* answer every request with this status (0: per-item) */
+    const int *item_status; /* per-item statuses by the record's "n" field */
+    int cut_at;             /* cut the response body to this many bytes (0: no) */
+    int gzip_seen;
+    int items_seen;
+    char last_body[1 << 16];
+};
+
+static int read_req(int fd, char **body, size_t *blen, int *gz)
+{
+    static char hdr[8192];
+    size_t h = 0;
+    char *end = NULL;
+    while (!end) {
+        ssize_t r = read(fd, hdr + h, sizeof hdr - 1 - h);
+        if (r <= 0) return -1;
+        h += (size_t)r;
+        hdr[h] = '\0';
+        end = strstr(hdr, "\r\n\r\n");
+    }
+    char *cl = strcasestr(hdr, "Content-Length:");
+    size_t n = cl ? strtoul(cl + 15, NULL, 10) : 0;
+    *gz = strcasestr(hdr, "Content-Encoding: gzip") != NULL;
+    assert_non_null(strcasestr(hdr, "Content-Type: application/x-ndjson"));
+    assert_non_null(strstr(hdr, "filter_path="));
+    size_t have = h - (size_t)(end + 4 - hdr);
+    *body = malloc(n + 1);
+    memcpy(*body, end + 4, have);
+    while (have < n) {
+        ssize_t r = read(fd, *body + have, n - have);
+        if (r <= 0) { free(*body); return -1; }
+        have += (size_t)r;
+    }
+    *blen = n;
+    return 0;
+}
+
+static void reply(int fd, int status, const char *body, size_t n)
+{
+    char h[256];
+    int hl = snprintf(h, sizeof h, "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                      "Connection: close\r\n\r\n", status, n);
+    if (write(fd, h, (size_t)hl) != hl) return;
+    if (n && write(fd, body, n) != (ssize_t)n) return;
+}
+
+static void *srv_main(void *arg)
+{
+    struct srv *s = arg;
+    for (;;) {
+        int fd = accept(s->lfd, NULL, NULL);
+        if (fd < 0 || s->stop) { if (fd >= 0) close(fd); return NULL; }
+        char *body = NULL;
+        size_t blen = 0;
+        int gz = 0;
+        if (read_req(fd, &body, &blen, &gz) != 0) { close(fd); continue; }
+        s->requests++;
+        if (s->max_body && blen > s->max_body) { reply(fd, 413, "", 0); free(body); close(fd); continue; }
+        if (s->whole_status) { reply(fd, s->whole_status, "{\"error\":\"x\"}", 13); free(body); close(fd); continue; }
+        /* plain text of the body */
+        char *text = body;
+        size_t tlen = blen;
+        static char unz[1 << 20];
+        if (gz) {
+            s->gzip_seen = 1;
+            z_stream zs;
+            memset(&zs, 0, sizeof zs);
+            assert_int_equal(inflateInit2(&zs, 15 + 16), Z_OK);
+            zs.next_in = (Bytef *)body;
+            zs.avail_in = (uInt)blen;
+            zs.next_out = (Bytef *)unz;
+            zs.avail_out = sizeof unz - 1;
+            assert_int_equal(inflate(&zs, Z_FINISH), Z_STREAM_END);
+            tlen = zs.total_out;
+            inflateEnd(&zs);
+            text = unz;
+        }
+        text[tlen] = '\0';
+        size_t keep = tlen < sizeof s->last_body - 1 ? tlen : sizeof s->last_body - 1;
+        memcpy(s->last_body, text, keep);
+        s->last_body[keep] = '\0';
+        /* one item per action line; the document's "n" picks the status */
+        char resp[1 << 16];
+        size_t o = (size_t)snprintf(resp, sizeof resp, "{\"took\":1,\"errors\":true,\"items\":[");
+        int k = 0;
+        for (char *p = text; (p = strstr(p, "{\"create\":")) != NULL; p++, k++) {
+            char *doc = strchr(p, '\n') + 1;
+            char *nf = strstr(doc, "\"n\":");
+            int n = nf ? (int)strtol(nf + 4, NULL, 10) : 0;
+            int st = s->item_status ? s->item_status[n] : 201;
+            o += (size_t)snprintf(resp + o, sizeof resp - o, "%s{\"create\":{\"status\":%d%s}}", k ? "," : "", st,
+                                  st >= 300 ? ",\"error\":{\"type\":\"mapper_parsing_exception\",\"reason\":\"bad\"}" : "");
+            s->items_seen++;
+        }
+        o += (size_t)snprintf(resp + o, sizeof resp - o, "]}");
+        reply(fd, 200, resp, s->cut_at && (size_t)s->cut_at < o ? (size_t)s->cut_at : o);
+        free(body);
+        close(fd);
+    }
+}
+
+static void srv_start(struct srv *s)
+{
+    struct sockaddr_in a;
+    socklen_t al = sizeof a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    s->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(bind(s->lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(s->lfd, 16), 0);
+    assert_int_equal(getsockname(s->lfd, (struct sockaddr *)&a, &al), 0);
+    s->port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&s->th, NULL, srv_main, s), 0);
+}
+
+static void srv_stop(struct srv *s)
+{
+    s->stop = 1;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)s->port);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) { /* the thread still ends on close */ }
+    close(fd);
+    pthread_join(s->th, NULL);
+    close(s->lfd);
+}
+
+/* ---- records ---- */
+
+#define NREC 6
+static char lines[NREC][64], origins[NREC][32];
+static struct ls_record recs[NREC];
+
+static void make_recs(void)
+{
+    for (int i = 0; i < NREC; i++) {
+        snprintf(lines[i], sizeof lines[i], "{\"n\":%d,\"msg\":\"line %d\"}", i, i);
+        snprintf(origins[i], sizeof origins[i], "f:1:2:x@%d", i * 100);
+        recs[i] = (struct ls_record){ .seq = (uint64_t)i + 1, .ts_ns = 1764295384000000000LL + i,
+                                      .labels = "{service=\"hello\"}", .labels_len = 17,
+                                      .line = lines[i], .line_len = strlen(lines[i]),
+                                      .origin = origins[i], .origin_len = strlen(origins[i]) };
+    }
+}
+
+static void *make_out(struct srv *s, const char *dead_letter, int compress)
+{
+    static char url[64];
+    char err[256] = "";
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", s->port);
+    static struct ls_output_conf c;   /* must outlive the output (http.h) */
+    c = (struct ls_output_conf){ .name = "es", .url = url, .compress = compress, .dead_letter = dead_letter,
+                                 .connect_timeout_ms = 2000, .request_timeout_ms = 5000 };
+    void *o = ls_output_elasticsearch.create(&c, err, sizeof err);
+    if (!o) fail_msg("create: %s", err);
+    return o;
+}
+
+static enum ls_verdict flush(void *o, size_t n, enum ls_verdict *item, struct ls_flush_result *res)
+{
+    struct ls_batch b = { recs, n };
+    memset(res, 0, sizeof *res);
+    for (size_t i = 0; i < n; i++) item[i] = LS_DONE;
+    res->item = item;
+    res->retry_after_ms = -1;
+    return ls_output_elasticsearch.flush(o, &b, res);
+}
+
+static void test_mixed_items_and_dead_letter(void **state)
+{
+    static const int st[NREC] = { 201, 409, 429, 400, 503, 201 };
+    struct srv s = { .item_status = st };
+    enum ls_verdict item[NREC];
+    struct ls_flush_result res;
+    char dl[] = "/tmp/test_es_dl_XXXXXX";
+    (void)state;
+    int fd = mkstemp(dl);
+    assert_true(fd >= 0);
+    close(fd);
+    make_recs();
+    srv_start(&s);
+    void *o = make_out(&s, dl, 1);
+    assert_int_equal(flush(o, NREC, item, &res), LS_PARTIAL);
+    assert_int_equal(item[0], LS_DONE);
+    assert_int_equal(item[1], LS_DONE);     /* 409: already stored */
+    assert_int_equal(item[2], LS_RETRY);
+    assert_int_equal(item[3], LS_DROP);
+    assert_int_equal(item[4], LS_RETRY);
+    assert_int_equal(item[5], LS_DONE);
+    assert_int_equal(res.dropped, 1);
+    assert_int_equal(s.gzip_seen, 1);
+    /* the request: create pairs with deterministic ids into the default data stream */
+    char id[ES_BULK_ID_LEN + 1], want[128];
+    es_bulk_doc_id(&recs[3], id);
+    snprintf(want, sizeof want, "{\"create\":{\"_index\":\"logs-hello-default\",\"_id\":\"%s\"}}\n", id);
+    assert_non_null(strstr(s.last_body, want));
+    assert_non_null(strstr(s.last_body, "\"service\":\"hello\""));
+    /* the dead letter holds the rejected document with its error */
+    FILE *f = fopen(dl, "r");
+    char line[4096];
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_non_null(strstr(line, "\"status\":400"));
+    assert_non_null(strstr(line, "\"type\":\"mapper_parsing_exception\""));
+    assert_non_null(strstr(line, "\"n\":3,\"msg\":\"line 3\""));
+    assert_non_null(strstr(line, id));
+    assert_null(fgets(line, sizeof line, f));
+    fclose(f);
+    unlink(dl);
+    ls_output_elasticsearch.destroy(o);
+    srv_stop(&s);
+}
+
+static void test_whole_request(void **state)
+{
+    enum ls_verdict item[NREC];
+    struct ls_flush_result res;
+    (void)state;
+    make_recs();
+    struct srv s = { .whole_status = 503 };
+    srv_start(&s);
+    void *o = make_out(&s, NULL, 0);
+    assert_int_equal(flush(o, NREC, item, &res), LS_RETRY);
+    assert_int_equal(res.http_status, 503);
+    assert_string_equal(res.reason, "server_error");
+    s.whole_status = 401;
+    assert_int_equal(flush(o, NREC, item, &res), LS_CONFIG);
+    s.whole_status = 429;
+    assert_int_equal(flush(o, NREC, item, &res), LS_RETRY);
+    assert_string_equal(res.reason, "rate_limited");
+    s.whole_status = 400;      /* the whole request refused: every document is rejected */
+    assert_int_equal(flush(o, NREC, item, &res), LS_DROP);
+    assert_int_equal(res.dropped, NREC);
+    ls_output_elasticsearch.destroy(o);
+    srv_stop(&s);
+    /* nobody listening: a connection error, retried */
+    o = make_out(&s, NULL, 0);
+    assert_int_equal(flush(o, NREC, item, &res), LS_RETRY);
+    assert_int_equal(res.http_status, 0);
+    ls_output_elasticsearch.destroy(o);
+}
+
+static void test_413_splits(void **state)
+{
+    enum ls_verdict item[NREC];
+    struct ls_flush_result res;
+    (void)state;
+    make_recs();
+    struct srv s = { .max_body = 400 };   /* a pair is about 172 bytes: two fit */
+    srv_start(&s);
+    void *o = make_out(&s, NULL, 0);
+    assert_int_equal(flush(o, NREC, item, &res), LS_DONE);
+    assert_int_equal(s.items_seen, NREC);  /* each document stored once */
+    assert_int_equal(s.requests, 7);       /* 6 → 413 → 3+3 → 413 each → 1+2, 1+2 */
+    /* a single document over the limit is dropped (request_too_large), the rest go */
+    s.max_body = 10;
+    s.requests = s.items_seen = 0;
+    assert_int_equal(flush(o, 2, item, &res), LS_DROP);
+    assert_int_equal(res.dropped, 2);
+    assert_string_equal(res.reason, "too_large");
+    ls_output_elasticsearch.destroy(o);
+    srv_stop(&s);
+}
+
+static void test_cut_response(void **state)
+{
+    enum ls_verdict item[NREC];
+    struct ls_flush_result res;
+    (void)state;
+    make_recs();
+    /* {"took":1,"errors":true,"items":[ is 33 bytes; each item {"create":{"status":201}} is 25 + comma */
+    struct srv s = { .cut_at = 33 + 25 + 1 + 25 + 5 };
+    srv_start(&s);
+    void *o = make_out(&s, NULL, 0);
+    assert_int_equal(flush(o, NREC, item, &res), LS_PARTIAL);
+    assert_int_equal(item[0], LS_DONE);
+    assert_int_equal(item[1], LS_DONE);
+    for (int i = 2; i < NREC; i++) assert_int_equal(item[i], LS_RETRY);
+    ls_output_elasticsearch.destroy(o);
+    srv_stop(&s);
+}
+
+static void test_create_rejects_bad_config(void **state)
+{
+    char err[256];
+    (void)state;
+    struct ls_output_conf c = { .name = "es", .url = "ftp://x" };
+    assert_null(ls_output_elasticsearch.create(&c, err, sizeof err));
+    assert_non_null(strstr(err, "http"));
+    c.url = "http://127.0.0.1:9";
+    c.index = "Bad Index";
+    assert_null(ls_output_elasticsearch.create(&c, err, sizeof err));
+    assert_non_null(strstr(err, "index"));
+    c.index = NULL;
+    c.dead_letter = "/nonexistent-dir/dl.ndjson";
+    assert_null(ls_output_elasticsearch.create(&c, err, sizeof err));
+    assert_non_null(strstr(err, "dead letter"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mixed_items_and_dead_letter),
+        cmocka_unit_test(test_whole_request),
+        cmocka_unit_test(test_413_splits),
+        cmocka_unit_test(test_cut_response),
+        cmocka_unit_test(test_create_rejects_bad_config),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
