@@ -43,6 +43,10 @@ int listeners_close_all(void)
             continue;
         if (!is_listening_socket((int)fd))
             continue;
+        /* shutdown() stops the listener at once (Linux resets its backlog
+         * and refuses new connections) even while civetweb's poll() still
+         * holds a reference to the socket; dup2 then retires the fd. */
+        (void)shutdown((int)fd, SHUT_RDWR);
         if (dup2(pipe_fds[0], (int)fd) < 0)
             goto out;
         n++;

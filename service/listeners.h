@@ -3,7 +3,8 @@
 #define HELLOD_LISTENERS_H
 
 /* Close every listening socket of the process (hellod has none but
- * civetweb's) without disturbing civetweb: each one is replaced, with
+ * civetweb's) without disturbing civetweb: each one is shut down and then
+ * replaced, with
  * dup2(2), by the read end of a pipe whose write end stays open, so
  * civetweb's accept loop keeps polling a descriptor that never becomes
  * readable until mg_stop closes it. The kernel closes the listening socket:

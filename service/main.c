@@ -39,6 +39,8 @@ static void log_start(const struct hopt *o)
     buf_t b;
     int rc = 0;
 
+    if (!log_enabled(LOG_INFO))
+        return;
     buf_init(&b, LOG_LINE_MAX);
     log_begin(&b, LOG_INFO, "starting");
     rc |= jsonw_kv_str(&b, "version", PROJECT_VERSION);
@@ -74,6 +76,8 @@ static void log_cert(enum log_level lvl, const char *msg, const char *cert, int 
     struct tm tm;
     int rc = 0;
 
+    if (!log_enabled(lvl))
+        return;
     if (na > 0 && gmtime_r(&na, &tm) != NULL)
         strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
     buf_init(&b, LOG_LINE_MAX);
@@ -96,6 +100,8 @@ static void log_listening(const struct hopt *o)
     buf_t b;
     int rc = 0;
 
+    if (!log_enabled(LOG_INFO))
+        return;
     buf_init(&b, 1024);
     log_begin(&b, LOG_INFO, "listening");
     rc |= jsonw_kv_str(&b, "bind", o->bind);
@@ -135,41 +141,66 @@ static void *stopper(void *arg)
     return NULL;
 }
 
+/* A lifecycle line with one optional string field and up to three integer
+ * fields (keys NULL when unused). */
+static void log_ints(enum log_level l, const char *msg, const char *skey, const char *sval,
+                     const char *k1, int64_t v1, const char *k2, int64_t v2,
+                     const char *k3, int64_t v3)
+{
+    buf_t b;
+    int rc = 0;
+
+    if (!log_enabled(l))
+        return;
+    buf_init(&b, 4096);
+    log_begin(&b, l, msg);
+    if (skey != NULL)
+        rc |= jsonw_kv_str(&b, skey, sval);
+    if (k1 != NULL)
+        rc |= jsonw_kv_int(&b, k1, v1);
+    if (k2 != NULL)
+        rc |= jsonw_kv_int(&b, k2, v2);
+    if (k3 != NULL)
+        rc |= jsonw_kv_int(&b, k3, v3);
+    if (rc != 0)
+        log_begin(&b, l, msg);
+    log_emit(&b);
+    buf_free(&b);
+}
+
 /* SIGTERM/SIGINT: /readyz → 503, stop listening, let in-flight requests
  * finish until the deadline (keeping a little of it for mg_stop), then stop
  * civetweb. Returns 0, or -1 when even mg_stop overran the deadline (the
  * caller then exits without tearing down threads that are still running). */
 static int shutdown_gracefully(const struct hopt *o, int sig)
 {
-    int64_t t0 = mono_ms(), timeout = o->shutdown_timeout_ms;
+    int64_t t0 = mono_ms(), timeout = o->shutdown_timeout_ms, rest;
     int64_t reserve = timeout / 4 < 1000 ? timeout / 4 : 1000;
     long left;
-    int closed, jr;
+    int closed;
     pthread_t th;
     struct timespec abs;
-    char n1[24], n2[24];
 
-    snprintf(n1, sizeof(n1), "%ld", server_inflight());
-    snprintf(n2, sizeof(n2), "%lld", (long long)timeout);
-    log_kv(LOG_INFO, "shutdown started", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
-           "in_flight", n1, "timeout_ms", n2, NULL);
+    log_ints(LOG_INFO, "shutdown started", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
+             "in_flight", server_inflight(), "timeout_ms", timeout, NULL, 0);
     closed = server_begin_drain();
     if (closed < 0)
         log_kv(LOG_ERROR, "could not close listening sockets", "error", strerror(errno), NULL);
+    else
+        log_ints(LOG_INFO, "listening stopped", NULL, NULL, "sockets", closed, NULL, 0, NULL, 0);
     while (server_inflight() > 0 && mono_ms() - t0 < timeout - reserve) {
         struct timespec nap = {0, 5 * 1000 * 1000};
         nanosleep(&nap, NULL);
     }
     left = server_inflight();
-    if (left > 0) {
-        snprintf(n1, sizeof(n1), "%ld", left);
-        log_kv(LOG_WARN, "shutdown deadline near; abandoning requests", "in_flight", n1, NULL);
-    }
+    if (left > 0)
+        log_ints(LOG_WARN, "shutdown deadline near; abandoning requests", NULL, NULL,
+                 "in_flight", left, NULL, 0, NULL, 0);
     if (pthread_create(&th, NULL, stopper, NULL) != 0) {
         server_stop();
     } else {
         clock_gettime(CLOCK_REALTIME, &abs);
-        int64_t rest = timeout - (mono_ms() - t0);
+        rest = timeout - (mono_ms() - t0);
         if (rest < 50)
             rest = 50;
         abs.tv_sec += rest / 1000;
@@ -178,14 +209,14 @@ static int shutdown_gracefully(const struct hopt *o, int sig)
             abs.tv_sec++;
             abs.tv_nsec -= 1000000000;
         }
-        jr = pthread_timedjoin_np(th, NULL, &abs);
-        if (jr != 0) {
-            log_kv(LOG_ERROR, "shutdown deadline exceeded; exiting now", NULL);
+        if (pthread_timedjoin_np(th, NULL, &abs) != 0) {
+            log_ints(LOG_ERROR, "shutdown deadline exceeded; exiting now", NULL, NULL,
+                     "in_flight", server_inflight(), NULL, 0, NULL, 0);
             return -1;
         }
     }
-    snprintf(n1, sizeof(n1), "%lld", (long long)(mono_ms() - t0));
-    log_kv(LOG_INFO, "stopped", "duration_ms", n1, "drained", left == 0 ? "true" : "false", NULL);
+    log_ints(LOG_INFO, "stopped", NULL, NULL, "duration_ms", mono_ms() - t0,
+             "abandoned", left, NULL, 0);
     return 0;
 }
 

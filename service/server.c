@@ -346,7 +346,7 @@ static int on_begin_request(struct mg_connection *conn)
     struct route_decision d;
     struct resp_head h;
     const char *connection;
-    int body_status, draining = atomic_load(&G.draining);
+    int body_status, draining;
     int http10 = ri->http_version != NULL && strcmp(ri->http_version, "1.0") == 0;
 
     if (w == NULL)
@@ -359,6 +359,7 @@ static int on_begin_request(struct mg_connection *conn)
         h.hsts = G.hsts;
 
     body_status = drain_body(conn, ri, w);
+    draining = atomic_load(&G.draining); /* after the body: shutdown may have begun meanwhile */
     d = route_decide(ri->is_ssl, w->method, ri->local_uri, !draining);
     w->route = d.route;
     h.status = body_status ? body_status : d.status;

@@ -64,6 +64,13 @@ class Hellod:
             env.update(self.env or {})
             with open(self.log_path, "ab") as out, open(self.err_path, "ab") as err:
                 self.proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
+            if "--tls-port" in self.args:  # fixed port (e.g. when "listening" is filtered out)
+                self.tls_port = int(self.args[self.args.index("--tls-port") + 1])
+                self.http_port = http_port
+                if wait_for(lambda: self._accepting() or self.proc.poll() is not None, timeout) \
+                        and self.proc.poll() is None:
+                    return self
+                continue
             line = wait_for(lambda: self.find("listening") or self.proc.poll() is not None,
                             timeout)
             if isinstance(line, dict):
@@ -75,6 +82,13 @@ class Hellod:
                 raise AssertionError("hellod did not log 'listening' in time:\n" + self.text())
             # exited: maybe the HTTP port was taken meanwhile; try another
         raise AssertionError("hellod failed to start:\n" + self.text() + self.err_path.read_text())
+
+    def _accepting(self):
+        try:
+            socket.create_connection(("127.0.0.1", self.tls_port), timeout=1).close()
+            return True
+        except OSError:
+            return False
 
     def signal(self, sig):
         self.proc.send_signal(sig)
