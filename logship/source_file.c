@@ -72,6 +72,7 @@ struct fsrc {
     int                   ino_fd;
     char                 *rbuf;
     struct tfile         *pending;      /* the file whose reader holds a refused record */
+    struct tfile         *resume;       /* where the next poll starts reading */
     buf_t                 ckpt;         /* last checkpoint written, to skip identical writes */
     int                   warned_cap;
 };
@@ -647,6 +648,8 @@ static void remove_file(struct fsrc *s, struct tfile *dead)
     for (pp = &s->files; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == dead) {
             *pp = dead->next;
+            if (s->resume == dead)
+                s->resume = NULL;
             s->nfiles--;
             log_kv(LOG_INFO, "done with file", "path", dead->path, NULL);
             file_free(dead);
@@ -660,7 +663,8 @@ static long file_poll(void *ctx, struct ls_emitter *em, size_t budget)
 {
     struct fsrc *s = ctx;
     int64_t now = timefmt_now_ns();
-    struct tfile *f, *next;
+    struct tfile *order[LS_FILE_MAX_FILES], *f;
+    size_t n = 0, i, first = 0;
     long total = 0;
     int removed = 0;
 
@@ -676,17 +680,28 @@ static long file_poll(void *ctx, struct ls_emitter *em, size_t budget)
             return -1;
     if (budget == 0)
         budget = 1;
-    for (f = s->files; f != NULL; f = next) {
+    /* Files in discovery order (a rotated file before its successor), but
+     * starting after the one that used up the last budget, so that one busy
+     * file cannot starve the others. */
+    for (f = s->files; f != NULL && n < LS_FILE_MAX_FILES; f = f->next) {
+        if (f == s->resume)
+            first = n;
+        order[n++] = f;
+    }
+    s->resume = NULL;
+    for (i = 0; i < n; i++) {
         int stop = 0;
-        long n;
+        long got;
 
-        next = f->next;
-        if ((size_t)total >= budget)
+        f = order[(first + i) % n];
+        if ((size_t)total >= budget) {
+            s->resume = f;
             break;
-        n = read_file(s, f, em, budget - (size_t)total, now, &stop);
-        if (n < 0)
+        }
+        got = read_file(s, f, em, budget - (size_t)total, now, &stop);
+        if (got < 0)
             return -1;
-        total += n;
+        total += got;
         if (stop)
             return total;
         if (f->gone && f->eof_since != 0 && now - f->eof_since >= s->rotate_wait_ns) {
