@@ -605,6 +605,11 @@ static long read_file(struct fsrc *s, struct tfile *f, struct ls_emitter *em, si
     long total = 0;
 
     *stop = 0;
+    /* Coming back to a file that was at its end: make sure the new bytes
+     * continue it, and are not a truncated-and-rewritten file read from the
+     * middle. */
+    if (f->eof_since != 0 && !f->gone)
+        check_truncation(s, f);
     while ((size_t)total < budget) {
         ssize_t n = pread(f->fd, s->rbuf, READ_CHUNK, (off_t)f->off);
         long used;

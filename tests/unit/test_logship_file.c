@@ -319,6 +319,33 @@ static void test_copytruncate(void **st)
     ls_source_free(s);
 }
 
+/* Truncated and rewritten past our offset between two polls, with no rescan
+ * in between: the new bytes are not read from the middle. */
+static void test_truncate_rewrite_without_rescan(void **st)
+{
+    struct fx *f = *st;
+    struct ls_source *s;
+    int fd;
+
+    append(f->log, "first generation line\n");
+    s = src_new(f, f->log, LS_START_HEAD);
+    ls_source_file_set_timing(s, 100000, 100);
+    poll_until(s, &f->cap, 1);
+    poll_idle(s, &f->cap, 1, 2); /* at EOF */
+    /* one descriptor, no close: inotify reports only modifications, so no
+     * rescan is triggered */
+    fd = open(f->log, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 0), 0);
+    assert_int_equal(pwrite(fd, "second generation, a longer line\nand more\n", 42, 0), 42);
+    poll_until(s, &f->cap, 3);
+    close(fd);
+    assert_string_equal(f->cap.line[1], "second generation, a longer line");
+    assert_string_equal(f->cap.line[2], "and more");
+    poll_idle(s, &f->cap, 3, 3);
+    ls_source_free(s);
+}
+
 static void test_rename_rotation(void **st)
 {
     struct fx *f = *st;
@@ -519,6 +546,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resume_exactly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backpressure_and_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copytruncate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncate_rewrite_without_rescan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rename_rotation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deleted_while_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_glob_pickup_and_tail, setup, teardown),
