@@ -1,0 +1,54 @@
+/* loki_resp: what a Loki push response means, the status → verdict table in one place.
+ *
+ * Loki's answers (checked against a real Loki 2.8, see docs/backends.md) and
+ * what logship does with them:
+ *   2xx (204)            → LS_DONE     stored
+ *   400                  → LS_DROP     never retried: the body names the reason, and a
+ *                                      partial 400 says "total ignored: N out of M" (the
+ *                                      other M-N were stored)
+ *   408                  → LS_RETRY    a proxy timed the request out: transient
+ *   401, 403, 404, 3xx   → LS_CONFIG   auth, tenant or URL is wrong: keep the data, alert
+ *   429                  → LS_RETRY    rate limited (Retry-After honoured if a proxy sent one)
+ *   other 4xx            → LS_DROP     the request itself is unacceptable; resending it
+ *                                      cannot help
+ *   5xx                  → LS_RETRY    server error
+ *   no response          → LS_RETRY    timeout or connection error */
+#ifndef LOGSHIP_LOKI_RESP_H
+#define LOGSHIP_LOKI_RESP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "logship/output.h"
+#include "logship/record.h"
+
+/* One push's outcome as the HTTP client saw it. */
+struct ls_loki_answer {
+    long        status;          /* 0 when no response arrived */
+    const char *body;            /* response body (not NUL-terminated necessarily) */
+    size_t      body_len;
+    int64_t     retry_after_ms;  /* -1 when absent */
+    int         timed_out;
+    const char *error;           /* transport error text when status == 0 */
+};
+
+/* Map an answer to a verdict and fill res->http_status, retry_after_ms, reason,
+ * detail (first KB of the body or the error) and, for LS_DROP, dropped: N from
+ * "total ignored: N out of M" when present (clamped to nentries), else 0
+ * (unknown; the caller may estimate). Never fails. */
+enum ls_verdict ls_loki_verdict(const struct ls_loki_answer *a, size_t nentries, struct ls_flush_result *res);
+
+/* The drop reason a 400 body gives: "too_far_behind", "too_old", "too_new",
+ * "line_too_long", "no_labels", "bad_body" or "other". Never NULL. */
+const char *ls_loki_400_reason(const char *body, size_t len);
+
+/* Find "total ignored: N out of M" in body. Returns 0 with *n and *m set, or
+ * -1 when absent or malformed. */
+int ls_loki_parse_ignored(const char *body, size_t len, uint64_t *n, uint64_t *m);
+
+/* Estimate how many of recs[0..n) a 400 with this reason rejected, by Loki's
+ * default limits (7 days old, 10 minutes ahead of now_ns, 256 KiB lines).
+ * Returns 0 when the reason has no local rule or nothing matches. */
+size_t ls_loki_estimate_rejected(const char *reason, const struct ls_record *recs, size_t n, int64_t now_ns);
+
+#endif
