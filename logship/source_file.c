@@ -839,6 +839,9 @@ struct ls_source *ls_source_file_new(const char *const *globs, size_t nglobs,
     if (s->ino_fd < 0)
         log_kv(LOG_WARN, "inotify unavailable, rescanning on a timer only", "error",
                strerror(errno), NULL);
+    /* the first scan now: "tail" means the end as of startup */
+    if (scan(s, timefmt_now_ns()) != 0)
+        goto oom;
     s->src.ops = &file_ops;
     s->src.ctx = s;
     return &s->src;

@@ -376,6 +376,39 @@ static void test_rename_rotation(void **st)
     ls_source_free(s);
 }
 
+/* The rotated name is matched by the glob too: same inode, same reader, no
+ * duplicate, and the new file at the old name starts at its head. */
+static void test_rename_within_glob(void **st)
+{
+    struct fx *f = *st;
+    struct ls_source *s;
+    char old[320], pat[320];
+
+    snprintf(old, sizeof(old), "%s.1", f->log);
+    snprintf(pat, sizeof(pat), "%s*", f->log);
+    append(f->log, "a 1\n");
+    s = src_new(f, pat, LS_START_TAIL);
+    append(f->log, "a 2\n");
+    poll_until(s, &f->cap, 1);
+    assert_string_equal(f->cap.line[0], "a 2");
+    assert_int_equal(rename(f->log, old), 0);
+    append(old, "a 3\n");
+    append(f->log, "b 1\n");
+    poll_until(s, &f->cap, 3);
+    poll_idle(s, &f->cap, 3, 20);
+    assert_int_equal(metric(f, p_rename), 1);
+    assert_int_equal(s->ops->commit(s->ctx), 0);
+    ls_source_free(s);
+    /* restart: both files are in the checkpoint, nothing is re-read */
+    cap_clear(&f->cap);
+    s = src_new(f, pat, LS_START_HEAD);
+    append(old, "a 4\n");
+    poll_until(s, &f->cap, 1);
+    assert_string_equal(f->cap.line[0], "a 4");
+    poll_idle(s, &f->cap, 1, 5);
+    ls_source_free(s);
+}
+
 static void test_deleted_while_read(void **st)
 {
     struct fx *f = *st;
@@ -548,6 +581,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_copytruncate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncate_rewrite_without_rescan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rename_rotation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rename_within_glob, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deleted_while_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_glob_pickup_and_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_docker_file, setup, teardown),
