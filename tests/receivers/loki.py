@@ -368,8 +368,20 @@ def _loki_body(status, tenant):
 class LokiReceiver:
     """The Loki stand-in. All methods are thread-safe."""
 
-    def __init__(self, host="127.0.0.1", port=0, ready_delay=0.0, limits=None, now=None):
+    def __init__(self, host="127.0.0.1", port=0, ready_delay=0.0, limits=None, now=None,
+                 tls_cert=None, tls_key=None, client_ca=None):
+        """tls_cert/tls_key serve HTTPS; client_ca additionally requires a client
+        certificate signed by it (mTLS)."""
         self.host = host
+        self._tls = None
+        if tls_cert:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(tls_cert, tls_key)
+            if client_ca:
+                ctx.load_verify_locations(client_ca)
+                ctx.verify_mode = ssl.CERT_REQUIRED
+            self._tls = ctx
         self._want_port = port
         self.port = None
         self.limits = dict(DEFAULT_LIMITS)
@@ -388,7 +400,7 @@ class LokiReceiver:
     # -- lifecycle ------------------------------------------------------------------
     @property
     def url(self):
-        return "http://%s:%d" % (self.host, self.port)
+        return "%s://%s:%d" % ("https" if self._tls else "http", self.host, self.port)
 
     def start(self):
         """Bind (port 0 → a free port) and serve in a background thread. Returns self."""
@@ -419,11 +431,18 @@ class LokiReceiver:
             allow_reuse_address = True
             request_queue_size = 128
 
+            def handle_error(self, request, client_address):
+                pass   # failed handshakes and cut connections are expected in tests
+
         class Handler(_Handler):
             pass
         Handler.receiver = receiver
         port = self.port if self.port is not None else self._want_port
         srv = Server((self.host, port), Handler)
+        if self._tls:
+            # The handshake runs lazily in the handler thread, not in accept().
+            srv.socket = self._tls.wrap_socket(srv.socket, server_side=True,
+                                               do_handshake_on_connect=False)
         self.port = srv.server_address[1]
         th = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
                               name="loki-receiver", daemon=True)
@@ -537,6 +556,7 @@ class LokiReceiver:
                        "connections": 0, "listens": 1 if getattr(self, "_server", None) else 0,
                        "dropped_connections": 0}
         self._status_counts = {}
+        self._tls_errors = []
 
     # -- readback -------------------------------------------------------------------
     def entries(self, tenant=None):
@@ -575,6 +595,7 @@ class LokiReceiver:
             d["streams"] = len(self._streams)
             d["stored"] = len(self._arrivals)
             d["down"] = self._server is None
+            d["tls_errors"] = list(self._tls_errors[-10:])
             return d
 
     def wait_count(self, n, timeout=30.0):
@@ -905,6 +926,16 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def setup(self):
+        if hasattr(self.request, "do_handshake"):
+            self.request.settimeout(10)
+            try:
+                self.request.do_handshake()
+            except (OSError, ValueError) as e:
+                with self.receiver._lock:
+                    self.receiver._stats["tls_failures"] = self.receiver._stats.get("tls_failures", 0) + 1
+                    self.receiver._tls_errors.append(str(e))
+                raise
+            self.request.settimeout(None)
         super().setup()
         with self.receiver._lock:
             self.receiver._conns.add(self.connection)
@@ -1256,10 +1287,14 @@ def main(argv=None):
     ap.add_argument("--max-line-size", type=int, default=DEFAULT_LIMITS["max_line_size"])
     ap.add_argument("--max-entries-limit", type=int,
                     default=DEFAULT_LIMITS["max_entries_limit_per_query"])
+    ap.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
+    ap.add_argument("--tls-key", help="its private key (PEM)")
+    ap.add_argument("--client-ca", help="require client certificates signed by this CA (mTLS)")
     args = ap.parse_args(argv)
     r = LokiReceiver(args.host, args.port, ready_delay=args.ready_delay,
                      limits={"max_line_size": args.max_line_size,
-                             "max_entries_limit_per_query": args.max_entries_limit})
+                             "max_entries_limit_per_query": args.max_entries_limit},
+                     tls_cert=args.tls_cert, tls_key=args.tls_key, client_ca=args.client_ca)
     r.start()
     if args.port_file:
         tmp = args.port_file + ".tmp"

@@ -480,3 +480,27 @@ def test_program_and_admin_api(tmp_path):
     finally:
         p.terminate()
         assert p.wait(10) == 0
+
+
+def test_tls_and_mtls(pki):
+    r = LokiReceiver(tls_cert=pki["server.crt"], tls_key=pki["server.key"]).start()
+    try:
+        assert r.url.startswith("https://")
+        doc = _json_push([({"job": "tls"}, [(now_ns(), "over tls")])])
+        assert requests.post(r.url + PUSH, json=doc, verify=pki["ca.crt"], timeout=10).status_code == 204
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.post(r.url + PUSH, json=doc, verify=pki["other.crt"], timeout=10)
+        assert r.lines() == ["over tls"]
+    finally:
+        r.stop()
+    m = LokiReceiver(tls_cert=pki["server.crt"], tls_key=pki["server.key"], client_ca=pki["ca.crt"]).start()
+    try:
+        doc = _json_push([({"job": "mtls"}, [(now_ns(), "with client cert")])])
+        with pytest.raises((requests.exceptions.SSLError, requests.exceptions.ConnectionError)):
+            requests.post(m.url + PUSH, json=doc, verify=pki["ca.crt"], timeout=10)
+        assert requests.post(m.url + PUSH, json=doc, verify=pki["ca.crt"], timeout=10,
+                             cert=(pki["client.crt"], pki["client.key"])).status_code == 204
+        assert m.lines() == ["with client cert"]
+        assert m.stats()["tls_failures"] >= 1
+    finally:
+        m.stop()
