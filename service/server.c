@@ -262,6 +262,10 @@ static int drain_body(struct mg_connection *conn, const struct mg_request_info *
         return 0;
     if (ri->content_length > 0 && (uint64_t)ri->content_length > G.p.max_request_size)
         return 413;
+    if (has_token(mg_get_header(conn, "Expect"), "100-continue")) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        (void)mg_write(conn, cont, sizeof(cont) - 1);
+    }
     for (;;) {
         int n = mg_read(conn, tmp, sizeof(tmp));
         if (n == 0)

@@ -175,3 +175,14 @@ def test_http10_keep_alive_and_close(hellod):
     resp = raw_exchange(s, b"GET /healthz HTTP/1.0\r\n\r\n")
     assert resp.startswith(b"HTTP/1.1 200 ") and b"Connection: close" in resp
     s.close()
+
+
+def test_expect_100_continue(hellod):
+    s = hellod.tls_socket()
+    s.sendall(b"POST /helloworld HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n"
+              b"Expect: 100-continue\r\nConnection: close\r\n\r\n")
+    first = s.recv(4096)
+    assert first.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), first
+    resp = raw_exchange(s, b"abcde")
+    s.close()
+    assert resp.startswith(b"HTTP/1.1 405 ")
