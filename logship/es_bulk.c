@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <openssl/sha.h>
 
 #include "jsonw.h"
 
@@ -62,6 +61,10 @@ static const char *js_string(const char *p, const char *end, int *esc)
     if (esc) *esc = 0;
     while (p < end) {
         unsigned char c = (unsigned char)*p;
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {   /* the common case */
+            p++;
+            continue;
+        }
         if (c == '"') return p + 1;
         if (c < 0x20) return NULL;
         if (c == '\\') {
@@ -160,10 +163,12 @@ static const char *js_value(const char *p, const char *end, int depth)
 /* Decode the JSON string at p (at '"', already validated) into out[0..cap),
  * truncating at a UTF-8 boundary; NUL-terminated. Returns the position after
  * the closing quote or NULL. */
-static const char *js_decode_str(const char *p, const char *end, char *out, size_t cap)
+static const char *js_decode_str(const char *p, const char *end, char *out, size_t cap,
+                                 size_t *outlen)
 {
     size_t o = 0;
     const char *q = js_string(p, end, NULL);
+    if (outlen) *outlen = 0;
     if (!q || cap == 0) return q;
     p++;
     while (p < q - 1) {
@@ -205,6 +210,7 @@ static const char *js_decode_str(const char *p, const char *end, char *out, size
         o += tn;
     }
     out[o] = '\0';
+    if (outlen) *outlen = o;
     return q;
 }
 
@@ -225,12 +231,35 @@ static void utc_parts(int64_t ts_ns, struct tm *tm, long *nsec)
 
 size_t es_bulk_rfc3339_ns(int64_t ts_ns, char *out)
 {
-    struct tm tm;
-    long ns;
-    utc_parts(ts_ns, &tm, &ns);
-    int n = snprintf(out, 31, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ns);
-    return n > 0 ? (size_t)n : 0;
+    /* Formatting the date part costs more than the rest of a document's
+     * framing, and consecutive records share their second: cache it. */
+    static _Thread_local int64_t cached_sec = INT64_MIN;
+    static _Thread_local char cached[20];
+    int64_t sec = ts_ns / 1000000000, ns = ts_ns % 1000000000;
+    if (ns < 0) { ns += 1000000000; sec--; }
+    if (sec != cached_sec) {
+        struct tm tm;
+        long cns;
+        char tmp[80];
+        utc_parts(ts_ns, &tm, &cns);
+        snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        memcpy(cached, tmp, 19);
+        cached_sec = sec;
+        if (cns != ns) {            /* clamped out of range: no caching of odd values */
+            cached_sec = INT64_MIN;
+            ns = cns;
+        }
+    }
+    memcpy(out, cached, 19);
+    out[19] = '.';
+    for (int i = 28; i >= 20; i--) {
+        out[i] = (char)('0' + ns % 10);
+        ns /= 10;
+    }
+    out[29] = 'Z';
+    out[30] = '\0';
+    return 30;
 }
 
 static int index_char_ok(char c)
@@ -294,21 +323,54 @@ int es_bulk_index_check(const char *pattern, char *err, size_t errlen)
     return 0;
 }
 
+static uint64_t mix64(uint64_t x)   /* splitmix64's finaliser: full avalanche */
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+/* Two unrelated 64-bit hashes of the same bytes: FNV-1a, and a word-at-a-time
+ * multiply/rotate hash with another seed; each finalised with mix64 and the
+ * length, so the 128-bit pair behaves like a random function of the input. */
+static void hash128(const unsigned char *p, size_t n, uint64_t *a, uint64_t *b)
+{
+    uint64_t h1 = 0xcbf29ce484222325ULL, h2 = 0x9e3779b97f4a7c15ULL ^ (uint64_t)n;
+    for (size_t i = 0; i < n; i++) {
+        h1 ^= p[i];
+        h1 *= 0x100000001b3ULL;
+    }
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h2 ^= mix64(w + 0x632be59bd9b4e019ULL);
+        h2 = (h2 << 27 | h2 >> 37) * 0x9fb21c651e98df25ULL;
+    }
+    uint64_t last = 0;
+    for (size_t k = 0; i + k < n; k++) last |= (uint64_t)p[i + k] << (8 * k);
+    h2 ^= mix64(last ^ 0xd6e8feb86659fd93ULL);
+    *a = mix64(h1 ^ (uint64_t)n);
+    *b = mix64(h2);
+}
+
 void es_bulk_doc_id(const struct ls_record *rec, char out[ES_BULK_ID_LEN + 1])
 {
     static const char hex[] = "0123456789abcdef";
-    unsigned char md[SHA256_DIGEST_LENGTH];
     char tmp[32];
+    uint64_t h[2];
     if (rec->origin && rec->origin_len > 0) {
-        SHA256((const unsigned char *)rec->origin, rec->origin_len, md);
+        hash128((const unsigned char *)rec->origin, rec->origin_len, &h[0], &h[1]);
     } else {
         int n = snprintf(tmp, sizeof tmp, "seq:%llu", (unsigned long long)rec->seq);
-        SHA256((const unsigned char *)tmp, (size_t)n, md);
+        hash128((const unsigned char *)tmp, (size_t)n, &h[0], &h[1]);
     }
-    for (int i = 0; i < ES_BULK_ID_LEN / 2; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
+    for (int w = 0; w < 2; w++)
+        for (int i = 0; i < 16; i++)
+            out[w * 16 + i] = hex[(h[w] >> (60 - 4 * i)) & 15];
     out[ES_BULK_ID_LEN] = '\0';
 }
 
@@ -317,13 +379,27 @@ void es_bulk_doc_id(const struct ls_record *rec, char out[ES_BULK_ID_LEN + 1])
 /* Keys already written into a document, for de-duplication (ES rejects a
  * document with a repeated field). Keys are compared decoded. */
 #define KEYSET_INLINE 64
+#define KEYSET_SLOTS (KEYSET_INLINE * 2)
 struct keyset {
-    const char *key[KEYSET_INLINE * 2];   /* NULL: free slot (the only array cleared) */
-    uint64_t hash[KEYSET_INLINE * 2];
-    size_t klen[KEYSET_INLINE * 2];
+    uint32_t stamp[KEYSET_SLOTS];  /* a slot is in use when its stamp is cur */
+    uint32_t cur;
+    uint64_t hash[KEYSET_SLOTS];
+    const char *key[KEYSET_SLOTS];
+    size_t klen[KEYSET_SLOTS];
     size_t n;
     int overflow;        /* more keys than KEYSET_INLINE: the caller falls back */
 };
+
+/* Empty the set in O(1): bump the stamp (clear the stamps once per 2^32). */
+static void keyset_clear(struct keyset *ks)
+{
+    if (++ks->cur == 0) {
+        memset(ks->stamp, 0, sizeof ks->stamp);
+        ks->cur = 1;
+    }
+    ks->n = 0;
+    ks->overflow = 0;
+}
 
 static uint64_t fnv1a(const char *s, size_t n)
 {
@@ -336,19 +412,19 @@ static uint64_t fnv1a(const char *s, size_t n)
 }
 
 /* Returns 1 when (k, n) was added, 0 when it was already there or the set is
- * full (a full set refuses new keys, so a document never repeats one). k must
- * outlive the set. */
+ * full (a full set refuses new keys and sets overflow). k must outlive the
+ * set's current generation. */
 static int keyset_add(struct keyset *ks, const char *k, size_t n)
 {
-    const size_t slots = KEYSET_INLINE * 2;
     uint64_t h = fnv1a(k, n);
-    size_t i = (size_t)(h % slots);
-    for (size_t probe = 0; probe < slots; probe++, i = (i + 1) % slots) {
-        if (!ks->key[i]) {
+    size_t i = (size_t)(h % KEYSET_SLOTS);
+    for (size_t probe = 0; probe < KEYSET_SLOTS; probe++, i = (i + 1) % KEYSET_SLOTS) {
+        if (ks->stamp[i] != ks->cur) {
             if (ks->n >= KEYSET_INLINE) {
                 ks->overflow = 1;
                 return 0;
             }
+            ks->stamp[i] = ks->cur;
             ks->key[i] = k;
             ks->klen[i] = n;
             ks->hash[i] = h;
@@ -413,6 +489,22 @@ static int labels_each(const char *s, size_t n, char *scratch, size_t scap,
     }
 }
 
+/* A JSON string: printable ASCII without quote or backslash is copied as is
+ * (label names and values nearly always are); anything else goes through jsonw. */
+static int json_str_fast(buf_t *out, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') return jsonw_str(out, s, n);
+    }
+    size_t mark = out->len;
+    if (buf_addc(out, '"') || buf_add(out, s, n) || buf_addc(out, '"')) {
+        buf_truncate(out, mark);
+        return -1;
+    }
+    return 0;
+}
+
 struct doc_ctx {
     buf_t *out;
     struct keyset *ks;
@@ -423,8 +515,8 @@ static int add_label(void *arg, const char *k, size_t kn, const char *v, size_t 
 {
     struct doc_ctx *dc = arg;
     if (!keyset_add(dc->ks, k, kn)) return 0;
-    if (buf_addc(dc->out, ',') || jsonw_str(dc->out, k, kn) || buf_addc(dc->out, ':') ||
-        jsonw_str(dc->out, v, vn)) {
+    if (buf_addc(dc->out, ',') || json_str_fast(dc->out, k, kn) || buf_addc(dc->out, ':') ||
+        json_str_fast(dc->out, v, vn)) {
         dc->failed = 1;
         return -1;
     }
@@ -441,39 +533,33 @@ static int copy_object_members(buf_t *out, const char *line, size_t n, struct ke
     const char *p = line, *end = line + n;
     size_t mark = out->len;
     size_t kused = 0;
+    /* one pass: validate and copy member by member; any flaw → undo, plain text */
     p = js_ws(p, end);
     if (p >= end || *p != '{') return 0;
-    /* validate the whole line first: we embed raw spans */
-    const char *after = js_value(p, end, 0);
-    if (!after || js_ws(after, end) != end) return 0;
     p = js_ws(p + 1, end);
-    if (*p == '}') return 1;
+    if (p < end && *p == '}') return js_ws(p + 1, end) == end ? 1 : 0;
     for (;;) {
         int esc = 0;
         const char *ks0 = p;
         const char *ke = js_string(p, end, &esc);
+        if (!ke) goto not_object;
         const char *kd = ks0 + 1;
         size_t kdn = (size_t)(ke - ks0 - 2);
         if (esc) {
             /* decode into the key arena so that "\u0061" and "a" collide */
-            if (kused + (size_t)(ke - ks0) + 1 > kcap) {
-                buf_truncate(out, mark);
-                return 0;
-            } else {
-                js_decode_str(ks0, ke, kbuf + kused, (size_t)(ke - ks0) + 1);
-                kd = kbuf + kused;
-                kdn = strlen(kd);
-                kused += kdn + 1;
-            }
+            if (kused + (size_t)(ke - ks0) + 1 > kcap) goto not_object;
+            js_decode_str(ks0, ke, kbuf + kused, (size_t)(ke - ks0) + 1, &kdn);
+            kd = kbuf + kused;
+            kused += kdn + 1;
         }
-        p = js_ws(js_ws(ke, end) + 1, end);
+        p = js_ws(ke, end);
+        if (p >= end || *p != ':') goto not_object;
+        p = js_ws(p + 1, end);
         const char *vs = p;
         const char *ve = js_value(p, end, 0);
+        if (!ve) goto not_object;
         int keep = !(kdn == 10 && memcmp(kd, "@timestamp", 10) == 0) && keyset_add(ks, kd, kdn);
-        if (ks->overflow) {
-            buf_truncate(out, mark);
-            return 0;
-        }
+        if (ks->overflow) goto not_object;
         if (keep) {
             if (buf_addc(out, ',') || buf_add(out, ks0, (size_t)(ke - ks0)) || buf_addc(out, ':') ||
                 buf_add(out, vs, (size_t)(ve - vs))) {
@@ -482,9 +568,17 @@ static int copy_object_members(buf_t *out, const char *line, size_t n, struct ke
             }
         }
         p = js_ws(ve, end);
-        if (*p == '}') return 1;
-        p = js_ws(p + 1, end);   /* the ',' */
+        if (p >= end) goto not_object;
+        if (*p == '}') {
+            if (js_ws(p + 1, end) != end) goto not_object;
+            return 1;
+        }
+        if (*p != ',') goto not_object;
+        p = js_ws(p + 1, end);
     }
+not_object:
+    buf_truncate(out, mark);
+    return 0;
 }
 
 int es_bulk_encode_doc(buf_t *out, const struct ls_record *rec)
@@ -493,14 +587,12 @@ int es_bulk_encode_doc(buf_t *out, const struct ls_record *rec)
     char ts[32];
     char kbuf[1024];
     char scratch[1024];
-    struct keyset ks;
+    static _Thread_local struct keyset ks;   /* reused: keyset_clear is O(1) */
     struct doc_ctx dc = { out, &ks, 0 };
     size_t tn = es_bulk_rfc3339_ns(rec->ts_ns, ts);
     int r;
 
-    memset(ks.key, 0, sizeof ks.key);
-    ks.n = 0;
-    ks.overflow = 0;
+    keyset_clear(&ks);
     keyset_add(&ks, "@timestamp", 10);
     if (buf_adds(out, "{\"@timestamp\":\"") || buf_add(out, ts, tn) || buf_addc(out, '"'))
         goto fail;
@@ -508,9 +600,7 @@ int es_bulk_encode_doc(buf_t *out, const struct ls_record *rec)
                             kbuf, sizeof kbuf);
     if (r < 0) goto fail;
     if (r == 0) {
-        memset(ks.key, 0, sizeof ks.key);    /* forget keys of a rejected object */
-        ks.n = 0;
-        ks.overflow = 0;
+        keyset_clear(&ks);                   /* forget keys of a rejected object */
         keyset_add(&ks, "@timestamp", 10);
         keyset_add(&ks, "message", 7);
         if (buf_adds(out, ",\"message\":") || jsonw_str(out, rec->line ? rec->line : "", rec->line_len))
@@ -556,7 +646,7 @@ static int key_is(const char *ks, const char *ke, const char *name)
 static const char *parse_error(const char *p, const char *end, struct es_bulk_item *it)
 {
     if (p < end && *p == '"') {
-        const char *q = js_decode_str(p, end, it ? it->reason : NULL, it ? sizeof it->reason : 0);
+        const char *q = js_decode_str(p, end, it ? it->reason : NULL, it ? sizeof it->reason : 0, NULL);
         return q;
     }
     if (p >= end || *p != '{') return js_value(p, end, 1);
@@ -570,9 +660,9 @@ static const char *parse_error(const char *p, const char *end, struct es_bulk_it
         if (p >= end || *p != ':') return NULL;
         p = js_ws(p + 1, end);
         if (it && p < end && *p == '"' && key_is(ks, ke, "type"))
-            p = js_decode_str(p, end, it->type, sizeof it->type);
+            p = js_decode_str(p, end, it->type, sizeof it->type, NULL);
         else if (it && p < end && *p == '"' && key_is(ks, ke, "reason"))
-            p = js_decode_str(p, end, it->reason, sizeof it->reason);
+            p = js_decode_str(p, end, it->reason, sizeof it->reason, NULL);
         else
             p = js_value(p, end, 2);
         if (!p) return NULL;

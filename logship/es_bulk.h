@@ -31,9 +31,11 @@ int es_bulk_index_check(const char *pattern, char *err, size_t errlen);
  * Returns the length, or -1 when the pattern is invalid or out is too small. */
 int es_bulk_index_name(const char *pattern, int64_t ts_ns, char *out, size_t outlen);
 
-/* The deterministic _id of a record: the first 128 bits of SHA-256(origin)
- * as 32 lowercase hex digits plus a NUL. A record without an origin falls back
- * to SHA-256("seq:<seq>") (stable for replays out of the spool). Cannot fail. */
+/* The deterministic _id of a record: a 128-bit hash of its origin (two
+ * unrelated 64-bit hashes, FNV-1a and a multiply/rotate one, both finalised
+ * with splitmix64) as 32 lowercase hex digits plus a NUL. A record without an
+ * origin falls back to the hash of "seq:<seq>" (stable for replays out of the
+ * spool). Not cryptographic: origins are not adversarial. Cannot fail. */
 void es_bulk_doc_id(const struct ls_record *rec, char out[ES_BULK_ID_LEN + 1]);
 
 /* Write ts_ns as RFC 3339 UTC with nanoseconds ("2026-11-28T02:03:04.123456789Z",
