@@ -21,3 +21,11 @@ $(BUILD)/libhellod.a: $(HELLOD_OBJS)
 
 $(BUILD)/hellod: $(BUILD)/service/main.o $(BUILD)/libhellod.a $(BUILD)/libcommon.a $(BUILD)/civetweb.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(HELLOD_LIBS)
+
+# Fuzz targets for hellod's parsers (tests/fuzz/fuzz_hellod_*.c), built like
+# the ones in tests/fuzz/fuzz.mk (whose variables are used at recipe time):
+# the target links the service objects it needs, not main.c or civetweb.
+FUZZ_HELLOD_OBJS := build-fuzz/obj/service/route.o build-fuzz/obj/service/reqid.o
+build-fuzz/fuzz_hellod_%: build-fuzz/obj/tests/fuzz/fuzz_hellod_%.o $(FUZZ_HELLOD_OBJS) \
+		build-fuzz/libcommon.a
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ -lm -lpthread
