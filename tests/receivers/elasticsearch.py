@@ -14,7 +14,8 @@ Implements what logship relies on, with ES's own semantics:
     size, a "down" mode that drops connections without an answer, a delay.
   Read-back: GET|POST /<index>/_search (match_all, term, match, size, from, q=)
     and /<index>/_count; GET / answers like a cluster.
-  Security: basic auth users and API keys when configured (401 otherwise).
+  Security: basic auth users and API keys when configured (401 otherwise);
+    optional HTTPS, with client certificates required when a client CA is given.
   Admin: /_receiver/{stats,docs,items,requests} (GET) and
     /_receiver/{fail_next,down,delay,max_body,rule,clear_rules,reset} (POST JSON),
     so an out-of-process test (docker e2e) can script and read it.
@@ -30,6 +31,7 @@ import base64
 import fnmatch
 import gzip
 import json
+import ssl
 import sys
 import threading
 import time
@@ -107,8 +109,16 @@ class Rule:
 
 class ElasticsearchReceiver:
     def __init__(self, host='127.0.0.1', port=0, max_body=None, users=None, api_keys=None,
-                 data_streams=('logs-*-*',)):
+                 data_streams=('logs-*-*',), certfile=None, keyfile=None, client_ca=None):
         self.host, self._want_port = host, port
+        self.tls = None
+        if certfile:   # HTTPS; with client_ca, a client certificate is required (mTLS)
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(certfile, keyfile)
+            if client_ca:
+                ctx.load_verify_locations(client_ca)
+                ctx.verify_mode = ssl.CERT_REQUIRED
+            self.tls = ctx
         self.lock = threading.RLock()
         self.max_body = max_body
         self.users = dict(users or {})          # user -> password
@@ -126,8 +136,13 @@ class ElasticsearchReceiver:
             receiver = rcv
         self.server = ThreadingHTTPServer((self.host, self._want_port), Handler)
         self.server.daemon_threads = True
+        self.server.handle_error = lambda request, client_address: None  # failed handshakes: quiet
+        if self.tls is not None:
+            # the handshake runs in the handler thread (see _Handler.setup)
+            self.server.socket = self.tls.wrap_socket(self.server.socket, server_side=True,
+                                                      do_handshake_on_connect=False)
         self.port = self.server.server_address[1]
-        self.url = 'http://%s:%d' % (self.host, self.port)
+        self.url = '%s://%s:%d' % ('https' if self.tls else 'http', self.host, self.port)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         return self
@@ -151,6 +166,7 @@ class ElasticsearchReceiver:
             self.down = False
             self.delay = 0.0
             self.status_counts = {}
+            self.tls_errors = []
 
     def fail_next(self, n=1, status=500):
         with self.lock:
@@ -342,6 +358,23 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         pass
 
+    def setup(self):
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(10)
+            try:
+                self.request.do_handshake()
+            except (ssl.SSLError, OSError) as e:
+                with self.receiver.lock:
+                    self.receiver.tls_errors.append(str(e))
+                raise
+        super().setup()
+
+    def handle(self):
+        try:
+            super().handle()
+        except (ssl.SSLError, ConnectionError):
+            pass
+
     def _send(self, status, obj=None, extra=None):
         body = b'' if obj is None else json.dumps(obj).encode()
         self.send_response(status)
@@ -509,9 +542,13 @@ def main(argv=None):
     ap.add_argument('--max-body', type=int)
     ap.add_argument('--user', action='append', default=[], help='USER:PASSWORD (repeatable)')
     ap.add_argument('--api-key', action='append', default=[], help='accepted ApiKey value')
+    ap.add_argument('--cert', help='serve HTTPS with this certificate (PEM)')
+    ap.add_argument('--key', help='its private key')
+    ap.add_argument('--client-ca', help='require client certificates signed by this CA')
     a = ap.parse_args(argv)
     users = dict(u.split(':', 1) for u in a.user)
-    r = ElasticsearchReceiver(a.host, a.port, a.max_body, users, a.api_key).start()
+    r = ElasticsearchReceiver(a.host, a.port, a.max_body, users, a.api_key, certfile=a.cert,
+                              keyfile=a.key, client_ca=a.client_ca).start()
     print(r.port, flush=True)
     if a.port_file:
         with open(a.port_file + '.tmp', 'w') as f:
