@@ -186,3 +186,29 @@ def test_expect_100_continue(hellod):
     resp = raw_exchange(s, b"abcde")
     s.close()
     assert resp.startswith(b"HTTP/1.1 405 ")
+
+
+def test_stalled_body_gets_408_after_request_timeout(hellod_factory):
+    h = hellod_factory("--request-timeout", "1s")
+    s = h.tls_socket()
+    resp = raw_exchange(s, b"POST /helloworld HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n"
+                           b"X-Request-Id: stalled\r\n\r\nonly-part", timeout=8)
+    s.close()
+    assert resp.startswith(b"HTTP/1.1 408 "), resp[:100]
+    assert b"Connection: close" in resp
+    assert h.wait_log("request", request_id="stalled")["status"] == 408
+
+
+def test_ipv6_bind(hellod_factory):
+    import pytest
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    h = hellod_factory("--bind", "::1")
+    raw = socket.create_connection(("::1", h.tls_port), timeout=5)
+    with h.client_ctx().wrap_socket(raw, server_hostname="localhost") as s:
+        resp = raw_exchange(s, b"GET /helloworld HTTP/1.1\r\nHost: [::1]\r\nConnection: close\r\n\r\n")
+    assert resp.startswith(b"HTTP/1.1 200 ")
+    line = h.wait_log("request", path="/helloworld")
+    assert line["remote"] == "::1"
