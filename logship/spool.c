@@ -326,6 +326,10 @@ struct ls_spool *ls_spool_open(const struct ls_spool_opts *o, char *err, size_t 
             s = 64u << 20;
         sp->o.segment_bytes = s;
     }
+    /* At least four segments fit, so a full spool always has closed
+     * segments that acknowledgements can free. */
+    if (sp->o.segment_bytes > sp->o.max_bytes / 4)
+        sp->o.segment_bytes = sp->o.max_bytes / 4;
     if (sp->o.max_bytes < 4 * ((uint64_t)sp->o.max_record_bytes + LS_SPOOL_REC_HDR)) {
         snprintf(err, errlen, "spool: max bytes %" PRIu64 " must be at least 4 times the largest record (%zu)",
                  sp->o.max_bytes, sp->o.max_record_bytes + LS_SPOOL_REC_HDR);
@@ -594,8 +598,8 @@ int ls_spool_append(struct ls_spool *sp, const struct ls_record *rec)
     }
     set_full(sp, 0);
     /* Roll before this record would push the active segment over its size. */
-    if (sp->wfd >= 0 && active_size(sp) + sp->wlen + total > sp->o.segment_bytes &&
-        active_size(sp) + sp->wlen > 0) {
+    uint64_t asz = active_size(sp);
+    if (asz + sp->wlen + total > sp->o.segment_bytes && asz + sp->wlen > 0) {
         if (ls_spool_flush(sp) != 0 || roll(sp) != 0)
             return -1;
         pthread_mutex_lock(&sp->mu);

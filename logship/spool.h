@@ -46,7 +46,7 @@ enum ls_fsync_policy { LS_FSYNC_INTERVAL = 0, LS_FSYNC_ALWAYS, LS_FSYNC_NEVER };
 struct ls_spool_opts {
     const char *dir;
     uint64_t    max_bytes;         /* cap on all segment files together */
-    uint64_t    segment_bytes;     /* 0: max_bytes / 8, clamped to [64 KiB, 64 MiB] */
+    uint64_t    segment_bytes;     /* 0: max_bytes / 8 within [64 KiB, 64 MiB]; never above max_bytes / 4 */
     size_t      max_record_bytes;  /* largest body accepted (labels+line+origin) */
     enum ls_fsync_policy fsync;
     int64_t     fsync_interval_ms;

@@ -1,0 +1,635 @@
+/* pipeline: reader loop, per-output threads, verdict handling, backoff and shutdown (see pipeline.h). */
+#include "logship/pipeline.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "logship/backoff.h"
+
+#define MAX_OUTPUTS 16
+#define MAX_SOURCES 64
+#define POLL_BUDGET (1u << 20)     /* input bytes per source poll call */
+#define ROUND_BUDGET (4u << 20)    /* input bytes per source per round */
+#define IDLE_TIMER_MS 100
+#define FULL_RETRY_MS 50
+
+struct out {
+    struct ls_pipeline *p;
+    const struct ls_output_ops *ops;
+    void    *ctx;
+    char     name[64];
+    struct ls_spool_reader *rd;
+    struct ls_backoff bo;
+    pthread_t th;
+    int      started;
+    int      done;               /* guarded by p->mu */
+    enum ls_verdict *items;
+    struct ls_record *sub;
+    size_t   cap;                /* entries in items and sub */
+    metrics_child *m_entries, *m_up, *m_lag, *m_send, *m_acklat;
+};
+
+struct ls_pipeline {
+    struct ls_pipeline_opts o;
+    struct out *outs[MAX_OUTPUTS];
+    size_t   nouts;
+    struct ls_source *srcs[MAX_SOURCES];
+    size_t   nsrcs;
+    pthread_mutex_t mu;
+    pthread_cond_t  cv;
+    int      draining, abort_, ready;   /* atomics */
+    metrics_family *f_entries, *f_batches, *f_retries, *f_dropped, *f_send, *f_up, *f_lag, *f_acklat;
+};
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t real_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int flag(const int *f)
+{
+    return __atomic_load_n(f, __ATOMIC_ACQUIRE);
+}
+
+static void set_flag(struct ls_pipeline *p, int *f)
+{
+    pthread_mutex_lock(&p->mu);
+    __atomic_store_n(f, 1, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Sleep up to ms, waking early on abort. */
+static void nap(struct ls_pipeline *p, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&p->mu);
+    while (!flag(&p->abort_))
+        if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void fam_add(metrics_family *f, const char *a, const char *b, double v)
+{
+    const char *vals[2] = { a, b };
+    if (f)
+        metrics_family_add(f, vals, v);
+}
+
+static void child_set(metrics_child *c, double v)
+{
+    if (c)
+        metrics_set(c, v);
+}
+
+static void child_add(metrics_child *c, double v)
+{
+    if (c)
+        metrics_add(c, v);
+}
+
+static void child_observe(metrics_child *c, double v)
+{
+    if (c)
+        metrics_observe(c, v);
+}
+
+struct ls_pipeline *ls_pipeline_new(const struct ls_pipeline_opts *o, char *err, size_t errlen)
+{
+    struct ls_pipeline *p = calloc(1, sizeof(*p));
+    pthread_condattr_t ca;
+    if (!p) {
+        snprintf(err, errlen, "pipeline: out of memory");
+        return NULL;
+    }
+    p->o = *o;
+    if (p->o.batch_bytes == 0)
+        p->o.batch_bytes = 1u << 20;
+    if (p->o.backoff_initial_ms <= 0)
+        p->o.backoff_initial_ms = 500;
+    if (p->o.backoff_max_ms <= 0)
+        p->o.backoff_max_ms = 300000;
+    if (p->o.config_retry_ms <= 0)
+        p->o.config_retry_ms = 30000;
+    if (p->o.commit_interval_ms <= 0)
+        p->o.commit_interval_ms = 1000;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (o->reg) {
+        const char *l1[1] = { "output" };
+        const char *lres[2] = { "output", "result" };
+        const char *lrea[2] = { "output", "reason" };
+        static const double send_b[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 };
+        static const double ack_b[] = { 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 1, 2.5, 5, 10, 30, 60, 300 };
+        p->f_entries = metrics_counter(o->reg, "logship_output_entries_total",
+                                       "Entries the output acknowledged as stored.", 1, l1);
+        p->f_batches = metrics_counter(o->reg, "logship_output_batches_total",
+                                       "Requests sent, by result (done, drop, retry, config, partial).", 2, lres);
+        p->f_retries = metrics_counter(o->reg, "logship_output_retries_total",
+                                       "Requests that will be retried, by reason.", 2, lrea);
+        p->f_dropped = metrics_counter(o->reg, "logship_output_dropped_total",
+                                       "Entries the backend rejected for good, by reason.", 2, lrea);
+        p->f_send = metrics_histogram(o->reg, "logship_output_send_seconds",
+                                      "Time one request took.", 1, l1,
+                                      sizeof(send_b) / sizeof(send_b[0]), send_b);
+        p->f_up = metrics_gauge(o->reg, "logship_output_up",
+                                "1 when the last request got an answer that was not a 5xx or config error.", 1, l1);
+        p->f_lag = metrics_gauge(o->reg, "logship_output_lag_seconds",
+                                 "Age of the oldest entry this output has not acknowledged yet.", 1, l1);
+        p->f_acklat = metrics_histogram(o->reg, "logship_output_ack_latency_seconds",
+                                        "From an entry's spool append to its acknowledgement.", 1, l1,
+                                        sizeof(ack_b) / sizeof(ack_b[0]), ack_b);
+    }
+    return p;
+}
+
+int ls_pipeline_add_output(struct ls_pipeline *p, const struct ls_output_ops *ops, void *ctx,
+                           const char *name, char *err, size_t errlen)
+{
+    struct out *o = NULL;
+    if (p->nouts >= MAX_OUTPUTS) {
+        snprintf(err, errlen, "pipeline: too many outputs");
+        goto fail;
+    }
+    o = calloc(1, sizeof(*o));
+    if (!o) {
+        snprintf(err, errlen, "pipeline: out of memory");
+        goto fail;
+    }
+    o->p = p;
+    o->ops = ops;
+    o->ctx = ctx;
+    snprintf(o->name, sizeof(o->name), "%s", name);
+    o->rd = ls_spool_reader_open(p->o.spool, name, p->o.batch_bytes, err, errlen);
+    if (!o->rd)
+        goto fail;
+    ls_backoff_init(&o->bo, p->o.backoff_initial_ms, p->o.backoff_max_ms, NULL, NULL);
+    const char *v[1] = { o->name };
+    if (p->f_entries) {
+        o->m_entries = metrics_child_get(p->f_entries, v);
+        o->m_up = metrics_child_get(p->f_up, v);
+        o->m_lag = metrics_child_get(p->f_lag, v);
+        o->m_send = metrics_child_get(p->f_send, v);
+        o->m_acklat = metrics_child_get(p->f_acklat, v);
+        /* Make the per-output series visible from the start. */
+        fam_add(p->f_batches, o->name, "done", 0);
+        fam_add(p->f_retries, o->name, "error", 0);
+        fam_add(p->f_dropped, o->name, "rejected", 0);
+        child_set(o->m_up, 1);
+    }
+    p->outs[p->nouts++] = o;
+    return 0;
+fail:
+    free(o);
+    if (ops && ops->destroy)
+        ops->destroy(ctx);
+    return -1;
+}
+
+int ls_pipeline_add_source(struct ls_pipeline *p, struct ls_source *s)
+{
+    if (p->nsrcs >= MAX_SOURCES)
+        return -1;
+    p->srcs[p->nsrcs++] = s;
+    return 0;
+}
+
+static int grow(struct out *o, size_t n)
+{
+    if (n <= o->cap)
+        return 0;
+    size_t nc = o->cap ? o->cap : 256;
+    while (nc < n)
+        nc *= 2;
+    enum ls_verdict *ni = realloc(o->items, nc * sizeof(*ni));
+    if (!ni)
+        return -1;
+    o->items = ni;
+    struct ls_record *ns = realloc(o->sub, nc * sizeof(*ns));
+    if (!ns)
+        return -1;
+    o->sub = ns;
+    o->cap = nc;
+    return 0;
+}
+
+static const char *retry_reason(const struct ls_flush_result *r, char *tmp, size_t n)
+{
+    if (r->reason[0])
+        return r->reason;
+    if (r->http_status > 0) {
+        snprintf(tmp, n, "http_%d", r->http_status);
+        return tmp;
+    }
+    return "error";
+}
+
+/* Acknowledge the reader's whole batch; retry the cursor write until it works. */
+static void finish_batch(struct out *o)
+{
+    struct ls_pipeline *p = o->p;
+    size_t n;
+    const int64_t *app;
+    ls_spool_reader_batch(o->rd, &n, &app);
+    int64_t now = real_ns();
+    for (size_t i = 0; i < n && o->m_acklat; i++)
+        child_observe(o->m_acklat, (double)(now - app[i]) / 1e9);
+    while (ls_spool_reader_ack(o->rd) != 0) {
+        if (flag(&p->abort_))
+            return;
+        nap(p, 1000);
+    }
+    ls_backoff_reset(&o->bo);
+}
+
+static void log_result(enum log_level lvl, const char *msg, const struct out *o,
+                       const struct ls_flush_result *r, size_t count, const char *reason, int64_t delay_ms)
+{
+    char st[16], cnt[24], dl[24];
+    snprintf(st, sizeof(st), "%d", r->http_status);
+    snprintf(cnt, sizeof(cnt), "%zu", count);
+    snprintf(dl, sizeof(dl), "%" PRId64, delay_ms);
+    log_kv(lvl, msg, "output", o->name, "status", st, "reason", reason, "entries", cnt,
+           "retry_in_ms", delay_ms >= 0 ? dl : "-", "detail", r->detail, NULL);
+}
+
+static void *out_main(void *arg)
+{
+    struct out *o = arg;
+    struct ls_pipeline *p = o->p;
+    const struct ls_record *pend = NULL;
+    size_t npend = 0;
+    int holding = 0;
+    char tmp[32];
+
+    while (!flag(&p->abort_)) {
+        if (!holding) {
+            const int64_t *app;
+            size_t n;
+            if (ls_spool_reader_fill(o->rd) < 0) {
+                nap(p, 1000);
+                continue;
+            }
+            const struct ls_record *recs = ls_spool_reader_batch(o->rd, &n, &app);
+            if (n == 0) {
+                child_set(o->m_lag, 0);
+                if (flag(&p->draining))
+                    break;
+                ls_spool_wait(o->rd, 250);
+                continue;
+            }
+            int64_t now = real_ns();
+            child_set(o->m_lag, (double)(now - app[0]) / 1e9);
+            if (!ls_spool_reader_batch_full(o->rd) && !flag(&p->draining)) {
+                int64_t due = app[0] + p->o.batch_wait_ms * 1000000;
+                if (now < due) {
+                    ls_spool_wait(o->rd, (due - now) / 1000000 + 1);
+                    if (real_ns() < due || ls_spool_reader_fill(o->rd) > 0)
+                        continue;
+                    recs = ls_spool_reader_batch(o->rd, &n, &app);
+                }
+            }
+            if (grow(o, n) != 0) {
+                nap(p, 1000);
+                continue;
+            }
+            holding = 1;
+            pend = recs;
+            npend = n;
+        } else {
+            size_t n;
+            const int64_t *app;
+            ls_spool_reader_batch(o->rd, &n, &app);
+            child_set(o->m_lag, (double)(real_ns() - app[0]) / 1e9);
+        }
+
+        struct ls_batch b = { pend, npend };
+        struct ls_flush_result res;
+        memset(&res, 0, sizeof(res));
+        for (size_t i = 0; i < npend; i++)
+            o->items[i] = LS_DONE;
+        res.item = o->items;
+        res.retry_after_ms = -1;
+        int64_t t0 = mono_ns();
+        enum ls_verdict v = o->ops->flush(o->ctx, &b, &res);
+        child_observe(o->m_send, (double)(mono_ns() - t0) / 1e9);
+        res.reason[sizeof(res.reason) - 1] = '\0';
+        res.detail[sizeof(res.detail) - 1] = '\0';
+        int64_t delay = -1;
+
+        if (v == LS_DONE) {
+            fam_add(p->f_batches, o->name, "done", 1);
+            child_add(o->m_entries, (double)npend);
+            child_set(o->m_up, 1);
+            finish_batch(o);
+            holding = 0;
+        } else if (v == LS_DROP) {
+            size_t nd = res.dropped > 0 && res.dropped <= npend ? res.dropped : npend;
+            const char *why = res.reason[0] ? res.reason : "rejected";
+            fam_add(p->f_batches, o->name, "drop", 1);
+            fam_add(p->f_dropped, o->name, why, (double)nd);
+            child_add(o->m_entries, (double)(npend - nd));
+            child_set(o->m_up, 1);
+            log_result(LOG_WARN, "backend rejected entries: dropped", o, &res, nd, why, -1);
+            finish_batch(o);
+            holding = 0;
+        } else if (v == LS_PARTIAL) {
+            size_t nd = 0, nr = 0, ndone = 0, k = 0;
+            for (size_t i = 0; i < npend; i++) {
+                if (o->items[i] == LS_DONE)
+                    ndone++;
+                else if (o->items[i] == LS_DROP)
+                    nd++;
+                else
+                    o->sub[k++] = pend[i]; /* RETRY, CONFIG: resend */
+            }
+            nr = k;
+            const char *why = res.reason[0] ? res.reason : "rejected";
+            fam_add(p->f_batches, o->name, "partial", 1);
+            child_add(o->m_entries, (double)ndone);
+            child_set(o->m_up, 1);
+            if (nd > 0) {
+                fam_add(p->f_dropped, o->name, why, (double)nd);
+                log_result(LOG_WARN, "backend rejected some entries: dropped", o, &res, nd, why, -1);
+            }
+            if (nr == 0) {
+                finish_batch(o);
+                holding = 0;
+            } else {
+                pend = o->sub;
+                npend = nr;
+                delay = ls_backoff_next(&o->bo, res.retry_after_ms);
+                fam_add(p->f_retries, o->name, retry_reason(&res, tmp, sizeof(tmp)), 1);
+                log_result(LOG_INFO, "resending entries the backend asked to retry", o, &res, nr,
+                           retry_reason(&res, tmp, sizeof(tmp)), delay);
+            }
+        } else if (v == LS_CONFIG) {
+            fam_add(p->f_batches, o->name, "config", 1);
+            fam_add(p->f_retries, o->name, "config", 1);
+            child_set(o->m_up, 0);
+            delay = p->o.config_retry_ms;
+            log_result(LOG_ERROR, "backend says logship's configuration is wrong (auth, URL, tenant); "
+                       "data is kept and retried", o, &res, npend, "config", delay);
+        } else {
+            const char *why = retry_reason(&res, tmp, sizeof(tmp));
+            if (v != LS_RETRY) {
+                log_kv(LOG_ERROR, "output returned an unknown verdict; retrying", "output", o->name, NULL);
+                why = "bad_verdict";
+            }
+            fam_add(p->f_batches, o->name, "retry", 1);
+            fam_add(p->f_retries, o->name, why, 1);
+            child_set(o->m_up, res.http_status > 0 && res.http_status < 500 ? 1 : 0);
+            delay = ls_backoff_next(&o->bo, res.retry_after_ms);
+            log_result(LOG_WARN, "send failed; will retry", o, &res, npend, why, delay);
+        }
+        if (delay >= 0)
+            nap(p, delay);
+    }
+    pthread_mutex_lock(&p->mu);
+    o->done = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+int ls_pipeline_start(struct ls_pipeline *p)
+{
+    for (size_t i = 0; i < p->nouts; i++) {
+        if (pthread_create(&p->outs[i]->th, NULL, out_main, p->outs[i]) != 0) {
+            log_kv(LOG_ERROR, "pipeline: cannot start output thread", "output", p->outs[i]->name, NULL);
+            set_flag(p, &p->abort_);
+            return -1;
+        }
+        p->outs[i]->started = 1;
+    }
+    __atomic_store_n(&p->ready, 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+int ls_pipeline_ready(struct ls_pipeline *p)
+{
+    return flag(&p->ready);
+}
+
+struct emit_ctx {
+    struct ls_spool *sp;
+    int blocked, error;
+};
+
+static int emit_cb(struct ls_emitter *em, const struct ls_record *rec)
+{
+    struct emit_ctx *e = em->ctx;
+    int r = ls_spool_append(e->sp, rec);
+    if (r == 1)
+        e->blocked = 1;
+    else if (r < 0)
+        e->error = 1;
+    return r;
+}
+
+static void commit_sources(struct ls_pipeline *p)
+{
+    for (size_t i = 0; i < p->nsrcs; i++) {
+        struct ls_source *s = p->srcs[i];
+        if (s->ops->commit && s->ops->commit(s->ctx) != 0)
+            log_kv(LOG_WARN, "source checkpoint failed; will retry", "source", s->ops->kind, NULL);
+    }
+}
+
+static int all_done(struct ls_pipeline *p)
+{
+    for (size_t i = 0; i < p->nouts; i++)
+        if (p->outs[i]->started && !p->outs[i]->done)
+            return 0;
+    return 1;
+}
+
+/* Wait (under no lock) until every output thread finished or deadline. */
+static int wait_outputs(struct ls_pipeline *p, int64_t deadline)
+{
+    int ok;
+    pthread_mutex_lock(&p->mu);
+    while (!(ok = all_done(p))) {
+        int64_t left = deadline - mono_ns();
+        if (left <= 0)
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t step = left < 50000000 ? left : 50000000;
+        ts.tv_nsec += step;
+        while (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return ok;
+}
+
+int ls_pipeline_run(struct ls_pipeline *p, volatile sig_atomic_t *stop, volatile sig_atomic_t *reopen)
+{
+    struct emit_ctx ec = { p->o.spool, 0, 0 };
+    struct ls_emitter em = { emit_cb, &ec };
+    struct pollfd pfd[MAX_SOURCES];
+    int64_t last_commit = mono_ns();
+    uint64_t consumed = 0;
+    int wait_ms = 0, src_failed[MAX_SOURCES] = { 0 };
+
+    while (!*stop) {
+        if (reopen && *reopen) {
+            *reopen = 0;
+            if (log_reopen() != 0)
+                log_kv(LOG_WARN, "cannot reopen the log file", NULL);
+        }
+        if (wait_ms > 0) {
+            (void)poll(NULL, 0, wait_ms);
+        } else {
+            nfds_t n = 0;
+            for (size_t i = 0; i < p->nsrcs; i++) {
+                struct ls_source *s = p->srcs[i];
+                int fd = s->ops->wait_fd ? s->ops->wait_fd(s->ctx) : -1;
+                if (fd >= 0 && !src_failed[i] && !(s->ops->finished && s->ops->finished(s->ctx))) {
+                    pfd[n].fd = fd;
+                    pfd[n].events = POLLIN;
+                    pfd[n].revents = 0;
+                    n++;
+                }
+            }
+            (void)poll(n ? pfd : NULL, n, IDLE_TIMER_MS);
+        }
+        if (*stop)
+            break;
+        ec.blocked = 0;
+        ec.error = 0;
+        int finished = 1;
+        for (size_t i = 0; i < p->nsrcs && !ec.blocked && !ec.error; i++) {
+            struct ls_source *s = p->srcs[i];
+            if (src_failed[i])
+                continue;
+            if (s->ops->finished && s->ops->finished(s->ctx))
+                continue;
+            size_t used = 0;
+            for (;;) {
+                long r = s->ops->poll(s->ctx, &em, POLL_BUDGET);
+                if (r < 0) {
+                    log_kv(LOG_ERROR, "source failed; it is no longer read", "source", s->ops->kind, NULL);
+                    src_failed[i] = 1;
+                    break;
+                }
+                used += (size_t)r;
+                if (r == 0 || ec.blocked || ec.error || used >= ROUND_BUDGET)
+                    break;
+            }
+            consumed += used;
+            if (!src_failed[i] && !(s->ops->finished && s->ops->finished(s->ctx)))
+                finished = 0;
+        }
+        if (ec.blocked || ec.error)
+            finished = 0;
+        wait_ms = ec.blocked ? FULL_RETRY_MS : ec.error ? 1000 : 0;
+        int64_t now = mono_ns();
+        if (consumed > 0 && (p->o.commit_every_round ||
+                             now - last_commit >= p->o.commit_interval_ms * 1000000)) {
+            int r = ls_spool_commit_point(p->o.spool, 1);
+            if (r == 1) {
+                commit_sources(p);
+                consumed = 0;
+                last_commit = now;
+            }
+        } else if (ls_spool_flush(p->o.spool) != 0) {
+            wait_ms = 1000;
+        }
+        if (finished && p->nsrcs > 0) {
+            log_kv(LOG_INFO, "every source has finished", NULL);
+            break;
+        }
+    }
+
+    /* Shutdown: make what was read durable, save positions, drain. */
+    __atomic_store_n(&p->ready, 0, __ATOMIC_RELEASE);
+    if (ls_spool_commit_point(p->o.spool, 1) == 1)
+        commit_sources(p);
+    char ms[24];
+    snprintf(ms, sizeof(ms), "%" PRId64, p->o.shutdown_timeout_ms);
+    log_kv(LOG_INFO, "stopping: sending what was read", "timeout_ms", ms, NULL);
+    set_flag(p, &p->draining);
+    ls_spool_wake_all(p->o.spool);
+    int64_t deadline = mono_ns() + p->o.shutdown_timeout_ms * 1000000;
+    int clean = wait_outputs(p, deadline);
+    if (!clean) {
+        set_flag(p, &p->abort_);
+        ls_spool_wake_all(p->o.spool);
+        if (!wait_outputs(p, mono_ns() + 2000000000LL)) {
+            log_kv(LOG_ERROR, "an output did not stop in time; exiting without waiting for it", NULL);
+            return -1;
+        }
+    }
+    int rc = 0;
+    for (size_t i = 0; i < p->nouts; i++) {
+        struct out *o = p->outs[i];
+        if (o->started) {
+            pthread_join(o->th, NULL);
+            o->started = 0;
+        }
+        uint64_t left = ls_spool_reader_backlog(o->rd);
+        if (left > 0) {
+            char nb[24];
+            snprintf(nb, sizeof(nb), "%" PRIu64, left);
+            log_kv(LOG_WARN, "stopping with unsent entries; they stay in the spool for the next start",
+                   "output", o->name, "entries", nb, NULL);
+            rc = 1;
+        }
+    }
+    return rc;
+}
+
+void ls_pipeline_free(struct ls_pipeline *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->nouts; i++) {
+        struct out *o = p->outs[i];
+        if (o->started) {
+            set_flag(p, &p->abort_);
+            ls_spool_wake_all(p->o.spool);
+            pthread_join(o->th, NULL);
+        }
+        if (o->ops->destroy)
+            o->ops->destroy(o->ctx);
+        ls_spool_reader_close(o->rd);
+        free(o->items);
+        free(o->sub);
+        free(o);
+    }
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p);
+}

@@ -1,0 +1,354 @@
+/* test_logship_pipeline: the engine's verdict handling, fan-out and shutdown, with a scripted source and outputs. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "logship/pipeline.h"
+
+static char g_dir[256];
+
+/* ---- a source that emits lines "n-<i>" for i < total ---- */
+struct fsrc {
+    unsigned next, total, committed_at;
+};
+
+static long fsrc_poll(void *ctx, struct ls_emitter *em, size_t budget)
+{
+    struct fsrc *s = ctx;
+    long used = 0;
+    while (s->next < s->total && (size_t)used < budget) {
+        char line[32];
+        int l = snprintf(line, sizeof(line), "n-%u", s->next);
+        struct ls_record r = { .ts_ns = s->next, .labels = "{a=\"b\"}", .labels_len = 7,
+                               .line = line, .line_len = (size_t)l, .origin = "x", .origin_len = 1 };
+        int rc = em->emit(em, &r);
+        if (rc != 0)
+            break;
+        s->next++;
+        used += l + 1;
+    }
+    return used;
+}
+static int fsrc_commit(void *ctx)
+{
+    struct fsrc *s = ctx;
+    s->committed_at = s->next;
+    return 0;
+}
+static int fsrc_wait_fd(void *ctx)
+{
+    (void)ctx;
+    return -1;
+}
+static int fsrc_finished(void *ctx)
+{
+    struct fsrc *s = ctx;
+    return s->next >= s->total;
+}
+static void fsrc_destroy(void *ctx)
+{
+    (void)ctx;
+}
+static const struct ls_source_ops fsrc_ops = { "fake", fsrc_poll, fsrc_commit, fsrc_wait_fd,
+                                               fsrc_finished, fsrc_destroy };
+
+/* ---- an output with scripted behaviour ---- */
+enum mode { M_OK, M_RETRY_FIRST, M_PARTIAL_ODD, M_DROP_FIRST, M_DEAD };
+struct fout {
+    enum mode mode;
+    unsigned *seen;      /* per line number: times delivered (acked as done) */
+    unsigned total;
+    unsigned calls, retries_left;
+    pthread_mutex_t mu;
+};
+
+static unsigned num(const struct ls_record *r)
+{
+    return (unsigned)strtoul(r->line + 2, NULL, 10);
+}
+
+static enum ls_verdict fout_flush(void *ctx, const struct ls_batch *b, struct ls_flush_result *res)
+{
+    struct fout *o = ctx;
+    pthread_mutex_lock(&o->mu);
+    o->calls++;
+    enum ls_verdict v = LS_DONE;
+    switch (o->mode) {
+    case M_OK:
+        break;
+    case M_RETRY_FIRST:
+        if (o->retries_left > 0) {
+            o->retries_left--;
+            res->http_status = 503;
+            v = LS_RETRY;
+        }
+        break;
+    case M_DROP_FIRST:
+        if (o->retries_left > 0) {
+            o->retries_left--;
+            res->http_status = 400;
+            snprintf(res->reason, sizeof(res->reason), "bad");
+            v = LS_DROP;
+        }
+        break;
+    case M_PARTIAL_ODD: {
+        /* the first time a record is seen: odd numbers retry, multiples of 10 drop */
+        int any = 0;
+        for (size_t i = 0; i < b->n; i++) {
+            unsigned k = num(&b->recs[i]);
+            if (k % 10 == 0 && o->seen[k] == 0) {
+                res->item[i] = LS_DROP;
+                o->seen[k] = 1000; /* mark dropped */
+                any = 1;
+            } else if (k % 2 == 1 && o->seen[k] == 0) {
+                res->item[i] = LS_RETRY;
+                o->seen[k] = 500; /* mark asked to retry */
+                any = 1;
+            } else {
+                res->item[i] = LS_DONE;
+            }
+        }
+        for (size_t i = 0; i < b->n; i++) {
+            unsigned k = num(&b->recs[i]);
+            if (res->item[i] == LS_DONE)
+                o->seen[k] = o->seen[k] == 500 ? 1 : o->seen[k] + 1;
+        }
+        pthread_mutex_unlock(&o->mu);
+        return any ? LS_PARTIAL : LS_DONE;
+    }
+    case M_DEAD:
+        res->http_status = 0;
+        snprintf(res->reason, sizeof(res->reason), "connect");
+        v = LS_RETRY;
+        break;
+    }
+    if (v == LS_DONE)
+        for (size_t i = 0; i < b->n; i++)
+            o->seen[num(&b->recs[i])]++;
+    pthread_mutex_unlock(&o->mu);
+    return v;
+}
+static void fout_destroy(void *ctx)
+{
+    (void)ctx;
+}
+static const struct ls_output_ops fout_ops = { "fake", NULL, fout_flush, fout_destroy };
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(g_dir, sizeof(g_dir), "/tmp/test_pipeline.XXXXXX");
+    return mkdtemp(g_dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    DIR *d = opendir(g_dir);
+    struct dirent *de;
+    char p[512];
+    while (d && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(p, sizeof(p), "%s/%s", g_dir, de->d_name);
+        unlink(p);
+    }
+    if (d)
+        closedir(d);
+    rmdir(g_dir);
+    return 0;
+}
+
+struct run {
+    struct ls_spool *sp;
+    struct ls_pipeline *p;
+    struct fsrc src;
+    struct ls_source source;
+    struct fout outs[2];
+};
+
+static void run_setup(struct run *r, unsigned total, uint64_t spool_max, int64_t shutdown_ms)
+{
+    char err[256] = "";
+    struct ls_spool_opts so = { .dir = g_dir, .max_bytes = spool_max, .max_record_bytes = 4096,
+                                .fsync = LS_FSYNC_NEVER };
+    r->sp = ls_spool_open(&so, err, sizeof(err));
+    assert_non_null(r->sp);
+    struct ls_pipeline_opts po = { .spool = r->sp, .batch_bytes = 8192, .batch_wait_ms = 5,
+                                   .shutdown_timeout_ms = shutdown_ms, .backoff_initial_ms = 1,
+                                   .backoff_max_ms = 5, .config_retry_ms = 5, .commit_interval_ms = 10 };
+    r->p = ls_pipeline_new(&po, err, sizeof(err));
+    assert_non_null(r->p);
+    r->src.total = total;
+    r->source.ops = &fsrc_ops;
+    r->source.ctx = &r->src;
+    assert_int_equal(ls_pipeline_add_source(r->p, &r->source), 0);
+}
+
+static void add_out(struct run *r, int i, enum mode m, unsigned retries)
+{
+    char err[256] = "", name[16];
+    struct fout *o = &r->outs[i];
+    o->mode = m;
+    o->total = r->src.total;
+    o->retries_left = retries;
+    o->seen = calloc(r->src.total + 1, sizeof(unsigned));
+    pthread_mutex_init(&o->mu, NULL);
+    snprintf(name, sizeof(name), "out%d", i);
+    assert_int_equal(ls_pipeline_add_output(r->p, &fout_ops, o, name, err, sizeof(err)), 0);
+}
+
+static int run_it(struct run *r)
+{
+    volatile sig_atomic_t stop = 0, reopen = 0;
+    assert_int_equal(ls_pipeline_start(r->p), 0);
+    return ls_pipeline_run(r->p, &stop, &reopen);
+}
+
+static void run_free(struct run *r, int nouts)
+{
+    ls_pipeline_free(r->p);
+    ls_spool_close(r->sp);
+    for (int i = 0; i < nouts; i++) {
+        free(r->outs[i].seen);
+        pthread_mutex_destroy(&r->outs[i].mu);
+    }
+}
+
+static void test_all_delivered_once(void **state)
+{
+    (void)state;
+    struct run r;
+    memset(&r, 0, sizeof(r));
+    run_setup(&r, 20000, 8u << 20, 10000);
+    add_out(&r, 0, M_OK, 0);
+    assert_int_equal(run_it(&r), 0);
+    for (unsigned i = 0; i < 20000; i++)
+        assert_int_equal(r.outs[0].seen[i], 1);
+    assert_int_equal(r.src.committed_at, 20000);
+    run_free(&r, 1);
+}
+
+static void test_retry_then_done(void **state)
+{
+    (void)state;
+    struct run r;
+    memset(&r, 0, sizeof(r));
+    run_setup(&r, 3000, 8u << 20, 10000);
+    add_out(&r, 0, M_RETRY_FIRST, 5);
+    assert_int_equal(run_it(&r), 0);
+    for (unsigned i = 0; i < 3000; i++)
+        assert_int_equal(r.outs[0].seen[i], 1);
+    assert_int_equal(r.outs[0].retries_left, 0);
+    run_free(&r, 1);
+}
+
+static void test_partial_resends_only_retry_items(void **state)
+{
+    (void)state;
+    struct run r;
+    memset(&r, 0, sizeof(r));
+    run_setup(&r, 2000, 8u << 20, 10000);
+    add_out(&r, 0, M_PARTIAL_ODD, 0);
+    assert_int_equal(run_it(&r), 0);
+    for (unsigned i = 0; i < 2000; i++) {
+        if (i % 10 == 0)
+            assert_int_equal(r.outs[0].seen[i], 1000); /* dropped, never resent */
+        else
+            assert_int_equal(r.outs[0].seen[i], 1);    /* delivered exactly once */
+    }
+    run_free(&r, 1);
+}
+
+static void test_drop_acks_and_flows_on(void **state)
+{
+    (void)state;
+    struct run r;
+    memset(&r, 0, sizeof(r));
+    run_setup(&r, 3000, 8u << 20, 10000);
+    add_out(&r, 0, M_DROP_FIRST, 1);
+    assert_int_equal(run_it(&r), 0);
+    unsigned zero = 0, one = 0;
+    for (unsigned i = 0; i < 3000; i++) {
+        zero += r.outs[0].seen[i] == 0;
+        one += r.outs[0].seen[i] == 1;
+    }
+    assert_true(zero > 0);           /* the first batch was dropped */
+    assert_int_equal(zero + one, 3000); /* and nothing resent */
+    run_free(&r, 1);
+}
+
+static void test_fanout_dead_output_does_not_block_live_one(void **state)
+{
+    (void)state;
+    struct run r;
+    memset(&r, 0, sizeof(r));
+    run_setup(&r, 5000, 8u << 20, 300);
+    add_out(&r, 0, M_OK, 0);
+    add_out(&r, 1, M_DEAD, 0);
+    /* Data stays in the spool for the dead output: run returns 1. */
+    assert_int_equal(run_it(&r), 1);
+    for (unsigned i = 0; i < 5000; i++)
+        assert_int_equal(r.outs[0].seen[i], 1);
+    assert_true(r.outs[1].calls > 1);
+    run_free(&r, 2);
+
+    /* Restart with the dead one alive: it catches up on everything, and the
+     * other output gets nothing twice. */
+    memset(&r, 0, sizeof(r));
+    run_setup(&r, 0, 8u << 20, 10000);
+    r.src.total = 0;
+    add_out(&r, 0, M_OK, 0);
+    r.outs[1].total = 5000;
+    struct fout *o = &r.outs[1];
+    o->mode = M_OK;
+    o->seen = calloc(5001, sizeof(unsigned));
+    pthread_mutex_init(&o->mu, NULL);
+    char err[256];
+    assert_int_equal(ls_pipeline_add_output(r.p, &fout_ops, o, "out1", err, sizeof(err)), 0);
+    /* A source that is finished from the start ends the run at once: the
+     * outputs then drain what the spool holds. */
+    assert_int_equal(run_it(&r), 0);
+    for (unsigned i = 0; i < 5000; i++)
+        assert_int_equal(o->seen[i], 1);
+    run_free(&r, 2);
+}
+
+static void test_backpressure_small_spool(void **state)
+{
+    (void)state;
+    struct run r;
+    memset(&r, 0, sizeof(r));
+    /* 64 KiB spool (the minimum for 4 KiB records) and 200k lines. */
+    run_setup(&r, 200000, 64u << 10, 20000);
+    add_out(&r, 0, M_OK, 0);
+    assert_int_equal(run_it(&r), 0);
+    for (unsigned i = 0; i < 200000; i++)
+        assert_int_equal(r.outs[0].seen[i], 1);
+    assert_true(ls_spool_bytes(r.sp) <= (64u << 10));
+    run_free(&r, 1);
+}
+
+int main(void)
+{
+    log_init("test", 2, NULL, LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_all_delivered_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_then_done, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_partial_resends_only_retry_items, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drop_acks_and_flows_on, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fanout_dead_output_does_not_block_live_one, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backpressure_small_spool, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
