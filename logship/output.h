@@ -72,4 +72,8 @@ struct ls_output_ops {
     void (*destroy)(void *ctx);
 };
 
+/* The registry of built-in output kinds (output.c). Returns the ops for kind
+ * ("loki", "elasticsearch", "logstash"), or NULL when not built in. */
+const struct ls_output_ops *ls_output_find(const char *kind);
+
 #endif
