@@ -18,6 +18,12 @@ int jsonw_str(buf_t *b, const char *s, size_t n) BUF_WARN_UNUSED;
 /* Same, without the surrounding quotes. */
 int jsonw_str_body(buf_t *b, const char *s, size_t n) BUF_WARN_UNUSED;
 
+/* Append s[0..n) as a quoted JSON string taking at most room output bytes
+ * (quotes included): the input is cut at a character/escape boundary when
+ * the whole does not fit, and *cut is set to 1 then (else 0). Returns 0, or
+ * -1 (buffer unchanged) when room < 2 or on buffer cap/OOM. */
+int jsonw_str_capped(buf_t *b, const char *s, size_t n, size_t room, int *cut) BUF_WARN_UNUSED;
+
 /* Report whether s[0..n) is well-formed UTF-8 (RFC 3629). */
 int jsonw_utf8_valid(const char *s, size_t n);
 

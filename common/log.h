@@ -51,6 +51,12 @@ int log_enabled(enum log_level l);
 void log_begin(buf_t *b, enum log_level l, const char *msg);
 void log_emit(buf_t *b);
 
+/* Add a string field to a line started by log_begin, cutting the value (at
+ * a character boundary) so the whole line stays within LOG_LINE_MAX; a cut
+ * line gets "truncated":true from log_emit. val NULL → null. Returns 0, or
+ * -1 when not even the key fits (the line is left as it was). */
+int log_kv_strn(buf_t *b, const char *key, const char *val, size_t n);
+
 /* Convenience for lifecycle messages: fields are key/value string pairs
  * ending with NULL, e.g. log_kv(LOG_INFO, "listening", "port", "8443", NULL). */
 void log_kv(enum log_level l, const char *msg, ...) __attribute__((sentinel));

@@ -1,0 +1,247 @@
+/* jsonw: turns untrusted bytes into valid JSON text in valid UTF-8 (escaping, U+FFFD repair, object helpers). */
+#include "jsonw.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* 1 for bytes that can be copied verbatim inside a JSON string. */
+static const unsigned char plain[256] = {
+#define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+    R16(0), R16(0),                                  /* 0x00-0x1f */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 0x20-0x2f: '"' */
+    R16(1), R16(1),                                  /* 0x30-0x4f */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,  /* 0x50-0x5f: '\\' */
+    R16(1), R16(1),                                  /* 0x60-0x7f */
+    R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0),
+#undef R16
+};
+
+/* Length of the well-formed UTF-8 sequence starting a non-ASCII byte at p
+ * (rem bytes available), or 0 when it is not well formed. */
+static size_t utf8_len(const unsigned char *p, size_t rem)
+{
+    unsigned c = p[0];
+    if (c < 0xC2 || c > 0xF4)
+        return 0;
+    if (c < 0xE0)
+        return (rem >= 2 && (p[1] & 0xC0) == 0x80) ? 2 : 0;
+    if (c < 0xF0) {
+        if (rem < 3 || (p[2] & 0xC0) != 0x80)
+            return 0;
+        unsigned lo = 0x80, hi = 0xBF;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+        return (p[1] >= lo && p[1] <= hi) ? 3 : 0;
+    }
+    if (rem < 4 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
+        return 0;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c == 0xF0)
+        lo = 0x90;
+    else if (c == 0xF4)
+        hi = 0x8F;
+    return (p[1] >= lo && p[1] <= hi) ? 4 : 0;
+}
+
+int jsonw_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t l = utf8_len(p + i, n - i);
+        if (l == 0)
+            return 0;
+        i += l;
+    }
+    return 1;
+}
+
+/* Encode s[0..n) (no quotes) appending at most limit bytes. *used gets the
+ * number of input bytes consumed (n unless limit stopped us). Each escape or
+ * character is written whole or not at all. -1 on cap/OOM. */
+static int encode(buf_t *b, const unsigned char *p, size_t n, size_t limit, size_t *used)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i = 0, out = 0;
+    while (i < n) {
+        size_t start = i;
+        for (;;) {
+            while (i < n && plain[p[i]])
+                i++;
+            if (i < n && p[i] >= 0x80) {
+                size_t l = utf8_len(p + i, n - i);
+                if (l != 0) {
+                    i += l;
+                    continue;
+                }
+            }
+            break;
+        }
+        if (i > start) {
+            size_t span = i - start;
+            if (span > limit - out) {
+                /* Cut at a character boundary. */
+                span = limit - out;
+                while (span > 0 && (p[start + span] & 0xC0) == 0x80)
+                    span--;
+                i = start + span;
+                if (span > 0 && buf_add(b, p + start, span) != 0)
+                    return -1;
+                *used = i;
+                return 0;
+            }
+            if (buf_add(b, p + start, span) != 0)
+                return -1;
+            out += span;
+        }
+        if (i >= n)
+            break;
+        unsigned c = p[i];
+        char esc[6];
+        size_t el;
+        if (c >= 0x80) {
+            esc[0] = (char)0xEF; esc[1] = (char)0xBF; esc[2] = (char)0xBD; /* U+FFFD */
+            el = 3;
+        } else {
+            esc[0] = '\\';
+            el = 2;
+            switch (c) {
+            case '"': esc[1] = '"'; break;
+            case '\\': esc[1] = '\\'; break;
+            case '\n': esc[1] = 'n'; break;
+            case '\r': esc[1] = 'r'; break;
+            case '\t': esc[1] = 't'; break;
+            case '\b': esc[1] = 'b'; break;
+            case '\f': esc[1] = 'f'; break;
+            default:
+                esc[1] = 'u'; esc[2] = '0'; esc[3] = '0';
+                esc[4] = hex[c >> 4]; esc[5] = hex[c & 15];
+                el = 6;
+            }
+        }
+        if (el > limit - out)
+            break;
+        if (buf_add(b, esc, el) != 0)
+            return -1;
+        out += el;
+        i++;
+    }
+    *used = i;
+    return 0;
+}
+
+int jsonw_str_body(buf_t *b, const char *s, size_t n)
+{
+    size_t old = b->len, used;
+    if (buf_reserve(b, n) != 0 || encode(b, (const unsigned char *)s, n, SIZE_MAX, &used) != 0) {
+        buf_truncate(b, old);
+        return -1;
+    }
+    return 0;
+}
+
+int jsonw_str(buf_t *b, const char *s, size_t n)
+{
+    size_t old = b->len, used;
+    if (buf_reserve(b, n + 2) != 0 || buf_addc(b, '"') != 0 ||
+        encode(b, (const unsigned char *)s, n, SIZE_MAX, &used) != 0 || buf_addc(b, '"') != 0) {
+        buf_truncate(b, old);
+        return -1;
+    }
+    return 0;
+}
+
+int jsonw_str_capped(buf_t *b, const char *s, size_t n, size_t room, int *cut)
+{
+    size_t old = b->len, used = 0;
+    *cut = 0;
+    if (room < 2)
+        return -1;
+    if (buf_addc(b, '"') != 0 ||
+        encode(b, (const unsigned char *)s, n, room - 2, &used) != 0 || buf_addc(b, '"') != 0) {
+        buf_truncate(b, old);
+        return -1;
+    }
+    *cut = used < n;
+    return 0;
+}
+
+/* Comma (unless right after '{' or at the start) and "key":. */
+static int key(buf_t *b, const char *k)
+{
+    if (b->len > 0 && b->p[b->len - 1] != '{' && buf_addc(b, ',') != 0)
+        return -1;
+    if (jsonw_str(b, k, strlen(k)) != 0 || buf_addc(b, ':') != 0)
+        return -1;
+    return 0;
+}
+
+int jsonw_kv_raw(buf_t *b, const char *k, const char *json, size_t n)
+{
+    size_t old = b->len;
+    if (key(b, k) != 0 || buf_add(b, json, n) != 0) {
+        buf_truncate(b, old);
+        return -1;
+    }
+    return 0;
+}
+
+int jsonw_kv_strn(buf_t *b, const char *k, const char *val, size_t n)
+{
+    size_t old = b->len;
+    int rc = key(b, k);
+    if (rc == 0)
+        rc = val ? jsonw_str(b, val, n) : buf_add(b, "null", 4);
+    if (rc != 0)
+        buf_truncate(b, old);
+    return rc;
+}
+
+int jsonw_kv_str(buf_t *b, const char *k, const char *val)
+{
+    return jsonw_kv_strn(b, k, val, val ? strlen(val) : 0);
+}
+
+int jsonw_kv_int(buf_t *b, const char *k, int64_t val)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof tmp, "%" PRId64, val);
+    return jsonw_kv_raw(b, k, tmp, (size_t)n);
+}
+
+int jsonw_kv_uint(buf_t *b, const char *k, uint64_t val)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof tmp, "%" PRIu64, val);
+    return jsonw_kv_raw(b, k, tmp, (size_t)n);
+}
+
+int jsonw_kv_double(buf_t *b, const char *k, double val, int decimals)
+{
+    char tmp[400];
+    if (!isfinite(val))
+        return jsonw_kv_raw(b, k, "null", 4);
+    if (decimals < 0)
+        decimals = 0;
+    if (decimals > 17)
+        decimals = 17;
+    int n = snprintf(tmp, sizeof tmp, "%.*f", decimals, val);
+    if (n < 0 || (size_t)n >= sizeof tmp)
+        return jsonw_kv_raw(b, k, "null", 4);
+    if (strcmp(tmp, "-0") == 0 || (tmp[0] == '-' && strspn(tmp + 1, "0.") == (size_t)n - 1))
+        return jsonw_kv_raw(b, k, tmp + 1, (size_t)n - 1); /* -0.000 → 0.000 */
+    return jsonw_kv_raw(b, k, tmp, (size_t)n);
+}
+
+int jsonw_kv_bool(buf_t *b, const char *k, int val)
+{
+    return val ? jsonw_kv_raw(b, k, "true", 4) : jsonw_kv_raw(b, k, "false", 5);
+}
