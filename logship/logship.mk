@@ -1,10 +1,15 @@
 # logship/: the shipper. Everything but main.c goes into liblogship.a so unit tests link it.
-LOGSHIP_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out logship/main.c,$(wildcard logship/*.c)))
+# Objects live under $(BUILD)/obj/logship/ because $(BUILD)/logship is the binary.
+LOGSHIP_OBJS := $(patsubst logship/%.c,$(BUILD)/obj/logship/%.o,$(filter-out logship/main.c,$(wildcard logship/*.c)))
 LOGSHIP_LIBS := -ljson-c -lcurl -lz -lsnappy $(CIVETWEB_LIBS) -lm
+
+$(BUILD)/obj/logship/%.o: logship/%.c | $(CIVETWEB_DIR)/src/civetweb.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/liblogship.a: $(LOGSHIP_OBJS)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/logship: $(BUILD)/logship/main.o $(BUILD)/liblogship.a $(BUILD)/libcommon.a $(BUILD)/civetweb.o
+$(BUILD)/logship: $(BUILD)/obj/logship/main.o $(BUILD)/liblogship.a $(BUILD)/libcommon.a $(BUILD)/civetweb.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LOGSHIP_LIBS)
