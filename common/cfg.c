@@ -1,0 +1,512 @@
+/* cfg: one option table → defaults, environment, command line, --help and the README table. */
+#include "cfg.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define ENV_NAME_MAX 128
+
+static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    (void)vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+int cfg_parse_int(const char *s, int64_t *out)
+{
+    char *end;
+    if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
+        return -1;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0' || end == s)
+        return -1;
+    *out = (int64_t)v;
+    return 0;
+}
+
+/* Leading unsigned decimal digits of s into *v; returns the rest, or NULL
+ * when there are no digits or the value overflows. */
+static const char *parse_u64(const char *s, uint64_t *v)
+{
+    uint64_t x = 0;
+    const char *p = s;
+    while (*p >= '0' && *p <= '9') {
+        unsigned d = (unsigned)(*p - '0');
+        if (x > (UINT64_MAX - d) / 10)
+            return NULL;
+        x = x * 10 + d;
+        p++;
+    }
+    if (p == s)
+        return NULL;
+    *v = x;
+    return p;
+}
+
+int cfg_parse_size(const char *s, uint64_t *out)
+{
+    static const struct { const char *suf; unsigned shift; } sufs[] = {
+        {"", 0}, {"b", 0}, {"B", 0},
+        {"k", 10}, {"K", 10}, {"KiB", 10}, {"KB", 10}, {"kB", 10},
+        {"m", 20}, {"M", 20}, {"MiB", 20}, {"MB", 20},
+        {"g", 30}, {"G", 30}, {"GiB", 30}, {"GB", 30},
+    };
+    uint64_t v;
+    if (s == NULL)
+        return -1;
+    const char *rest = parse_u64(s, &v);
+    if (rest == NULL)
+        return -1;
+    for (size_t i = 0; i < sizeof sufs / sizeof sufs[0]; i++) {
+        if (strcmp(rest, sufs[i].suf) != 0)
+            continue;
+        if (sufs[i].shift && v > (UINT64_MAX >> sufs[i].shift))
+            return -1;
+        *out = v << sufs[i].shift;
+        return 0;
+    }
+    return -1;
+}
+
+int cfg_parse_duration_ms(const char *s, int64_t *out)
+{
+    static const struct { const char *suf; uint64_t mul; } sufs[] = {
+        {"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000},
+    };
+    uint64_t v;
+    if (s == NULL)
+        return -1;
+    const char *rest = parse_u64(s, &v);
+    if (rest == NULL)
+        return -1;
+    for (size_t i = 0; i < sizeof sufs / sizeof sufs[0]; i++) {
+        if (strcmp(rest, sufs[i].suf) != 0)
+            continue;
+        if (v > (uint64_t)INT64_MAX / sufs[i].mul)
+            return -1;
+        *out = (int64_t)(v * sufs[i].mul);
+        return 0;
+    }
+    return -1;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+    static const char *const t[] = {"true", "yes", "on", "1"}, *const f[] = {"false", "no", "off", "0"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(s, t[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcasecmp(s, f[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int list_add(struct cfg_list *l, const char *s, size_t n)
+{
+    char *dup = strndup(s, n);
+    if (dup == NULL)
+        return -1;
+    char **items = realloc(l->items, (l->n + 1) * sizeof *items);
+    if (items == NULL) {
+        free(dup);
+        return -1;
+    }
+    items[l->n++] = dup;
+    l->items = items;
+    return 0;
+}
+
+static void list_clear(struct cfg_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i]);
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+/* Comma-separated items (empty ones skipped) appended to l. */
+static int list_add_csv(struct cfg_list *l, const char *s)
+{
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        if (n > 0 && list_add(l, s, n) != 0)
+            return -1;
+        s += n;
+        if (*s == ',')
+            s++;
+    }
+    return 0;
+}
+
+/* Bounds text for error messages: "" or " between A and B". */
+static void bounds_text(const struct cfg_opt *o, char *t, size_t tl)
+{
+    t[0] = '\0';
+    if (o->min != 0 || o->max != 0)
+        (void)snprintf(t, tl, " between %" PRId64 " and %" PRId64, o->min, o->max);
+}
+
+static int in_bounds(const struct cfg_opt *o, int64_t v)
+{
+    return (o->min == 0 && o->max == 0) || (v >= o->min && v <= o->max);
+}
+
+/* Set o from text. csv: a list value is comma-separated (defaults and env)
+ * rather than one item. label names the source in messages. */
+static int set_value(const struct cfg_opt *o, const char *v, int csv, const char *label,
+                     char *err, size_t errlen)
+{
+    char bt[80];
+    int64_t i64;
+    uint64_t u64;
+    int b;
+    bounds_text(o, bt, sizeof bt);
+    switch (o->type) {
+    case CFG_STR: {
+        char *dup = strdup(v);
+        if (dup == NULL)
+            goto oom;
+        free(*(char **)o->dst);
+        *(char **)o->dst = dup;
+        return 0;
+    }
+    case CFG_INT:
+        if (cfg_parse_int(v, &i64) != 0 || !in_bounds(o, i64)) {
+            errf(err, errlen, "invalid value for %s: \"%s\" (expected an integer%s)", label, v, bt);
+            return -1;
+        }
+        *(int64_t *)o->dst = i64;
+        return 0;
+    case CFG_BOOL:
+        if (parse_bool(v, &b) != 0) {
+            errf(err, errlen, "invalid value for %s: \"%s\" (expected true or false)", label, v);
+            return -1;
+        }
+        *(int *)o->dst = b;
+        return 0;
+    case CFG_SIZE:
+        if (cfg_parse_size(v, &u64) != 0 || u64 > INT64_MAX || !in_bounds(o, (int64_t)u64)) {
+            errf(err, errlen,
+                 "invalid value for %s: \"%s\" (expected a size in bytes%s, suffix KiB, MiB or GiB)",
+                 label, v, bt);
+            return -1;
+        }
+        *(uint64_t *)o->dst = u64;
+        return 0;
+    case CFG_DURATION:
+        if (cfg_parse_duration_ms(v, &i64) != 0 || !in_bounds(o, i64)) {
+            errf(err, errlen,
+                 "invalid value for %s: \"%s\" (expected a duration like 500ms, 30s, 5m, 1h%s%s)",
+                 label, v, bt[0] ? "; in milliseconds" : "", bt);
+            return -1;
+        }
+        *(int64_t *)o->dst = i64;
+        return 0;
+    case CFG_ENUM:
+        for (int k = 0; o->choices && o->choices[k]; k++) {
+            if (strcmp(v, o->choices[k]) == 0) {
+                *(int *)o->dst = k;
+                return 0;
+            }
+        }
+        {
+            char cs[256];
+            size_t n = 0;
+            cs[0] = '\0';
+            for (int k = 0; o->choices && o->choices[k] && n < sizeof cs; k++) {
+                int w = snprintf(cs + n, sizeof cs - n, "%s%s", k ? ", " : "", o->choices[k]);
+                if (w < 0)
+                    break;
+                n += (size_t)w;
+            }
+            errf(err, errlen, "invalid value for %s: \"%s\" (expected one of: %s)", label, v, cs);
+        }
+        return -1;
+    case CFG_LIST:
+        if ((csv ? list_add_csv(o->dst, v) : list_add(o->dst, v, strlen(v))) != 0)
+            goto oom;
+        return 0;
+    }
+    errf(err, errlen, "option %s has an unknown type", label);
+    return -1;
+oom:
+    errf(err, errlen, "out of memory setting %s", label);
+    return -1;
+}
+
+static void reset_value(const struct cfg_opt *o)
+{
+    switch (o->type) {
+    case CFG_STR: *(char **)o->dst = NULL; break;
+    case CFG_INT: case CFG_DURATION: *(int64_t *)o->dst = 0; break;
+    case CFG_SIZE: *(uint64_t *)o->dst = 0; break;
+    case CFG_BOOL: case CFG_ENUM: *(int *)o->dst = 0; break;
+    case CFG_LIST: ((struct cfg_list *)o->dst)->items = NULL; ((struct cfg_list *)o->dst)->n = 0; break;
+    }
+}
+
+static void env_name(const char *prefix, const char *name, char *out, size_t outlen)
+{
+    size_t n = 0;
+    for (const char *p = prefix; *p && n + 1 < outlen; p++)
+        out[n++] = *p;
+    if (n + 1 < outlen)
+        out[n++] = '_';
+    for (const char *p = name; *p && n + 1 < outlen; p++)
+        out[n++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+    out[n] = '\0';
+}
+
+const struct cfg_opt *cfg_find(const struct cfg_opt *opts, size_t nopts, const char *name)
+{
+    for (size_t i = 0; i < nopts; i++)
+        if (strcmp(opts[i].name, name) == 0)
+            return &opts[i];
+    return NULL;
+}
+
+static const struct cfg_opt *find_n(const struct cfg_opt *opts, size_t nopts, const char *name, size_t n)
+{
+    for (size_t i = 0; i < nopts; i++)
+        if (strncmp(opts[i].name, name, n) == 0 && opts[i].name[n] == '\0')
+            return &opts[i];
+    return NULL;
+}
+
+int cfg_set(const struct cfg_opt *opts, size_t nopts, const char *name, const char *value,
+            char *err, size_t errlen)
+{
+    const struct cfg_opt *o = cfg_find(opts, nopts, name);
+    if (o == NULL) {
+        errf(err, errlen, "unknown option %s", name);
+        return -1;
+    }
+    return set_value(o, value, 0, name, err, errlen);
+}
+
+int cfg_parse(const struct cfg_opt *opts, size_t nopts, const char *env_prefix,
+              int argc, char **argv, struct cfg_list *positional, char *err, size_t errlen)
+{
+    char label[ENV_NAME_MAX + 8];
+    int rc = -1;
+    unsigned char *from_argv = calloc(nopts ? nopts : 1, 1); /* list replaced on first use */
+    if (from_argv == NULL) {
+        errf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < nopts; i++) {
+        reset_value(&opts[i]);
+        if (opts[i].def == NULL)
+            continue;
+        (void)snprintf(label, sizeof label, "--%s (default)", opts[i].name);
+        if (set_value(&opts[i], opts[i].def, 1, label, err, errlen) != 0)
+            goto out;
+    }
+    for (size_t i = 0; env_prefix != NULL && i < nopts; i++) {
+        env_name(env_prefix, opts[i].name, label, sizeof label);
+        const char *v = getenv(label);
+        if (v == NULL)
+            continue;
+        if (opts[i].type == CFG_LIST)
+            list_clear(opts[i].dst);
+        if (set_value(&opts[i], v, 1, label, err, errlen) != 0)
+            goto out;
+    }
+    int flags = 1;
+    for (int a = 1; a < argc; a++) {
+        const char *arg = argv[a];
+        const struct cfg_opt *o = NULL;
+        const char *val = NULL;
+        if (!flags || arg[0] != '-' || arg[1] == '\0') {
+            if (positional == NULL) {
+                errf(err, errlen, "unexpected argument \"%s\"", arg);
+                goto out;
+            }
+            if (list_add(positional, arg, strlen(arg)) != 0) {
+                errf(err, errlen, "out of memory");
+                goto out;
+            }
+            continue;
+        }
+        if (strcmp(arg, "--") == 0) {
+            flags = 0;
+            continue;
+        }
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            rc = 1;
+            goto out;
+        }
+        if (strcmp(arg, "--version") == 0 || strcmp(arg, "-V") == 0) {
+            rc = 2;
+            goto out;
+        }
+        int negated = 0;
+        if (arg[1] == '-') {
+            const char *name = arg + 2, *eq = strchr(name, '=');
+            size_t n = eq ? (size_t)(eq - name) : strlen(name);
+            o = find_n(opts, nopts, name, n);
+            if (o == NULL && n > 3 && strncmp(name, "no-", 3) == 0) {
+                o = find_n(opts, nopts, name + 3, n - 3);
+                if (o != NULL && o->type == CFG_BOOL && eq == NULL)
+                    negated = 1;
+                else
+                    o = NULL;
+            }
+            if (o == NULL) {
+                errf(err, errlen, "unknown option --%.*s", (int)(n > 64 ? 64 : n), name);
+                goto out;
+            }
+            if (eq)
+                val = eq + 1;
+        } else {
+            for (size_t i = 0; i < nopts && o == NULL; i++)
+                if (opts[i].short_name != 0 && opts[i].short_name == arg[1])
+                    o = &opts[i];
+            if (o == NULL || arg[2] != '\0') {
+                errf(err, errlen, "unknown option %.64s", arg);
+                goto out;
+            }
+        }
+        (void)snprintf(label, sizeof label, "--%s", o->name);
+        if (val == NULL && o->type == CFG_BOOL) {
+            val = negated ? "false" : "true";
+        } else if (val == NULL) {
+            if (a + 1 >= argc) {
+                errf(err, errlen, "option %s requires a value", label);
+                goto out;
+            }
+            val = argv[++a];
+        }
+        if (o->type == CFG_LIST && !from_argv[o - opts]) {
+            list_clear(o->dst);
+            from_argv[o - opts] = 1;
+        }
+        if (set_value(o, val, 0, label, err, errlen) != 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    free(from_argv);
+    return rc;
+}
+
+/* Default shown in --help and the README. */
+static const char *def_text(const struct cfg_opt *o)
+{
+    if (o->def != NULL && o->def[0] != '\0')
+        return o->def;
+    return o->type == CFG_BOOL ? "false" : NULL;
+}
+
+void cfg_usage(FILE *out, const char *prog, const char *summary,
+               const struct cfg_opt *opts, size_t nopts, const char *env_prefix)
+{
+    char env[ENV_NAME_MAX];
+    fprintf(out, "Usage: %s [options]\n", prog);
+    if (summary != NULL)
+        fprintf(out, "%s\n", summary);
+    fprintf(out, "\nOptions:\n");
+    for (size_t i = 0; i < nopts; i++) {
+        const struct cfg_opt *o = &opts[i];
+        char flag[160];
+        const char *mv = o->type == CFG_BOOL ? "" : (o->metavar ? o->metavar : "VALUE");
+        (void)snprintf(flag, sizeof flag, "%s%c%s--%s%s%s", o->short_name ? "-" : "",
+                       o->short_name ? o->short_name : ' ', o->short_name ? ", " : "  ",
+                       o->name, mv[0] ? " " : "", mv);
+        fprintf(out, "  %-30s %s", o->short_name ? flag : flag + 2, o->help ? o->help : "");
+        const char *d = def_text(o);
+        fprintf(out, " (");
+        if (d != NULL)
+            fprintf(out, "default: %s", d);
+        if (o->type == CFG_LIST)
+            fprintf(out, "%srepeatable", d ? "; " : "");
+        if (env_prefix != NULL) {
+            env_name(env_prefix, o->name, env, sizeof env);
+            fprintf(out, "%senv: %s", d || o->type == CFG_LIST ? "; " : "", env);
+        }
+        fprintf(out, ")\n");
+    }
+    fprintf(out, "  %-30s %s\n", "-h, --help", "Show this help and exit.");
+    fprintf(out, "  %-30s %s\n", "-V, --version", "Show the version and exit.");
+}
+
+static void md_cell(FILE *out, const char *s)
+{
+    for (; s && *s; s++) {
+        if (*s == '|')
+            fputs("\\|", out);
+        else if (*s == '\n')
+            fputc(' ', out);
+        else
+            fputc(*s, out);
+    }
+}
+
+void cfg_markdown(FILE *out, const struct cfg_opt *opts, size_t nopts, const char *env_prefix)
+{
+    char env[ENV_NAME_MAX];
+    fprintf(out, "| Flag | Environment | Default | Meaning |\n|---|---|---|---|\n");
+    for (size_t i = 0; i < nopts; i++) {
+        const struct cfg_opt *o = &opts[i];
+        const char *d = def_text(o);
+        fprintf(out, "| `--%s", o->name);
+        if (o->type != CFG_BOOL) {
+            fputc(' ', out);
+            md_cell(out, o->metavar ? o->metavar : "VALUE");
+        }
+        fprintf(out, "` | ");
+        if (env_prefix != NULL) {
+            env_name(env_prefix, o->name, env, sizeof env);
+            fprintf(out, "`%s`", env);
+        }
+        fprintf(out, " | ");
+        if (d != NULL) {
+            fputc('`', out);
+            md_cell(out, d);
+            fputc('`', out);
+        }
+        fprintf(out, " | ");
+        md_cell(out, o->help);
+        if (o->type == CFG_ENUM && o->choices) {
+            fprintf(out, " One of:");
+            for (int k = 0; o->choices[k]; k++) {
+                fprintf(out, "%s `", k ? "," : "");
+                md_cell(out, o->choices[k]);
+                fputc('`', out);
+            }
+            fputc('.', out);
+        }
+        if (o->type == CFG_LIST)
+            fprintf(out, " Repeatable.");
+        fprintf(out, " |\n");
+    }
+}
+
+void cfg_free(const struct cfg_opt *opts, size_t nopts)
+{
+    for (size_t i = 0; i < nopts; i++) {
+        if (opts[i].type == CFG_STR) {
+            free(*(char **)opts[i].dst);
+            *(char **)opts[i].dst = NULL;
+        } else if (opts[i].type == CFG_LIST) {
+            list_clear(opts[i].dst);
+        }
+    }
+}
