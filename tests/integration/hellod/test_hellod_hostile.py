@@ -2,7 +2,7 @@
 import json
 import socket
 
-from conftest import raw_exchange, wait_for
+from hellodlib import raw_exchange, wait_for
 
 
 def send_raw(h, data, tls=True):

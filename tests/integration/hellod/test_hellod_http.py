@@ -3,7 +3,7 @@ import json
 import re
 import socket
 
-from conftest import raw_exchange
+from hellodlib import raw_exchange
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import HELLOD, ROOT, parse_metrics, raw_exchange, wait_for
+from hellodlib import HELLOD, ROOT, parse_metrics, raw_exchange, wait_for
 
 
 def run(args, env=None, timeout=10):

@@ -4,7 +4,7 @@ import os
 import signal
 import threading
 
-from conftest import check_access_line, free_port, wait_for
+from hellodlib import check_access_line, free_port, wait_for
 
 
 def test_every_line_is_json_with_the_fields(hellod):
@@ -94,7 +94,7 @@ def test_log_level_filters(hellod_factory):
 
 def test_unwritable_log_file_is_a_config_error(hellod_factory, tmp_path):
     import subprocess
-    from conftest import HELLOD
+    from hellodlib import HELLOD
     r = subprocess.run([HELLOD, "--log-file", str(tmp_path / "no" / "such" / "dir.log"),
                         "--state-dir", str(tmp_path / "s")],
                        capture_output=True, text=True, timeout=10)

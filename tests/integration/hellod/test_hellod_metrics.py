@@ -1,7 +1,7 @@
 """hellod's /metrics: Prometheus text whose counters move, with route templates (never raw paths) as labels."""
 import time
 
-from conftest import wait_for
+from hellodlib import wait_for
 
 
 def req_count(m, method, route, status):
@@ -48,7 +48,7 @@ def test_metrics_exposition_and_counters_move(hellod):
 
 def test_redirects_and_bad_requests_are_counted(hellod):
     import socket
-    from conftest import raw_exchange
+    from hellodlib import raw_exchange
     s = socket.create_connection(("127.0.0.1", hellod.http_port), timeout=5)
     raw_exchange(s, b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
     s.close()

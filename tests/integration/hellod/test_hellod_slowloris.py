@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 
-from conftest import wait_for
+from hellodlib import wait_for
 
 THREADS = 4
 

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from conftest import wait_for
+from hellodlib import wait_for
 
 
 def tls11_client_ctx():
