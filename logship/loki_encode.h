@@ -28,7 +28,8 @@ struct ls_loki_enc;
 struct ls_loki_enc *ls_loki_enc_new(enum ls_loki_encoding enc, int gzip);
 void ls_loki_enc_free(struct ls_loki_enc *e);
 
-/* Parse "protobuf"/"json" (NULL → the default, protobuf). -1 when unknown. */
+/* Parse "protobuf"/"json" (NULL → the default, protobuf: 6.5x less CPU than
+ * JSON+gzip per bench/loki_encode.c, for 40% more bytes on the wire). -1 when unknown. */
 int ls_loki_encoding_parse(const char *s, enum ls_loki_encoding *out);
 
 /* Group recs[0..n) into streams (see above). Afterwards ls_loki_enc_order
