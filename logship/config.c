@@ -85,7 +85,7 @@ static void build_opts(struct ls_config *c)
     /* spool and engine */
     OPT("spool-dir", CFG_STR, &c->spool_dir, "/var/lib/logship", 0, 0, NULL, "DIR",
         "Directory of the durable spool, output cursors and source positions.");
-    OPT("spool-max-bytes", CFG_SIZE, &c->spool_max_bytes, "256MiB", 1 << 20, 0, NULL, "SIZE",
+    OPT("spool-max-bytes", CFG_SIZE, &c->spool_max_bytes, "256MiB", 1 << 20, (int64_t)1 << 50, NULL, "SIZE",
         "Cap on the spool's disk use; at the cap see --on-full.");
     OPT("spool-fsync", CFG_ENUM, &c->spool_fsync, "interval", 0, 0, fsyncs, "interval|always|never",
         "When spool data is fsync'ed; source positions are saved only after it.");
