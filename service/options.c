@@ -34,7 +34,7 @@ static size_t table(struct hopt *o, struct cfg_opt *t)
     t[n++] = (struct cfg_opt){"log-file", 0, CFG_STR, &o->log_file, NULL, 0, 0, NULL,
         "FILE", "also append the JSON log lines here; reopened on SIGHUP"};
     t[n++] = (struct cfg_opt){"log-level", 0, CFG_ENUM, &o->log_level, "info", 0, 0, level_names,
-        "LEVEL", "lowest level logged: debug, info, warn or error (access lines are info)"};
+        "LEVEL", "lowest level logged (access lines are info)."};
     t[n++] = (struct cfg_opt){"shutdown-timeout", 0, CFG_DURATION, &o->shutdown_timeout_ms, "10s",
         100, 3600000, NULL, "DURATION",
         "on SIGTERM/SIGINT, how long in-flight requests may take before hellod exits anyway"};
