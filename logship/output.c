@@ -8,12 +8,7 @@ extern const struct ls_output_ops ls_output_loki;
 extern const struct ls_output_ops ls_output_elasticsearch;
 extern const struct ls_output_ops ls_output_logstash;
 
-extern const struct ls_output_ops ls_output_elasticsearch, ls_output_logstash, ls_output_loki;
-
 static const struct ls_output_ops *const registry[] = {
-    &ls_output_loki,
-    &ls_output_elasticsearch,
-    &ls_output_logstash,
     &ls_output_loki,
     &ls_output_elasticsearch,
     &ls_output_logstash,
