@@ -159,12 +159,16 @@ static int list_add_csv(struct cfg_list *l, const char *s)
 static void bounds_text(const struct cfg_opt *o, char *t, size_t tl)
 {
     t[0] = '\0';
-    if (o->min != 0 || o->max != 0)
+    if (o->max < o->min)
+        (void)snprintf(t, tl, " of at least %" PRId64, o->min);
+    else if (o->min != 0 || o->max != 0)
         (void)snprintf(t, tl, " between %" PRId64 " and %" PRId64, o->min, o->max);
 }
 
 static int in_bounds(const struct cfg_opt *o, int64_t v)
 {
+    if (o->max < o->min) /* only a lower bound (max left 0) */
+        return v >= o->min;
     return (o->min == 0 && o->max == 0) || (v >= o->min && v <= o->max);
 }
 
@@ -427,10 +431,12 @@ void cfg_usage(FILE *out, const char *prog, const char *summary,
         const struct cfg_opt *o = &opts[i];
         char flag[160];
         const char *mv = o->type == CFG_BOOL ? "" : (o->metavar ? o->metavar : "VALUE");
-        (void)snprintf(flag, sizeof flag, "%s%c%s--%s%s%s", o->short_name ? "-" : "",
-                       o->short_name ? o->short_name : ' ', o->short_name ? ", " : "  ",
-                       o->name, mv[0] ? " " : "", mv);
-        fprintf(out, "  %-30s %s", o->short_name ? flag : flag + 2, o->help ? o->help : "");
+        if (o->short_name)
+            (void)snprintf(flag, sizeof flag, "-%c, --%s%s%s", o->short_name, o->name,
+                           mv[0] ? " " : "", mv);
+        else
+            (void)snprintf(flag, sizeof flag, "    --%s%s%s", o->name, mv[0] ? " " : "", mv);
+        fprintf(out, "  %-30s %s", flag, o->help ? o->help : "");
         const char *d = def_text(o);
         fprintf(out, " (");
         if (d != NULL)

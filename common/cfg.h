@@ -35,7 +35,8 @@ struct cfg_opt {
     enum cfg_type type;
     void       *dst;
     const char *def;         /* default as text (NULL: unset/empty); parsed like user input */
-    int64_t     min, max;    /* bounds for INT/SIZE/DURATION; both 0 = unbounded */
+    int64_t     min, max;    /* bounds for INT/SIZE/DURATION; both 0 = unbounded;
+                              * max < min (e.g. max left 0) = only a lower bound */
     const char *const *choices; /* CFG_ENUM */
     const char *metavar;     /* e.g. "PORT" for --help */
     const char *help;        /* one sentence */
