@@ -561,9 +561,13 @@ static int make_room(struct ls_spool *sp, uint64_t need)
         }
         struct seg *s = &sp->segs[0];
         uint64_t minack = UINT64_MAX;
-        for (size_t r = 0; r < sp->nrds; r++)
-            if (sp->rds[r]->acked_seq < minack)
-                minack = sp->rds[r]->acked_seq;
+        /* What the slowest reader has not even read into memory is lost;
+         * a batch it holds will still be delivered. */
+        for (size_t r = 0; r < sp->nrds; r++) {
+            uint64_t rs = __atomic_load_n(&sp->rds[r]->read_seq, __ATOMIC_ACQUIRE);
+            if (rs < minack)
+                minack = rs;
+        }
         uint64_t from = s->first_seq > minack ? s->first_seq : minack;
         if (sp->nrds == 0)
             from = s->first_seq;
@@ -965,7 +969,7 @@ long ls_spool_reader_fill(struct ls_spool_reader *rd)
             added++;
         }
         if (pos > 0) {
-            rd->read_seq = rd->recs[rd->n - 1].seq + 1;
+            __atomic_store_n(&rd->read_seq, rd->recs[rd->n - 1].seq + 1, __ATOMIC_RELEASE);
             rd->used += pos;
             rd->read_off += pos;
         }
