@@ -1,0 +1,290 @@
+"""e2e.py: the end-to-end checks on a running compose stack (started by run.sh).
+
+Talks to the stack only from outside, as a user would: HTTPS on the published
+ports, `docker-compose` for scaling and restarts, `docker logs` for which
+replica served what, and the receivers' /_receiver/ admin APIs (the stand-ins
+for Loki and Logstash) on their published ports. Prints one PASS/FAIL line per
+check and a summary; exits 1 when any check failed. Standard library only.
+"""
+import http.client
+import json
+import os
+import shlex
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+import uuid
+
+COMPOSE = shlex.split(os.environ.get("E2E_COMPOSE", "docker-compose -p hello-e2e -f docker-compose.yml "
+                                     "-f tests/e2e/compose.e2e.yml --profile elk --profile proxy"))
+ENV_LABEL = os.environ.get("HELLO_ENV", "e2e")
+DELIVERY_TIMEOUT = float(os.environ.get("E2E_DELIVERY_TIMEOUT", "90"))
+RUN = uuid.uuid4().hex[:8]
+
+results = []
+
+
+def log(msg):
+    print("[e2e] " + msg, flush=True)
+
+
+def check(name, ok, detail=""):
+    results.append((name, bool(ok), detail))
+    print("[e2e] %s: %s%s" % ("PASS" if ok else "FAIL", name, (" (" + detail + ")") if detail else ""),
+          flush=True)
+    return ok
+
+
+def compose(*args, check_rc=True, timeout=600):
+    p = subprocess.run(COMPOSE + list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True, timeout=timeout)
+    if check_rc and p.returncode != 0:
+        raise RuntimeError("%s failed: %s" % (" ".join(args), p.stdout[-2000:]))
+    return p.stdout
+
+
+def published(service, port, index=1):
+    out = compose("port", "--index=%d" % index, service, str(port)).strip()
+    if not out or ":" not in out:
+        raise RuntimeError("no published port for %s:%s" % (service, port))
+    host, _, p = out.rpartition(":")
+    return ("127.0.0.1" if host in ("0.0.0.0", "") else host), int(p)
+
+
+def containers(service):
+    out = compose("ps", "-q", service)
+    return [c for c in out.split() if c]
+
+
+def health(cid):
+    p = subprocess.run(["docker", "inspect", "-f", "{{if .State.Health}}{{.State.Health.Status}}"
+                        "{{else}}{{.State.Status}}{{end}}", cid],
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return p.stdout.strip()
+
+
+def wait_healthy(service, n, timeout=180):
+    deadline = time.time() + timeout
+    states = []
+    while time.time() < deadline:
+        cids = containers(service)
+        states = [health(c) for c in cids]
+        if len(cids) == n and all(s == "healthy" for s in states):
+            return True
+        time.sleep(1)
+    log("%s not healthy: %s" % (service, states))
+    return False
+
+
+TLS = ssl.create_default_context()
+TLS.check_hostname = False
+TLS.verify_mode = ssl.CERT_NONE
+
+
+def https_get(host, port, path, req_id=None, timeout=10):
+    """One request on a fresh connection (so a proxy spreads them). → (status, headers, body)"""
+    c = http.client.HTTPSConnection(host, port, context=TLS, timeout=timeout)
+    try:
+        headers = {"X-Request-Id": req_id} if req_id else {}
+        c.request("GET", path, headers=headers)
+        r = c.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        c.close()
+
+
+def http_json(host, port, path, timeout=10):
+    with urllib.request.urlopen("http://%s:%d%s" % (host, port, path), timeout=timeout) as r:
+        return json.loads(r.read().decode("utf-8"))
+
+
+class Receivers:
+    """Readback from the Loki and Logstash (beats) stand-ins."""
+
+    def __init__(self):
+        self.loki = published("loki", 3100)
+        self.beats_admin = published("logstash", 9600)
+
+    def loki_entries(self):
+        return http_json(*self.loki, "/_receiver/entries")
+
+    def loki_ids(self, ids):
+        """{request_id: [labels, ...]} for the ids found in Loki entries."""
+        found = {}
+        for e in self.loki_entries():
+            line = e.get("line", "")
+            for rid in ids:
+                if rid in line:
+                    found.setdefault(rid, []).append(e.get("labels", {}))
+        return found
+
+    def beats_ids(self, ids):
+        found = {}
+        for ev in http_json(*self.beats_admin, "/_receiver/events"):
+            text = json.dumps(ev)
+            for rid in ids:
+                if rid in text:
+                    found[rid] = found.get(rid, 0) + 1
+        return found
+
+    def wait_all(self, ids, timeout=DELIVERY_TIMEOUT):
+        """Wait until every id is in both receivers. → (loki_found, beats_found, seconds)"""
+        t0 = time.time()
+        lf, bf = {}, {}
+        while True:
+            try:
+                lf = self.loki_ids(ids)
+                bf = self.beats_ids(ids)
+            except OSError as e:
+                log("receiver read failed: %s" % e)
+            if (len(lf) == len(ids) and len(bf) == len(ids)) or time.time() - t0 > timeout:
+                return lf, bf, time.time() - t0
+            time.sleep(1)
+
+
+def replica_ids(cids, ids):
+    """{container_id: set(request ids it logged on stdout)} from docker logs."""
+    want = set(ids)
+    out = {}
+    for c in cids:
+        p = subprocess.run(["docker", "logs", c], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, errors="replace")
+        got = set()
+        for line in p.stdout.splitlines():
+            try:
+                o = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(o, dict) and o.get("request_id") in want:
+                got.add(o["request_id"])
+        out[c] = got
+    return out
+
+
+def step_direct(rx):
+    host, port = published("hellod", 8443)
+    rid = "e2e-%s-direct" % RUN
+    status, hdrs, body = https_get(host, port, "/helloworld", rid)
+    ok = check("HTTPS GET /helloworld on the published port %d -> 200" % port,
+               status == 200 and json.loads(body) == {"message": "Hello World"},
+               "status %s body %r" % (status, body[:80]))
+    check("X-Request-Id echoed", hdrs.get("x-request-id") == rid, hdrs.get("x-request-id", "-"))
+    h2, p2 = published("hellod", 8080)
+    c = http.client.HTTPConnection(h2, p2, timeout=10)
+    c.request("GET", "/helloworld", headers={"Host": "localhost:%d" % p2})
+    r = c.getresponse()
+    loc = r.getheader("Location", "")
+    c.close()
+    check("HTTP port redirects to HTTPS", r.status in (301, 308) and loc.startswith("https://"),
+          "%s %s" % (r.status, loc))
+    if not ok:
+        return
+    lf, bf, secs = rx.wait_all([rid])
+    labels = (lf.get(rid) or [{}])[0]
+    check("the request's log line reached the Loki receiver", rid in lf, "%.1f s" % secs)
+    want = {"service": "hellod", "shipper": "logship", "env": ENV_LABEL, "level": "info"}
+    check("Loki labels are %s" % want, all(labels.get(k) == v for k, v in want.items()), str(labels))
+    check("no request id or path in Loki labels",
+          not any(k in labels for k in ("request_id", "path", "remote")), str(sorted(labels)))
+    check("the request's log line reached the Logstash (beats) receiver", rid in bf)
+    # What Grafana Explore asks: query_range over the labels.
+    host, port = rx.loki
+    q = urllib.parse.urlencode({"query": '{service="hellod"}', "limit": 5000,
+                                "start": int((time.time() - 3600) * 1e9), "end": int((time.time() + 60) * 1e9)})
+    try:
+        res = http_json(host, port, "/loki/api/v1/query_range?" + q)
+        lines = [v[1] for s in res["data"]["result"] for v in s["values"]]
+        check("query_range {service=\"hellod\"} returns the line", any(rid in l for l in lines))
+    except (OSError, KeyError, ValueError) as e:
+        check("query_range {service=\"hellod\"} returns the line", False, str(e))
+
+
+def step_scale(rx):
+    log("scaling hellod to 3 replicas behind the proxy")
+    compose("up", "-d", "--no-build", "--scale", "hellod=3")
+    if not check("3 hellod replicas healthy", wait_healthy("hellod", 3)):
+        return
+    check("proxy healthy", wait_healthy("proxy", 1, timeout=60))
+    time.sleep(6)  # nginx re-resolves "hellod" every 5 s (resolver valid=5s)
+    host, port = published("proxy", 8443)
+    ids = ["e2e-%s-scale-%03d" % (RUN, i) for i in range(60)]
+    bad = []
+    for rid in ids:
+        try:
+            status, _, _ = https_get(host, port, "/helloworld", rid)
+        except OSError as e:
+            status = str(e)
+        if status != 200:
+            bad.append((rid, status))
+    check("60 requests through the proxy -> 200", not bad, str(bad[:3]))
+    cids = containers("hellod")
+    per = replica_ids(cids, ids)
+    counts = {c[:12]: len(s) for c, s in per.items()}
+    check("requests reached all 3 replicas", len(per) == 3 and all(per.values()), str(counts))
+    union = set().union(*per.values()) if per else set()
+    check("every request is in exactly one replica's docker logs",
+          len(union) == len(ids) and sum(len(s) for s in per.values()) == len(ids), str(counts))
+    lf, bf, secs = rx.wait_all(ids)
+    check("all 60 log lines from the 3 replicas reached Loki", len(lf) == len(ids),
+          "%d/%d in %.1f s" % (len(lf), len(ids), secs))
+    check("all 60 reached the Logstash (beats) receiver", len(bf) == len(ids), "%d/%d" % (len(bf), len(ids)))
+
+
+def step_restart_logship(rx):
+    host, port = published("proxy", 8443)
+    ids = ["e2e-%s-restart-%03d" % (RUN, i) for i in range(150)]
+    errors = []
+
+    def traffic():
+        for rid in ids:
+            try:
+                status, _, _ = https_get(host, port, "/helloworld", rid)
+                if status != 200:
+                    errors.append((rid, status))
+            except OSError as e:
+                errors.append((rid, str(e)))
+            time.sleep(0.05)
+
+    t = threading.Thread(target=traffic)
+    t.start()
+    time.sleep(2)
+    log("docker-compose restart logship (mid-stream)")
+    compose("restart", "logship")
+    t.join()
+    check("150 requests during the logship restart -> 200", not errors, str(errors[:3]))
+    check("logship healthy again after restart", wait_healthy("logship", 1, timeout=60))
+    lf, bf, secs = rx.wait_all(ids)
+    check("restart of logship lost nothing in Loki", len(lf) == len(ids),
+          "%d/%d in %.1f s" % (len(lf), len(ids), secs))
+    check("restart of logship lost nothing in Logstash", len(bf) == len(ids), "%d/%d" % (len(bf), len(ids)))
+    dups = sum(n - 1 for n in bf.values())
+    log("beats duplicates after the restart (at-least-once): %d" % dups)
+
+
+def main():
+    t0 = time.time()
+    try:
+        for svc in ("hellod", "logship", "loki", "logstash", "proxy"):
+            check("%s healthy" % svc, wait_healthy(svc, 1))
+        rx = Receivers()
+        step_direct(rx)
+        step_scale(rx)
+        step_restart_logship(rx)
+    except Exception as e:  # any crash of the checker is a failed check, with the reason
+        check("e2e checker ran to the end", False, "%s: %s" % (type(e).__name__, e))
+    failed = [r for r in results if not r[1]]
+    if failed:
+        log("logs of the stack (tail) for the failures:")
+        print(compose("logs", "--no-color", "--tail=40", check_rc=False)[-12000:], flush=True)
+    log("summary: %d passed, %d failed, %.0f s" % (len(results) - len(failed), len(failed), time.time() - t0))
+    for name, _, detail in failed:
+        log("  FAILED: %s %s" % (name, detail))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
