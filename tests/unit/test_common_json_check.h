@@ -77,4 +77,103 @@ static inline int jc_is_json_string(const char *s, size_t n)
     return jc_utf8(p, n) && jc_string(p, n, &i) && i == n;
 }
 
+static inline void jc_ws(const unsigned char *p, size_t n, size_t *i)
+{
+    while (*i < n && (p[*i] == ' ' || p[*i] == '\t' || p[*i] == '\n' || p[*i] == '\r'))
+        (*i)++;
+}
+
+/* One JSON value (strict enough for our writers: strings, numbers, literals,
+ * arrays, objects) at p[*i]; advances *i. */
+static inline int jc_value(const unsigned char *p, size_t n, size_t *i, int depth)
+{
+    if (depth > 32)
+        return 0;
+    jc_ws(p, n, i);
+    if (*i >= n)
+        return 0;
+    unsigned c = p[*i];
+    if (c == '"')
+        return jc_string(p, n, i);
+    if (c == '{' || c == '[') {
+        unsigned close = c == '{' ? '}' : ']';
+        (*i)++;
+        jc_ws(p, n, i);
+        if (*i < n && p[*i] == close) {
+            (*i)++;
+            return 1;
+        }
+        for (;;) {
+            if (c == '{') {
+                jc_ws(p, n, i);
+                if (!jc_string(p, n, i))
+                    return 0;
+                jc_ws(p, n, i);
+                if (*i >= n || p[*i] != ':')
+                    return 0;
+                (*i)++;
+            }
+            if (!jc_value(p, n, i, depth + 1))
+                return 0;
+            jc_ws(p, n, i);
+            if (*i < n && p[*i] == ',') {
+                (*i)++;
+                continue;
+            }
+            if (*i < n && p[*i] == close) {
+                (*i)++;
+                return 1;
+            }
+            return 0;
+        }
+    }
+    static const char *const lits[] = {"true", "false", "null"};
+    for (int k = 0; k < 3; k++) {
+        size_t l = strlen(lits[k]);
+        if (n - *i >= l && memcmp(p + *i, lits[k], l) == 0) {
+            *i += l;
+            return 1;
+        }
+    }
+    size_t j = *i;
+    if (j < n && p[j] == '-')
+        j++;
+    if (j >= n || p[j] < '0' || p[j] > '9')
+        return 0;
+    if (p[j] == '0')
+        j++;
+    else
+        while (j < n && p[j] >= '0' && p[j] <= '9')
+            j++;
+    if (j < n && p[j] == '.') {
+        j++;
+        if (j >= n || p[j] < '0' || p[j] > '9')
+            return 0;
+        while (j < n && p[j] >= '0' && p[j] <= '9')
+            j++;
+    }
+    if (j < n && (p[j] == 'e' || p[j] == 'E')) {
+        j++;
+        if (j < n && (p[j] == '+' || p[j] == '-'))
+            j++;
+        if (j >= n || p[j] < '0' || p[j] > '9')
+            return 0;
+        while (j < n && p[j] >= '0' && p[j] <= '9')
+            j++;
+    }
+    *i = j;
+    return 1;
+}
+
+/* Is s[0..n) exactly one JSON object in valid UTF-8? */
+static inline int jc_is_json_object(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    if (!jc_utf8(p, n) || n == 0 || p[0] != '{' || !jc_value(p, n, &i, 0))
+        return 0;
+    jc_ws(p, n, &i);
+    return i == n;
+}
+
 #endif
