@@ -361,6 +361,26 @@ static void update_gauges(struct fsrc *s)
     }
 }
 
+/* Watch the directory holding path too (globs with wildcards in their
+ * directory part have no watch of their own). inotify returns the existing
+ * watch for a directory watched already, so this never piles up. */
+static void watch_dir_of(struct fsrc *s, const char *path)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    size_t n;
+
+    if (s->ino_fd < 0 || slash == NULL)
+        return;
+    n = slash == path ? 1 : (size_t)(slash - path);
+    if (n >= sizeof(dir))
+        return;
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    (void)inotify_add_watch(s->ino_fd, dir, IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
+                                                IN_MODIFY | IN_CLOSE_WRITE);
+}
+
 /* Start following path (not yet tracked). 0, or -1 on OOM. */
 static int add_file(struct fsrc *s, const char *path, size_t gi, int64_t now)
 {
@@ -417,6 +437,7 @@ static int add_file(struct fsrc *s, const char *path, size_t gi, int64_t now)
         ;
     *pp = f;
     s->nfiles++;
+    watch_dir_of(s, path);
     log_kv(LOG_INFO, "following file", "path", path, NULL);
     return 0;
 }

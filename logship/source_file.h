@@ -6,7 +6,8 @@
  * as the file grows) so a recycled inode is not mistaken for the old file.
  *  - New files under a glob are found by a rescan every rescan interval
  *    (default 1 s) and at once when inotify reports a change in a watched
- *    directory (the directory part of each glob, when it has no wildcard).
+ *    directory (the directory part of each glob when it has no wildcard, and
+ *    the directory of every followed file).
  *    Files present at the first scan and absent from the checkpoint start at
  *    the head or the tail (start_at); files that appear later always start
  *    at the head (they are new, every line counts); files found in the

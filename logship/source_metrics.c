@@ -49,14 +49,13 @@ static int fill(struct ls_srcmetrics *m, metrics_registry *reg)
     m->drop_empty = child1(dropped, "empty");
     m->drop_too_long = child1(dropped, "too_long");
     m->drop_invalid = child1(dropped, "invalid");
-    m->drop_too_many_files = child1(dropped, "too_many_files");
     m->truncated = child1(trunc, "");
     m->invalid_encoding = child1(invalid, "encoding");
     m->invalid_docker = child1(invalid, "docker_record");
     m->rot_rename = child1(rot, "rename");
     m->rot_truncate = child1(rot, "truncate");
     m->rot_delete = child1(rot, "delete");
-    if (!m->drop_empty || !m->drop_too_long || !m->drop_invalid || !m->drop_too_many_files ||
+    if (!m->drop_empty || !m->drop_too_long || !m->drop_invalid ||
         !m->truncated || !m->invalid_encoding || !m->invalid_docker || !m->rot_rename ||
         !m->rot_truncate || !m->rot_delete)
         return -1;

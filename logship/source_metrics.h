@@ -15,7 +15,7 @@
 struct ls_srcmetrics {
     metrics_registry *reg;
     metrics_family *lines, *bytes;          /* logship_source_{lines,bytes}_total{source} */
-    metrics_child  *drop_empty, *drop_too_long, *drop_invalid, *drop_too_many_files;
+    metrics_child  *drop_empty, *drop_too_long, *drop_invalid;
     metrics_child  *truncated;              /* logship_input_truncated_total */
     metrics_child  *invalid_encoding;       /* logship_input_invalid_total{kind="encoding"} */
     metrics_child  *invalid_docker;         /* logship_input_invalid_total{kind="docker_record"} */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "log.h"
 #include "metrics.h"
 #include "logship/source_file.h"
 #include "logship/source_metrics.h"
@@ -454,6 +455,27 @@ static void test_glob_pickup_and_tail(void **st)
     ls_source_free(s);
 }
 
+/* A wildcard in the directory part: no watch on the pattern, the rescan finds it. */
+static void test_glob_wildcard_dir(void **st)
+{
+    struct fx *f = *st;
+    struct ls_source *s;
+    char pat[320], sub[320], file[340];
+
+    snprintf(pat, sizeof(pat), "%s/*/c.log", f->dir);
+    snprintf(sub, sizeof(sub), "%s/c1", f->dir);
+    snprintf(file, sizeof(file), "%s/c.log", sub);
+    s = src_new(f, pat, LS_START_TAIL);
+    poll_idle(s, &f->cap, 0, 3);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    append(file, "in a new directory\n");
+    poll_until(s, &f->cap, 1);
+    assert_string_equal(f->cap.line[0], "in a new directory");
+    append(file, "more\n");
+    poll_until(s, &f->cap, 2);
+    ls_source_free(s);
+}
+
 static void test_docker_file(void **st)
 {
     struct fx *f = *st;
@@ -584,11 +606,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rename_within_glob, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deleted_while_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_glob_pickup_and_tail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_glob_wildcard_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_docker_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_positions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_origin_stable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_line_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stdin_pipe, setup, teardown),
     };
+    log_set_level(LOG_ERROR); /* the source's info lines are noise here */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
