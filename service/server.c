@@ -39,7 +39,8 @@ static const char METRICS_CT[] = "text/plain; version=0.0.4; charset=utf-8";
 static struct {
     struct mg_context *ctx;
     struct server_params p;
-    int tls_port, http_port;
+    atomic_int tls_port;         /* read by workers for redirects */
+    int http_port;
     char hsts[48];               /* "" when off */
     atomic_int draining;
     atomic_long inflight;
@@ -225,8 +226,9 @@ static int make_body(struct mg_connection *conn, const struct mg_request_info *r
         break;
     case 301:
     case 308:
-        if (route_redirect_location(&w->loc, mg_get_header(conn, "Host"), G.tls_port,
-                                    ri->request_uri, ri->query_string) == 0) {
+        if (route_redirect_location(&w->loc, mg_get_header(conn, "Host"),
+                                    atomic_load(&G.tls_port), ri->request_uri,
+                                    ri->query_string) == 0) {
             h->location = w->loc.p;
             rc = set_body_json_kv(&w->body, "location", w->loc.p);
         } else {
@@ -580,19 +582,19 @@ int server_start(const struct server_params *p, char *err, size_t errlen)
     init.callbacks = &cb;
     init.user_data = NULL;
     init.configuration_options = opts;
+    atomic_store(&G.tls_port, p->tls_port); /* workers may redirect before mg_start2 returns */
+    G.http_port = p->http_port;
     G.ctx = mg_start2(&init, &e);
     if (G.ctx == NULL) {
         snprintf(err, errlen, "civetweb did not start on %s: %s", listen,
                  cerr[0] ? cerr : "unknown error");
         return -1;
     }
-    G.tls_port = p->tls_port;
-    G.http_port = p->http_port;
     memset(ports, 0, sizeof(ports));
     nports = mg_get_server_ports(G.ctx, 4, ports);
     for (i = 0; i < nports; i++) {
         if (ports[i].is_ssl)
-            G.tls_port = ports[i].port;
+            atomic_store(&G.tls_port, ports[i].port);
         else
             G.http_port = ports[i].port;
     }
@@ -601,7 +603,7 @@ int server_start(const struct server_params *p, char *err, size_t errlen)
 
 int server_tls_port(void)
 {
-    return G.tls_port;
+    return atomic_load(&G.tls_port);
 }
 
 int server_http_port(void)
