@@ -167,14 +167,14 @@ enum ls_verdict ls_loki_verdict(const struct ls_loki_answer *a, size_t nentries,
 size_t ls_loki_estimate_rejected(const char *reason, const struct ls_record *recs, size_t n, int64_t now_ns)
 {
     size_t c = 0;
-    int which = strcmp(reason, "too_old") == 0 ? 1 : strcmp(reason, "too_new") == 0 ? 2
-              : strcmp(reason, "line_too_long") == 0 ? 3 : 0;
-    if (!which)
+    /* Loki's distributor names only the last rejected entry of a push, so a
+     * body saying "too new" may hide a too-long line: count every entry the
+     * default limits reject, under the reason Loki gave. */
+    if (strcmp(reason, "too_old") != 0 && strcmp(reason, "too_new") != 0 && strcmp(reason, "line_too_long") != 0)
         return 0;
     for (size_t i = 0; i < n; i++) {
-        if ((which == 1 && recs[i].ts_ns < now_ns - LOKI_MAX_AGE_NS) ||
-            (which == 2 && recs[i].ts_ns > now_ns + LOKI_GRACE_NS) ||
-            (which == 3 && recs[i].line_len > LOKI_MAX_LINE))
+        if (recs[i].ts_ns < now_ns - LOKI_MAX_AGE_NS || recs[i].ts_ns > now_ns + LOKI_GRACE_NS ||
+            recs[i].line_len > LOKI_MAX_LINE)
             c++;
     }
     return c;

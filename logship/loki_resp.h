@@ -46,9 +46,12 @@ const char *ls_loki_400_reason(const char *body, size_t len);
  * -1 when absent or malformed. */
 int ls_loki_parse_ignored(const char *body, size_t len, uint64_t *n, uint64_t *m);
 
-/* Estimate how many of recs[0..n) a 400 with this reason rejected, by Loki's
- * default limits (7 days old, 10 minutes ahead of now_ns, 256 KiB lines).
- * Returns 0 when the reason has no local rule or nothing matches. */
+/* Estimate how many of recs[0..n) a 400 with this reason rejected when Loki
+ * does not say: for too_old, too_new and line_too_long, the entries that break
+ * any of Loki's default limits (7 days old, 10 minutes ahead of now_ns, 256 KiB
+ * lines), because Loki names only the last rejected entry of a push. Returns
+ * 0 for other reasons or when nothing matches (the caller then counts the
+ * whole push). */
 size_t ls_loki_estimate_rejected(const char *reason, const struct ls_record *recs, size_t n, int64_t now_ns);
 
 #endif

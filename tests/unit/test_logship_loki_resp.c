@@ -199,11 +199,15 @@ static void test_estimate(void **st)
     r[3].line = longline;
     r[3].line_len = sizeof(longline);
     r[4].ts_ns = now + 60 * INT64_C(1000000000); /* one minute ahead is fine */
-    assert_int_equal(ls_loki_estimate_rejected("too_old", r, 5, now), 1);
-    assert_int_equal(ls_loki_estimate_rejected("too_new", r, 5, now), 1);
-    assert_int_equal(ls_loki_estimate_rejected("line_too_long", r, 5, now), 1);
+    /* Loki names one reason per push; every entry over a default limit counts */
+    assert_int_equal(ls_loki_estimate_rejected("too_old", r, 5, now), 3);
+    assert_int_equal(ls_loki_estimate_rejected("too_new", r, 5, now), 3);
+    assert_int_equal(ls_loki_estimate_rejected("line_too_long", r, 5, now), 3);
     assert_int_equal(ls_loki_estimate_rejected("no_labels", r, 5, now), 0);
     assert_int_equal(ls_loki_estimate_rejected("too_old", r, 1, now), 0);
+    assert_int_equal(ls_loki_estimate_rejected("too_old", r, 2, now), 1);
+    assert_int_equal(ls_loki_estimate_rejected("too_new", r + 2, 1, now), 1);
+    assert_int_equal(ls_loki_estimate_rejected("line_too_long", r + 3, 2, now), 1);
 }
 
 int main(void)
