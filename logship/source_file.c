@@ -25,6 +25,7 @@
 
 #define READ_CHUNK (64 * 1024)
 #define NS_PER_MS 1000000LL
+#define FAILED_MEMORY 16
 
 struct tfile {
     struct ls_file_id id;
@@ -75,6 +76,8 @@ struct fsrc {
     struct tfile         *resume;       /* where the next poll starts reading */
     buf_t                 ckpt;         /* last checkpoint written, to skip identical writes */
     int                   warned_cap;
+    struct { uint64_t dev, ino; } failed[FAILED_MEMORY];
+    size_t                nfailed;
 };
 
 static const struct ls_source_ops file_ops;
@@ -381,8 +384,24 @@ static void watch_dir_of(struct fsrc *s, const char *path)
                                                 IN_MODIFY | IN_CLOSE_WRITE);
 }
 
-/* Start following path (not yet tracked). 0, or -1 on OOM. */
-static int add_file(struct fsrc *s, const char *path, size_t gi, int64_t now)
+/* Has opening this inode failed before? Remembers the last few, so a file we
+ * may not read is reported once, not at every rescan. */
+static int failed_before(struct fsrc *s, const struct stat *st)
+{
+    size_t i;
+
+    for (i = 0; i < FAILED_MEMORY; i++)
+        if (s->failed[i].dev == (uint64_t)st->st_dev && s->failed[i].ino == (uint64_t)st->st_ino)
+            return 1;
+    s->failed[s->nfailed % FAILED_MEMORY].dev = (uint64_t)st->st_dev;
+    s->failed[s->nfailed % FAILED_MEMORY].ino = (uint64_t)st->st_ino;
+    s->nfailed++;
+    return 0;
+}
+
+/* Start following path (not yet tracked), whose stat is st. 0, or -1 on OOM. */
+static int add_file(struct fsrc *s, const char *path, const struct stat *st, size_t gi,
+                    int64_t now)
 {
     struct tfile *f, **pp;
     struct ls_file_obs o;
@@ -399,8 +418,11 @@ static int add_file(struct fsrc *s, const char *path, size_t gi, int64_t now)
     }
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
-        if (errno != ENOENT)
-            log_kv(LOG_WARN, "cannot open file", "path", path, "error", strerror(errno), NULL);
+        /* retried at every scan; said once per file (by inode) */
+        if (errno != ENOENT && !failed_before(s, st)) {
+            log_kv(LOG_WARN, "cannot open file; will keep trying", "path", path, "error",
+                   strerror(errno), NULL);
+        }
         return 0;
     }
     if (observe(fd, 0, &o) != 0) {
@@ -589,7 +611,7 @@ static int scan(struct fsrc *s, int64_t now)
                 check_truncation(s, f);
                 continue;
             }
-            if (add_file(s, p, gi, now) != 0) {
+            if (add_file(s, p, &st, gi, now) != 0) {
                 globfree(&g);
                 return -1;
             }
