@@ -293,7 +293,7 @@ static void test_fanout_dead_output_does_not_block_live_one(void **state)
     (void)state;
     struct run r;
     memset(&r, 0, sizeof(r));
-    run_setup(&r, 5000, 8u << 20, 300);
+    run_setup(&r, 5000, 8u << 20, 2000);
     add_out(&r, 0, M_OK, 0);
     add_out(&r, 1, M_DEAD, 0);
     /* Data stays in the spool for the dead output: run returns 1. */
