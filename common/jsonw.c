@@ -18,6 +18,17 @@ static const unsigned char plain[256] = {
 #undef R16
 };
 
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* Nonzero when some byte of the 8-byte word w is not plain ASCII for a JSON
+ * string (>= 0x80, < 0x20, '"' or '\\'): the SWAR test behind the fast path. */
+static inline uint64_t word_special(uint64_t w)
+{
+    uint64_t q = w ^ (ONES * '"'), bs = w ^ (ONES * '\\');
+    return (w | ((w - ONES * 0x20) & ~w) | ((q - ONES) & ~q) | ((bs - ONES) & ~bs)) & HIGHS;
+}
+
 /* Length of the well-formed UTF-8 sequence starting a non-ASCII byte at p
  * (rem bytes available), or 0 when it is not well formed. */
 static size_t utf8_len(const unsigned char *p, size_t rem)
@@ -74,6 +85,13 @@ static int encode(buf_t *b, const unsigned char *p, size_t n, size_t limit, size
     while (i < n) {
         size_t start = i;
         for (;;) {
+            while (n - i >= 8) {
+                uint64_t w;
+                memcpy(&w, p + i, 8);
+                if (word_special(w))
+                    break;
+                i += 8;
+            }
             while (i < n && plain[p[i]])
                 i++;
             if (i < n && p[i] >= 0x80) {
