@@ -1,0 +1,135 @@
+/* test_logship_config: option parsing, the JSON config file, precedence and the checks that make a config exit 2. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "logship/config.h"
+
+static int load(struct ls_config *c, char *err, size_t n, ...)
+{
+    char *argv[64];
+    int argc = 0;
+    va_list ap;
+    argv[argc++] = "logship";
+    va_start(ap, n);
+    for (char *a; (a = va_arg(ap, char *)) != NULL && argc < 63;)
+        argv[argc++] = a;
+    va_end(ap);
+    argv[argc] = NULL;
+    err[0] = 0;
+    return ls_config_load(c, argc, argv, err, n);
+}
+
+static void test_defaults_and_mapping(void **state)
+{
+    (void)state;
+    struct ls_config c;
+    char err[256];
+    assert_int_equal(load(&c, err, sizeof(err), "--source", "/var/log/*.log", "-", "--loki",
+                          "http://127.0.0.1:3100", "--loki", "http://other:3100", "--label",
+                          "service=hello", "--tenant", "t1", NULL), 0);
+    assert_int_equal(c.n_file_sources, 1);
+    assert_string_equal(c.file_sources[0], "/var/log/*.log");
+    assert_true(c.use_stdin);
+    assert_int_equal(c.n_outputs, 2);
+    assert_string_equal(c.outputs[0].name, "loki");
+    assert_string_equal(c.outputs[1].name, "loki-2");
+    assert_string_equal(c.outputs[0].conf.tenant, "t1");
+    assert_string_equal(c.outputs[0].conf.encoding, "protobuf");
+    assert_int_equal(c.outputs[0].conf.batch_bytes, 1u << 20);
+    assert_int_equal(c.batch_wait_ms, 100);
+    assert_int_equal(c.spool_max_bytes, 256u << 20);
+    assert_int_equal(c.parse.n_ts_fields, 3);
+    assert_string_equal(c.parse.ts_fields[2], "@timestamp");
+    assert_int_equal(c.parse.n_label_fields, 1);
+    assert_string_equal(c.parse.label_fields[0], "level");
+    assert_int_equal(c.parse.n_static_labels, 1);
+    ls_config_free(&c);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    struct ls_config c;
+    char err[256];
+    assert_int_equal(load(&c, err, sizeof(err), "--loki", "http://x", NULL), -1);
+    assert_non_null(strstr(err, "source"));
+    ls_config_free(&c);
+    assert_int_equal(load(&c, err, sizeof(err), "--source", "a", NULL), -1);
+    assert_non_null(strstr(err, "output"));
+    ls_config_free(&c);
+    assert_int_equal(load(&c, err, sizeof(err), "--source", "a", "--loki", "gopher://x", NULL), -1);
+    ls_config_free(&c);
+    assert_int_equal(load(&c, err, sizeof(err), "--source", "a", "--loki", "http://x", "--label",
+                          "1x=y", NULL), -1);
+    ls_config_free(&c);
+    assert_int_equal(load(&c, err, sizeof(err), "--source", "-", "-", "--loki", "http://x", NULL), -1);
+    ls_config_free(&c);
+    assert_int_equal(load(&c, err, sizeof(err), "--source", "a", "--loki", "http://x", "--username",
+                          "u", NULL), -1);
+    ls_config_free(&c);
+    assert_int_equal(load(&c, err, sizeof(err), "--source", "a", "--loki", "http://x",
+                          "--metrics-addr", "127.0.0.1", NULL), -1);
+    ls_config_free(&c);
+    assert_int_equal(load(&c, err, sizeof(err), "--help", NULL), 1);
+    ls_config_free(&c);
+}
+
+static void test_config_file_precedence(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/test_config.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *js = "{\"source\":[\"a.log\",\"b.log\"],\"loki\":\"http://127.0.0.1:3100\","
+                     "\"batch-wait\":\"150ms\",\"batch-bytes\":65536,\"compress\":false,"
+                     "\"label\":[\"env=test\"]}";
+    assert_int_equal(write(fd, js, strlen(js)), (ssize_t)strlen(js));
+    close(fd);
+    struct ls_config c;
+    char err[256];
+    setenv("LOGSHIP_BATCH_WAIT", "999ms", 1);
+    assert_int_equal(load(&c, err, sizeof(err), "--config", path, "--source", "c.log",
+                          "--batch-bytes", "8KiB", NULL), 0);
+    unsetenv("LOGSHIP_BATCH_WAIT");
+    assert_int_equal(c.n_file_sources, 3);        /* lists: file then command line */
+    assert_int_equal(c.batch_wait_ms, 150);        /* file beats env */
+    assert_int_equal(c.batch_bytes, 8192);         /* command line beats file */
+    assert_int_equal(c.compress, 0);
+    assert_int_equal(c.parse.n_static_labels, 1);
+    ls_config_free(&c);
+
+    FILE *f = fopen(path, "w");
+    fputs("{\"source\":\"a\",\"loki\":\"http://x\",\"nope\":1}", f);
+    fclose(f);
+    assert_int_equal(load(&c, err, sizeof(err), "--config", path, NULL), -1);
+    assert_non_null(strstr(err, "nope"));
+    ls_config_free(&c);
+    f = fopen(path, "w");
+    fputs("{\"source\":\"a\",\"loki\":\"http://x\",\"batch-wait\":[\"1s\"]}", f);
+    fclose(f);
+    assert_int_equal(load(&c, err, sizeof(err), "--config", path, NULL), -1);
+    ls_config_free(&c);
+    f = fopen(path, "w");
+    fputs("[1,2]", f);
+    fclose(f);
+    assert_int_equal(load(&c, err, sizeof(err), "--config", path, NULL), -1);
+    ls_config_free(&c);
+    unlink(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_and_mapping),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_config_file_precedence),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
