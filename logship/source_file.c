@@ -1,8 +1,10 @@
 /* source_file: follow files by (dev, inode, fingerprint) across rotation, truncation and restarts. */
 #include "logship/source_file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <glob.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -45,6 +47,7 @@ struct saved {            /* one entry of positions.json */
     struct ls_file_id id;
     uint64_t off;
     int      used;
+    char    *path;        /* its name when saved */
 };
 
 struct glob_m {
@@ -78,6 +81,7 @@ struct fsrc {
     int                   warned_cap;
     struct { uint64_t dev, ino; } failed[FAILED_MEMORY];
     size_t                nfailed;
+    int                   had_positions; /* a checkpoint was loaded: not a first run */
 };
 
 static const struct ls_source_ops file_ops;
@@ -180,6 +184,17 @@ static int64_t jget_i64(struct json_object *o, const char *k, int *ok)
     return json_object_get_int64(v);
 }
 
+static void free_saved(struct fsrc *s)
+{
+    size_t i;
+
+    for (i = 0; s->saved != NULL && i < s->nsaved; i++)
+        free(s->saved[i].path);
+    free(s->saved);
+    s->saved = NULL;
+    s->nsaved = 0;
+}
+
 /* Load positions.json. Returns 0 (possibly with nothing loaded), -1 on OOM. */
 static int load_positions(struct fsrc *s)
 {
@@ -208,6 +223,7 @@ static int load_positions(struct fsrc *s)
         !json_object_object_get_ex(root, "files", &arr) ||
         !json_object_is_type(arr, json_type_array))
         goto corrupt;
+    s->had_positions = 1;
     n = json_object_array_length(arr);
     s->saved = calloc(n + 1, sizeof(*s->saved));
     if (s->saved == NULL) {
@@ -239,6 +255,14 @@ static int load_positions(struct fsrc *s)
             goto corrupt;
         sv->id.fp_len = (uint32_t)fl;
         sv->off = (uint64_t)off;
+        if (json_object_object_get_ex(e, "path", &fpv) &&
+            json_object_is_type(fpv, json_type_string)) {
+            sv->path = strdup(json_object_get_string(fpv));
+            if (sv->path == NULL) {
+                rc = -1;
+                goto out;
+            }
+        }
         s->nsaved++;
     }
     goto out;
@@ -250,9 +274,7 @@ corrupt:
             aside[0] = '\0';
         log_kv(LOG_ERROR, "file positions are corrupt; moved aside, starting as on a first run",
                "path", s->pos_path, "moved_to", aside, NULL);
-        free(s->saved);
-        s->saved = NULL;
-        s->nsaved = 0;
+        free_saved(s);
     }
 out:
     if (root != NULL)
@@ -442,7 +464,9 @@ static int add_file(struct fsrc *s, const char *path, const struct stat *st, siz
     f->id.ino = o.ino;
     refresh_fp(f, o.size);
     if (!match_saved(s, fd, &o, &off)) {
-        if (s->initial && s->start == LS_START_TAIL)
+        /* tail only on a first run: with a checkpoint, a file we do not
+         * know appeared while we were stopped, and all of it is new */
+        if (s->initial && s->start == LS_START_TAIL && !s->had_positions)
             off = o.size;
         else
             off = 0;
@@ -800,11 +824,74 @@ static void file_destroy(void *ctx)
         close(s->ino_fd);
     ls_lineparse_free(s->lp);
     ls_srcmetrics_put(s->m);
-    free(s->saved);
+    free_saved(s);
     free(s->pos_path);
     free(s->rbuf);
     buf_free(&s->ckpt);
     free(s);
+}
+
+/* After a restart: a file in the checkpoint that no glob matches any more
+ * was most likely renamed by rotation while logship was down, and may hold
+ * lines not yet read. Look for its inode in the directory it was in, and if
+ * it is there (same fingerprint), read it to its end like any rotated file. */
+static int recover_rotated(struct fsrc *s, int64_t now)
+{
+    size_t i, gi;
+
+    for (i = 0; i < s->nsaved; i++) {
+        struct saved *sv = &s->saved[i];
+        char dir[PATH_MAX], full[PATH_MAX];
+        const char *slash;
+        struct dirent *de;
+        DIR *d;
+        size_t n;
+
+        if (sv->used || sv->path == NULL || (slash = strrchr(sv->path, '/')) == NULL)
+            continue;
+        n = slash == sv->path ? 1 : (size_t)(slash - sv->path);
+        if (n >= sizeof(dir))
+            continue;
+        memcpy(dir, sv->path, n);
+        dir[n] = '\0';
+        d = opendir(dir);
+        if (d == NULL)
+            continue;
+        while ((de = readdir(d)) != NULL) {
+            struct stat st;
+            struct tfile *f;
+            int k;
+
+            if ((uint64_t)de->d_ino != sv->id.ino)
+                continue;
+            k = snprintf(full, sizeof(full), "%s/%s", strcmp(dir, "/") == 0 ? "" : dir,
+                         de->d_name);
+            if (k < 0 || (size_t)k >= sizeof(full) || stat(full, &st) != 0 ||
+                !S_ISREG(st.st_mode) || (uint64_t)st.st_dev != sv->id.dev ||
+                find_file(s, sv->id.dev, sv->id.ino) != NULL)
+                continue;
+            for (gi = 0; gi < s->nglobs; gi++)
+                if (fnmatch(s->globs[gi].pattern, sv->path, FNM_PATHNAME) == 0)
+                    break;
+            if (gi == s->nglobs)
+                gi = 0;
+            if (add_file(s, full, &st, gi, now) != 0) {
+                closedir(d);
+                return -1;
+            }
+            f = find_file(s, sv->id.dev, sv->id.ino);
+            if (f != NULL && sv->used) {
+                f->gone = 1; /* drain it, then forget it */
+                log_kv(LOG_INFO, "resuming a file rotated while stopped", "path", full,
+                       "was", sv->path, NULL);
+            } else if (f != NULL) {
+                remove_file(s, f); /* another file on that inode now */
+            }
+            break;
+        }
+        closedir(d);
+    }
+    return 0;
 }
 
 static const struct ls_source_ops file_ops = {
@@ -883,7 +970,7 @@ struct ls_source *ls_source_file_new(const char *const *globs, size_t nglobs,
         log_kv(LOG_WARN, "inotify unavailable, rescanning on a timer only", "error",
                strerror(errno), NULL);
     /* the first scan now: "tail" means the end as of startup */
-    if (scan(s, timefmt_now_ns()) != 0)
+    if (scan(s, timefmt_now_ns()) != 0 || recover_rotated(s, timefmt_now_ns()) != 0)
         goto oom;
     s->src.ops = &file_ops;
     s->src.ctx = s;

@@ -8,10 +8,13 @@
  *    (default 1 s) and at once when inotify reports a change in a watched
  *    directory (the directory part of each glob when it has no wildcard, and
  *    the directory of every followed file).
- *    Files present at the first scan and absent from the checkpoint start at
- *    the head or the tail (start_at); files that appear later always start
- *    at the head (they are new, every line counts); files found in the
- *    checkpoint resume at their saved offset.
+ *    On a first run (no checkpoint yet), files present at the first scan
+ *    start at the head or the tail (start_at); files that appear later, and
+ *    on later runs every file the checkpoint does not know, start at the
+ *    head (they are new: every line counts); files found in the checkpoint
+ *    resume at their saved offset. A file of the checkpoint that no glob
+ *    matches any more (renamed by rotation while logship was stopped) is
+ *    looked up by inode in its directory and read to its end.
  *  - Rename rotation: the old file stays open and is read to its end; once it
  *    has stayed at EOF for the rotate wait (default 5 s, writers may still be
  *    finishing), its partial last line is shipped and it is forgotten. The new

@@ -410,6 +410,49 @@ static void test_rename_within_glob(void **st)
     ls_source_free(s);
 }
 
+/* Rotated while logship was stopped: the renamed file's unread lines are
+ * found by inode and read before it is forgotten. */
+static void test_rotated_while_stopped(void **st)
+{
+    struct fx *f = *st;
+    struct ls_source *s;
+    char old[320];
+    int i;
+
+    snprintf(old, sizeof(old), "%s.1", f->log);
+    append(f->log, "o 1\no 2\no 3\n");
+    s = src_new(f, f->log, LS_START_HEAD);
+    f->cap.limit = 1;
+    poll_idle(s, &f->cap, 1, 3);
+    assert_int_equal(s->ops->commit(s->ctx), 0);
+    ls_source_free(s);
+    assert_int_equal(rename(f->log, old), 0);
+    append(f->log, "n 1\n");
+    cap_clear(&f->cap);
+    f->cap.limit = MAXREC;
+    s = src_new(f, f->log, LS_START_TAIL);
+    poll_until(s, &f->cap, 3);
+    for (i = 0; i < 3; i++)
+        assert_true(strcmp(f->cap.line[i], "o 2") == 0 || strcmp(f->cap.line[i], "o 3") == 0 ||
+                    strcmp(f->cap.line[i], "n 1") == 0);
+    poll_idle(s, &f->cap, 3, 20); /* drained and forgotten after the rotate wait */
+    assert_int_equal(s->ops->commit(s->ctx), 0);
+    ls_source_free(s);
+    /* the checkpoint no longer names the old file */
+    {
+        char pos[400], buf[4096];
+        FILE *fp;
+        size_t n;
+        snprintf(pos, sizeof(pos), "%s/positions.json", f->state);
+        fp = fopen(pos, "r");
+        assert_non_null(fp);
+        n = fread(buf, 1, sizeof(buf) - 1, fp);
+        buf[n] = '\0';
+        fclose(fp);
+        assert_null(strstr(buf, "app.log.1"));
+    }
+}
+
 static void test_deleted_while_read(void **st)
 {
     struct fx *f = *st;
@@ -604,6 +647,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_truncate_rewrite_without_rescan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rename_rotation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rename_within_glob, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotated_while_stopped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deleted_while_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_glob_pickup_and_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_glob_wildcard_dir, setup, teardown),
