@@ -155,6 +155,21 @@ static int list_add_csv(struct cfg_list *l, const char *s)
     return 0;
 }
 
+/* v made safe for a one-line message: control bytes become '?', and long
+ * values are shortened with "...". */
+static const char *shown(const char *v, char *out, size_t outlen)
+{
+    size_t n = 0;
+    for (; *v && n + 4 < outlen; v++)
+        out[n++] = (unsigned char)*v < 0x20 || *v == 0x7f ? '?' : *v;
+    if (*v) {
+        memcpy(out + n, "...", 3);
+        n += 3;
+    }
+    out[n] = '\0';
+    return out;
+}
+
 /* Bounds text for error messages: "" or " between A and B". */
 static void bounds_text(const struct cfg_opt *o, char *t, size_t tl)
 {
@@ -177,11 +192,12 @@ static int in_bounds(const struct cfg_opt *o, int64_t v)
 static int set_value(const struct cfg_opt *o, const char *v, int csv, const char *label,
                      char *err, size_t errlen)
 {
-    char bt[80];
+    char bt[80], sv[96];
     int64_t i64;
     uint64_t u64;
     int b;
     bounds_text(o, bt, sizeof bt);
+    const char *raw = v;
     switch (o->type) {
     case CFG_STR: {
         char *dup = strdup(v);
@@ -193,14 +209,14 @@ static int set_value(const struct cfg_opt *o, const char *v, int csv, const char
     }
     case CFG_INT:
         if (cfg_parse_int(v, &i64) != 0 || !in_bounds(o, i64)) {
-            errf(err, errlen, "invalid value for %s: \"%s\" (expected an integer%s)", label, v, bt);
+            errf(err, errlen, "invalid value for %s: \"%s\" (expected an integer%s)", label, shown(raw, sv, sizeof sv), bt);
             return -1;
         }
         *(int64_t *)o->dst = i64;
         return 0;
     case CFG_BOOL:
         if (parse_bool(v, &b) != 0) {
-            errf(err, errlen, "invalid value for %s: \"%s\" (expected true or false)", label, v);
+            errf(err, errlen, "invalid value for %s: \"%s\" (expected true or false)", label, shown(raw, sv, sizeof sv));
             return -1;
         }
         *(int *)o->dst = b;
@@ -209,7 +225,7 @@ static int set_value(const struct cfg_opt *o, const char *v, int csv, const char
         if (cfg_parse_size(v, &u64) != 0 || u64 > INT64_MAX || !in_bounds(o, (int64_t)u64)) {
             errf(err, errlen,
                  "invalid value for %s: \"%s\" (expected a size in bytes%s, suffix KiB, MiB or GiB)",
-                 label, v, bt);
+                 label, shown(raw, sv, sizeof sv), bt);
             return -1;
         }
         *(uint64_t *)o->dst = u64;
@@ -218,7 +234,7 @@ static int set_value(const struct cfg_opt *o, const char *v, int csv, const char
         if (cfg_parse_duration_ms(v, &i64) != 0 || !in_bounds(o, i64)) {
             errf(err, errlen,
                  "invalid value for %s: \"%s\" (expected a duration like 500ms, 30s, 5m, 1h%s%s)",
-                 label, v, bt[0] ? "; in milliseconds" : "", bt);
+                 label, shown(raw, sv, sizeof sv), bt[0] ? "; in milliseconds" : "", bt);
             return -1;
         }
         *(int64_t *)o->dst = i64;
@@ -240,7 +256,7 @@ static int set_value(const struct cfg_opt *o, const char *v, int csv, const char
                     break;
                 n += (size_t)w;
             }
-            errf(err, errlen, "invalid value for %s: \"%s\" (expected one of: %s)", label, v, cs);
+            errf(err, errlen, "invalid value for %s: \"%s\" (expected one of: %s)", label, shown(raw, sv, sizeof sv), cs);
         }
         return -1;
     case CFG_LIST:
@@ -299,7 +315,8 @@ int cfg_set(const struct cfg_opt *opts, size_t nopts, const char *name, const ch
 {
     const struct cfg_opt *o = cfg_find(opts, nopts, name);
     if (o == NULL) {
-        errf(err, errlen, "unknown option %s", name);
+        char sn[96];
+        errf(err, errlen, "unknown option %s", shown(name, sn, sizeof sn));
         return -1;
     }
     return set_value(o, value, 0, name, err, errlen);
@@ -340,7 +357,8 @@ int cfg_parse(const struct cfg_opt *opts, size_t nopts, const char *env_prefix,
         const char *val = NULL;
         if (!flags || arg[0] != '-' || arg[1] == '\0') {
             if (positional == NULL) {
-                errf(err, errlen, "unexpected argument \"%s\"", arg);
+                char sa[96];
+                errf(err, errlen, "unexpected argument \"%s\"", shown(arg, sa, sizeof sa));
                 goto out;
             }
             if (list_add(positional, arg, strlen(arg)) != 0) {
@@ -374,7 +392,9 @@ int cfg_parse(const struct cfg_opt *opts, size_t nopts, const char *env_prefix,
                     o = NULL;
             }
             if (o == NULL) {
-                errf(err, errlen, "unknown option --%.*s", (int)(n > 64 ? 64 : n), name);
+                char nm[80], sn[96];
+                (void)snprintf(nm, sizeof nm, "%.*s", (int)(n > 79 ? 79 : n), name);
+                errf(err, errlen, "unknown option --%s", shown(nm, sn, sizeof sn));
                 goto out;
             }
             if (eq)
@@ -384,7 +404,8 @@ int cfg_parse(const struct cfg_opt *opts, size_t nopts, const char *env_prefix,
                 if (opts[i].short_name != 0 && opts[i].short_name == arg[1])
                     o = &opts[i];
             if (o == NULL || arg[2] != '\0') {
-                errf(err, errlen, "unknown option %.64s", arg);
+                char sn[96];
+                errf(err, errlen, "unknown option %s", shown(arg, sn, sizeof sn));
                 goto out;
             }
         }

@@ -164,6 +164,13 @@ static void test_errors(void **st)
     assert_int_equal(parse(NULL, 0), -1);
     assert_string_equal(err, "invalid value for TST_TLS_PORT: \"70000\" (expected an integer between 1 and 65535)");
     assert_null(strchr(err, '\n'));
+    unsetenv("TST_TLS_PORT");
+    cfg_free(opts, NOPTS);
+    assert_int_equal(parse(NULL, 1, "--name\n=x"), -1);
+    assert_string_equal(err, "unknown option --name?");
+    cfg_free(opts, NOPTS);
+    assert_int_equal(parse(NULL, 1, "--tls-port=1\n2"), -1);
+    assert_string_equal(err, "invalid value for --tls-port: \"1?2\" (expected an integer between 1 and 65535)");
 }
 
 static void test_help_version_positional(void **st)
