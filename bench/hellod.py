@@ -106,10 +106,11 @@ def start_hellod(d, port, cert, key):
             "--cert", cert, "--key", key, "--state-dir", os.path.join(d, "hellod-state"),
             "--threads", str(max(64, CONNS + 14)), "--log-level", "info"]
     # Session resumption off when hellod offers a switch for it (see the report).
-    for flag in ("--no-session-tickets", "--tls-session-tickets=off", "--tls-no-resume"):
-        if flag.split("=")[0] in helptext:
-            argv.append(flag)
+    if "--tls-session-tickets" in helptext:
+        argv.append("--tls-session-tickets=off")
     os.makedirs(os.path.join(d, "hellod-state"), exist_ok=True)
+    print("hellod: " + " ".join(os.path.basename(a) if a.startswith(d) else a for a in argv[3:])
+          + " >access.log")
     log = open(os.path.join(d, "hellod-access.log"), "wb")
     p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
     log.close()

@@ -76,6 +76,10 @@ def ship_file(workdir, sink, source, n, outputs, extra=(), tag="run"):
         time.sleep(0.05)
     died = p.poll() is not None
     B.stop(p)
+    if died or not (st["loki_entries"] >= want_loki and st["es_docs"] >= want_es):
+        with open(os.path.join(workdir, f"logship-{tag}.log"), errors="replace") as f:
+            tail = f.read()[-1500:]
+        print(f"  logship ({tag}) {'exited' if died else 'did not finish'}; its stderr ends with:\n{tail}")
     got = min(x for x in (st["loki_entries"] if want_loki else None,
                           st["es_docs"] if want_es else None) if x is not None)
     secs = (st["last_ns"] - t0_ns) / 1e9 if st["last_ns"] else float("nan")

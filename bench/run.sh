@@ -17,15 +17,19 @@ trap 'rm -f "$tmp"' EXIT
          "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
     echo "tools: $(nginx -v 2>&1 | sed 's/.*: //'), $(openssl version | cut -d' ' -f1-2), wrk $(wrk -v 2>&1 | awk 'NR==1 {print $2}'),"\
          "gunicorn $($PY -c 'import gunicorn; print(gunicorn.__version__)'), flask $($PY -c 'import importlib.metadata as m; print(m.version("flask"))')"
+    echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on this machine makes the figures noisy)"
     echo
     echo "== hellod (issue 2) =="
     $PY bench/hellod.py || echo "hellod benchmark: failed (exit $?)"
     echo
     echo "== logship -> Loki (issue 3) =="
+    rm -f build/bench/logship-last.json
     sh bench/logship.sh || echo "logship benchmark: failed (exit $?)"
     echo
     echo "== logship -> Elasticsearch, fan-out (issue 4) =="
     sh bench/elk.sh || echo "elk benchmark: failed (exit $?)"
+    echo
+    echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 } 2>&1 | tee "$tmp"
 cp "$tmp" "$out"
 echo "(saved to $out)"
