@@ -265,3 +265,31 @@ def test_stdin_pipe_to_eof(logship_bin, loki, tmp_path):
     assert rc == 0, ls.stderr_tail()
     assert loki.count() == 2001
     assert "last line without newline" in loki.lines()
+
+
+# --- rotation while logship is stopped ------------------------------------------------------
+def test_rotation_while_stopped_loses_nothing(run_logship, loki, tmp_path):
+    log = tmp_path / "app.log"
+    with open(log, "w") as f:
+        for i in range(1000):
+            f.write(json_line(i))
+    ls = run_logship(["--source", str(log), "--start-at", "tail"])
+    with open(log, "a") as f:
+        for i in range(1000, 2000):
+            f.write(json_line(i))
+    assert loki.wait_count(1000, timeout=30) == 1000
+    assert ls.stop() == 0
+    # while stopped: more lines, then a rename rotation and a new file
+    with open(log, "a") as f:
+        for i in range(2000, 3000):
+            f.write(json_line(i))
+    os.rename(log, str(log) + ".1")
+    with open(log, "w") as f:
+        for i in range(3000, 4000):
+            f.write(json_line(i))
+    ls2 = run_logship(["--source", str(log), "--start-at", "tail"])
+    assert loki.wait_count(3000, timeout=30) == 3000
+    time.sleep(0.5)
+    assert sorted(seqs_delivered(loki)) == list(range(1000, 4000))
+    assert loki.stats()["duplicates"] == 0
+    assert ls2.stop() == 0
