@@ -227,7 +227,7 @@ static int make_body(struct mg_connection *conn, const struct mg_request_info *r
     case 301:
     case 308:
         if (route_redirect_location(&w->loc, mg_get_header(conn, "Host"),
-                                    atomic_load(&G.tls_port), ri->request_uri,
+                                    atomic_load(&G.tls_port), ri->local_uri_raw,
                                     ri->query_string) == 0) {
             h->location = w->loc.p;
             rc = set_body_json_kv(&w->body, "location", w->loc.p);
@@ -546,6 +546,10 @@ int server_start(const struct server_params *p, char *err, size_t errlen)
      *    delay it behind the client's delayed ACK on keep-alive.
      *  - decode_url=no: routing and logs see the raw path, so "%2e" or "%00"
      *    cannot alias a route or cut a log field.
+     *  - enable_auth_domain_check=no: an absolute-form target
+     *    ("GET https://host:port/helloworld") for our port is served whatever
+     *    the host (RFC 9112 3.2.2); with the check civetweb closed such
+     *    requests without any answer (its domain is a placeholder).
      *  - max_request_size = --max-request-size: cap on the request head
      *    (civetweb answers 413, which we turn into 431) and, in drain_body,
      *    on the body.
@@ -560,6 +564,7 @@ int server_start(const struct server_params *p, char *err, size_t errlen)
     opts[n++] = "listen_backlog";        opts[n++] = "1024";
     opts[n++] = "tcp_nodelay";           opts[n++] = "1";
     opts[n++] = "decode_url";            opts[n++] = "no";
+    opts[n++] = "enable_auth_domain_check"; opts[n++] = "no";
     opts[n++] = "max_request_size";      opts[n++] = mrs;
     opts[n++] = "ssl_protocol_version";  opts[n++] = "4";
     opts[n] = NULL;

@@ -212,3 +212,15 @@ def test_ipv6_bind(hellod_factory):
     assert resp.startswith(b"HTTP/1.1 200 ")
     line = h.wait_log("request", path="/helloworld")
     assert line["remote"] == "::1"
+
+
+def test_absolute_form_targets(hellod):
+    tp = hellod.tls_port
+    s = hellod.tls_socket()
+    resp = raw_exchange(s, b"GET https://any.example:%d/helloworld HTTP/1.1\r\nHost: any.example\r\n"
+                           b"Connection: close\r\n\r\n" % tp)
+    s.close()
+    assert resp.startswith(b"HTTP/1.1 200 ") and resp.endswith(b'{"message":"Hello World"}')
+    st, hd, _ = redirect(hellod, b"GET http://a.example:%d/x?y=1 HTTP/1.1\r\nHost: a.example\r\n"
+                                 b"Connection: close\r\n\r\n" % hellod.http_port)
+    assert st == 301 and hd["Location"] == f"https://a.example:{tp}/x?y=1"
