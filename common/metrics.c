@@ -1,5 +1,6 @@
 /* metrics: the Prometheus registry (families, lock-free children, text exposition 0.0.4 rendering). */
 #include "metrics.h"
+#include "jsonw.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -229,6 +230,36 @@ static int add_escaped(buf_t *b, const char *s, int q)
     }
 }
 
+/* Append a label value: escaped, and with each byte that is not part of
+ * well-formed UTF-8 replaced by U+FFFD (scrapers reject invalid UTF-8). */
+static int add_label_value(buf_t *b, const char *v)
+{
+    size_t n = strlen(v);
+    if (jsonw_utf8_valid(v, n))
+        return add_escaped(b, v, 1);
+    buf_t clean;
+    int rc = 0;
+    buf_init(&clean, 0);
+    for (size_t i = 0; i < n && rc == 0;) {
+        size_t l = 1;
+        if ((unsigned char)v[i] >= 0x80) {
+            for (l = 2; l <= 4 && i + l <= n && !jsonw_utf8_valid(v + i, l); l++)
+                ;
+            if (l > 4 || i + l > n) {
+                rc = buf_add(&clean, "\xef\xbf\xbd", 3);
+                i++;
+                continue;
+            }
+        }
+        rc = buf_add(&clean, v + i, l);
+        i += l;
+    }
+    if (rc == 0)
+        rc = add_escaped(b, clean.p ? clean.p : "", 1);
+    buf_free(&clean);
+    return rc;
+}
+
 metrics_child *metrics_child_get(metrics_family *f, const char *const *values)
 {
     static const char *const none[1] = {""};
@@ -272,7 +303,7 @@ metrics_child *metrics_child_get(metrics_family *f, const char *const *values)
         c->values[i] = strdup(values[i]);
         bad = c->values[i] == NULL || (i > 0 && buf_addc(&lb, ',') != 0) ||
               buf_adds(&lb, f->labels[i]) != 0 || buf_add(&lb, "=\"", 2) != 0 ||
-              add_escaped(&lb, values[i], 1) != 0 || buf_addc(&lb, '"') != 0;
+              add_label_value(&lb, values[i]) != 0 || buf_addc(&lb, '"') != 0;
     }
     c->labels = buf_steal(&lb, NULL);
     if (bad || c->labels == NULL) {

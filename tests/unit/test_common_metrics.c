@@ -67,6 +67,7 @@ static void test_numbers(void **st)
     metrics_family_set(g, (const char *[]){"ninf"}, -INFINITY);
     metrics_family_set(g, (const char *[]){"nan"}, NAN);
     metrics_family_set(g, (const char *[]){"huge"}, 1e300);
+    metrics_family_set(g, (const char *[]){"\xc3\xa9\xff\xe2\x82"}, 2);
     char *s = render(r);
     assert_string_equal(s, "# HELP g \n# TYPE g gauge\n"
                            "g{k=\"big\"} 1000000000000000\n"
@@ -74,7 +75,8 @@ static void test_numbers(void **st)
                            "g{k=\"inf\"} +Inf\n"
                            "g{k=\"ninf\"} -Inf\n"
                            "g{k=\"nan\"} NaN\n"
-                           "g{k=\"huge\"} 1e+300\n");
+                           "g{k=\"huge\"} 1e+300\n"
+                           "g{k=\"\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"} 2\n");
     free(s);
     metrics_free(r);
 }
