@@ -29,6 +29,15 @@ trap 'rm -f "$tmp"' EXIT
     echo "== logship -> Elasticsearch, fan-out (issue 4) =="
     sh bench/elk.sh || echo "elk benchmark: failed (exit $?)"
     echo
+    echo "== encoders alone (micro-benchmarks owned by the Loki and ELK engineers, shortened) =="
+    if [ -f bench/loki_encode.mk ]; then
+        make -s -f bench/loki_encode.mk run LOKI_BENCH_ARGS="--lines 200000 --rounds 1" ||
+            echo "loki_encode: failed (exit $?)"
+    fi
+    if [ -f bench/es_encode.sh ]; then
+        sh bench/es_encode.sh 200000 || echo "es_encode: failed (exit $?)"
+    fi
+    echo
     echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 } 2>&1 | tee "$tmp"
 cp "$tmp" "$out"
