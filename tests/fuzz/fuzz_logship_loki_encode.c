@@ -1,0 +1,219 @@
+/* fuzz_logship_loki_encode: the Loki encoders on hostile records: protobuf must decode back to the same entries, JSON must parse.
+ *
+ * The input is cut into records at 0xFF bytes: the first byte of each piece
+ * picks a label set (three fixed ones or, for 3, the piece's own bytes up to a
+ * 0xFE as a hostile label string), the next two a timestamp offset, the rest is
+ * the line. Invariants: grouping keeps every record with a valid label string;
+ * the protobuf body snappy-decodes and walks to exactly those entries, per
+ * stream in non-decreasing time; the JSON body (gzip and plain) is valid JSON
+ * (json-c) with the same number of entries. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+#include <snappy-c.h>
+#include <zlib.h>
+
+#include "logship/loki_encode.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define MAXREC 256
+
+static int varint(const unsigned char *b, size_t n, size_t *i, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (int sh = 0; sh < 70; sh += 7) {
+        if (*i >= n)
+            return -1;
+        unsigned char c = b[(*i)++];
+        r |= (uint64_t)(c & 0x7f) << sh;
+        if (!(c & 0x80)) {
+            *v = r;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Walk a LEN field with tag 'want'; returns its payload bounds. */
+static int lenfield(const unsigned char *b, size_t n, size_t *i, unsigned *field, size_t *start, size_t *len)
+{
+    uint64_t key, l;
+    if (varint(b, n, i, &key) != 0)
+        return -1;
+    *field = (unsigned)(key >> 3);
+    if ((key & 7) == 0) {
+        *len = 0;
+        return varint(b, n, i, &l) == 0 ? 1 : -1; /* a VARINT: caller skips */
+    }
+    if ((key & 7) != 2 || varint(b, n, i, &l) != 0 || l > n - *i)
+        return -1;
+    *start = *i;
+    *len = (size_t)l;
+    *i += (size_t)l;
+    return 0;
+}
+
+static size_t count_pb(const char *body, size_t blen)
+{
+    size_t rawlen, entries = 0;
+    if (snappy_uncompressed_length(body, blen, &rawlen) != SNAPPY_OK)
+        abort();
+    unsigned char *raw = malloc(rawlen ? rawlen : 1);
+    if (!raw)
+        abort();
+    if (snappy_uncompress(body, blen, (char *)raw, &rawlen) != SNAPPY_OK)
+        abort();
+    size_t i = 0;
+    while (i < rawlen) {
+        unsigned f;
+        size_t s, l;
+        if (lenfield(raw, rawlen, &i, &f, &s, &l) != 0 || f != 1)
+            abort();
+        size_t j = s;
+        int64_t last = INT64_MIN;
+        while (j < s + l) {
+            unsigned f2;
+            size_t s2, l2;
+            if (lenfield(raw, s + l, &j, &f2, &s2, &l2) != 0)
+                abort();
+            if (f2 != 2)
+                continue;
+            entries++;
+            size_t k = s2;
+            int64_t sec = 0, nanos = 0;
+            while (k < s2 + l2) {
+                unsigned f3;
+                size_t s3, l3;
+                if (lenfield(raw, s2 + l2, &k, &f3, &s3, &l3) != 0)
+                    abort();
+                if (f3 == 1) {
+                    size_t m = s3;
+                    while (m < s3 + l3) {
+                        uint64_t key, v;
+                        if (varint(raw, s3 + l3, &m, &key) != 0 || (key & 7) != 0 ||
+                            varint(raw, s3 + l3, &m, &v) != 0)
+                            abort();
+                        if ((key >> 3) == 1)
+                            sec = (int64_t)v;
+                        else
+                            nanos = (int64_t)v;
+                    }
+                }
+            }
+            int64_t ts = sec * 1000000000 + nanos;
+            if (ts < last)
+                abort(); /* time order within a stream */
+            last = ts;
+        }
+    }
+    free(raw);
+    return entries;
+}
+
+static size_t count_json(const char *body, size_t blen, int gz, size_t raw)
+{
+    char *text = NULL;
+    size_t tlen = blen;
+    if (gz) {
+        size_t cap = raw + 64; /* the encoder reports the uncompressed size */
+        text = malloc(cap);
+        if (!text)
+            abort();
+        z_stream z;
+        memset(&z, 0, sizeof(z));
+        if (inflateInit2(&z, 31) != Z_OK)
+            abort();
+        z.next_in = (Bytef *)body;
+        z.avail_in = (uInt)blen;
+        z.next_out = (Bytef *)text;
+        z.avail_out = (uInt)cap;
+        if (inflate(&z, Z_FINISH) != Z_STREAM_END)
+            abort();
+        tlen = cap - z.avail_out;
+        inflateEnd(&z);
+        if (tlen != raw)
+            abort();
+    }
+    struct json_tokener *tok = json_tokener_new();
+    json_object *doc = json_tokener_parse_ex(tok, gz ? text : body, (int)tlen);
+    if (!doc || json_tokener_get_error(tok) != json_tokener_success)
+        abort();
+    json_tokener_free(tok);
+    size_t entries = 0;
+    json_object *streams, *vals;
+    if (!json_object_object_get_ex(doc, "streams", &streams))
+        abort();
+    for (size_t i = 0; i < json_object_array_length(streams); i++) {
+        if (!json_object_object_get_ex(json_object_array_get_idx(streams, i), "values", &vals))
+            abort();
+        entries += json_object_array_length(vals);
+    }
+    json_object_put(doc);
+    free(text);
+    return entries;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const char *const fixed[] = { "{a=\"1\"}", "{a=\"2\", b=\"x\\\"y\"}", "{}" };
+    struct ls_record recs[MAXREC];
+    size_t n = 0, i = 0;
+    while (i < size && n < MAXREC) {
+        size_t j = i;
+        while (j < size && data[j] != 0xFF)
+            j++;
+        const uint8_t *p = data + i;
+        size_t len = j - i;
+        i = j + 1;
+        if (len < 3)
+            continue;
+        struct ls_record *r = &recs[n++];
+        memset(r, 0, sizeof(*r));
+        r->ts_ns = (int64_t)((p[1] << 8) | p[2]) * 1000 - 30000000;
+        if (p[0] % 4 == 3) {
+            const uint8_t *e = memchr(p + 3, 0xFE, len - 3);
+            size_t ll = e ? (size_t)(e - (p + 3)) : len - 3;
+            r->labels = (const char *)p + 3;
+            r->labels_len = ll;
+            r->line = (const char *)p + 3 + ll;
+            r->line_len = len - 3 - ll;
+        } else {
+            r->labels = fixed[p[0] % 4];
+            r->labels_len = strlen(r->labels);
+            r->line = (const char *)p + 3;
+            r->line_len = len - 3;
+        }
+    }
+    if (n == 0)
+        return 0;
+    char err[256];
+    /* Encoders live across inputs, as in logship: state left by one batch must not leak into the next. */
+    static struct ls_loki_enc *encs[3];
+    for (int mode = 0; mode < 3; mode++) {
+        if (!encs[mode])
+            encs[mode] = ls_loki_enc_new(mode == 0 ? LS_LOKI_PROTOBUF : LS_LOKI_JSON, mode == 1);
+        struct ls_loki_enc *e = encs[mode];
+        buf_t body;
+        size_t raw, norder;
+        if (!e)
+            abort();
+        buf_init(&body, 16 << 20);
+        if (ls_loki_encode(e, recs, n, &body, &raw, err, sizeof(err)) != 0)
+            abort();
+        ls_loki_enc_order(e, &norder);
+        size_t good = 0;
+        for (size_t k = 0; k < n; k++)
+            good += !ls_loki_enc_bad_labels(e, k);
+        if (good != norder)
+            abort();
+        size_t got = mode == 0 ? count_pb(body.p, body.len) : count_json(body.p, body.len, mode == 1, raw);
+        if (got != norder)
+            abort();
+        buf_free(&body);
+    }
+    return 0;
+}
