@@ -293,6 +293,15 @@ def main():
                   f"{ratio(h['us_per_conn'], hs['nginx']['us_per_conn']):8.2f}  "
                   f"{' '.join('%.0f' % r['us_per_conn'] for r in hsr[name])}")
 
+        logs = [("nginx", "access-direct.log"), ("hellod", "hellod-access.log"), ("flask", "access-proxy.log")]
+        counts = []
+        for name, fn in logs:
+            try:
+                with open(os.path.join(d, fn), "rb") as f:
+                    counts.append(f"{name} {sum(1 for _ in f)}")
+            except OSError:
+                pass
+        print("\naccess-log lines written over the whole run (JSON logging on in each): " + ", ".join(counts))
         print("\ntargets (issue 2) vs measured:")
         if "hellod" in ka:
             h = ka["hellod"]
