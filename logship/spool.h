@@ -1,9 +1,9 @@
 /* spool: the durable, bounded, segmented on-disk log between sources and outputs.
  *
  * Layout: <dir>/seg-<20-digit first seq>.log files, appended to by one writer
- * (the reader loop), each record length-prefixed and CRC-32 checked:
+ * (the reader loop), each record length-prefixed and CRC-32C checked:
  *
- *   u32 len | u32 crc32(len, body) | body: u64 seq, i64 ts_ns, i64 append_ns,
+ *   u32 len | u32 crc32c(len, body) | body: u64 seq, i64 ts_ns, i64 append_ns,
  *   u32 labels_len, u32 line_len, u32 origin_len, u32 0 | labels line origin
  *
  * (host byte order; a spool is not moved between architectures). A segment is

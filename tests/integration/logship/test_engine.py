@@ -299,3 +299,31 @@ def test_bad_config_exit_2_one_line(logship_bin, tmp_path):
     assert run(*(good + ["--check-config"]), env=env).returncode == 2
     assert run("--help").returncode == 0
     assert run("--version").returncode == 0
+
+
+def test_fanout_dead_output_does_not_slow_the_other_then_catches_up(loki, make_logship, tmp_path):
+    from receivers.loki import LokiReceiver
+    second = LokiReceiver().start()
+    try:
+        second.set_down(True)
+        path = str(tmp_path / "app.log")
+        ls = make_logship(["--loki", loki.url, "--loki", second.url], ["--source", path])
+        n = 0
+        for _ in range(10):
+            write_lines(path, n, 500)
+            n += 500
+            time.sleep(0.2)
+        wait_stored(loki, n, 30, ls)              # the live one is not held back
+        m = ls.metrics()
+        assert metric_sum(m, "logship_output_entries_total", output="loki") == n
+        assert metric_sum(m, "logship_output_entries_total", output="loki-2") == 0
+        assert metric_sum(m, "logship_output_retries_total", output="loki-2") >= 1
+        assert metric_sum(m, "logship_output_lag_seconds", output="loki-2") > 0
+        assert second.count() == 0
+        second.set_down(False)
+        wait_stored(second, n, 60, ls)
+        assert sorted(second.lines()) == sorted(loki.lines())
+        assert loki.stats()["duplicates"] == 0 and second.stats()["duplicates"] == 0
+        assert ls.stop() == 0
+    finally:
+        second.stop()
