@@ -31,6 +31,7 @@ import base64
 import fnmatch
 import gzip
 import json
+import socket
 import ssl
 import sys
 import threading
@@ -39,6 +40,12 @@ import urllib.parse
 import uuid
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def _seg_match(seg, key):
+    if seg == '*' or seg == '**' or seg == key:
+        return True
+    return ('*' in seg or '?' in seg) and fnmatch.fnmatchcase(key, seg)
 
 
 def _filter(obj, paths):
@@ -52,7 +59,7 @@ def _filter(obj, paths):
         return obj if any(len(p) == 0 for p in paths) else None
     out = {}
     for k, v in obj.items():
-        sub = [p[1:] for p in paths if p and (p[0] == '**' or fnmatch.fnmatchcase(k, p[0]))]
+        sub = [p[1:] for p in paths if p and _seg_match(p[0], k)]
         if not sub:
             continue
         if any(len(p) == 0 for p in sub):
@@ -359,6 +366,9 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def setup(self):
+        # headers and body go out in separate writes: without NODELAY, Nagle + the
+        # client's delayed ACK would stall every response by ~40 ms
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if isinstance(self.request, ssl.SSLSocket):
             self.request.settimeout(10)
             try:
@@ -433,14 +443,17 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if delay:
             time.sleep(delay)
+        entry = {'method': method, 'path': self.path, 'bytes': len(raw),
+                 'headers': {k.lower(): v for k, v in self.headers.items()}}
         if not self._authorized():
+            entry.update(status=401, items=0)
+            with r.lock:
+                r.request_log.append(entry)
             return self._send(401, _error(401, 'security_exception',
                                           'missing authentication credentials for REST request'),
                               {'WWW-Authenticate': 'Basic realm="security" charset="UTF-8", ApiKey'})
         with r.lock:
             forced = r.fail_queue.pop(0) if r.fail_queue else None
-        entry = {'method': method, 'path': self.path, 'bytes': len(raw),
-                 'headers': {k.lower(): v for k, v in self.headers.items()}}
         if forced is not None:
             entry.update(status=forced, items=0)
             with r.lock:

@@ -22,6 +22,7 @@ import base64
 import gzip
 import json
 import os
+import socket
 import socketserver
 import sys
 import threading
@@ -103,6 +104,11 @@ class LogstashHttpReceiver:
 class _HttpHandler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     receiver = None
+
+    def setup(self):
+        # headers and body are separate writes: avoid Nagle + delayed-ACK stalls
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().setup()
 
     def log_message(self, fmt, *args):
         pass

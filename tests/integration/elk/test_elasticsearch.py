@@ -1,0 +1,231 @@
+"""logship → Elasticsearch _bulk: documents, exactly-once through deterministic ids (also across
+kill -9), per-item verdicts (429 retried alone, 400 to the dead-letter file), whole-request
+failures, 413 splitting, auth, index patterns."""
+import collections
+import json
+import os
+import re
+import secrets
+import subprocess
+
+from elkutil import FAST, index_day, json_line, ts_of, wait_until, write_lines
+
+
+def es_args(es, src, *extra):
+    return ["--source", src, "--elasticsearch", es.url] + FAST + list(extra)
+
+
+def seqs_stored(es, index="*"):
+    return sorted(s["seq"] for _, _, s in es.docs(index) if isinstance(s, dict) and "seq" in s)
+
+
+def test_documents_carry_timestamp_fields_labels_and_ids(es, run_logship, tmp_path):
+    src = str(tmp_path / "app.log")
+    write_lines(src, [json_line(i, extra={"k": [1, 2]}) for i in range(20)] + ["plain text line"])
+    ls = run_logship(es_args(es, src))
+    wait_until(lambda: es.count() == 21, what="21 documents")
+    docs = {s.get("seq", "plain"): (idx, did, s) for idx, did, s in es.docs()}
+    idx, did, d = docs[3]
+    assert idx == "logs-hello-default"
+    assert re.fullmatch(r"[0-9a-f]{32}", did)
+    assert d["@timestamp"] == ts_of(3)             # the line's own time, nanoseconds kept
+    assert d["msg"] == "request 3 done" and d["extra"] == {"k": [1, 2]} and d["level"] == "info"
+    assert d["service"] == "hello"                  # static label as a field
+    assert "ts" in d                                # the line's fields are kept as they were
+    _, _, p = docs["plain"]
+    assert p["message"] == "plain text line" and p["service"] == "hello" and "@timestamp" in p
+    assert len({did for _, did, _ in es.docs()}) == 21
+    reqs = es.requests()
+    assert all(r["headers"]["content-type"] == "application/x-ndjson" for r in reqs)
+    assert any(r.get("gzip") for r in reqs)         # --compress defaults to true
+    assert ls.stop() == 0
+
+
+def test_replay_from_scratch_yields_409s_not_duplicates(es, run_logship, tmp_path):
+    """A second logship with an empty spool re-reads the whole file: every document comes
+    back 409 (same origin → same _id), and nothing is stored twice."""
+    src = str(tmp_path / "app.log")
+    n = 2000
+    write_lines(src, [json_line(i) for i in range(n)])
+    first = run_logship(es_args(es, src))
+    wait_until(lambda: es.count() == n, what="first delivery")
+    assert first.stop() == 0
+    before = len(es.items())
+    second = run_logship(es_args(es, src))            # fresh spool and positions
+    wait_until(lambda: len(es.items()) >= before + n, timeout=60, what="the replay")
+    wait_until(lambda: second.metric_sum("logship_output_entries_total", output="elasticsearch") >= n,
+               what="the replay acknowledged")
+    replay = es.items()[before:]
+    assert collections.Counter(it["status"] for it in replay) == {409: n}
+    assert seqs_stored(es) == list(range(n))
+    assert second.stop() == 0
+
+
+def test_100k_lines_exactly_once_across_kill9(es, run_logship, tmp_path, rng):
+    n = 100_000
+    src = str(tmp_path / "app.log")
+    write_lines(src, [json_line(i) for i in range(n)])
+    es.set_delay(0.01)             # slow enough that kills land mid-stream
+    args = es_args(es, src)
+    ls = run_logship(args)
+    for k in range(3):
+        target = rng.randint(int(n * (0.15 + 0.25 * k)), int(n * (0.3 + 0.25 * k)))
+        wait_until(lambda: es.count() >= target or not ls.alive(), timeout=120,
+                   what="%d documents before kill %d" % (target, k + 1))
+        assert ls.alive(), ls.log()[-2000:]
+        ls.kill9()
+        ls.start()
+    es.set_delay(0)
+    wait_until(lambda: es.count() >= n, timeout=180, what="all %d documents" % n)
+    # let in-flight replays land, then check nothing was stored twice
+    wait_until(lambda: ls.metric_sum("logship_output_lag_seconds", output="elasticsearch") == 0,
+               timeout=60, what="nothing left unacknowledged")
+    assert es.count() == n
+    assert seqs_stored(es) == list(range(n))
+    statuses = collections.Counter(it["status"] for it in es.items())
+    assert set(statuses) <= {201, 409}, statuses
+    print("item statuses across 3 kill -9:", dict(statuses))
+    assert ls.stop() == 0
+
+
+def test_mixed_items_retry_only_429_and_dead_letter_400(es, run_logship, tmp_path):
+    n = 700
+    kinds = {i: ("bad" if i % 10 == 3 else "slow" if i % 7 == 5 else "ok") for i in range(n)}
+    bad = {i for i, k in kinds.items() if k == "bad"}
+    slow = {i for i, k in kinds.items() if k == "slow"}
+    es.add_rule(400, field="kind", value="bad", error_type="mapper_parsing_exception",
+                reason="failed to parse field [kind]")
+    es.add_rule(429, field="kind", value="slow", times=len(slow))
+    src = str(tmp_path / "app.log")
+    dead = str(tmp_path / "dead.ndjson")
+    write_lines(src, [json_line(i, kind=kinds[i]) for i in range(n)])
+    ls = run_logship(es_args(es, src, "--dead-letter", dead))
+    wait_until(lambda: es.count() == n - len(bad), what="every good document stored")
+    wait_until(lambda: os.path.exists(dead) and sum(1 for _ in open(dead)) == len(bad),
+               what="every rejected document in the dead-letter file")
+    assert ls.stop() == 0
+    by_seq = collections.defaultdict(list)
+    for it in es.items():
+        by_seq[it["source"]["seq"]].append(it["status"])
+    got429 = {s for s, st in by_seq.items() if 429 in st}
+    assert got429, "the 429 rule never fired"
+    assert got429 <= slow
+    for s in range(n):
+        st = by_seq[s]
+        if s in bad:
+            assert st == [400], (s, st)                 # rejected once, never resent
+        elif s in got429:
+            assert st == [429, 201], (s, st)            # retried exactly once, alone
+        else:
+            assert st == [201], (s, st)                 # stored once, never resent
+    assert seqs_stored(es) == sorted(set(range(n)) - bad)
+    dl = [json.loads(line) for line in open(dead)]
+    assert sorted(d["document"]["seq"] for d in dl) == sorted(bad)
+    for d in dl:
+        assert d["status"] == 400
+        assert d["error"]["type"] == "mapper_parsing_exception"
+        assert d["error"]["reason"] == "failed to parse field [kind]"
+        assert d["index"] == "logs-hello-default" and re.fullmatch(r"[0-9a-f]{32}", d["_id"])
+        assert d["document"]["@timestamp"] == ts_of(d["document"]["seq"])
+
+
+def test_rejected_without_dead_letter_are_counted(es, run_logship, tmp_path):
+    es.add_rule(400, field="kind", value="bad")
+    src = str(tmp_path / "app.log")
+    write_lines(src, [json_line(i, kind="bad" if i < 5 else "ok") for i in range(50)])
+    ls = run_logship(es_args(es, src))
+    wait_until(lambda: es.count() == 45, what="the good documents")
+    wait_until(lambda: ls.metric_sum("logship_output_dropped_total", output="elasticsearch") == 5,
+               what="5 drops counted")
+    assert ls.stop() == 0
+    assert "rejected" in ls.log()
+
+
+def test_whole_request_5xx_and_connection_errors_retry_everything(es, run_logship, tmp_path):
+    es.fail_next(3, status=503)
+    src = str(tmp_path / "app.log")
+    write_lines(src, [json_line(i) for i in range(300)])
+    ls = run_logship(es_args(es, src))
+    wait_until(lambda: es.count() == 300, what="delivery after three 503s")
+    assert seqs_stored(es) == list(range(300))
+    assert sum(1 for r in es.requests() if r["status"] == 503) == 3
+    assert ls.metric_sum("logship_output_retries_total", output="elasticsearch") >= 3
+    # down: connections dropped without an answer, then back
+    es.set_down(True)
+    write_lines(src, [json_line(i) for i in range(300, 400)])
+    wait_until(lambda: ls.metric_sum("logship_output_retries_total", output="elasticsearch") >= 5,
+               what="retries while down")
+    es.set_down(False)
+    wait_until(lambda: es.count() == 400, timeout=30, what="catch-up after the outage")
+    assert seqs_stored(es) == list(range(400))
+    assert ls.stop() == 0
+
+
+def test_413_splits_batches_and_drops_a_lone_oversized_document(es, run_logship, tmp_path):
+    es.set_max_body(12_000)
+    src = str(tmp_path / "app.log")
+    dead = str(tmp_path / "dead.ndjson")
+    huge = json_line(500, blob=secrets.token_hex(30_000))   # ~60 KB of incompressible-ish hex
+    write_lines(src, [json_line(i) for i in range(500)] + [huge] + [json_line(i) for i in range(501, 600)])
+    ls = run_logship(es_args(es, src, "--dead-letter", dead, "--batch-bytes", "256KiB"))
+    wait_until(lambda: es.count() == 599, timeout=60, what="every other document")
+    wait_until(lambda: os.path.exists(dead) and os.path.getsize(dead) > 0, what="the oversized one dead-lettered")
+    assert ls.stop() == 0
+    assert seqs_stored(es) == [i for i in range(600) if i != 500]
+    assert any(r["status"] == 413 for r in es.requests())
+    d = json.loads(open(dead).readline())
+    assert d["status"] == 413 and d["error"]["type"] == "request_too_large"
+    assert d["document"]["seq"] == 500
+    statuses = collections.Counter(it["status"] for it in es.items())
+    assert statuses == {201: 599}, statuses   # split halves never resend a stored document
+
+
+def test_api_key_and_basic_auth(run_logship, tmp_path):
+    from receivers.elasticsearch import ElasticsearchReceiver
+    es = ElasticsearchReceiver(users={"elastic": "s3cret"}, api_keys={"a2V5OnZhbHVl"}).start()
+    try:
+        src = str(tmp_path / "app.log")
+        write_lines(src, [json_line(i) for i in range(10)])
+        ls = run_logship(es_args(es, src, "--api-key", "a2V5OnZhbHVl"))
+        wait_until(lambda: es.count() == 10, what="delivery with an API key")
+        assert ls.stop() == 0
+        assert all(r["headers"].get("authorization") == "ApiKey a2V5OnZhbHVl" for r in es.requests())
+        es.reset()
+        ls = run_logship(es_args(es, src, "--username", "elastic", "--password", "s3cret"))
+        wait_until(lambda: es.count() == 10, what="delivery with basic auth")
+        assert ls.stop() == 0
+    finally:
+        es.stop()
+
+
+def test_wrong_credentials_keep_the_data(run_logship, tmp_path):
+    from receivers.elasticsearch import ElasticsearchReceiver
+    es = ElasticsearchReceiver(api_keys={"right"}).start()
+    try:
+        src = str(tmp_path / "app.log")
+        write_lines(src, [json_line(i) for i in range(25)])
+        wd = str(tmp_path / "ls")
+        ls = run_logship(es_args(es, src, "--api-key", "wrong", "--config-error-retry", "500ms"), workdir=wd)
+        wait_until(lambda: sum(1 for r in es.requests() if r["status"] == 401) >= 2, what="401s")
+        wait_until(lambda: ls.metric_sum("logship_output_up", output="elasticsearch") == 0 and
+                   ls.metric_sum("logship_output_retries_total", output="elasticsearch", reason="config") >= 1,
+                   what="output reported down with a config error")
+        assert es.count() == 0
+        assert ls.stop(timeout=30) in (0, 1)    # data stays in the spool
+        ls2 = run_logship(es_args(es, src, "--api-key", "right"), workdir=wd)
+        wait_until(lambda: es.count() == 25, what="delivery once the key is right")
+        assert ls2.stop() == 0
+    finally:
+        es.stop()
+
+
+def test_dated_index_pattern(es, run_logship, tmp_path):
+    src = str(tmp_path / "app.log")
+    lines = [json_line(i) for i in range(5)]
+    lines.append(json.dumps({"ts": "2025-11-29T23:59:59.5Z", "seq": 5, "msg": "another day"}))
+    write_lines(src, lines)
+    ls = run_logship(es_args(es, src, "--es-index", "app-%Y.%m.%d"))
+    wait_until(lambda: es.count() == 6, what="6 documents")
+    assert ls.stop() == 0
+    assert es.count("app-" + index_day(0)) == 5
+    assert [s["msg"] for _, _, s in es.docs("app-2025.11.29")] == ["another day"]
