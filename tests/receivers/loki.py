@@ -1105,7 +1105,7 @@ class _Handler(BaseHTTPRequestHandler):
             mtype = ctype_full.split(";")[0].strip().lower()
             if not mtype:
                 raise BadRequest("mime: no media type")
-            rec["decoded_bytes"] = len(data)
+            rec["decoded_bytes"] = len(data)    # what the JSON or protobuf decoder reads
             if mtype == "application/json":
                 rec["format"] = "json"
                 streams = decode_json_push(data)
@@ -1115,6 +1115,7 @@ class _Handler(BaseHTTPRequestHandler):
                 pb = snappy.uncompress(data)
             except Exception:
                 raise BadRequest("snappy: corrupt input")
+            rec["decoded_bytes"] = len(pb)
             try:
                 streams = decode_push_request(pb)
             except ValueError as e:

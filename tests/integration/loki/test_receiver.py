@@ -112,6 +112,7 @@ def test_protobuf_snappy_push(loki):
                    ({"level": "warn", "service": "hello"}, t + 5, "p2"),
                    ({"service": "other"}, t, 'q"1')]
     assert loki.requests()[-1]["format"] == "protobuf"
+    assert loki.requests()[-1]["decoded_bytes"] == len(snappy.uncompress(body))
 
 
 def test_non_json_content_type_is_read_as_snappy(loki):
