@@ -229,3 +229,32 @@ def test_dated_index_pattern(es, run_logship, tmp_path):
     assert ls.stop() == 0
     assert es.count("app-" + index_day(0)) == 5
     assert [s["msg"] for _, _, s in es.docs("app-2025.11.29")] == ["another day"]
+
+
+def make_cert(tmp_path, name):
+    key, crt = str(tmp_path / (name + ".key")), str(tmp_path / (name + ".crt"))
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", key, "-out", crt, "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    return crt, key
+
+
+def test_https_with_ca_and_client_certificate(run_logship, tmp_path):
+    from receivers.elasticsearch import ElasticsearchReceiver
+    srv_crt, srv_key = make_cert(tmp_path, "server")
+    cli_crt, cli_key = make_cert(tmp_path, "client")
+    es = ElasticsearchReceiver(certfile=srv_crt, keyfile=srv_key, client_ca=cli_crt).start()
+    try:
+        assert es.url.startswith("https://")
+        src = str(tmp_path / "app.log")
+        write_lines(src, [json_line(i) for i in range(20)])
+        # no client certificate: the handshake fails, nothing is stored, logship keeps retrying
+        bad = run_logship(es_args(es, src, "--ca-file", srv_crt), workdir=str(tmp_path / "bad"))
+        wait_until(lambda: len(es.tls_errors) >= 1, what="a refused handshake")
+        assert es.count() == 0
+        bad.kill9()
+        ls = run_logship(es_args(es, src, "--ca-file", srv_crt, "--cert", cli_crt, "--key", cli_key))
+        wait_until(lambda: es.count() == 20, what="delivery over mTLS")
+        assert ls.stop() == 0
+    finally:
+        es.stop()
