@@ -122,6 +122,7 @@ def test_sigterm_drains_slow_inflight_request(hellod):
 
     hellod.signal(signal.SIGTERM)
     hellod.wait_log("shutdown started")
+    assert hellod.wait_log("listening stopped")["sockets"] == 2  # TLS and plain HTTP
 
     # /readyz on the existing connection now says 503 and closes it
     k.request("GET", "/readyz")
