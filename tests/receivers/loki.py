@@ -52,6 +52,7 @@ DEFAULT_LIMITS = {
 }
 
 LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_VECTOR_RE = re.compile(r"^\s*vector\(\s*[0-9.]+\s*\)(\s*\+\s*vector\(\s*[0-9.]+\s*\))*\s*$")
 
 
 class BadRequest(Exception):
@@ -1002,8 +1003,20 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(503, "Ingester not ready: waiting for 15s after being ready\n")
         elif p == "/metrics":
             self._send(200, self._metrics(), "text/plain; version=0.0.4; charset=utf-8")
+        elif p == "/loki/api/v1/query" and _VECTOR_RE.match((qs.get("query") or [""])[-1]):
+            # Grafana's data source health check: vector(1)+vector(1)
+            total = sum(float(x) for x in re.findall(r"vector\(\s*([0-9.]+)\s*\)", qs["query"][-1]))
+            self._json(200, {"status": "success", "data": {"resultType": "vector", "result": [
+                {"metric": {}, "value": [time.time(), "%g" % total]}]}})
         elif p in ("/loki/api/v1/query_range", "/loki/api/v1/query"):
             self._query(qs, tenant)
+        elif p == "/loki/api/v1/status/buildinfo":
+            self._json(200, {"version": "2.8.0-receiver", "revision": "", "branch": "",
+                             "goVersion": ""})
+        elif p == "/loki/api/v1/index/stats":
+            st = r.stats()
+            self._json(200, {"streams": st["streams"], "chunks": 0, "entries": st["stored"],
+                             "bytes": st["bytes_received"]})
         elif p == "/loki/api/v1/labels":
             self._json(200, {"status": "success", "data": r.label_names(tenant)})
         elif p.startswith("/loki/api/v1/label/") and p.endswith("/values"):

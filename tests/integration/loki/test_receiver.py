@@ -505,3 +505,13 @@ def test_tls_and_mtls(pki):
         assert m.stats()["tls_failures"] >= 1
     finally:
         m.stop()
+
+
+def test_grafana_health_check_and_buildinfo(loki):
+    q = requests.get(loki.url + "/loki/api/v1/query", params={"query": "vector(1)+vector(1)"}, timeout=5).json()
+    assert q["status"] == "success" and q["data"]["resultType"] == "vector"
+    assert q["data"]["result"][0]["value"][1] == "2"
+    assert requests.get(loki.url + "/loki/api/v1/status/buildinfo", timeout=5).json()["version"].startswith("2.8")
+    post_json(loki, _json_push([({"job": "s"}, [(now_ns(), "x")])]))
+    assert requests.get(loki.url + "/loki/api/v1/index/stats", params={"query": '{job="s"}'},
+                        timeout=5).json()["entries"] == 1
