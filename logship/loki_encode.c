@@ -41,7 +41,8 @@ struct ls_loki_enc {
     uint32_t *sid;            /* record → stream */
     uint32_t *order;          /* record indices, stream by stream */
     uint32_t *esize;          /* protobuf entry sizes of the range being encoded */
-    struct tsidx *sortbuf;
+    struct tsidx *sortbuf;    /* scratch for streams that arrived out of time order */
+    size_t sort_cap;
     size_t norder, nrecs;
     struct stream *streams;
     size_t nstreams, cap_streams;
@@ -256,17 +257,20 @@ static int64_t stream_id(struct ls_loki_enc *e, const char *labels, size_t len)
 
 int ls_loki_group(struct ls_loki_enc *e, const struct ls_record *recs, size_t n)
 {
-    size_t c1 = e->cap, c2 = e->cap, c3 = e->cap;
     e->norder = 0;
     e->nrecs = 0;
     e->nstreams = 0;
     if (n > UINT32_MAX / 4)
         return -1;
-    if (grow_array((void **)&e->sid, &c1, n, sizeof(*e->sid)) != 0 ||
-        grow_array((void **)&e->order, &c2, n, sizeof(*e->order)) != 0 ||
-        grow_array((void **)&e->esize, &c3, n, sizeof(*e->esize)) != 0)
-        return -1;
-    e->cap = c1 < c2 ? (c1 < c3 ? c1 : c3) : (c2 < c3 ? c2 : c3);
+    if (n > e->cap) {
+        /* Each array grows to the same capacity; e->cap moves only when all did. */
+        size_t c1 = e->cap, c2 = e->cap, c3 = e->cap;
+        if (grow_array((void **)&e->sid, &c1, n, sizeof(*e->sid)) != 0 ||
+            grow_array((void **)&e->order, &c2, n, sizeof(*e->order)) != 0 ||
+            grow_array((void **)&e->esize, &c3, n, sizeof(*e->esize)) != 0)
+            return -1;
+        e->cap = c1;
+    }
     size_t tc = 64;
     while (tc < 2 * n)
         tc *= 2;
@@ -309,7 +313,7 @@ int ls_loki_group(struct ls_loki_enc *e, const struct ls_record *recs, size_t n)
     }
     e->norder = pos;
     e->nrecs = n;
-    /* order[] is filled using 'last_ts' no more: reuse count as a cursor. */
+    /* Fill order[]: each stream's count is reset and counts up again as its cursor. */
     for (size_t s = 0; s < e->nstreams; s++)
         e->streams[s].count = 0;
     for (size_t i = 0; i < n; i++) {
@@ -322,8 +326,7 @@ int ls_loki_group(struct ls_loki_enc *e, const struct ls_record *recs, size_t n)
         struct stream *st = &e->streams[s];
         if (st->bad || !st->unsorted)
             continue;
-        size_t sc = 0;
-        if (grow_array((void **)&e->sortbuf, &sc, st->count, sizeof(*e->sortbuf)) != 0)
+        if (grow_array((void **)&e->sortbuf, &e->sort_cap, st->count, sizeof(*e->sortbuf)) != 0)
             goto oom_sorted;
         for (uint32_t k = 0; k < st->count; k++) {
             uint32_t idx = e->order[st->start + k];
@@ -333,8 +336,6 @@ int ls_loki_group(struct ls_loki_enc *e, const struct ls_record *recs, size_t n)
         qsort(e->sortbuf, st->count, sizeof(*e->sortbuf), cmp_tsidx);
         for (uint32_t k = 0; k < st->count; k++)
             e->order[st->start + k] = e->sortbuf[k].idx;
-        free(e->sortbuf);
-        e->sortbuf = NULL;
     }
     return 0;
 oom:
