@@ -189,3 +189,19 @@ def test_sighup_reloads_certificate_without_dropping_connections(hellod_factory,
     assert m['hellod_tls_certificate_reloads_total{result="ok"}'] == 1
     assert m['hellod_tls_certificate_reloads_total{result="error"}'] == 1
     assert h.stop() == 0
+
+
+@pytest.mark.parametrize("tickets,reused", [("on", True), ("off", False)])
+def test_session_resumption_switch(hellod_factory, tickets, reused):
+    h = hellod_factory(f"--tls-session-tickets={tickets}")
+    ctx = h.client_ctx()
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    s = h.tls_socket(ctx=ctx)
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    while s.recv(4096):
+        pass
+    sess = s.session
+    s.close()
+    raw = socket.create_connection(("127.0.0.1", h.tls_port), timeout=5)
+    with ctx.wrap_socket(raw, server_hostname="localhost", session=sess) as s2:
+        assert s2.session_reused is reused
