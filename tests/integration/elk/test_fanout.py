@@ -31,9 +31,11 @@ class Writer(threading.Thread):
         return max([n for ts, n in self.written_at if ts <= t] or [0])
 
 
+# Loki down while Elasticsearch flows is the "loki" case: it runs with a shorter outage, since the
+# engine's own fan-out test (tests/integration/logship) already holds a dead Loki for long.
 @pytest.mark.parametrize("down", ["elasticsearch", "loki"])
 def test_one_backend_down_the_other_flows_then_catch_up(down, es, loki, run_logship, tmp_path):
-    outage = OUTAGE_SECONDS if down == "elasticsearch" else min(OUTAGE_SECONDS, 20.0)
+    outage = OUTAGE_SECONDS if down == "elasticsearch" else min(OUTAGE_SECONDS, 15.0)
     src = str(tmp_path / "app.log")
     write_lines(src, [json_line(i) for i in range(1000)])
     ls = run_logship(["--source", src, "--loki", loki.url, "--elasticsearch", es.url] + FAST)
