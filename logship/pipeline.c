@@ -19,6 +19,8 @@
 #define ROUND_BUDGET (4u << 20)    /* input bytes per source per round */
 #define IDLE_TIMER_MS 100
 #define FULL_RETRY_MS 50
+#define BATCH_TICK_MS 20           /* how often a filling batch looks for more */
+#define ROUND_GAP_MS 5             /* pause after a busy round so writes coalesce */
 
 struct out {
     struct ls_pipeline *p;
@@ -310,7 +312,11 @@ static void *out_main(void *arg)
             if (!ls_spool_reader_batch_full(o->rd) && !flag(&p->draining)) {
                 int64_t due = app[0] + p->o.batch_wait_ms * 1000000;
                 if (now < due) {
-                    ls_spool_wait(o->rd, (due - now) / 1000000 + 1);
+                    /* Look again at most every BATCH_TICK_MS rather than on
+                     * every spool flush: a trickle then costs a few wakeups
+                     * per batch, and a flood still fills the batch on time. */
+                    int64_t left = (due - now) / 1000000 + 1;
+                    nap(p, left < BATCH_TICK_MS ? left : BATCH_TICK_MS);
                     if (real_ns() < due || ls_spool_reader_fill(o->rd) > 0)
                         continue;
                     recs = ls_spool_reader_batch(o->rd, &n, &app);
@@ -530,6 +536,7 @@ int ls_pipeline_run(struct ls_pipeline *p, volatile sig_atomic_t *stop, volatile
         ec.blocked = 0;
         ec.error = 0;
         int finished = 1;
+        size_t consumed_round = 0;
         for (size_t i = 0; i < p->nsrcs && !ec.blocked && !ec.error; i++) {
             struct ls_source *s = p->srcs[i];
             if (src_failed[i])
@@ -549,12 +556,15 @@ int ls_pipeline_run(struct ls_pipeline *p, volatile sig_atomic_t *stop, volatile
                     break;
             }
             consumed += used;
+            consumed_round += used;
             if (!src_failed[i] && !(s->ops->finished && s->ops->finished(s->ctx)))
                 finished = 0;
         }
         if (ec.blocked || ec.error)
             finished = 0;
         wait_ms = ec.blocked ? FULL_RETRY_MS : ec.error ? 1000 : 0;
+        if (wait_ms == 0 && consumed_round > 0 && consumed_round < ROUND_BUDGET)
+            wait_ms = ROUND_GAP_MS;
         int64_t now = mono_ns();
         if (consumed > 0 && (p->o.commit_every_round ||
                              now - last_commit >= p->o.commit_interval_ms * 1000000)) {
