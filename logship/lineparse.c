@@ -36,6 +36,9 @@ struct ls_lineparse {
     buf_t labels;  /* canonical label string */
     buf_t vals;    /* escaped dynamic label values */
     buf_t tmp;     /* unescape scratch */
+    char   key[2048]; /* inputs of the label string in labels (see labels_unchanged) */
+    size_t key_len;
+    int    key_ok;
 };
 
 /* ---------------------------------------------------------------- UTF-8 --- */
@@ -190,12 +193,25 @@ static int hexval(char c)
     return -1;
 }
 
+/* 1 for the bytes that end a run of plain string bytes: '"', '\\', controls. */
+static const unsigned char str_stop[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    ['"'] = 1, ['\\'] = 1,
+};
+
 /* p at '"'. Returns the byte after the closing quote, or NULL. */
 static const char *scan_string(const char *p, const char *e, int *esc)
 {
     p++;
     while (p < e) {
-        unsigned char c = (unsigned char)*p;
+        unsigned char c;
+        while (e - p >= 4 && !str_stop[(unsigned char)p[0]] && !str_stop[(unsigned char)p[1]] &&
+               !str_stop[(unsigned char)p[2]] && !str_stop[(unsigned char)p[3]])
+            p += 4;
+        if (p >= e)
+            break;
+        c = (unsigned char)*p;
         if (c == '"')
             return p + 1;
         if (c == '\\') {
@@ -802,12 +818,55 @@ fail:
 }
 
 /* Render the canonical label string of this line into lp->labels. */
+/* The inputs of this line's label set, as bytes: equal keys give equal label
+ * strings, so consecutive lines of the same stream (the usual case) reuse the
+ * last one. 0 when the key is new (and now stored), 1 when unchanged. */
+static int labels_unchanged(struct ls_lineparse *lp, const char *stream, int json_ok)
+{
+    char key[2048];
+    size_t k = 0, i;
+
+    if (stream != NULL) {
+        size_t n = strlen(stream);
+        if (n > 64)
+            return 0;
+        key[k++] = 'S';
+        memcpy(key + k, stream, n);
+        k += n;
+        key[k++] = '\0';
+    }
+    for (i = 0; json_ok && i < lp->n_lf; i++) {
+        const struct ls_jfield *f = &lp->jf[lp->n_ts + i];
+        if (f->type != 's') {
+            key[k++] = '-';
+            continue;
+        }
+        if (f->vlen > 96 || k + f->vlen + 8 > sizeof(key)) {
+            lp->key_ok = 0;
+            return 0;
+        }
+        key[k++] = (char)('0' + f->esc);
+        memcpy(key + k, &f->vlen, sizeof(f->vlen));
+        k += sizeof(f->vlen);
+        memcpy(key + k, f->v, f->vlen);
+        k += f->vlen;
+    }
+    if (lp->key_ok && k == lp->key_len && memcmp(key, lp->key, k) == 0)
+        return 1;
+    memcpy(lp->key, key, k);
+    lp->key_len = k;
+    lp->key_ok = 0; /* valid once the labels are built */
+    return 0;
+}
+
 static int build_labels(struct ls_lineparse *lp, const char *stream, int json_ok)
 {
     struct label dyn[LS_MAX_LABELS * 2 + 2];
     size_t voff[LS_MAX_LABELS * 2 + 2];
     size_t n = 0, i, out = 0;
 
+    if (labels_unchanged(lp, stream, json_ok))
+        return 0;
     buf_reset(&lp->labels);
     buf_reset(&lp->vals);
     for (i = 0; i < lp->n_static; i++)
@@ -871,7 +930,10 @@ static int build_labels(struct ls_lineparse *lp, const char *stream, int json_ok
     }
     if (out == 0 && buf_adds(&lp->labels, "job=\"logship\"") != 0)
         return -1;
-    return buf_addc(&lp->labels, '}');
+    if (buf_addc(&lp->labels, '}') != 0)
+        return -1;
+    lp->key_ok = 1;
+    return 0;
 }
 
 int ls_lineparse_line(struct ls_lineparse *lp, const struct ls_line_in *in, struct ls_record *out)

@@ -183,6 +183,34 @@ static void test_label_values(void **st)
     rm(f);
 }
 
+/* The label string is cached across lines with the same inputs: changes must
+ * still show. */
+static void test_label_cache(void **st)
+{
+    struct ls_parse_conf pc = conf(LS_FORMAT_JSON);
+    struct fix *f = mk(&pc);
+    struct ls_line_in in = { "{\"level\":\"info\"}", 16, 0, 0, "stdout", 42 };
+    (void)st;
+    assert_int_equal(parse_s(f, "{\"level\":\"info\"}"), 1);
+    assert_labels(f, "{env=\"prod\",level=\"info\",service=\"hello\"}");
+    assert_int_equal(parse_s(f, "{\"level\":\"info\",\"x\":1}"), 1);
+    assert_labels(f, "{env=\"prod\",level=\"info\",service=\"hello\"}");
+    assert_int_equal(parse_s(f, "{\"level\":\"warn\"}"), 1);
+    assert_labels(f, "{env=\"prod\",level=\"warn\",service=\"hello\"}");
+    assert_int_equal(parse_s(f, "not json"), 1);
+    assert_labels(f, "{env=\"prod\",service=\"hello\"}");
+    assert_int_equal(parse_s(f, "{\"level\":\"w\\u0061rn\"}"), 1);
+    assert_labels(f, "{env=\"prod\",level=\"warn\",service=\"hello\"}");
+    assert_int_equal(ls_lineparse_line(f->lp, &in, &f->rec), 1);
+    assert_labels(f, "{env=\"prod\",level=\"info\",service=\"hello\",stream=\"stdout\"}");
+    in.stream = "stderr";
+    assert_int_equal(ls_lineparse_line(f->lp, &in, &f->rec), 1);
+    assert_labels(f, "{env=\"prod\",level=\"info\",service=\"hello\",stream=\"stderr\"}");
+    assert_int_equal(parse_s(f, "{\"level\":\"info\"}"), 1);
+    assert_labels(f, "{env=\"prod\",level=\"info\",service=\"hello\"}");
+    rm(f);
+}
+
 static void test_static_label_precedence_and_fallback(void **st)
 {
     static const char *const sl[] = { "level=fixed", "b=\"q\\" };
@@ -421,6 +449,7 @@ int main(void)
         cmocka_unit_test(test_ts_fields_order_and_forms),
         cmocka_unit_test(test_custom_fields),
         cmocka_unit_test(test_label_values),
+        cmocka_unit_test(test_label_cache),
         cmocka_unit_test(test_static_label_precedence_and_fallback),
         cmocka_unit_test(test_bad_static_label),
         cmocka_unit_test(test_stream_label),
