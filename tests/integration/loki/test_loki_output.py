@@ -247,3 +247,21 @@ def test_push_never_exceeds_batch_bytes_decoded(loki, run_logship, tmp_path, enc
     assert max(r["decoded_bytes"] for r in reqs) <= 8192
     assert ls.stop() == 0
     assert loki.count() == 400
+
+
+def test_dropped_connections_and_outage_retried_then_delivered(loki, run_logship, tmp_path):
+    log = tmp_path / "app.log"
+    loki.drop_next(3)                                   # read the push, hang up without an answer
+    write_lines(log, 0, 1000, time.time_ns() - 10 * NS)
+    ls = run_logship(["--source", str(log), "--loki", loki.url, "--start-at", "head"])
+    wait_count(loki, 1000, ls)
+    assert ls.metric("logship_output_retries_total", output="loki", reason="connection") >= 3
+    loki.set_down(True)                                 # connections refused
+    write_lines(log, 1000, 1000, time.time_ns())
+    ls.wait_metric("logship_output_retries_total", lambda v: v >= 5, output="loki", reason="connection")
+    ls.wait_metric("logship_output_up", lambda v: v == 0, output="loki")
+    loki.set_down(False)
+    wait_count(loki, 2000, ls)
+    ls.wait_metric("logship_output_up", lambda v: v == 1, output="loki")
+    assert ls.stop() == 0
+    assert loki.count() == 2000
