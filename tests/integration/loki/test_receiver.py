@@ -515,3 +515,12 @@ def test_grafana_health_check_and_buildinfo(loki):
     post_json(loki, _json_push([({"job": "s"}, [(now_ns(), "x")])]))
     assert requests.get(loki.url + "/loki/api/v1/index/stats", params={"query": '{job="s"}'},
                         timeout=5).json()["entries"] == 1
+
+
+def test_chunked_request_body(loki):
+    raw = json.dumps(_json_push([({"job": "chunked"}, [(now_ns(), "in chunks")])])).encode()
+    parts = (raw[i:i + 7] for i in range(0, len(raw), 7))
+    resp = requests.post(loki.url + PUSH, data=parts, timeout=10, headers={"Content-Type": "application/json"})
+    assert resp.status_code == 204
+    assert loki.requests()[-1]["headers"].get("Transfer-Encoding") == "chunked"
+    assert loki.lines() == ["in chunks"]
