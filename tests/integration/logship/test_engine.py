@@ -176,7 +176,8 @@ def test_kill9_at_random_moments_every_line_at_least_once(loki, make_logship, tm
     dups = loki.stats()["duplicates"]
     # A kill can only repeat what was not yet acknowledged: at most the lines read
     # since the last source checkpoint (200 ms of input) plus the batches in flight.
-    per_kill = rate * 0.5 + 2000
+    per_kill = rate * 0.2 + rate * 0.25 + 500
+    print("kills", kills, "lines", n, "duplicates", dups)
     assert dups <= kills * per_kill, (dups, kills)
     assert kills >= 5
 
