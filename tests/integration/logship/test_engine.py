@@ -328,3 +328,37 @@ def test_fanout_dead_output_does_not_slow_the_other_then_catches_up(loki, make_l
         assert ls.stop() == 0
     finally:
         second.stop()
+
+
+def test_stdin_writer_blocks_when_spool_full_then_all_flows(loki, make_logship, tmp_path):
+    loki.set_down(True)
+    ls = make_logship(loki_args(loki), ["-", "--spool-max-bytes", "1MiB", "--max-line-bytes", "16KiB"],
+                      stdin=subprocess.PIPE)
+    n = 40_000
+    now = time.time_ns()
+    payload = ("\n".join(json_line(i, now + i, pad=150) for i in range(n)) + "\n").encode()
+    written = [0]
+
+    def feed():
+        try:
+            for k in range(0, len(payload), 65536):
+                ls.proc.stdin.write(payload[k:k + 65536])
+                ls.proc.stdin.flush()
+                written[0] = k + 65536
+            ls.proc.stdin.close()
+        except (BrokenPipeError, ValueError):
+            pass
+
+    t = threading.Thread(target=feed, daemon=True)
+    t.start()
+    ls.wait_metric("logship_spool_blocked", lambda v: v == 1, timeout=30)
+    time.sleep(1)
+    w1 = written[0]
+    time.sleep(1)
+    assert t.is_alive() and written[0] == w1 < len(payload), "the writer is blocked"
+    assert metric_sum(ls.metrics(), "logship_spool_bytes") <= 1024 * 1024
+    loki.set_down(False)
+    t.join(timeout=90)
+    assert not t.is_alive()
+    assert ls.proc.wait(timeout=60) == 0             # EOF: drained, exit 0
+    assert loki.count() == n
