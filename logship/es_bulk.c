@@ -625,8 +625,10 @@ int es_bulk_encode_pair(buf_t *out, const char *index, const struct ls_record *r
     size_t mark = out->len;
     char id[ES_BULK_ID_LEN + 1];
     es_bulk_doc_id(rec, id);
-    if (buf_adds(out, "{\"create\":{\"_index\":") || jsonw_str(out, index, strlen(index)) ||
-        buf_adds(out, ",\"_id\":\"") || buf_add(out, id, ES_BULK_ID_LEN) || buf_adds(out, "\"}}\n") ||
+    if (buf_adds(out, "{\"create\":{") ||
+        (index && (buf_adds(out, "\"_index\":") || jsonw_str(out, index, strlen(index)) ||
+                   buf_addc(out, ','))) ||
+        buf_adds(out, "\"_id\":\"") || buf_add(out, id, ES_BULK_ID_LEN) || buf_adds(out, "\"}}\n") ||
         es_bulk_encode_doc(out, rec) || buf_addc(out, '\n')) {
         buf_truncate(out, mark);
         return -1;

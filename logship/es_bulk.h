@@ -51,8 +51,10 @@ size_t es_bulk_rfc3339_ns(int64_t ts_ns, char *out);
 int es_bulk_encode_doc(buf_t *out, const struct ls_record *rec) BUF_WARN_UNUSED;
 
 /* Append the NDJSON pair for rec: {"create":{"_index":..,"_id":..}}\n<doc>\n.
- * index is the already-expanded target. Returns 0, or -1 on the cap (out is
- * then left as it was). */
+ * index is the already-expanded target, or NULL to leave _index out (the
+ * request then names the target: POST /<index>/_bulk, 40 bytes less per
+ * document to build and compress). Returns 0, or -1 on the cap (out is then
+ * left as it was). */
 int es_bulk_encode_pair(buf_t *out, const char *index, const struct ls_record *rec) BUF_WARN_UNUSED;
 
 /* One item of a _bulk response. */

@@ -43,7 +43,7 @@
 
 struct es_out {
     struct ls_http *http;
-    char  *url;             /* .../_bulk?filter_path=... */
+    char  *url;             /* .../[<index>/]_bulk?filter_path=... */
     char   index[ES_BULK_INDEX_MAX];
     int    index_dated;     /* the pattern has % conversions */
     int    compress;
@@ -120,7 +120,9 @@ static void *es_create(const struct ls_output_conf *conf, char *err, size_t errl
     snprintf(o->index, sizeof o->index, "%s", pattern);
     o->index_dated = strchr(pattern, '%') != NULL;
     o->compress = conf->compress;
-    /* URL: base[/_bulk] + filter_path, so responses carry only statuses and errors */
+    /* URL: base + /<index>/_bulk (a fixed target: actions need no _index) or
+     * /_bulk (a dated pattern: each action names its index), + filter_path so
+     * that responses carry only statuses and errors */
     size_t ul = strlen(conf->url);
     while (ul > 0 && conf->url[ul - 1] == '/') ul--;
     const char *q = memchr(conf->url, '?', ul);
@@ -128,9 +130,10 @@ static void *es_create(const struct ls_output_conf *conf, char *err, size_t errl
         snprintf(err, errlen, "elasticsearch: URL must not carry a query string");
         goto fail;
     }
+    if (ul >= 6 && memcmp(conf->url + ul - 6, "/_bulk", 6) == 0) ul -= 6;
     if (buf_add(&u, conf->url, ul) ||
-        ((ul < 6 || memcmp(conf->url + ul - 6, "/_bulk", 6) != 0) && buf_adds(&u, "/_bulk")) ||
-        buf_adds(&u, "?" ES_FILTER)) {
+        (!o->index_dated && (buf_addc(&u, '/') || buf_adds(&u, o->index))) ||
+        buf_adds(&u, "/_bulk?" ES_FILTER)) {
         snprintf(err, errlen, "elasticsearch: URL too long");
         goto fail;
     }
@@ -263,7 +266,8 @@ static void send_range(struct es_out *o, const struct ls_record *recs, size_t lo
     if (o->stop) { mark_range(o, lo, hi, LS_RETRY); return; }
     buf_reset(&o->body);
     for (size_t i = lo; i < hi; i++) {
-        if (es_bulk_encode_pair(&o->body, index_for(o, &recs[i], tmp, sizeof tmp), &recs[i]) != 0) break;
+        const char *ix = o->index_dated ? index_for(o, &recs[i], tmp, sizeof tmp) : NULL;
+        if (es_bulk_encode_pair(&o->body, ix, &recs[i]) != 0) break;
         encoded_hi = i + 1;
     }
     if (encoded_hi == lo) {

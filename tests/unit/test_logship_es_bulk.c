@@ -162,8 +162,18 @@ static void test_pair_and_cap(void **state)
     assert_int_equal(es_bulk_encode_pair(&b, "logs-hello-default", &r), 0);
     assert_string_equal(b.p, want);
     buf_free(&b);
+    /* without an index (the URL names the target) */
+    buf_reset(&b);
+    assert_int_equal(es_bulk_encode_pair(&b, NULL, &r), 0);
+    snprintf(want, sizeof want, "{\"create\":{\"_id\":\"%s\"}}\n", id);
+    assert_memory_equal(b.p, want, strlen(want));
+    buf_free(&b);
+    buf_init(&b, 1 << 20);
+    assert_int_equal(es_bulk_encode_pair(&b, "logs-hello-default", &r), 0);
+    size_t one = b.len;
+    buf_free(&b);
     /* at the cap: -1 and nothing half-written */
-    buf_init(&b, strlen(want) + 10);
+    buf_init(&b, one + 10);
     assert_int_equal(es_bulk_encode_pair(&b, "logs-hello-default", &r), 0);
     size_t len = b.len;
     assert_int_equal(es_bulk_encode_pair(&b, "logs-hello-default", &r), -1);

@@ -34,10 +34,11 @@ struct srv {
     int cut_at;             /* cut the response body to this many bytes (0: no) */
     int gzip_seen;
     int items_seen;
+    char last_line[256];    /* request line */
     char last_body[1 << 16];
 };
 
-static int read_req(int fd, char **body, size_t *blen, int *gz)
+static int read_req(int fd, char **body, size_t *blen, int *gz, char *line, size_t linecap)
 {
     static char hdr[8192];
     size_t h = 0;
@@ -49,6 +50,10 @@ static int read_req(int fd, char **body, size_t *blen, int *gz)
         hdr[h] = '\0';
         end = strstr(hdr, "\r\n\r\n");
     }
+    size_t ll = strcspn(hdr, "\r");
+    if (ll >= linecap) ll = linecap - 1;
+    memcpy(line, hdr, ll);
+    line[ll] = '\0';
     char *cl = strcasestr(hdr, "Content-Length:");
     size_t n = cl ? strtoul(cl + 15, NULL, 10) : 0;
     *gz = strcasestr(hdr, "Content-Encoding: gzip") != NULL;
@@ -84,7 +89,7 @@ static void *srv_main(void *arg)
         char *body = NULL;
         size_t blen = 0;
         int gz = 0;
-        if (read_req(fd, &body, &blen, &gz) != 0) { close(fd); continue; }
+        if (read_req(fd, &body, &blen, &gz, s->last_line, sizeof s->last_line) != 0) { close(fd); continue; }
         s->requests++;
         if (s->max_body && blen > s->max_body) { reply(fd, 413, "", 0); free(body); close(fd); continue; }
         if (s->whole_status) { reply(fd, s->whole_status, "{\"error\":\"x\"}", 13); free(body); close(fd); continue; }
@@ -227,8 +232,9 @@ static void test_mixed_items_and_dead_letter(void **state)
     /* the request: create pairs with deterministic ids into the default data stream */
     char id[ES_BULK_ID_LEN + 1], want[128];
     es_bulk_doc_id(&recs[3], id);
-    snprintf(want, sizeof want, "{\"create\":{\"_index\":\"logs-hello-default\",\"_id\":\"%s\"}}\n", id);
+    snprintf(want, sizeof want, "{\"create\":{\"_id\":\"%s\"}}\n", id);
     assert_non_null(strstr(s.last_body, want));
+    assert_non_null(strstr(s.last_line, "POST /logs-hello-default/_bulk?filter_path="));
     assert_non_null(strstr(s.last_body, "\"service\":\"hello\""));
     /* the dead letter holds the rejected document with its error */
     FILE *f = fopen(dl, "r");
@@ -314,6 +320,28 @@ static void test_cut_response(void **state)
     srv_stop(&s);
 }
 
+static void test_dated_index_names_each_action(void **state)
+{
+    enum ls_verdict item[NREC];
+    struct ls_flush_result res;
+    static struct ls_output_conf c;
+    static char url[64];
+    char err[256];
+    (void)state;
+    make_recs();
+    struct srv s = { 0 };
+    srv_start(&s);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/_bulk", s.port);
+    c = (struct ls_output_conf){ .name = "es", .url = url, .index = "app-%Y.%m", .request_timeout_ms = 5000 };
+    void *o = ls_output_elasticsearch.create(&c, err, sizeof err);
+    assert_non_null(o);
+    assert_int_equal(flush(o, NREC, item, &res), LS_DONE);
+    assert_non_null(strstr(s.last_line, "POST /_bulk?filter_path="));
+    assert_non_null(strstr(s.last_body, "{\"create\":{\"_index\":\"app-2025.11\",\"_id\":\""));
+    ls_output_elasticsearch.destroy(o);
+    srv_stop(&s);
+}
+
 static void test_create_rejects_bad_config(void **state)
 {
     char err[256];
@@ -338,6 +366,7 @@ int main(void)
         cmocka_unit_test(test_whole_request),
         cmocka_unit_test(test_413_splits),
         cmocka_unit_test(test_cut_response),
+        cmocka_unit_test(test_dated_index_names_each_action),
         cmocka_unit_test(test_create_rejects_bad_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
