@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -74,6 +76,8 @@ struct fsrc {
     int64_t               last_scan;
     int64_t               rescan_ns, rotate_wait_ns;
     int                   ino_fd;
+    int                   kick_fd;      /* eventfd: "more to read right now" */
+    int                   wait_fd;      /* epoll over ino_fd and kick_fd (or ino_fd) */
     char                 *rbuf;
     struct tfile         *pending;      /* the file whose reader holds a refused record */
     struct tfile         *resume;       /* where the next poll starts reading */
@@ -731,6 +735,19 @@ static void remove_file(struct fsrc *s, struct tfile *dead)
     }
 }
 
+/* Set or clear "more to read right now" on the wait descriptor. */
+static void kick(struct fsrc *s, int on)
+{
+    uint64_t v = 1;
+
+    if (s->kick_fd < 0)
+        return;
+    if (on)
+        (void)!write(s->kick_fd, &v, sizeof(v));
+    else
+        (void)!read(s->kick_fd, &v, sizeof(v));
+}
+
 static long file_poll(void *ctx, struct ls_emitter *em, size_t budget)
 {
     struct fsrc *s = ctx;
@@ -740,6 +757,7 @@ static long file_poll(void *ctx, struct ls_emitter *em, size_t budget)
     long total = 0;
     int removed = 0;
 
+    kick(s, 0);
     if (s->pending != NULL) {
         int r = ls_reader_retry(&s->pending->rd, em);
         if (r != 0)
@@ -790,13 +808,15 @@ static long file_poll(void *ctx, struct ls_emitter *em, size_t budget)
     }
     if (removed)
         update_gauges(s);
+    if ((size_t)total >= budget)
+        kick(s, 1); /* stopped at the budget: more is waiting */
     return total;
 }
 
 static int file_wait_fd(void *ctx)
 {
     struct fsrc *s = ctx;
-    return s->ino_fd;
+    return s->wait_fd;
 }
 
 static int file_finished(void *ctx)
@@ -820,6 +840,10 @@ static void file_destroy(void *ctx)
     for (i = 0; s->globs != NULL && i < s->nglobs; i++)
         free(s->globs[i].pattern);
     free(s->globs);
+    if (s->wait_fd >= 0 && s->wait_fd != s->ino_fd)
+        close(s->wait_fd);
+    if (s->kick_fd >= 0)
+        close(s->kick_fd);
     if (s->ino_fd >= 0)
         close(s->ino_fd);
     ls_lineparse_free(s->lp);
@@ -894,6 +918,36 @@ static int recover_rotated(struct fsrc *s, int64_t now)
     return 0;
 }
 
+/* The descriptor the engine waits on: readable on inotify events, and also
+ * when a poll stopped at its budget with more to read (the kick), so the
+ * engine does not sleep while a file still has data. Falls back to the
+ * inotify descriptor alone (or -1: a timer) when epoll/eventfd fail. */
+static void setup_wait_fd(struct fsrc *s)
+{
+    struct epoll_event ev;
+
+    s->wait_fd = s->ino_fd;
+    s->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (s->kick_fd < 0 || s->ino_fd < 0)
+        return;
+    s->wait_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (s->wait_fd < 0)
+        goto fallback;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.fd = s->ino_fd;
+    if (epoll_ctl(s->wait_fd, EPOLL_CTL_ADD, s->ino_fd, &ev) != 0)
+        goto fallback;
+    ev.data.fd = s->kick_fd;
+    if (epoll_ctl(s->wait_fd, EPOLL_CTL_ADD, s->kick_fd, &ev) != 0)
+        goto fallback;
+    return;
+fallback:
+    if (s->wait_fd >= 0)
+        close(s->wait_fd);
+    s->wait_fd = s->ino_fd;
+}
+
 static const struct ls_source_ops file_ops = {
     "file", file_poll, file_commit, file_wait_fd, file_finished, file_destroy,
 };
@@ -914,6 +968,8 @@ struct ls_source *ls_source_file_new(const char *const *globs, size_t nglobs,
     if (s == NULL)
         goto oom;
     s->ino_fd = -1;
+    s->kick_fd = -1;
+    s->wait_fd = -1;
     s->pc = *pc;
     s->start = start;
     s->initial = 1;
@@ -966,6 +1022,7 @@ struct ls_source *ls_source_file_new(const char *const *globs, size_t nglobs,
             goto oom;
     }
     s->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    setup_wait_fd(s);
     if (s->ino_fd < 0)
         log_kv(LOG_WARN, "inotify unavailable, rescanning on a timer only", "error",
                strerror(errno), NULL);

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,6 +230,36 @@ static void test_follow_partial_lines(void **st)
     poll_until(s, &f->cap, 3);
     assert_string_equal(f->cap.line[2], "three");
     assert_int_equal(s->ops->finished(s->ctx), 0);
+    ls_source_free(s);
+}
+
+/* A poll that stops at its budget leaves the wait descriptor readable, so the
+ * engine comes back at once instead of sleeping on a quiet file. */
+static void test_budget_kick(void **st)
+{
+    struct fx *f = *st;
+    struct ls_source *s;
+    struct pollfd pfd;
+    long n;
+    int i;
+
+    char *many = malloc(10000 * 22 + 1);
+
+    assert_non_null(many);
+    for (i = 0; i < 10000; i++)
+        memcpy(many + i * 22, "a line of some length\n", 22);
+    many[10000 * 22] = '\0';
+    append(f->log, many);
+    free(many);
+    s = src_new(f, f->log, LS_START_HEAD);
+    pfd.fd = s->ops->wait_fd(s->ctx);
+    pfd.events = POLLIN;
+    assert_true(pfd.fd >= 0);
+    n = s->ops->poll(s->ctx, &f->cap.em, 100); /* reads one chunk */
+    assert_true(n >= 100);
+    assert_true(n < 10000 * 22);
+    assert_int_equal(poll(&pfd, 1, 0), 1);
+    poll_until(s, &f->cap, 10000);
     ls_source_free(s);
 }
 
@@ -641,6 +672,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rotation_decide),
         cmocka_unit_test_setup_teardown(test_follow_partial_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_kick, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_exactly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backpressure_and_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copytruncate, setup, teardown),
