@@ -413,6 +413,7 @@ static enum ls_verdict es_flush(void *ctx, const struct ls_batch *b, struct ls_f
     res->http_status = o->last_status;
     res->retry_after_ms = o->retry_after_ms;
     res->dropped = drop;
+    res->duplicates = o->duplicates;
     snprintf(res->reason, sizeof res->reason, "%s", o->reason);
     snprintf(res->detail, sizeof res->detail, "%s", o->detail);
     if (o->config && done == 0 && drop == 0) return LS_CONFIG;

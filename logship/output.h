@@ -39,6 +39,8 @@ struct ls_flush_result {
                                  * e.g. "too_far_behind", "rate_limited", "timeout" */
     char    detail[1024];       /* first KB of the response body or the error text */
     size_t  dropped;            /* records dropped (Loki partial 400 reports N of M) */
+    size_t  duplicates;         /* records the backend already had (Elasticsearch 409 on
+                                 * create with a deterministic _id): delivered, counted apart */
 };
 
 /* Returned by flush when item[] carries per-record verdicts. */
