@@ -61,7 +61,8 @@ struct es_out {
     int    config;          /* 401/403/404 seen */
     int    last_status;
     int64_t retry_after_ms;
-    char   reason[64];
+    char   reason[64];      /* first retry or drop reason seen */
+    char   drop_reason[64]; /* first drop reason: wins, so drops are counted under it */
     char   detail[1024];
     size_t duplicates, rejected;
     uint64_t total_duplicates;
@@ -206,7 +207,9 @@ static void reject(struct es_out *o, const struct ls_record *r, size_t i, int st
     char ts[32], id[ES_BULK_ID_LEN + 1], tmp[ES_BULK_INDEX_MAX];
     o->v[i] = LS_DROP;
     o->rejected++;
-    set_reason(o, status == 413 ? "too_large" : "rejected", reason, strlen(reason));
+    if (!o->drop_reason[0])
+        snprintf(o->drop_reason, sizeof o->drop_reason, "%s", status == 413 ? "too_large" : "rejected");
+    set_reason(o, o->drop_reason, reason, strlen(reason));
     if (o->dl_fd < 0) return;
     size_t mark = o->dl.len;
     es_bulk_rfc3339_ns(timefmt_now_ns(), ts);
@@ -385,7 +388,7 @@ static enum ls_verdict es_flush(void *ctx, const struct ls_batch *b, struct ls_f
     }
     o->stop = o->config = o->last_status = 0;
     o->retry_after_ms = -1;
-    o->reason[0] = o->detail[0] = '\0';
+    o->reason[0] = o->drop_reason[0] = o->detail[0] = '\0';
     o->duplicates = o->rejected = 0;
     buf_reset(&o->dl);
 
@@ -414,7 +417,9 @@ static enum ls_verdict es_flush(void *ctx, const struct ls_batch *b, struct ls_f
     res->retry_after_ms = o->retry_after_ms;
     res->dropped = drop;
     res->duplicates = o->duplicates;
-    snprintf(res->reason, sizeof res->reason, "%s", o->reason);
+    /* one reason labels both the drop and the retry counters of a partial
+     * result: the drop's, so that logship_output_dropped_total says why */
+    snprintf(res->reason, sizeof res->reason, "%s", drop && o->drop_reason[0] ? o->drop_reason : o->reason);
     snprintf(res->detail, sizeof res->detail, "%s", o->detail);
     if (o->config && done == 0 && drop == 0) return LS_CONFIG;
     if (done == n) return LS_DONE;

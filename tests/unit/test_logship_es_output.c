@@ -229,6 +229,7 @@ static void test_mixed_items_and_dead_letter(void **state)
     assert_int_equal(item[5], LS_DONE);
     assert_int_equal(res.dropped, 1);
     assert_int_equal(res.duplicates, 1);
+    assert_string_equal(res.reason, "rejected");   /* the drop's reason, not the 429's */
     assert_int_equal(s.gzip_seen, 1);
     /* the request: create pairs with deterministic ids into the default data stream */
     char id[ES_BULK_ID_LEN + 1], want[128];
