@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import SAN, json_line, metric_sum, write_lines
+from logship_harness import SAN, json_line, metric_sum, write_lines
 
 NS = 1_000_000_000
 OUTAGE_S = float(os.environ.get("LOGSHIP_TEST_OUTAGE_S", "60"))
