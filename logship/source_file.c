@@ -77,6 +77,7 @@ struct fsrc {
     int64_t               rescan_ns, rotate_wait_ns;
     int                   ino_fd;
     int                   kick_fd;      /* eventfd: "more to read right now" */
+    int                   kicked;       /* kick_fd holds a count */
     int                   wait_fd;      /* epoll over ino_fd and kick_fd (or ino_fd) */
     char                 *rbuf;
     struct tfile         *pending;      /* the file whose reader holds a refused record */
@@ -676,11 +677,16 @@ static long read_file(struct fsrc *s, struct tfile *f, struct ls_emitter *em, si
     long total = 0;
 
     *stop = 0;
-    /* Coming back to a file that was at its end: make sure the new bytes
-     * continue it, and are not a truncated-and-rewritten file read from the
-     * middle. */
-    if (f->eof_since != 0 && !f->gone)
-        check_truncation(s, f);
+    if (f->eof_since != 0) {
+        /* At its end last time: one fstat says whether anything changed (the
+         * cheap idle path). If so, make sure the new bytes continue the file
+         * and are not a truncated-and-rewritten file read from the middle. */
+        struct stat st;
+        if (fstat(f->fd, &st) == 0 && (uint64_t)st.st_size == f->off)
+            return 0;
+        if (!f->gone)
+            check_truncation(s, f);
+    }
     while ((size_t)total < budget) {
         ssize_t n = pread(f->fd, s->rbuf, READ_CHUNK, (off_t)f->off);
         long used;
@@ -714,6 +720,10 @@ static long read_file(struct fsrc *s, struct tfile *f, struct ls_emitter *em, si
             s->pending = f;
             break;
         }
+        if (n < READ_CHUNK) { /* a short read of a regular file: its end, for now */
+            f->eof_since = now;
+            break;
+        }
     }
     return total;
 }
@@ -740,12 +750,13 @@ static void kick(struct fsrc *s, int on)
 {
     uint64_t v = 1;
 
-    if (s->kick_fd < 0)
+    if (s->kick_fd < 0 || on == s->kicked)
         return;
     if (on)
         (void)!write(s->kick_fd, &v, sizeof(v));
     else
         (void)!read(s->kick_fd, &v, sizeof(v));
+    s->kicked = on;
 }
 
 static long file_poll(void *ctx, struct ls_emitter *em, size_t budget)
