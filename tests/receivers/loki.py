@@ -645,9 +645,11 @@ class LokiReceiver:
             r["tokens"] -= nbytes
             return True, 0
 
-    def push(self, streams, tenant, labels_are_strings):
+    def push(self, streams, tenant, labels_are_strings, rec=None):
         """Apply Loki 2.8's distributor + ingester logic to decoded streams.
-        Returns (status, body, counts dict)."""
+        Returns (status, body, counts dict). When entries are stored, rec (the
+        request log entry) is logged under the same lock, so a reader that sees
+        the entries also sees the request."""
         lim = self.limits
         now = self._now()
         received = sum(len(e) for _, e in streams)
@@ -744,24 +746,33 @@ class LokiReceiver:
                                     % (tenant, len(failed), len(entries)))
             self._stats["entries_stored"] += counts["stored"]
             self._stats["duplicates"] += counts["duplicates"]
-        counts["ignored"] = received - counts["stored"] - counts["duplicates"]
-        if ingester_err:
-            return 400, ingester_err, counts
-        if validation_err:
-            return 400, validation_err, counts
-        return 204, "", counts
+            counts["ignored"] = received - counts["stored"] - counts["duplicates"]
+            if ingester_err:
+                status, body = 400, ingester_err
+            elif validation_err:
+                status, body = 400, validation_err
+            else:
+                status, body = 204, ""
+            if rec is not None:
+                _fill_rec(rec, status, body, counts)
+                self._log_request_locked(rec)
+                rec["_logged"] = True
+        return status, body, counts
 
     def _log_request(self, rec):
         with self._lock:
-            self._requests.append(rec)
-            if len(self._requests) > 100000:
-                del self._requests[:10000]
-            st = rec["status"]
-            self._status_counts[st] = self._status_counts.get(st, 0) + 1
-            self._stats["push_requests"] += 1
-            self._stats["entries_received"] += rec.get("entries", 0)
-            self._stats["entries_ignored"] += rec.get("ignored", 0)
-            self._stats["bytes_received"] += rec.get("bytes", 0)
+            self._log_request_locked(rec)
+
+    def _log_request_locked(self, rec):
+        self._requests.append(rec)
+        if len(self._requests) > 100000:
+            del self._requests[:10000]
+        st = rec["status"]
+        self._status_counts[st] = self._status_counts.get(st, 0) + 1
+        self._stats["push_requests"] += 1
+        self._stats["entries_received"] += rec.get("entries", 0)
+        self._stats["entries_ignored"] += rec.get("ignored", 0)
+        self._stats["bytes_received"] += rec.get("bytes", 0)
 
     # -- the query path -------------------------------------------------------------
     def query(self, matchers, filters, start, end, limit, direction, tenant=None):
@@ -826,6 +837,13 @@ class LokiReceiver:
 
     def ready(self):
         return time.monotonic() >= self._ready_at
+
+
+def _fill_rec(rec, status, body, counts):
+    rec["status"] = status
+    rec["body"] = body
+    rec.update({"entries": counts.get("received", 0), "stored": counts.get("stored", 0),
+                "ignored": counts.get("ignored", 0), "duplicates": counts.get("duplicates", 0)})
 
 
 def _match(d, matchers):
@@ -1088,11 +1106,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(f.status, body + "\n" if body else b"", headers=headers)
             return
         status, body, counts = self._decode_and_push(raw, ctype_full, cenc, tenant, rec)
-        rec["status"] = status
-        rec["body"] = body
-        rec.update({"entries": counts.get("received", 0), "stored": counts.get("stored", 0),
-                    "ignored": counts.get("ignored", 0), "duplicates": counts.get("duplicates", 0)})
-        r._log_request(rec)
+        if not rec.pop("_logged", False):
+            _fill_rec(rec, status, body, counts)
+            r._log_request(rec)
         if status == 204:
             self._send(204)
         else:
@@ -1122,7 +1138,7 @@ class _Handler(BaseHTTPRequestHandler):
             if mtype == "application/json":
                 rec["format"] = "json"
                 streams = decode_json_push(data)
-                return r.push(streams, tenant, labels_are_strings=False)
+                return r.push(streams, tenant, labels_are_strings=False, rec=rec)
             rec["format"] = "protobuf"
             try:
                 pb = snappy.uncompress(data)
@@ -1133,7 +1149,7 @@ class _Handler(BaseHTTPRequestHandler):
                 streams = decode_push_request(pb)
             except ValueError as e:
                 raise BadRequest("proto: %s" % e)
-            return r.push(streams, tenant, labels_are_strings=True)
+            return r.push(streams, tenant, labels_are_strings=True, rec=rec)
         except BadRequest as e:
             return 400, str(e), {}
 

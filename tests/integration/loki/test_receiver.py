@@ -524,3 +524,24 @@ def test_chunked_request_body(loki):
     assert resp.status_code == 204
     assert loki.requests()[-1]["headers"].get("Transfer-Encoding") == "chunked"
     assert loki.lines() == ["in chunks"]
+
+
+def test_request_logged_before_its_entries_are_visible(loki):
+    """A reader that sees stored entries also sees the push that stored them."""
+    bad = []
+    for k in range(20):
+        loki.reset()
+        stop = threading.Event()
+
+        def watch():
+            while not stop.is_set():
+                if loki.count() > 0:
+                    if not loki.requests():
+                        bad.append(k)
+                    return
+        th = threading.Thread(target=watch)
+        th.start()
+        post_json(loki, _json_push([({"job": "vis"}, [(now_ns() + i, "l%d" % i) for i in range(2000)])]))
+        stop.set()
+        th.join(10)
+    assert bad == []
