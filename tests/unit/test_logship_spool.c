@@ -412,6 +412,70 @@ static void test_big_records_and_limits(void **state)
     assert_non_null(strstr(err, "at least"));
 }
 
+static void test_cursor_ahead_after_power_loss(void **state)
+{
+    (void)state;
+    struct ls_spool *sp = open_spool(16u << 20, 0, 0);
+    struct ls_spool_reader *rd = open_reader(sp, "a", 1 << 20);
+    for (unsigned i = 0; i < 100; i++)
+        assert_int_equal(append_n(sp, i, 10), 0);
+    assert_int_equal(ls_spool_flush(sp), 0);
+    unsigned next = 0;
+    assert_int_equal(drain(rd, &next, 1), 100);
+    ls_spool_reader_close(rd);
+    ls_spool_close(sp);
+    /* The data never reached the disk, the (durable) cursor did. */
+    char path[512];
+    last_segment(path, sizeof(path));
+    assert_int_equal(truncate(path, 0), 0);
+    sp = open_spool(16u << 20, 0, 0);
+    rd = open_reader(sp, "a", 1 << 20);
+    for (unsigned i = 100; i < 110; i++)
+        assert_int_equal(append_n(sp, i, 10), 0);
+    assert_int_equal(ls_spool_flush(sp), 0);
+    assert_true(ls_spool_reader_fill(rd) > 0);
+    size_t n;
+    const struct ls_record *recs = ls_spool_reader_batch(rd, &n, NULL);
+    assert_int_equal(n, 10);
+    assert_int_equal(recs[0].seq, 101); /* seqs are never reused */
+    assert_int_equal(line_no(&recs[0]), 100);
+    assert_int_equal(ls_spool_reader_ack(rd), 0);
+    ls_spool_reader_close(rd);
+    ls_spool_close(sp);
+}
+
+static void test_new_reader_starts_at_oldest_and_old_cursor_ignored(void **state)
+{
+    (void)state;
+    struct ls_spool *sp = open_spool(1u << 20, 64u << 10, 0);
+    struct ls_spool_reader *a = open_reader(sp, "a", 65536);
+    for (unsigned i = 0; i < 2000; i++)
+        assert_int_equal(append_n(sp, i, 100), 0);
+    assert_int_equal(ls_spool_flush(sp), 0);
+    unsigned na = 0;
+    assert_int_equal(drain(a, &na, 1), 2000);
+    ls_spool_reader_close(a);
+    ls_spool_close(sp);
+    /* Restart with a different output only: "a"'s cursor file must not pin
+     * segments, and "b" starts at the oldest record still held. */
+    sp = open_spool(1u << 20, 64u << 10, 0);
+    struct ls_spool_reader *b = open_reader(sp, "b", 65536);
+    for (unsigned i = 2000; i < 2100; i++)
+        assert_int_equal(append_n(sp, i, 100), 0);
+    assert_int_equal(ls_spool_flush(sp), 0);
+    assert_true(ls_spool_reader_fill(b) > 0);
+    size_t n;
+    const struct ls_record *recs = ls_spool_reader_batch(b, &n, NULL);
+    unsigned first = line_no(&recs[0]);
+    assert_true(first < 2000); /* the old active segment was kept for a new reader */
+    unsigned next = first;
+    drain(b, &next, 1);
+    assert_int_equal(next, 2100);
+    assert_int_equal(count_segments_on_disk(), 1);
+    ls_spool_reader_close(b);
+    ls_spool_close(sp);
+}
+
 int main(void)
 {
     log_init("test", 2, NULL, LOG_ERROR);
@@ -424,6 +488,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_drop_oldest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drop_oldest_while_reading, setup, teardown),
         cmocka_unit_test_setup_teardown(test_big_records_and_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cursor_ahead_after_power_loss, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_reader_starts_at_oldest_and_old_cursor_ignored, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
