@@ -667,6 +667,39 @@ static void test_stdin_pipe(void **st)
     close(p[0]);
 }
 
+/* stdin under backpressure: what was read but refused is kept, nothing lost. */
+static void test_stdin_backpressure(void **st)
+{
+    struct fx *f = *st;
+    struct ls_source *s;
+    char err[128], buf[32];
+    int p[2], i;
+
+    assert_int_equal(pipe(p), 0);
+    f->pc.format = LS_FORMAT_RAW;
+    s = ls_source_fd_new(p[0], "stdin", &f->pc, f->reg, err, sizeof(err));
+    assert_non_null(s);
+    for (i = 0; i < 500; i++) {
+        int n = snprintf(buf, sizeof(buf), "s%d\n", i);
+        assert_int_equal(write(p[1], buf, (size_t)n), n);
+    }
+    close(p[1]);
+    f->cap.limit = 10;
+    poll_idle(s, &f->cap, 10, 3);
+    assert_int_equal(s->ops->finished(s->ctx), 0);
+    f->cap.limit = 200;
+    poll_idle(s, &f->cap, 200, 3);
+    f->cap.limit = MAXREC;
+    poll_until(s, &f->cap, 500);
+    for (i = 0; i < 500; i++) {
+        snprintf(buf, sizeof(buf), "s%d", i);
+        assert_string_equal(f->cap.line[i], buf);
+    }
+    assert_int_equal(s->ops->finished(s->ctx), 1);
+    ls_source_free(s);
+    close(p[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -688,6 +721,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_origin_stable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_line_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stdin_pipe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stdin_backpressure, setup, teardown),
     };
     log_set_level(LOG_ERROR); /* the source's info lines are noise here */
     return cmocka_run_group_tests(tests, NULL, NULL);
