@@ -229,7 +229,7 @@ static int scan_segment(const char *path, size_t max_body, uint64_t *good, uint6
                         uint64_t *next, uint64_t *nrecs)
 {
     int rc = -1;
-    size_t cap = max_body + 8 + FIXED_BODY + (1u << 20);
+    size_t cap = max_body + 8 + FIXED_BODY + (256u << 10);
     char *mem = malloc(cap);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     uint64_t off = 0;
