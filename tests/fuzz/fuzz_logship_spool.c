@@ -28,6 +28,12 @@ static void clean(void)
         closedir(d);
 }
 
+static void remove_dir(void)
+{
+    clean();
+    rmdir(g_dir);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -37,6 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         snprintf(g_dir, sizeof(g_dir), "%s/fuzz_spool.%d",
                  access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", (int)getpid());
         mkdir(g_dir, 0700);
+        atexit(remove_dir);
         log_init("fuzz", 2, NULL, LOG_ERROR + 1);
     }
     clean();
