@@ -415,8 +415,15 @@ static void *out_main(void *arg)
             delay = ls_backoff_next(&o->bo, res.retry_after_ms);
             log_result(LOG_WARN, "send failed; will retry", o, &res, npend, why, delay);
         }
-        if (delay >= 0)
-            nap(p, delay);
+        /* Wait in steps so the lag gauge keeps ageing while we back off. */
+        for (int64_t left = delay; left > 0 && !flag(&p->abort_); left -= 1000) {
+            size_t n;
+            const int64_t *app;
+            nap(p, left < 1000 ? left : 1000);
+            ls_spool_reader_batch(o->rd, &n, &app);
+            if (n > 0)
+                child_set(o->m_lag, (double)(real_ns() - app[0]) / 1e9);
+        }
     }
     pthread_mutex_lock(&p->mu);
     o->done = 1;
