@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "logship/linereader.h"
 #include "logship/lineparse.h"
 
@@ -90,6 +92,46 @@ static void one_conf(const uint8_t *data, size_t size, enum ls_format fmt, int v
     ls_lineparse_free(lp);
 }
 
+/* Differential check of the hand-written scanner against json-c (strict):
+ * both must agree on "this is one JSON object". Inputs with raw control bytes
+ * are skipped (json-c's strict mode takes them inside strings, JSON does not),
+ * and so are inputs json-c wants more bytes for (a number at the very end). */
+static void against_json_c(const uint8_t *data, size_t size)
+{
+    struct ls_jfield f[1] = { { "a", 1, 0, 0, NULL, 0 } };
+    struct json_tokener *tok;
+    struct json_object *o;
+    int ours, theirs = 0;
+    size_t i;
+
+    if (size > 4096 || !ls_utf8_clean((const char *)data, size))
+        return;
+    for (i = 0; i < size; i++)
+        if (data[i] < 0x20)
+            return;
+    ours = ls_json_scan((const char *)data, size, f, 1) == 0;
+    tok = json_tokener_new_ex(LS_JSON_MAX_DEPTH);
+    if (tok == NULL)
+        abort();
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    o = json_tokener_parse_ex(tok, (const char *)data, (int)size);
+    if (o == NULL && json_tokener_get_error(tok) == json_tokener_continue) {
+        json_tokener_free(tok);
+        return;
+    }
+    if (o != NULL && json_object_is_type(o, json_type_object)) {
+        theirs = 1;
+        for (i = json_tokener_get_parse_end(tok); i < size; i++)
+            if (data[i] != ' ')
+                theirs = 0;
+    }
+    if (o != NULL)
+        json_object_put(o);
+    json_tokener_free(tok);
+    if (ours != theirs)
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct ls_jfield f[2] = { { "a", 1, 0, 0, NULL, 0 }, { "ts", 2, 0, 0, NULL, 0 } };
@@ -97,6 +139,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (ls_json_scan((const char *)data, size, f, 2) == 0 && f[1].type != 0)
         (void)ls_parse_ts_field(&f[1], &ns);
+    against_json_c(data, size);
     one_conf(data, size, LS_FORMAT_JSON, size > 1 ? data[1] : 0);
     one_conf(data, size, LS_FORMAT_RAW, 3);
     return 0;
