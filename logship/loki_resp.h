@@ -10,7 +10,8 @@
  *   401, 403, 404, 3xx   → LS_CONFIG   auth, tenant or URL is wrong: keep the data, alert
  *   429                  → LS_RETRY    rate limited (Retry-After honoured if a proxy sent one)
  *   other 4xx            → LS_DROP     the request itself is unacceptable; resending it
- *                                      cannot help
+ *                                      cannot help (for 413 the output first halves its
+ *                                      pushes until one record is left)
  *   5xx                  → LS_RETRY    server error
  *   no response          → LS_RETRY    timeout or connection error */
 #ifndef LOGSHIP_LOKI_RESP_H

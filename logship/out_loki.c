@@ -26,7 +26,8 @@ struct loki {
     struct ls_http *http;
     struct ls_loki_enc *enc;
     char *url;
-    size_t limit;                 /* bound on one push's decoded size */
+    size_t limit;                 /* bound on one push's decoded size: batch_bytes, or less
+                                   * once a proxy answered 413 (learned, kept) */
     char *hdr_tenant;             /* "X-Scope-OrgID: ..." or NULL */
     const char *headers[5];
     char hdr_ctype[64], hdr_cenc[64];
@@ -167,15 +168,14 @@ static enum ls_verdict send_range(struct loki *l, const struct ls_record *recs, 
 }
 
 /* Encode order[from..to) into l->body, shrinking `to` until the decoded size
- * fits l->limit (a single record is sent whatever its size: Loki judges it).
- * Returns 0, or -1 when even one record cannot be encoded (err says why). */
+ * (*raw) fits l->limit (a single record is sent whatever its size: Loki judges
+ * it). Returns 0, or -1 when even one record cannot be encoded (err says why). */
 static int encode_fitting(struct loki *l, const struct ls_record *recs, size_t from, size_t *to,
-                          char *err, size_t errlen)
+                          size_t *raw, char *err, size_t errlen)
 {
     for (;;) {
-        size_t raw = 0;
-        int rc = ls_loki_encode_range(l->enc, recs, from, *to, &l->body, &raw, err, errlen);
-        if (rc == 0 && (raw <= l->limit || *to - from == 1))
+        int rc = ls_loki_encode_range(l->enc, recs, from, *to, &l->body, raw, err, errlen);
+        if (rc == 0 && (*raw <= l->limit || *to - from == 1))
             return 0;
         if (*to - from == 1)
             return -1;
@@ -221,16 +221,26 @@ static enum ls_verdict loki_flush(void *ctx, const struct ls_batch *b, struct ls
     /* Usually one push; more when the encoding outgrew the limit. */
     for (size_t from = 0, to; from < norder; from = to) {
         enum ls_verdict v;
+        size_t raw = 0;
         to = norder;
         memset(&one, 0, sizeof(one));
         one.retry_after_ms = -1;
-        if (encode_fitting(l, b->recs, from, &to, err, sizeof(err)) != 0) {
+        if (encode_fitting(l, b->recs, from, &to, &raw, err, sizeof(err)) != 0) {
             v = LS_DROP;
             one.dropped = 1;
             snprintf(one.reason, sizeof(one.reason), "encode_failed");
             snprintf(one.detail, sizeof(one.detail), "%s", err);
         } else {
             v = send_range(l, b->recs, order, from, to, &one);
+        }
+        if (v == LS_DROP && one.http_status == 413 && to - from > 1) {
+            /* A proxy in front of Loki limits the body size: send halves
+             * (and remember the smaller bound for later batches). */
+            l->limit = raw / 2 > 0 ? raw / 2 : 1;
+            log_kv(LOG_WARN, "Loki (or a proxy) answered 413: sending smaller pushes", "output",
+                   l->conf->name ? l->conf->name : "loki", NULL);
+            to = from;
+            continue;
         }
         if (v == LS_DONE) {
             ndone += to - from;

@@ -314,6 +314,29 @@ static void test_partial_when_later_push_rate_limited(void **st)
     ls_output_loki.destroy(o);
 }
 
+/* 413 from a proxy: the output halves its pushes instead of dropping, and keeps the smaller bound. */
+static void test_413_halves_pushes(void **st)
+{
+    (void)st;
+    void *o = make(RX.url, "protobuf", 1, 0, NULL);
+    int64_t t = now_ns();
+    for (size_t i = 0; i < 64; i++)
+        mk(i, i % 2 ? A : B, t + (int64_t)i, 200);
+    struct ls_flush_result res;
+    assert_int_equal(rx_do(&RX, "fail", "{\"n\":2,\"status\":413}"), 0);
+    assert_int_equal(flush(o, 64, &res), LS_DONE);
+    assert_int_equal(rx_state_int(&RX, "stored"), 64);
+    long n = rx_requests(&RX);
+    assert_true(n >= 5); /* 413, 413, then at least quarters */
+    /* the next batch goes in small pushes from the start */
+    for (size_t i = 0; i < 64; i++)
+        mk(i, A, t + 100 + (int64_t)i, 200);
+    assert_int_equal(flush(o, 64, &res), LS_DONE);
+    assert_true(rx_requests(&RX) - n >= 4);
+    assert_int_equal(rx_state_int(&RX, "stored"), 128);
+    ls_output_loki.destroy(o);
+}
+
 /* Records whose label string is not valid are dropped and counted; the rest goes. */
 static void test_bad_labels_dropped(void **st)
 {
@@ -351,6 +374,7 @@ int main(void)
         cmocka_unit_test_setup(test_split_to_batch_bytes, reset),
         cmocka_unit_test_setup(test_partial_when_later_push_rate_limited, reset),
         cmocka_unit_test_setup(test_bad_labels_dropped, reset),
+        cmocka_unit_test_setup(test_413_halves_pushes, reset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
