@@ -546,16 +546,22 @@ int ls_pipeline_run(struct ls_pipeline *p, volatile sig_atomic_t *stop, volatile
         size_t consumed_round = 0;
         for (size_t i = 0; i < p->nsrcs && !ec.blocked && !ec.error; i++) {
             struct ls_source *s = p->srcs[i];
-            if (src_failed[i])
+            if (src_failed[i]) {
+                finished = 0;
                 continue;
+            }
             if (s->ops->finished && s->ops->finished(s->ctx))
                 continue;
             size_t used = 0;
             for (;;) {
                 long r = s->ops->poll(s->ctx, &em, POLL_BUDGET);
                 if (r < 0) {
-                    log_kv(LOG_ERROR, "source failed; it is no longer read", "source", s->ops->kind, NULL);
+                    /* Keep delivering what is spooled, but say so: /ready
+                     * turns 503 so an orchestrator restarts us. */
+                    log_kv(LOG_ERROR, "source failed; it is no longer read (not ready)",
+                           "source", s->ops->kind, NULL);
                     src_failed[i] = 1;
+                    __atomic_store_n(&p->ready, 0, __ATOMIC_RELEASE);
                     break;
                 }
                 used += (size_t)r;
@@ -564,7 +570,7 @@ int ls_pipeline_run(struct ls_pipeline *p, volatile sig_atomic_t *stop, volatile
             }
             consumed += used;
             consumed_round += used;
-            if (!src_failed[i] && !(s->ops->finished && s->ops->finished(s->ctx)))
+            if (src_failed[i] || !(s->ops->finished && s->ops->finished(s->ctx)))
                 finished = 0;
         }
         if (ec.blocked || ec.error)

@@ -339,6 +339,55 @@ static void test_backpressure_small_spool(void **state)
     run_free(&r, 1);
 }
 
+static long bad_poll(void *ctx, struct ls_emitter *em, size_t budget)
+{
+    (void)ctx;
+    (void)em;
+    (void)budget;
+    return -1;
+}
+static const struct ls_source_ops bad_ops = { "bad", bad_poll, fsrc_commit, fsrc_wait_fd,
+                                              fsrc_finished, fsrc_destroy };
+
+struct stopper {
+    struct ls_pipeline *p;
+    volatile sig_atomic_t *stop;
+    int ready_seen;
+};
+
+static void *stop_later(void *arg)
+{
+    struct stopper *st = arg;
+    usleep(300000);
+    st->ready_seen = ls_pipeline_ready(st->p);
+    *st->stop = 1;
+    return NULL;
+}
+
+static void test_failed_source_keeps_running_not_ready(void **state)
+{
+    (void)state;
+    struct run r;
+    memset(&r, 0, sizeof(r));
+    run_setup(&r, 10, 8u << 20, 1000);
+    struct ls_source bad = { &bad_ops, &r.src };
+    assert_int_equal(ls_pipeline_add_source(r.p, &bad), 0);
+    add_out(&r, 0, M_OK, 0);
+    volatile sig_atomic_t stop = 0, reopen = 0;
+    struct stopper st = { r.p, &stop, -1 };
+    pthread_t th;
+    assert_int_equal(ls_pipeline_start(r.p), 0);
+    assert_int_equal(pthread_create(&th, NULL, stop_later, &st), 0);
+    /* The good source finishes at once; the failed one must not end the run. */
+    assert_int_equal(ls_pipeline_run(r.p, &stop, &reopen), 0);
+    pthread_join(th, NULL);
+    assert_int_equal(st.ready_seen, 0);
+    assert_int_equal(stop, 1);
+    for (unsigned i = 0; i < 10; i++)
+        assert_int_equal(r.outs[0].seen[i], 1);
+    run_free(&r, 1);
+}
+
 int main(void)
 {
     log_init("test", 2, NULL, LOG_ERROR);
@@ -349,6 +398,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_drop_acks_and_flows_on, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout_dead_output_does_not_block_live_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backpressure_small_spool, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_source_keeps_running_not_ready, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
