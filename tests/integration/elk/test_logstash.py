@@ -150,3 +150,15 @@ def test_tcp_json_lines(logstash_tcp, run_logship, tmp_path):
     assert sorted(e["seq"] for e in evs if "seq" in e) == list(range(1000))
     assert any(e.get("message") == "not json at all" for e in evs)
     assert not any("_jsonparsefailure" in e.get("tags", []) for e in evs)
+
+
+def test_beats_large_batches_are_split_into_windows(lumberjack, run_logship, tmp_path):
+    n = 10000
+    src = str(tmp_path / "app.log")
+    write_lines(src, [json_line(i) for i in range(n)])
+    ls = run_logship(ls_args(lumberjack.url, src, "--batch-bytes", "4MiB"))
+    wait_until(lambda: len(acked_seqs(lumberjack)) == n, timeout=60, what="every line ACKed")
+    assert ls.stop() == 0
+    sizes = collections.Counter((r["conn"], r["window"]) for r in lumberjack.records())
+    assert max(sizes.values()) == 2048             # one batch, several windows of at most 2048
+    assert len(lumberjack.records()) == n          # nothing resent
