@@ -450,6 +450,15 @@ int lj_conn_send_window(struct lj_conn *c, const void *frames, size_t len, uint3
     }
 }
 
+int lj_conn_alive(struct lj_conn *c)
+{
+    struct pollfd pfd = { c->fd, POLLIN, 0 };
+    int r = poll(&pfd, 1, 0);
+    if (r < 0) return errno == EINTR;
+    if (r == 0) return 1;                    /* nothing pending: idle and open */
+    return 0;                                /* EOF, error, or bytes nobody asked for */
+}
+
 void lj_conn_close(struct lj_conn *c)
 {
     if (!c) return;

@@ -78,6 +78,12 @@ int lj_conn_write(struct lj_conn *c, const void *p, size_t n, char *err, size_t 
 int lj_conn_send_window(struct lj_conn *c, const void *frames, size_t len, uint32_t n,
                         uint32_t *acked, char *err, size_t errlen);
 
+/* 1 when an idle connection still looks usable, 0 when the peer closed it
+ * or sent something unasked (servers close idle clients, e.g. Logstash's
+ * client_inactivity_timeout): reconnect instead of losing a send to it.
+ * Never blocks. */
+int lj_conn_alive(struct lj_conn *c);
+
 /* Close and free. NULL-safe. */
 void lj_conn_close(struct lj_conn *c);
 

@@ -256,6 +256,11 @@ toobig:
 static int ensure_conn(struct lsout *o, struct ls_flush_result *res)
 {
     char err[256];
+    if (o->conn && !lj_conn_alive(o->conn)) {
+        lso_log(LOG_INFO, o, "connection closed by the peer while idle; reconnecting", "peer", o->host);
+        lj_conn_close(o->conn);
+        o->conn = NULL;
+    }
     if (o->conn) return 0;
     o->conn = lj_conn_open(&o->cc, err, sizeof err);
     if (!o->conn) {

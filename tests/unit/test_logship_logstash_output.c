@@ -155,6 +155,27 @@ static void test_beats_acked(void **state)
     close(s.lfd);
 }
 
+static void test_beats_reconnects_after_idle_close(void **state)
+{
+    struct srv s = { .mode = 0 };
+    enum ls_verdict item[NREC];
+    struct ls_flush_result res;
+    (void)state;
+    make_recs();
+    srv_start(&s);
+    void *o = make_out("beats", s.port);
+    assert_int_equal(flush(o, item, &res), LS_DONE);
+    pthread_join(s.th, NULL);            /* the server closed the connection after its ACK */
+    s.events = 0;
+    assert_int_equal(pthread_create(&s.th, NULL, srv_main, &s), 0);
+    usleep(50000);
+    assert_int_equal(flush(o, item, &res), LS_DONE);   /* a fresh connection, not a lost send */
+    assert_int_equal(s.events, NREC);
+    ls_output_logstash.destroy(o);
+    pthread_join(s.th, NULL);
+    close(s.lfd);
+}
+
 static void test_beats_partial_ack_then_hangup(void **state)
 {
     struct srv s = { .mode = 1 };
@@ -219,6 +240,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_beats_acked),
+        cmocka_unit_test(test_beats_reconnects_after_idle_close),
         cmocka_unit_test(test_beats_partial_ack_then_hangup),
         cmocka_unit_test(test_tcp_json_lines),
         cmocka_unit_test(test_bad_urls),
