@@ -40,8 +40,12 @@ fi
 
 image=debian:bookworm-slim
 if docker image inspect "$image" >/dev/null 2>&1; then
-    log "base image $image present (cached)"
-    exit 0
+    if [ "$(docker run --rm "$image" stat -c %a /)" = 755 ]; then
+        log "base image $image present (cached)"
+        exit 0
+    fi
+    log "cached $image has a bad root directory mode: rebuilding it"
+    docker rmi -f "$image" >/dev/null
 fi
 
 # The mirror the machine's own apt sources use (deb822 .sources or sources.list).
@@ -54,6 +58,8 @@ secmirror=$(printf '%s' "$mirror" | sed 's#/debian/*$#/debian-security#')
 
 rootfs=$(mktemp -d /tmp/e2e-rootfs.XXXXXX)
 trap 'rm -rf "$rootfs"' EXIT
+# mktemp made it 0700, and "." becomes the image's "/": non-root users need 0755.
+chmod 0755 "$rootfs"
 log "debootstrap minbase bookworm from $mirror (about 30 s)"
 if ! debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >/tmp/e2e-debootstrap.log 2>&1; then
     tail -n 30 /tmp/e2e-debootstrap.log >&2
