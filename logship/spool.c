@@ -1001,7 +1001,8 @@ long ls_spool_reader_fill(struct ls_spool_reader *rd)
             log_kv(LOG_ERROR, "spool: read failed", "error", strerror(errno), NULL);
             return -1;
         }
-        size_t pos = 0;
+        size_t pos = 0, n_before = rd->n;
+        long added_before = added;
         int corrupt = 0, full = 0;
         uint64_t remaining = size - rd->read_off; /* visible bytes from mem+used on */
         if (got == 0)
@@ -1029,7 +1030,21 @@ long ls_spool_reader_fill(struct ls_spool_reader *rd)
             added++;
         }
         if (pos > 0) {
-            __atomic_store_n(&rd->read_seq, rd->recs[rd->n - 1].seq + 1, __ATOMIC_RELEASE);
+            /* Publish what we took unless drop-oldest deleted the segment
+             * meanwhile: it counted those records as lost, so they must not
+             * be delivered too (the count stays exact). Both sides hold mu. */
+            pthread_mutex_lock(&sp->mu);
+            int alive = 0;
+            for (size_t k = 0; k < sp->nsegs && !alive; k++)
+                alive = sp->segs[k].base == rd->read_seg;
+            if (alive)
+                __atomic_store_n(&rd->read_seq, rd->recs[rd->n - 1].seq + 1, __ATOMIC_RELEASE);
+            pthread_mutex_unlock(&sp->mu);
+            if (!alive) {
+                rd->n = n_before;
+                added = added_before;
+                continue; /* the table lookup moves us to the oldest segment left */
+            }
             rd->used += pos;
             rd->read_off += pos;
         }
