@@ -1,6 +1,7 @@
 # tests/fuzz/: libFuzzer targets, built with clang into build-fuzz/.
 # The file name says what a target links, as for unit tests:
-#   fuzz_common_*.c → common;  fuzz_logship_*.c → logship (not main.c) + common
+#   fuzz_common_*.c → common;  fuzz_logship_*.c → logship (not main.c) + common;
+#   fuzz_hellod_*.c → the pure service objects (routing, request ids) + common
 # Libraries are archives, so a target pulls in only the objects it uses.
 # 'make fuzz-smoke' runs each target for FUZZ_SECONDS over its seed corpus
 # (tests/fuzz/corpus/<target>/ when present).
@@ -33,6 +34,11 @@ build-fuzz/fuzz_common_%: build-fuzz/obj/tests/fuzz/fuzz_common_%.o build-fuzz/l
 build-fuzz/fuzz_logship_%: build-fuzz/obj/tests/fuzz/fuzz_logship_%.o build-fuzz/liblogship.a \
 		build-fuzz/libcommon.a build-fuzz/civetweb.o
 	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LOGSHIP_LIBS)
+
+FUZZ_HELLOD_OBJS := build-fuzz/obj/service/route.o build-fuzz/obj/service/reqid.o
+build-fuzz/fuzz_hellod_%: build-fuzz/obj/tests/fuzz/fuzz_hellod_%.o $(FUZZ_HELLOD_OBJS) \
+		build-fuzz/libcommon.a
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ -lm -lpthread
 
 fuzz: $(FUZZ_BINS)
 
