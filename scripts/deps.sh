@@ -38,7 +38,8 @@ pkgs="build-essential clang dpkg-dev xz-utils pkg-config
 pkgs="$pkgs python3 python3-pytest python3-requests python3-snappy python3-protobuf
       curl procps iproute2 psmisc"
 # config checks and the deployment
-pkgs="$pkgs yamllint shellcheck prometheus prometheus-alertmanager"
+pkgs="$pkgs yamllint shellcheck prometheus prometheus-alertmanager docker-compose
+      python3-yaml python3-kubernetes"
 # benchmarks
 pkgs="$pkgs wrk nginx python3-flask gunicorn"
 # shellcheck disable=SC2086
