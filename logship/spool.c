@@ -451,7 +451,9 @@ static int roll(struct ls_spool *sp)
         rc = -1;
     if (close(sp->wfd) != 0)
         rc = -1;
-    sp->wfd = -1;
+    pthread_mutex_lock(&sp->mu);
+    sp->wfd = -1;   /* seg_consumed reads it under mu */
+    pthread_mutex_unlock(&sp->mu);
     sp->dirty = 0;
     return rc;
 }
@@ -515,14 +517,16 @@ static int create_active(struct ls_spool *sp)
         (void)fsync_dir(sp->dir);
     pthread_mutex_lock(&sp->mu);
     int rc = seg_push(sp, &s);
+    if (rc == 0) {
+        sp->wfd = fd;
+        sp->active_base = s.base;
+    }
     pthread_mutex_unlock(&sp->mu);
     if (rc != 0) {
         close(fd);
         (void)unlink(path);
         return -1;
     }
-    sp->wfd = fd;
-    sp->active_base = s.base;
     sp->w_active = 0;
     return 0;
 }
