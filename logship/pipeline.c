@@ -47,6 +47,7 @@ struct ls_pipeline {
     pthread_mutex_t mu;
     pthread_cond_t  cv;
     int      draining, abort_, ready;   /* atomics */
+    metrics_family *f_dups;
     metrics_family *f_entries, *f_batches, *f_retries, *f_dropped, *f_send, *f_up, *f_lag, *f_acklat;
 };
 
@@ -152,6 +153,9 @@ struct ls_pipeline *ls_pipeline_new(const struct ls_pipeline_opts *o, char *err,
         static const double ack_b[] = { 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 1, 2.5, 5, 10, 30, 60, 300 };
         p->f_entries = metrics_counter(o->reg, "logship_output_entries_total",
                                        "Entries the output acknowledged as stored.", 1, l1);
+        p->f_dups = metrics_counter(o->reg, "logship_output_duplicates_total",
+                                    "Entries the backend already had (e.g. Elasticsearch 409 on a replayed "
+                                    "_id); also in logship_output_entries_total.", 1, l1);
         p->f_batches = metrics_counter(o->reg, "logship_output_batches_total",
                                        "Requests sent, by result (done, drop, retry, config, partial).", 2, lres);
         p->f_retries = metrics_counter(o->reg, "logship_output_retries_total",
@@ -349,6 +353,10 @@ static void *out_main(void *arg)
         res.reason[sizeof(res.reason) - 1] = '\0';
         res.detail[sizeof(res.detail) - 1] = '\0';
         int64_t delay = -1;
+        if (res.duplicates > 0 && p->f_dups) {
+            const char *dv[1] = { o->name };
+            metrics_family_add(p->f_dups, dv, (double)res.duplicates);
+        }
 
         if (v == LS_DONE) {
             fam_add(p->f_batches, o->name, "done", 1);
