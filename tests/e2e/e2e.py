@@ -131,17 +131,18 @@ class Receivers:
                     found[rid] = found.get(rid, 0) + 1
         return found
 
-    def wait_all(self, ids, timeout=DELIVERY_TIMEOUT):
-        """Wait until every id is in both receivers. → (loki_found, beats_found, seconds)"""
+    def wait_all(self, ids, timeout=DELIVERY_TIMEOUT, beats=True):
+        """Wait until every id is in Loki (and the beats receiver, when beats).
+        → (loki_found, beats_found, seconds)"""
         t0 = time.time()
         lf, bf = {}, {}
         while True:
             try:
                 lf = self.loki_ids(ids)
-                bf = self.beats_ids(ids)
+                bf = self.beats_ids(ids) if beats else {}
             except OSError as e:
                 log("receiver read failed: %s" % e)
-            if (len(lf) == len(ids) and len(bf) == len(ids)) or time.time() - t0 > timeout:
+            if (len(lf) == len(ids) and (len(bf) == len(ids) or not beats)) or time.time() - t0 > timeout:
                 return lf, bf, time.time() - t0
             time.sleep(1)
 
@@ -265,6 +266,46 @@ def step_restart_logship(rx):
     log("beats duplicates after the restart (at-least-once): %d" % dups)
 
 
+def step_elasticsearch(rx):
+    """ELK_OUTPUT=elasticsearch: logship recreated with the _bulk output, as the
+    setup job's logship_writer user, into the data stream logs-hello-default."""
+    log("recreating logship with ELK_OUTPUT=elasticsearch")
+    env = dict(os.environ, ELK_OUTPUT="elasticsearch")
+    p = subprocess.run(COMPOSE + ["up", "-d", "--no-build", "--no-deps", "logship"], env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+    if not check("logship recreated with the Elasticsearch output", p.returncode == 0, p.stdout[-300:]):
+        return
+    check("logship healthy with the Elasticsearch output", wait_healthy("logship", 1, timeout=60))
+    host, port = published("proxy", 8443)
+    ids = ["e2e-%s-es-%03d" % (RUN, i) for i in range(20)]
+    bad = [rid for rid in ids if https_get(host, port, "/helloworld", rid)[0] != 200]
+    check("20 requests -> 200", not bad, str(bad[:3]))
+    es = published("elasticsearch", 9200)
+    t0, found, docs = time.time(), {}, []
+    while time.time() - t0 < DELIVERY_TIMEOUT:
+        try:
+            docs = http_json(*es, "/_receiver/docs")
+        except OSError as e:
+            log("receiver read failed: %s" % e)
+        found = {}
+        for d in docs:
+            text = json.dumps(d)
+            for rid in ids:
+                if rid in text:
+                    found[rid] = d
+        if len(found) == len(ids):
+            break
+        time.sleep(1)
+    check("all 20 reached the Elasticsearch receiver", len(found) == len(ids),
+          "%d/%d in %.1f s" % (len(found), len(ids), time.time() - t0))
+    sample = next(iter(found.values()), None)
+    index = sample[0] if isinstance(sample, list) else (sample or {}).get("index")
+    check("into the data stream logs-hello-default", index == "logs-hello-default", str(index))
+    # Loki keeps getting everything meanwhile.
+    lf = rx.wait_all(ids, timeout=30, beats=False)[0]
+    check("and all 20 reached Loki too", len(lf) == len(ids), "%d/%d" % (len(lf), len(ids)))
+
+
 def main():
     t0 = time.time()
     try:
@@ -274,6 +315,7 @@ def main():
         step_direct(rx)
         step_scale(rx)
         step_restart_logship(rx)
+        step_elasticsearch(rx)
     except Exception as e:  # any crash of the checker is a failed check, with the reason
         check("e2e checker ran to the end", False, "%s: %s" % (type(e).__name__, e))
     failed = [r for r in results if not r[1]]

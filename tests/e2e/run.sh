@@ -6,7 +6,8 @@
 #   receiver with the right labels and the Logstash (beats) receiver; through
 #   the nginx proxy with --scale hellod=3, requests on all three replicas and
 #   all their logs delivered; `docker-compose restart logship` mid-stream
-#   losing nothing. Always finishes with `down -v`. Exit status 0 only when
+#   losing nothing; logship recreated with ELK_OUTPUT=elasticsearch delivering
+#   to the Elasticsearch receiver. Always finishes with `down -v`. Exit status 0 only when
 #   every check passed.
 #
 # Environment: E2E_KEEP=1 leaves the stack up for debugging (no down -v).
