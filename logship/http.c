@@ -32,6 +32,7 @@ struct ls_http {
     int tok_warned;
     char *apikey_hdr;     /* "Authorization: ApiKey <key>", or NULL */
     struct ls_http_response *cur; /* response being filled by the callbacks */
+    size_t body_max;      /* response body cap, LS_HTTP_BODY_MAX unless set */
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -47,7 +48,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
     struct ls_http *h = ud;
     size_t n = size * nmemb;
     buf_t *b = &h->cur->body;
-    size_t room = b->len < LS_HTTP_BODY_MAX ? LS_HTTP_BODY_MAX - b->len : 0;
+    size_t room = b->len < h->body_max ? h->body_max - b->len : 0;
     size_t take = n < room ? n : room;
     /* Past the cap the rest is read and discarded: the connection stays usable. */
     if (take > 0 && buf_add(b, ptr, take) != 0)
@@ -251,6 +252,7 @@ struct ls_http *ls_http_new(const struct ls_output_conf *conf, char *err, size_t
         return NULL;
     }
     h->conf = conf;
+    h->body_max = LS_HTTP_BODY_MAX;
     h->curl = curl_easy_init();
     if (!h->curl) {
         snprintf(err, errlen, "libcurl: cannot create a handle");
@@ -315,6 +317,14 @@ fail:
     return NULL;
 }
 
+int ls_http_set_body_max(struct ls_http *h, size_t max)
+{
+    if (max == 0 || max > LS_HTTP_BODY_MAX_LIMIT)
+        return -1;
+    h->body_max = max;
+    return 0;
+}
+
 int ls_http_post(struct ls_http *h, const char *url, const char *const *extra_headers,
                  const void *body, size_t len, struct ls_http_response *resp)
 {
@@ -323,7 +333,7 @@ int ls_http_post(struct ls_http *h, const char *url, const char *const *extra_he
     char err[256];
 
     memset(resp, 0, sizeof(*resp));
-    buf_init(&resp->body, LS_HTTP_BODY_MAX);
+    buf_init(&resp->body, h->body_max);
     resp->retry_after_ms = -1;
     h->cur = resp;
     h->errbuf[0] = '\0';

@@ -7,9 +7,10 @@
  * Elasticsearch ApiKey, a CA file, a client certificate + key (mTLS) and
  * insecure_skip_verify. Redirects are not followed, only http and https are
  * spoken, and "Expect: 100-continue" is never sent (it costs a round trip).
- * The response body is kept up to LS_HTTP_BODY_MAX bytes (the rest is read
- * and discarded), and a Retry-After header is parsed in both of its forms
- * (delay-seconds or HTTP-date). An ls_http is used by one thread at a time. */
+ * The response body is kept up to a per-client cap, LS_HTTP_BODY_MAX bytes
+ * unless ls_http_set_body_max says otherwise (the rest is read and discarded:
+ * the connection stays usable), and a Retry-After header is parsed in both of
+ * its forms (delay-seconds or HTTP-date). An ls_http is used by one thread at a time. */
 #ifndef LOGSHIP_HTTP_H
 #define LOGSHIP_HTTP_H
 
@@ -20,13 +21,14 @@
 #include "buf.h"
 #include "logship/output.h"
 
-#define LS_HTTP_BODY_MAX (64 * 1024)
+#define LS_HTTP_BODY_MAX (64 * 1024)            /* default response body cap */
+#define LS_HTTP_BODY_MAX_LIMIT (16 * 1024 * 1024) /* largest cap ls_http_set_body_max accepts */
 
 struct ls_http;
 
 struct ls_http_response {
     long    status;          /* HTTP status, 0 when no response arrived */
-    buf_t   body;            /* response body, capped at LS_HTTP_BODY_MAX */
+    buf_t   body;            /* response body, capped at the client's body cap */
     int64_t retry_after_ms;  /* from Retry-After, else -1 */
     int     timed_out;       /* the connect or request timeout expired */
     char    error[256];      /* transport error text when ls_http_post returned -1 */
@@ -37,6 +39,13 @@ struct ls_http_response {
  * named in conf (CA, certificate, key, bearer token) cannot be read, or when
  * only one of certificate and key is given. */
 struct ls_http *ls_http_new(const struct ls_output_conf *conf, char *err, size_t errlen);
+
+/* Set how many bytes of each later response body h keeps (resp->body); the
+ * rest of a longer body is read and discarded, so a caller that must judge a
+ * cut body can tell by its shape. Every client starts at LS_HTTP_BODY_MAX.
+ * The memory is only allocated as a body actually grows. Returns 0, or -1
+ * (cap unchanged) when max is 0 or above LS_HTTP_BODY_MAX_LIMIT. */
+int ls_http_set_body_max(struct ls_http *h, size_t max);
 
 /* POST body[0..len) to url with extra_headers (NULL or a NULL-terminated list of
  * "Name: value"). resp is initialised by this call and must be released with

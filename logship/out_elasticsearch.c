@@ -17,11 +17,14 @@
  *   408, 429, 5xx, timeout, connection error: RETRY everything not yet judged
  *   401, 403, 404: CONFIG (nothing judged yet) or RETRY of the rest
  *   other 4xx    DROP of the range (dead letter), the body says why
- * A batch is sent as requests of at most ES_MAX_ITEMS documents so that the
- * response (asked for with filter_path: statuses and errors only; a 409 item
- * is about 170 bytes of it) fits http.c's 64 KiB response cap. Should a
- * response still be cut (long error reasons), the items it does not report
- * are RETRIED: correct, since a stored document comes back 409, only slower. */
+ * A batch (itself bounded by --batch-bytes) is sent as requests of at most
+ * ES_MAX_ITEMS documents, and before each request the HTTP client's response
+ * cap is raised to ES_RESP_PER_ITEM bytes per document (at least http.c's
+ * default, at most ES_RESP_MAX): with filter_path the response holds only
+ * statuses and errors, 25 bytes for a stored item, about 190 for a 409, so a
+ * whole response fits unless many items carry long error reasons. Should a
+ * response still be cut, the items it does not report are RETRIED: correct,
+ * since a stored document comes back 409, only slower. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -37,7 +40,11 @@
 #include "logship/http.h"
 #include "logship/output.h"
 
-#define ES_MAX_ITEMS 256
+#define ES_MAX_ITEMS 2048                /* documents per _bulk request */
+#define ES_RESP_PER_ITEM 512             /* response bytes budgeted per document */
+#define ES_RESP_MAX ((size_t)ES_MAX_ITEMS * ES_RESP_PER_ITEM) /* 1 MiB */
+_Static_assert(ES_RESP_MAX <= LS_HTTP_BODY_MAX_LIMIT, "the response cap must be one http.c accepts");
+_Static_assert(ES_RESP_MAX >= LS_HTTP_BODY_MAX, "the response cap must not shrink below http.c's default");
 #define ES_BODY_MAX (64u << 20)
 #define ES_FILTER "filter_path=errors,items.*.status,items.*.error.type,items.*.error.reason"
 
@@ -258,6 +265,14 @@ static void mark_range(struct es_out *o, size_t lo, size_t hi, enum ls_verdict v
     for (size_t i = lo; i < hi; i++) o->v[i] = v;
 }
 
+/* The response body cap for a request of n documents: ES_RESP_PER_ITEM each,
+ * within [LS_HTTP_BODY_MAX, ES_RESP_MAX]. */
+static size_t resp_cap(size_t n)
+{
+    size_t cap = n <= ES_RESP_MAX / ES_RESP_PER_ITEM ? n * ES_RESP_PER_ITEM : ES_RESP_MAX;
+    return cap < LS_HTTP_BODY_MAX ? LS_HTTP_BODY_MAX : cap;
+}
+
 /* Send recs[lo, hi) as one _bulk request and judge each record. Recurses on 413. */
 static void send_range(struct es_out *o, const struct ls_record *recs, size_t lo, size_t hi)
 {
@@ -292,6 +307,10 @@ static void send_range(struct es_out *o, const struct ls_record *recs, size_t lo
             blen = o->gz.len;
             hdrs[1] = "Content-Encoding: gzip";
         }
+    }
+    if (ls_http_set_body_max(o->http, resp_cap(hi - lo)) != 0) {
+        /* cannot happen (the bounds are asserted at the top); the previous cap stays, and
+         * items a cut response leaves out are retried */
     }
     memset(&resp, 0, sizeof resp);
     int rc = ls_http_post(o->http, o->url, hdrs, body, blen, &resp);

@@ -1,5 +1,6 @@
 /* test_logship_es_output: the Elasticsearch output's verdicts against a scripted in-process HTTP server:
  * mixed per-item statuses, dead letters, whole-request 5xx/401, 413 splitting, cut responses,
+ * thousands of documents per request with responses above 64 KiB,
  * refused connections, and the request it sends (NDJSON create pairs, gzip). */
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,6 +33,10 @@ struct srv {
     int whole_status;       /* answer every request with this status (0: per-item) */
     const int *item_status; /* per-item statuses by the record's "n" field */
     int cut_at;             /* cut the response body to this many bytes (0: no) */
+    int all_status;         /* every item gets this status (0: item_status or 201) */
+    size_t reason_len;      /* error reasons of this many bytes (0: "bad") */
+    size_t max_items;       /* most items seen in one request */
+    size_t last_resp_len;   /* bytes of the last per-item response */
     int gzip_seen;
     int items_seen;
     char last_line[256];    /* request line */
@@ -96,7 +101,7 @@ static void *srv_main(void *arg)
         /* plain text of the body */
         char *text = body;
         size_t tlen = blen;
-        static char unz[1 << 20];
+        static char unz[4 << 20];
         if (gz) {
             s->gzip_seen = 1;
             z_stream zs;
@@ -116,19 +121,31 @@ static void *srv_main(void *arg)
         memcpy(s->last_body, text, keep);
         s->last_body[keep] = '\0';
         /* one item per action line; the document's "n" picks the status */
-        char resp[1 << 16];
+        static char resp[8 << 20], reason[2048];
+        size_t rl = s->reason_len && s->reason_len < sizeof reason ? s->reason_len : 3;
+        memset(reason, 'r', rl);
+        reason[rl] = '\0';
+        if (!s->reason_len) memcpy(reason, "bad", 4);
         size_t o = (size_t)snprintf(resp, sizeof resp, "{\"took\":1,\"errors\":true,\"items\":[");
         int k = 0;
         for (char *p = text; (p = strstr(p, "{\"create\":")) != NULL; p++, k++) {
             char *doc = strchr(p, '\n') + 1;
             char *nf = strstr(doc, "\"n\":");
             int n = nf ? (int)strtol(nf + 4, NULL, 10) : 0;
-            int st = s->item_status ? s->item_status[n] : 201;
-            o += (size_t)snprintf(resp + o, sizeof resp - o, "%s{\"create\":{\"status\":%d%s}}", k ? "," : "", st,
-                                  st >= 300 ? ",\"error\":{\"type\":\"mapper_parsing_exception\",\"reason\":\"bad\"}" : "");
+            int st = s->all_status ? s->all_status : s->item_status ? s->item_status[n] : 201;
+            const char *type = st == 409 ? "version_conflict_engine_exception" : "mapper_parsing_exception";
+            if (st >= 300)
+                o += (size_t)snprintf(resp + o, sizeof resp - o,
+                                      "%s{\"create\":{\"status\":%d,\"error\":{\"type\":\"%s\",\"reason\":\"%s\"}}}",
+                                      k ? "," : "", st, type, reason);
+            else
+                o += (size_t)snprintf(resp + o, sizeof resp - o, "%s{\"create\":{\"status\":%d}}", k ? "," : "", st);
+            assert_true(o < sizeof resp - 64);
             s->items_seen++;
         }
         o += (size_t)snprintf(resp + o, sizeof resp - o, "]}");
+        if ((size_t)k > s->max_items) s->max_items = (size_t)k;
+        s->last_resp_len = o;
         reply(fd, 200, resp, s->cut_at && (size_t)s->cut_at < o ? (size_t)s->cut_at : o);
         free(body);
         close(fd);
@@ -180,6 +197,24 @@ static void make_recs(void)
                                       .labels = "{service=\"hello\"}", .labels_len = 17,
                                       .line = lines[i], .line_len = strlen(lines[i]),
                                       .origin = origins[i], .origin_len = strlen(origins[i]) };
+    }
+}
+
+/* many records for the per-request size tests: ~100-byte lines, distinct origins */
+#define NBIG 3000
+static char big_lines[NBIG][112], big_origins[NBIG][32];
+static struct ls_record big_recs[NBIG];
+
+static void make_big_recs(void)
+{
+    for (int i = 0; i < NBIG; i++) {
+        snprintf(big_lines[i], sizeof big_lines[i],
+                 "{\"level\":\"info\",\"msg\":\"GET /api/items/%d 200\",\"bytes\":%d,\"dur_ms\":%d}", i, i * 7, i % 97);
+        snprintf(big_origins[i], sizeof big_origins[i], "f:1:2:big@%d", i * 100);
+        big_recs[i] = (struct ls_record){ .seq = (uint64_t)i + 1, .ts_ns = 1764295384000000000LL + i,
+                                          .labels = "{service=\"hello\"}", .labels_len = 17,
+                                          .line = big_lines[i], .line_len = strlen(big_lines[i]),
+                                          .origin = big_origins[i], .origin_len = strlen(big_origins[i]) };
     }
 }
 
@@ -322,6 +357,75 @@ static void test_cut_response(void **state)
     srv_stop(&s);
 }
 
+static enum ls_verdict flush_big(void *o, size_t n, enum ls_verdict *item, struct ls_flush_result *res)
+{
+    struct ls_batch b = { big_recs, n };
+    memset(res, 0, sizeof *res);
+    for (size_t i = 0; i < n; i++) item[i] = LS_DONE;
+    res->item = item;
+    res->retry_after_ms = -1;
+    return ls_output_elasticsearch.flush(o, &b, res);
+}
+
+/* 3000 documents already stored: two requests (not 12 of 256), each answered
+ * with a 409 per item, ~190 bytes each (well above 64 KiB per response),
+ * read whole: every document is judged a duplicate, none is retried. */
+static void test_many_docs_per_request(void **state)
+{
+    static enum ls_verdict item[NBIG];
+    struct ls_flush_result res;
+    (void)state;
+    make_big_recs();
+    /* "[<32 hex>]: version conflict, document already exists (current version [1])" */
+    struct srv s = { .all_status = 409, .reason_len = 104 };
+    srv_start(&s);
+    void *o = make_out(&s, NULL, 1);
+    assert_int_equal(flush_big(o, NBIG, item, &res), LS_DONE);
+    assert_int_equal(res.duplicates, NBIG);
+    assert_int_equal(s.items_seen, NBIG);
+    assert_int_equal(s.requests, 2);
+    assert_true(s.max_items > 256);
+    assert_true(s.max_items >= 1000);
+    assert_true(s.last_resp_len > 64 * 1024);
+    for (size_t i = 0; i < NBIG; i++) assert_int_equal(item[i], LS_DONE);
+    ls_output_elasticsearch.destroy(o);
+    srv_stop(&s);
+}
+
+/* The raised cap is still a cap: 2048 items with 1 KiB error reasons make a
+ * ~2.3 MiB response, kept up to 1 MiB; the items it reports are judged (429:
+ * retry, 400: dropped), the ones past the cut are retried, not lost. */
+static void test_response_over_raised_cap(void **state)
+{
+    static enum ls_verdict item[NBIG];
+    struct ls_flush_result res;
+    (void)state;
+    make_big_recs();
+    struct srv s = { .all_status = 400, .reason_len = 1024 };
+    srv_start(&s);
+    void *o = make_out(&s, NULL, 0);
+    assert_int_equal(flush_big(o, 2048, item, &res), LS_PARTIAL);
+    assert_int_equal(s.requests, 1);
+    assert_true(s.last_resp_len > (2u << 20));
+    size_t dropped = 0, retried = 0;
+    for (size_t i = 0; i < 2048; i++) {
+        if (item[i] == LS_DROP) {
+            assert_int_equal(retried, 0);  /* judged ones come first, in order */
+            dropped++;
+        } else {
+            assert_int_equal(item[i], LS_RETRY);
+            retried++;
+        }
+    }
+    /* ~1100 bytes an item: about 950 fit in 1 MiB, more than 64 KiB would hold */
+    assert_true(dropped > 64 * 1024 / 1000);
+    assert_true(dropped < 1024);
+    assert_int_equal(res.dropped, dropped);
+    assert_int_equal(dropped + retried, 2048);
+    ls_output_elasticsearch.destroy(o);
+    srv_stop(&s);
+}
+
 static void test_dated_index_names_each_action(void **state)
 {
     enum ls_verdict item[NREC];
@@ -368,6 +472,8 @@ int main(void)
         cmocka_unit_test(test_whole_request),
         cmocka_unit_test(test_413_splits),
         cmocka_unit_test(test_cut_response),
+        cmocka_unit_test(test_many_docs_per_request),
+        cmocka_unit_test(test_response_over_raised_cap),
         cmocka_unit_test(test_dated_index_names_each_action),
         cmocka_unit_test(test_create_rejects_bad_config),
     };

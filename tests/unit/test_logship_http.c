@@ -1,4 +1,4 @@
-/* test_logship_http: the shared libcurl client against the Loki receiver: keep-alive, auth headers, token re-read, Retry-After, body cap, timeouts, TLS and mTLS. */
+/* test_logship_http: the shared libcurl client against the Loki receiver: keep-alive, auth headers, token re-read, Retry-After, body cap and its setter, timeouts, TLS and mTLS. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -152,6 +152,49 @@ static void test_body_capped(void **st)
     assert_int_equal(r.body.len, LS_HTTP_BODY_MAX);
     ls_http_response_free(&r);
     /* the connection is still usable */
+    assert_int_equal(ls_http_post(h, url, JSON_HDRS, BODY, strlen(BODY), &r), 0);
+    assert_int_equal(r.status, 204);
+    ls_http_response_free(&r);
+    ls_http_free(h);
+}
+
+/* A 200 KiB body, above the 64 KiB default: read whole once the client's cap
+ * is raised, cut at a lowered cap, and out-of-range caps are refused. */
+static void test_body_max_setter(void **st)
+{
+    (void)st;
+    struct ls_output_conf c = { .name = "t" };
+    struct ls_http *h = client(&c);
+    char url[256];
+    push_url(url, sizeof(url), &RX);
+    size_t big = 200 * 1024;
+    char *js = malloc(big + 64);
+    assert_non_null(js);
+    int off = snprintf(js, 64, "{\"n\":2,\"status\":500,\"body\":\"");
+    memset(js + off, 'b', big);
+    memcpy(js + off + big, "\"}", 3);
+    assert_int_equal(rx_do(&RX, "fail", js), 0);
+    free(js);
+
+    assert_int_equal(ls_http_set_body_max(h, 0), -1);
+    assert_int_equal(ls_http_set_body_max(h, (size_t)LS_HTTP_BODY_MAX_LIMIT + 1), -1);
+    assert_int_equal(ls_http_set_body_max(h, 256 * 1024), 0);
+    struct ls_http_response r;
+    assert_int_equal(ls_http_post(h, url, JSON_HDRS, BODY, strlen(BODY), &r), 0);
+    assert_int_equal(r.status, 500);
+    assert_true(r.body.len >= big && r.body.len <= big + 2);   /* the receiver may end it with "\n" */
+    assert_true(r.body.len > LS_HTTP_BODY_MAX);
+    for (size_t i = 0; i < big; i++)
+        if (r.body.p[i] != 'b')
+            fail_msg("byte %zu of the body is %d", i, r.body.p[i]);
+    ls_http_response_free(&r);
+
+    /* a lowered cap cuts the second copy there, and the connection survives */
+    assert_int_equal(ls_http_set_body_max(h, 1000), 0);
+    assert_int_equal(ls_http_post(h, url, JSON_HDRS, BODY, strlen(BODY), &r), 0);
+    assert_int_equal(r.status, 500);
+    assert_int_equal(r.body.len, 1000);
+    ls_http_response_free(&r);
     assert_int_equal(ls_http_post(h, url, JSON_HDRS, BODY, strlen(BODY), &r), 0);
     assert_int_equal(r.status, 204);
     ls_http_response_free(&r);
@@ -412,6 +455,7 @@ int main(void)
         cmocka_unit_test_setup(test_post_and_keepalive, reset),
         cmocka_unit_test_setup(test_error_status_body_and_retry_after, reset),
         cmocka_unit_test_setup(test_body_capped, reset),
+        cmocka_unit_test_setup(test_body_max_setter, reset),
         cmocka_unit_test_setup(test_basic_auth_and_apikey, reset),
         cmocka_unit_test_setup(test_bearer_token_file_reread, reset),
         cmocka_unit_test(test_bad_config),
