@@ -43,6 +43,8 @@ CIVETWEB_LIBS := -lssl -lcrypto -lpthread -ldl
 .PHONY: all deps test unit integration test-san fuzz-smoke check-style check-config \
         run bench e2e clean civetweb
 .DEFAULT_GOAL := all
+# Keep objects of pattern-rule chains (test and fuzz objects): they are not throw-away intermediates.
+.SECONDARY:
 
 all: $(BUILD)/hellod $(BUILD)/logship
 

@@ -5,7 +5,7 @@
 # Libraries are archives, so a target pulls in only the objects it uses.
 # 'make fuzz-smoke' runs each target for FUZZ_SECONDS over its seed corpus
 # (tests/fuzz/corpus/<target>/ when present).
-FUZZ_SECONDS ?= 20
+FUZZ_SECONDS ?= 10
 FUZZ_CC := clang
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -I. -Icommon -I$(CIVETWEB_DIR)/include -g -O1 \
