@@ -4,17 +4,16 @@
 #include <string.h>
 
 #include <snappy-c.h>
-#include <zlib.h>
 
 #include "jsonw.h"
+#include "logship/gzip.h"
 #include "logship/loki_encode.h"
 
 /* Chosen by bench/loki_encode.c (1M ~225-byte JSON access-log lines, 1 MiB batches, this 2-core VM):
  *   protobuf+snappy  0.34 CPU-s per million lines, 80 B/line on the wire   ← the default
  *   JSON+gzip -1     2.2  CPU-s,                   56 B/line
  *   JSON+gzip -6     4.8  CPU-s,                   47 B/line
- * gzip -6 doubles the CPU of -1 for 16% fewer bytes, so JSON uses level 1. */
-#define GZIP_LEVEL 1
+ * gzip -6 doubles the CPU of -1 for 16% fewer bytes, so JSON uses level 1 (LS_GZIP_LEVEL). */
 #define RAW_MAX ((size_t)1 << 30) /* a batch never gets near this; it bounds the scratch */
 
 struct stream {
@@ -52,8 +51,7 @@ struct ls_loki_enc {
     size_t raw_cap;
     buf_t json;               /* uncompressed body scratch (JSON) */
     buf_t tmp;                /* unescaped label values */
-    z_stream z;
-    int z_ready;
+    struct ls_gzip gz;        /* JSON body compressor, reused across pushes */
 };
 
 static int grow_array(void **p, size_t *cap, size_t want, size_t elem)
@@ -80,13 +78,7 @@ struct ls_loki_enc *ls_loki_enc_new(enum ls_loki_encoding enc, int gzip)
     e->gzip = enc == LS_LOKI_JSON && gzip;
     buf_init(&e->json, RAW_MAX);
     buf_init(&e->tmp, RAW_MAX);
-    if (e->gzip) {
-        if (deflateInit2(&e->z, GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-            free(e);
-            return NULL;
-        }
-        e->z_ready = 1;
-    }
+    ls_gzip_init(&e->gz);
     return e;
 }
 
@@ -94,8 +86,7 @@ void ls_loki_enc_free(struct ls_loki_enc *e)
 {
     if (!e)
         return;
-    if (e->z_ready)
-        deflateEnd(&e->z);
+    ls_gzip_end(&e->gz);
     free(e->sid);
     free(e->order);
     free(e->esize);
@@ -558,25 +549,10 @@ static int encode_json(struct ls_loki_enc *e, const struct ls_record *recs, size
         }
         return 0;
     }
-    if (deflateReset(&e->z) != Z_OK) {
-        snprintf(err, errlen, "gzip: reset failed");
+    if (ls_gzip_body(&e->gz, j->p, j->len, body) != 0) {
+        snprintf(err, errlen, "gzip of a %zu-byte body failed or does not fit", j->len);
         return -1;
     }
-    size_t bound = deflateBound(&e->z, j->len) + 32;
-    if (buf_reserve(body, bound + 1) != 0) {
-        snprintf(err, errlen, "request body of up to %zu bytes does not fit", bound);
-        return -1;
-    }
-    e->z.next_in = (Bytef *)j->p;
-    e->z.avail_in = (uInt)j->len;
-    e->z.next_out = (Bytef *)body->p;
-    e->z.avail_out = (uInt)bound;
-    if (deflate(&e->z, Z_FINISH) != Z_STREAM_END) {
-        snprintf(err, errlen, "gzip: compression failed");
-        return -1;
-    }
-    body->len = bound - e->z.avail_out;
-    body->p[body->len] = '\0';
     return 0;
 full:
     snprintf(err, errlen, "JSON body does not fit (%zu bytes so far) or out of memory", j->len);

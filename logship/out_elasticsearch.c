@@ -31,12 +31,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
+
 
 #include "jsonw.h"
 #include "log.h"
 #include "timefmt.h"
 #include "logship/es_bulk.h"
+#include "logship/gzip.h"
 #include "logship/http.h"
 #include "logship/output.h"
 
@@ -58,8 +59,7 @@ struct es_out {
     int    dl_fd;
     char   name[64];
     buf_t  body, gz, dl;
-    z_stream zs;            /* gzip state, reused across requests */
-    int    zs_ok;
+    struct ls_gzip gz_state;  /* request-body compressor, reused across requests */
     struct es_bulk_item items[ES_MAX_ITEMS];
     enum ls_verdict *v;     /* verdicts for the batch being flushed */
     size_t vcap;
@@ -95,7 +95,7 @@ static void es_destroy(void *ctx)
     struct es_out *o = ctx;
     if (!o) return;
     if (o->http) ls_http_free(o->http);
-    if (o->zs_ok) deflateEnd(&o->zs);
+    ls_gzip_end(&o->gz_state);
     if (o->dl_fd >= 0) close(o->dl_fd);
     free(o->url);
     free(o->dead_letter);
@@ -162,31 +162,6 @@ fail:
     buf_free(&u);
     es_destroy(o);
     return NULL;
-}
-
-/* gzip in into out with a stream kept across requests (deflateReset, not
- * Init/End per body: that would allocate and fault in 256 KiB every time).
- * *zs_ok tracks whether *zs is initialised. 0 or -1. */
-static int gzip_body(z_stream *zs, int *zs_ok, const buf_t *in, buf_t *out)
-{
-    buf_reset(out);
-    if (!*zs_ok) {
-        memset(zs, 0, sizeof *zs);
-        if (deflateInit2(zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return -1;
-        *zs_ok = 1;
-    } else if (deflateReset(zs) != Z_OK) {
-        return -1;
-    }
-    uLong bound = deflateBound(zs, (uLong)in->len);
-    if (buf_reserve(out, (size_t)bound)) return -1;
-    zs->next_in = (Bytef *)in->p;
-    zs->avail_in = (uInt)in->len;
-    zs->next_out = (Bytef *)out->p;
-    zs->avail_out = (uInt)bound;
-    if (deflate(zs, Z_FINISH) != Z_STREAM_END) return -1;
-    out->len = (size_t)zs->total_out;
-    out->p[out->len] = '\0';
-    return 0;
 }
 
 static const char *index_for(struct es_out *o, const struct ls_record *r, char *tmp, size_t n)
@@ -302,7 +277,7 @@ static void send_range(struct es_out *o, const struct ls_record *recs, size_t lo
     const void *body = o->body.p;
     size_t blen = o->body.len;
     if (o->compress) {
-        if (gzip_body(&o->zs, &o->zs_ok, &o->body, &o->gz) == 0) {
+        if (ls_gzip_body(&o->gz_state, o->body.p, o->body.len, &o->gz) == 0) {
             body = o->gz.p;
             blen = o->gz.len;
             hdrs[1] = "Content-Encoding: gzip";

@@ -19,11 +19,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
+
 
 #include "jsonw.h"
 #include "log.h"
 #include "logship/es_bulk.h"
+#include "logship/gzip.h"
 #include "logship/http.h"
 #include "logship/lumberjack.h"
 #include "logship/output.h"
@@ -44,8 +45,7 @@ struct lsout {
     char *ca_file, *cert_file, *key_file;
     struct lj_conn *conn;
     buf_t body, inner, gz;
-    z_stream zs;                        /* gzip state for http bodies, reused */
-    int zs_ok;
+    struct ls_gzip gz_state;            /* http body compressor, reused */
 };
 
 static void lso_log(enum log_level l, const struct lsout *o, const char *msg, const char *k, const char *v)
@@ -66,7 +66,7 @@ static void lso_destroy(void *ctx)
     struct lsout *o = ctx;
     if (!o) return;
     if (o->http) ls_http_free(o->http);
-    if (o->zs_ok) deflateEnd(&o->zs);
+    ls_gzip_end(&o->gz_state);
     lj_conn_close(o->conn);
     free(o->url);
     free(o->ca_file);
@@ -179,31 +179,6 @@ static void fill(struct ls_flush_result *res, int status, const char *reason, co
     snprintf(res->detail, sizeof res->detail, "%s", detail ? detail : "");
 }
 
-/* gzip in into out with a stream kept across requests (deflateReset, not
- * Init/End per body: that would allocate and fault in 256 KiB every time).
- * *zs_ok tracks whether *zs is initialised. 0 or -1. */
-static int gzip_into(z_stream *zs, int *zs_ok, const buf_t *in, buf_t *out)
-{
-    buf_reset(out);
-    if (!*zs_ok) {
-        memset(zs, 0, sizeof *zs);
-        if (deflateInit2(zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return -1;
-        *zs_ok = 1;
-    } else if (deflateReset(zs) != Z_OK) {
-        return -1;
-    }
-    uLong bound = deflateBound(zs, (uLong)in->len);
-    if (buf_reserve(out, (size_t)bound)) return -1;
-    zs->next_in = (Bytef *)in->p;
-    zs->avail_in = (uInt)in->len;
-    zs->next_out = (Bytef *)out->p;
-    zs->avail_out = (uInt)bound;
-    if (deflate(zs, Z_FINISH) != Z_STREAM_END) return -1;
-    out->len = (size_t)zs->total_out;
-    out->p[out->len] = '\0';
-    return 0;
-}
-
 /* The http input: 200 done, 429 back off. */
 static enum ls_verdict flush_http(struct lsout *o, const struct ls_batch *b, struct ls_flush_result *res)
 {
@@ -219,7 +194,7 @@ static enum ls_verdict flush_http(struct lsout *o, const struct ls_batch *b, str
     if (buf_addc(&o->body, ']')) goto toobig;
     const void *body = o->body.p;
     size_t blen = o->body.len;
-    if (o->compress && gzip_into(&o->zs, &o->zs_ok, &o->body, &o->gz) == 0) {
+    if (o->compress && ls_gzip_body(&o->gz_state, o->body.p, o->body.len, &o->gz) == 0) {
         body = o->gz.p;
         blen = o->gz.len;
         hdrs[1] = "Content-Encoding: gzip";
