@@ -20,7 +20,8 @@ import urllib.request
 import uuid
 
 COMPOSE = shlex.split(os.environ.get("E2E_COMPOSE", "docker-compose -p hello-e2e -f docker-compose.yml "
-                                     "-f tests/e2e/compose.e2e.yml --profile elk --profile proxy"))
+                                     "-f tests/e2e/compose.e2e.yml --profile elk --profile proxy "
+                                     "--profile monitoring"))
 ENV_LABEL = os.environ.get("HELLO_ENV", "e2e")
 DELIVERY_TIMEOUT = float(os.environ.get("E2E_DELIVERY_TIMEOUT", "90"))
 RUN = uuid.uuid4().hex[:8]
@@ -235,6 +236,58 @@ def step_scale(rx):
     check("all 60 reached the Logstash (beats) receiver", len(bf) == len(ids), "%d/%d" % (len(bf), len(ids)))
 
 
+def step_prometheus():
+    """Profile monitoring: Prometheus finds every hellod replica through Docker's
+    DNS and scrapes it over HTTPS, scrapes logship, and has loaded the rules."""
+    host, port = published("prometheus", 9090)
+    t0, up = time.time(), {}
+    while time.time() - t0 < 90:
+        try:
+            targets = http_json(host, port, "/api/v1/targets")["data"]["activeTargets"]
+            up = {}
+            for t in targets:
+                if t.get("health") == "up":
+                    job = t["labels"].get("job")
+                    up[job] = up.get(job, 0) + 1
+        except (OSError, KeyError, ValueError) as e:
+            log("prometheus read failed: %s" % e)
+        if up.get("hellod") == 3 and up.get("logship") == 1:
+            break
+        time.sleep(2)
+    check("Prometheus scrapes all 3 hellod replicas (HTTPS, DNS discovery) and logship",
+          up.get("hellod") == 3 and up.get("logship") == 1, "%s in %.0f s" % (up, time.time() - t0))
+    try:
+        groups = http_json(host, port, "/api/v1/rules")["data"]["groups"]
+        names = {r["name"] for g in groups for r in g["rules"]}
+    except (OSError, KeyError, ValueError) as e:
+        names = set()
+        log("prometheus rules read failed: %s" % e)
+    want = {"HellodDown", "HellodHigh5xxRatio", "LogshipDown", "LogshipLagging", "LogshipDropping",
+            "LogshipSpoolNearlyFull", "LogshipSpoolFull"}
+    check("Prometheus loaded the alert rules", want <= names, ", ".join(sorted(want - names)) or "all")
+    # the 60 requests of the scale step, once the next scrape (every 15 s) has seen them
+    t0, n, by_route = time.time(), 0.0, []
+    while time.time() - t0 < 45:
+        try:
+            by_route = http_json(host, port, "/api/v1/query?query=" + urllib.parse.quote(
+                'sum by (route) (hellod_http_requests_total)'))["data"]["result"]
+            n = sum(float(r["value"][1]) for r in by_route if r["metric"].get("route") == "helloworld")
+        except (OSError, KeyError, ValueError) as e:
+            log("prometheus query failed: %s" % e)
+        if n >= 60:
+            break
+        time.sleep(3)
+    check("hellod_http_requests_total counts the helloworld requests", n >= 60,
+          "%g; by route: %s" % (n, [(r["metric"].get("route"), r["value"][1]) for r in by_route]))
+    try:
+        am = published("alertmanager", 9093)
+        ok = http_json(*am, "/api/v2/status").get("cluster") is not None
+    except (OSError, ValueError, RuntimeError) as e:
+        ok = False
+        log("alertmanager: %s" % e)
+    check("Alertmanager up with the config", ok)
+
+
 def step_restart_logship(rx):
     host, port = published("proxy", 8443)
     ids = ["e2e-%s-restart-%03d" % (RUN, i) for i in range(150)]
@@ -314,6 +367,7 @@ def main():
         rx = Receivers()
         step_direct(rx)
         step_scale(rx)
+        step_prometheus()
         step_restart_logship(rx)
         step_elasticsearch(rx)
     except Exception as e:  # any crash of the checker is a failed check, with the reason
