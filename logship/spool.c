@@ -419,6 +419,9 @@ struct ls_spool *ls_spool_open(const struct ls_spool_opts *o, char *err, size_t 
         f = metrics_gauge(o->reg, "logship_spool_blocked",
                           "1 while the spool is full and sources are held back.", 0, NULL);
         sp->m_blocked = f ? metrics_child_get(f, NULL) : NULL;
+        /* The cap itself, so an alert can say "80% full" without knowing the flags. */
+        f = metrics_gauge(o->reg, "logship_spool_max_bytes", "The spool's size cap (--spool-max-bytes).", 0, NULL);
+        if (f) metrics_family_set(f, NULL, (double)sp->o.max_bytes);
         sp->m_dropped = metrics_counter(o->reg, "logship_spool_dropped_total",
                                         "Records lost by the spool, by reason (full, torn_tail, corrupt).",
                                         1, rl);

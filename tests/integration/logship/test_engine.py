@@ -194,6 +194,9 @@ def test_full_spool_stops_reading_bounded_memory_then_flows(loki, make_logship, 
     ls.wait_metric("logship_spool_blocked", lambda v: v == 1, timeout=30)
     time.sleep(1)
     m1 = ls.metrics()
+    # The cap is exported for the "spool nearly full" alert, and the spool respects it.
+    assert metric_sum(m1, "logship_spool_max_bytes") == max_spool
+    assert metric_sum(m1, "logship_spool_bytes") <= max_spool
     read1 = metric_sum(m1, "logship_source_bytes_total")
     time.sleep(1.5)
     m2 = ls.metrics()
