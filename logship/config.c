@@ -11,7 +11,7 @@
 #include "log.h"
 
 #define ENV_PREFIX "LOGSHIP"
-#define NOPTS 48
+#define NOPTS 80
 #define MAX_FILE_ARGS 1024
 
 static const char *const formats[] = { "json", "raw", "docker", NULL };
@@ -67,15 +67,54 @@ static void build_opts(struct ls_config *c)
         "NDJSON file for documents Elasticsearch rejected (else dropped and counted).");
     OPT("compress", CFG_BOOL, &c->compress, "true", 0, 0, NULL, "BOOL",
         "Compress request bodies where the backend accepts it.");
-    OPT("username", CFG_STR, &c->username, NULL, 0, 0, NULL, "USER", "Basic auth user (every HTTP output).");
-    OPT("password", CFG_STR, &c->password, NULL, 0, 0, NULL, "PASS", "Basic auth password.");
+    /* shared auth/TLS: the fallback for every output kind (see the per-kind ones below) */
+    OPT("username", CFG_STR, &c->username, NULL, 0, 0, NULL, "USER",
+        "Basic auth user for every output kind without its own credentials (--loki-username, ...).");
+    OPT("password", CFG_STR, &c->password, NULL, 0, 0, NULL, "PASS", "Basic auth password (with --username).");
     OPT("bearer-token-file", CFG_STR, &c->bearer_token_file, NULL, 0, 0, NULL, "PATH",
-        "File holding a bearer token (Authorization: Bearer).");
+        "File holding a bearer token (Authorization: Bearer), for kinds without their own credentials.");
     OPT("api-key", CFG_STR, &c->api_key, NULL, 0, 0, NULL, "KEY",
-        "Elasticsearch API key (Authorization: ApiKey).");
-    OPT("ca-file", CFG_STR, &c->ca_file, NULL, 0, 0, NULL, "PATH", "CA bundle to verify backends' TLS certificates.");
-    OPT("cert", CFG_STR, &c->cert, NULL, 0, 0, NULL, "PATH", "Client certificate (PEM) for mTLS.");
-    OPT("key", CFG_STR, &c->key, NULL, 0, 0, NULL, "PATH", "Client private key (PEM) for mTLS.");
+        "Elasticsearch API key (Authorization: ApiKey), unless --es-* credentials are given.");
+    OPT("ca-file", CFG_STR, &c->ca_file, NULL, 0, 0, NULL, "PATH",
+        "CA bundle to verify backends' TLS certificates (kinds without their own --*-ca-file).");
+    OPT("cert", CFG_STR, &c->cert, NULL, 0, 0, NULL, "PATH",
+        "Client certificate (PEM) for mTLS (kinds without their own --*-cert/--*-key).");
+    OPT("key", CFG_STR, &c->key, NULL, 0, 0, NULL, "PATH", "Client private key (PEM) for mTLS (with --cert).");
+    /* per-kind auth/TLS: when any credential of a kind is given, the kind uses only its own
+     * credentials; "" means none (e.g. --loki-username "" keeps shared ones away from Loki) */
+    OPT("loki-username", CFG_STR, &c->loki_auth.username, NULL, 0, 0, NULL, "USER",
+        "Loki outputs only: basic auth user; any --loki-* credential replaces the shared ones (\"\" = none).");
+    OPT("loki-password", CFG_STR, &c->loki_auth.password, NULL, 0, 0, NULL, "PASS",
+        "Loki outputs only: basic auth password.");
+    OPT("loki-bearer-token-file", CFG_STR, &c->loki_auth.bearer_token_file, NULL, 0, 0, NULL, "PATH",
+        "Loki outputs only: file holding a bearer token.");
+    OPT("loki-ca-file", CFG_STR, &c->loki_auth.ca_file, NULL, 0, 0, NULL, "PATH",
+        "Loki outputs only: CA bundle (replaces --ca-file; \"\" = system CAs).");
+    OPT("loki-cert", CFG_STR, &c->loki_auth.cert, NULL, 0, 0, NULL, "PATH",
+        "Loki outputs only: mTLS client certificate (replaces --cert/--key).");
+    OPT("loki-key", CFG_STR, &c->loki_auth.key, NULL, 0, 0, NULL, "PATH", "Loki outputs only: mTLS client key.");
+    OPT("es-username", CFG_STR, &c->es_auth.username, NULL, 0, 0, NULL, "USER",
+        "Elasticsearch outputs only: basic auth user; any --es-* credential replaces the shared ones.");
+    OPT("es-password", CFG_STR, &c->es_auth.password, NULL, 0, 0, NULL, "PASS",
+        "Elasticsearch outputs only: basic auth password.");
+    OPT("es-api-key", CFG_STR, &c->es_auth.api_key, NULL, 0, 0, NULL, "KEY",
+        "Elasticsearch outputs only: API key (Authorization: ApiKey).");
+    OPT("es-ca-file", CFG_STR, &c->es_auth.ca_file, NULL, 0, 0, NULL, "PATH",
+        "Elasticsearch outputs only: CA bundle (replaces --ca-file).");
+    OPT("es-cert", CFG_STR, &c->es_auth.cert, NULL, 0, 0, NULL, "PATH",
+        "Elasticsearch outputs only: mTLS client certificate (replaces --cert/--key).");
+    OPT("es-key", CFG_STR, &c->es_auth.key, NULL, 0, 0, NULL, "PATH",
+        "Elasticsearch outputs only: mTLS client key.");
+    OPT("logstash-username", CFG_STR, &c->logstash_auth.username, NULL, 0, 0, NULL, "USER",
+        "Logstash outputs only: basic auth user (http://); replaces the shared credentials.");
+    OPT("logstash-password", CFG_STR, &c->logstash_auth.password, NULL, 0, 0, NULL, "PASS",
+        "Logstash outputs only: basic auth password.");
+    OPT("logstash-ca-file", CFG_STR, &c->logstash_auth.ca_file, NULL, 0, 0, NULL, "PATH",
+        "Logstash outputs only: CA bundle (replaces --ca-file).");
+    OPT("logstash-cert", CFG_STR, &c->logstash_auth.cert, NULL, 0, 0, NULL, "PATH",
+        "Logstash outputs only: mTLS client certificate (replaces --cert/--key).");
+    OPT("logstash-key", CFG_STR, &c->logstash_auth.key, NULL, 0, 0, NULL, "PATH",
+        "Logstash outputs only: mTLS client key.");
     OPT("insecure-skip-verify", CFG_BOOL, &c->insecure, "false", 0, 0, NULL, "BOOL",
         "Do not verify backends' TLS certificates (testing only).");
     OPT("connect-timeout", CFG_DURATION, &c->connect_timeout_ms, "5s", 1, 600000, NULL, "DUR",
@@ -112,6 +151,8 @@ static void build_opts(struct ls_config *c)
         "JSON config file; keys are these option names.");
     OPT("check-config", CFG_BOOL, &c->check_config, "false", 0, 0, NULL, "BOOL",
         "Validate the configuration, print the outcome and exit (0 good, 2 bad).");
+    OPT("help-markdown", CFG_BOOL, &c->help_markdown, "false", 0, 0, NULL, "BOOL",
+        "Print this option table as Markdown (logship/OPTIONS.md) and exit.");
     g_nopts = i;
 }
 
@@ -243,6 +284,39 @@ static const char *find_config_arg(int argc, char **argv)
     return getenv(ENV_PREFIX "_CONFIG");
 }
 
+static const char *nonempty(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
+int ls_config_resolve_auth(const struct ls_kind_auth *kind, const struct ls_kind_auth *shared,
+                           const char *flag, struct ls_output_conf *o, char *err, size_t errlen)
+{
+    const struct ls_kind_auth *cred = kind->username || kind->password || kind->bearer_token_file ||
+                                              kind->api_key ? kind : shared;
+    const struct ls_kind_auth *tls = kind->cert || kind->key ? kind : shared;
+    o->username = nonempty(cred->username);
+    o->password = nonempty(cred->password);
+    o->bearer_token_file = nonempty(cred->bearer_token_file);
+    o->api_key = nonempty(cred->api_key);
+    o->ca_file = nonempty(kind->ca_file ? kind->ca_file : shared->ca_file);
+    o->cert_file = nonempty(tls->cert);
+    o->key_file = nonempty(tls->key);
+    const char *pre = cred == kind ? flag : "";
+    const char *dash = cred == kind ? "-" : "";
+    if (!o->username != !o->password) {
+        snprintf(err, errlen, "--%s%susername and --%s%spassword go together", pre, dash, pre, dash);
+        return -1;
+    }
+    pre = tls == kind ? flag : "";
+    dash = tls == kind ? "-" : "";
+    if (!o->cert_file != !o->key_file) {
+        snprintf(err, errlen, "--%s%scert and --%s%skey go together", pre, dash, pre, dash);
+        return -1;
+    }
+    return 0;
+}
+
 static int add_output(struct ls_config *c, const char *kind, const char *url, unsigned idx,
                       char *err, size_t errlen)
 {
@@ -273,13 +347,21 @@ static int add_output(struct ls_config *c, const char *kind, const char *url, un
     o->name = s->name;
     o->url = url;
     o->tenant = c->tenant;
-    o->username = c->username;
-    o->password = c->password;
-    o->bearer_token_file = c->bearer_token_file;
-    o->api_key = c->api_key;
-    o->ca_file = c->ca_file;
-    o->cert_file = c->cert;
-    o->key_file = c->key;
+    const struct ls_kind_auth shared = {
+        .username = c->username, .password = c->password, .bearer_token_file = c->bearer_token_file,
+        .api_key = c->api_key, .ca_file = c->ca_file, .cert = c->cert, .key = c->key,
+    };
+    const struct ls_kind_auth *own = &c->loki_auth;
+    const char *flag = "loki";
+    if (strcmp(kind, "elasticsearch") == 0) {
+        own = &c->es_auth;
+        flag = "es";
+    } else if (strcmp(kind, "logstash") == 0) {
+        own = &c->logstash_auth;
+        flag = "logstash";
+    }
+    if (ls_config_resolve_auth(own, &shared, flag, o, err, errlen) != 0)
+        return -1;
     o->insecure_skip_verify = c->insecure;
     o->connect_timeout_ms = c->connect_timeout_ms;
     o->request_timeout_ms = c->request_timeout_ms;
@@ -442,6 +524,10 @@ int ls_config_load(struct ls_config *c, int argc, char **argv, char *err, size_t
     }
     if (r != 0)
         goto out;
+    if (c->help_markdown) {
+        rc = 3;
+        goto out;
+    }
     if (validate(c, err, errlen) != 0) {
         if (err[0] == '\0')
             snprintf(err, errlen, "out of memory");

@@ -19,6 +19,13 @@
 
 #define LS_MAX_OUTPUTS 16
 
+/* Credentials and TLS files for one output kind (--loki-*, --es-*,
+ * --logstash-*), or the shared ones. NULL = not given; "" = given empty,
+ * which for a per-kind option means "none for this kind". */
+struct ls_kind_auth {
+    char *username, *password, *bearer_token_file, *api_key, *ca_file, *cert, *key;
+};
+
 /* One configured output instance. */
 struct ls_output_spec {
     const struct ls_output_ops *ops;
@@ -30,7 +37,8 @@ struct ls_config {
     /* raw options (owned by the cfg table) */
     struct cfg_list sources, labels, label_fields, loki, elasticsearch, logstash, positional;
     int      format, start_at, on_invalid, on_long, loki_encoding, spool_fsync, on_full, log_level;
-    int      compress, insecure, check_config;
+    int      compress, insecure, check_config, help_markdown;
+    struct ls_kind_auth loki_auth, es_auth, logstash_auth;  /* per-kind overrides */
     char    *ts_fields, *tenant, *es_index, *dead_letter, *username, *password, *bearer_token_file,
             *api_key, *ca_file, *cert, *key, *spool_dir, *metrics_addr, *config_file;
     uint64_t max_line_bytes, spool_max_bytes, batch_bytes;
@@ -50,15 +58,29 @@ struct ls_config {
 };
 
 /* Parse argv (+ env + --config file) into c and validate. Returns 0 when
- * ready to run, 1 for --help, 2 for --version, -1 with a one-line message in
- * err on any error (the caller prints it and exits 2). Call ls_config_free
- * whatever the result. */
+ * ready to run, 1 for --help, 2 for --version, 3 for --help-markdown (no
+ * validation done), -1 with a one-line message in err on any error (the
+ * caller prints it and exits 2). Call ls_config_free whatever the result. */
 int ls_config_load(struct ls_config *c, int argc, char **argv, char *err, size_t errlen);
 
 /* Print --help (usage and the option table) to out. */
 void ls_config_usage(struct ls_config *c, FILE *out);
 
-/* Print the options as a Markdown table (for the README). */
+/* Resolve the credentials and TLS files of one output of a kind into o.
+ * Credentials (username, password, bearer token file, API key) are one
+ * group: if any per-kind one is given (even empty), the kind's group is used
+ * whole and the shared credentials are ignored for that kind; else the shared
+ * group. The client certificate and key are another such group; the CA file
+ * is resolved alone. Empty strings become NULL (none). Returns 0, or -1 with
+ * a one-line message in err when the result is a username without a password
+ * (or the reverse) or a certificate without a key; flag names the kind's
+ * option prefix ("loki", "es", "logstash") for the message. Pointers in o
+ * point into kind/shared. */
+int ls_config_resolve_auth(const struct ls_kind_auth *kind, const struct ls_kind_auth *shared,
+                           const char *flag, struct ls_output_conf *o, char *err, size_t errlen);
+
+/* Print the options as a Markdown table (logship/OPTIONS.md, made by
+ * logship --help-markdown). */
 void ls_config_markdown(struct ls_config *c, FILE *out);
 
 /* Release everything ls_config_load allocated. Safe after a failed load. */

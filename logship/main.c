@@ -73,6 +73,11 @@ int main(int argc, char **argv)
         ls_config_free(&c);
         return 0;
     }
+    if (r == 3) {
+        ls_config_markdown(&c, stdout);
+        ls_config_free(&c);
+        return 0;
+    }
     if (r == 2) {
         printf("logship %s\n", PROJECT_VERSION);
         ls_config_free(&c);

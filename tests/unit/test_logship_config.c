@@ -124,12 +124,104 @@ static void test_config_file_precedence(void **state)
     unlink(path);
 }
 
+/* Per-kind auth/TLS options win for their kind; the shared ones are the fallback. */
+static void test_per_kind_auth(void **state)
+{
+    (void)state;
+    struct ls_config c;
+    char err[256];
+    /* shared basic auth; ES has its own; Loki opts out with ""; Logstash takes the shared */
+    assert_int_equal(load(&c, err, sizeof(err), "--source", "a", "--loki", "http://l", "--elasticsearch",
+                          "http://e", "--logstash", "http://s", "--username", "shared", "--password", "spw",
+                          "--ca-file", "/ca.pem", "--cert", "/c.pem", "--key", "/k.pem",
+                          "--es-username", "esu", "--es-password", "espw", "--loki-username", "",
+                          "--loki-ca-file", "/loki-ca.pem", "--logstash-cert", "/ls-c.pem", "--logstash-key",
+                          "/ls-k.pem", NULL), 0);
+    assert_int_equal(c.n_outputs, 3);
+    const struct ls_output_conf *lo = &c.outputs[0].conf, *es = &c.outputs[1].conf, *ls = &c.outputs[2].conf;
+    assert_string_equal(c.outputs[1].name, "elasticsearch");
+    assert_null(lo->username);
+    assert_null(lo->password);
+    assert_string_equal(lo->ca_file, "/loki-ca.pem");
+    assert_string_equal(lo->cert_file, "/c.pem");
+    assert_string_equal(es->username, "esu");
+    assert_string_equal(es->password, "espw");
+    assert_string_equal(es->ca_file, "/ca.pem");
+    assert_string_equal(ls->username, "shared");
+    assert_string_equal(ls->password, "spw");
+    assert_string_equal(ls->cert_file, "/ls-c.pem");
+    assert_string_equal(ls->key_file, "/ls-k.pem");
+    ls_config_free(&c);
+
+    /* a per-kind credential replaces the whole shared group: no shared API key leaks to ES */
+    setenv("LOGSHIP_ES_PASSWORD", "envpw", 1);
+    assert_int_equal(load(&c, err, sizeof(err), "--source", "a", "--loki", "http://l", "--elasticsearch",
+                          "http://e", "--api-key", "SHARED", "--es-username", "u", NULL), 0);
+    unsetenv("LOGSHIP_ES_PASSWORD");
+    assert_string_equal(c.outputs[0].conf.api_key, "SHARED");
+    assert_null(c.outputs[1].conf.api_key);
+    assert_string_equal(c.outputs[1].conf.username, "u");
+    assert_string_equal(c.outputs[1].conf.password, "envpw");
+    ls_config_free(&c);
+
+    /* nothing per-kind: every output gets the shared options (backward compatible) */
+    assert_int_equal(load(&c, err, sizeof(err), "--source", "a", "--loki", "http://l", "--elasticsearch",
+                          "http://e", "--bearer-token-file", "/t", NULL), 0);
+    assert_string_equal(c.outputs[0].conf.bearer_token_file, "/t");
+    assert_string_equal(c.outputs[1].conf.bearer_token_file, "/t");
+    ls_config_free(&c);
+
+    /* pairs are checked on the resolved values, naming the kind's flags */
+    assert_int_equal(load(&c, err, sizeof(err), "--source", "a", "--elasticsearch", "http://e",
+                          "--es-username", "u", NULL), -1);
+    assert_non_null(strstr(err, "--es-username and --es-password"));
+    ls_config_free(&c);
+    assert_int_equal(load(&c, err, sizeof(err), "--source", "a", "--loki", "http://l", "--loki-cert", "/c",
+                          NULL), -1);
+    assert_non_null(strstr(err, "--loki-cert and --loki-key"));
+    ls_config_free(&c);
+    /* ... but only for outputs that exist: --es-* without --elasticsearch is harmless */
+    assert_int_equal(load(&c, err, sizeof(err), "--source", "a", "--loki", "http://l", "--es-username", "u",
+                          NULL), 0);
+    assert_null(c.outputs[0].conf.username);
+    ls_config_free(&c);
+
+    /* the resolver alone */
+    struct ls_kind_auth kind = { .api_key = "K" }, shared = { .username = "s", .password = "p", .ca_file = "" };
+    struct ls_output_conf o = { .name = "t" };
+    assert_int_equal(ls_config_resolve_auth(&kind, &shared, "es", &o, err, sizeof(err)), 0);
+    assert_string_equal(o.api_key, "K");
+    assert_null(o.username);
+    assert_null(o.ca_file);
+}
+
+/* --help-markdown returns 3 before validation (no source/output needed). */
+static void test_help_markdown(void **state)
+{
+    (void)state;
+    struct ls_config c;
+    char err[256];
+    assert_int_equal(load(&c, err, sizeof(err), "--help-markdown", NULL), 3);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    ls_config_markdown(&c, f);
+    assert_int_equal(fclose(f), 0);
+    assert_non_null(strstr(text, "| `--es-password PASS` | `LOGSHIP_ES_PASSWORD` |"));
+    assert_non_null(strstr(text, "`--loki-bearer-token-file PATH`"));
+    free(text);
+    ls_config_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_and_mapping),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_config_file_precedence),
+        cmocka_unit_test(test_per_kind_auth),
+        cmocka_unit_test(test_help_markdown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
