@@ -5,8 +5,8 @@
 #   logstash         --logstash $LOGSTASH_URL (default beats://logstash:5044)
 #   elasticsearch    --elasticsearch $ELASTICSEARCH_URL (default
 #                    http://elasticsearch:9200) as $ELASTIC_USER/$ELASTIC_PASSWORD
-# Credentials travel in logship's environment (LOGSHIP_USERNAME/PASSWORD),
-# never on its command line.
+# Credentials travel in logship's environment (LOGSHIP_ES_USERNAME/PASSWORD),
+# never on its command line, and are Elasticsearch's only: Loki never sees them.
 set -eu
 case "${ELK_OUTPUT:-none}" in
     none | "") ;;
@@ -15,8 +15,8 @@ case "${ELK_OUTPUT:-none}" in
     elasticsearch)
         set -- "$@" --elasticsearch "${ELASTICSEARCH_URL:-http://elasticsearch:9200}"
         if [ -n "${ELASTIC_USER:-}" ]; then
-            export LOGSHIP_USERNAME="$ELASTIC_USER"
-            export LOGSHIP_PASSWORD="${ELASTIC_PASSWORD:-}"
+            export LOGSHIP_ES_USERNAME="$ELASTIC_USER"
+            export LOGSHIP_ES_PASSWORD="${ELASTIC_PASSWORD:-}"
         fi ;;
     *)
         echo "logship-entrypoint: ELK_OUTPUT must be none, logstash or elasticsearch, not '$ELK_OUTPUT'" >&2
