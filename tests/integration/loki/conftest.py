@@ -1,19 +1,15 @@
 """Fixtures for the Loki output tests: the Loki stand-in and the logship binary."""
 import os
-import re
-import signal
-import socket
-import time
 import subprocess
 import sys
 
 import pytest
-import requests
 
 TESTS_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 if TESTS_DIR not in sys.path:
     sys.path.insert(0, TESTS_DIR)
 
+from lib.logshipproc import LogshipProcess  # noqa: E402
 from receivers.loki import LokiReceiver  # noqa: E402
 
 REPO = os.path.dirname(TESTS_DIR)
@@ -65,90 +61,9 @@ def pki(tmp_path_factory):
 
 # --- running the logship binary against the receiver --------------------------------------
 
-METRIC_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)$')
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class LokiLogship:
-    """One logship process shipping files to Loki, with /metrics readback."""
-
-    def __init__(self, binary, workdir, args):
-        self.workdir = workdir
-        self.port = _free_port()
-        self.stderr_path = os.path.join(workdir, "logship.stderr")
-        self.args = [binary, "--spool-dir", os.path.join(workdir, "spool"),
-                     "--metrics-addr", "127.0.0.1:%d" % self.port, "--batch-wait", "50ms",
-                     "--retry-initial-backoff", "100ms", "--retry-max-backoff", "1s",
-                     "--shutdown-timeout", "10s"] + list(args)
-        self.proc = None
-        self.err = None
-
-    def start(self):
-        self.err = open(self.stderr_path, "ab")
-        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=self.err)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError("logship exited (%s): %s" % (self.proc.returncode, self.stderr()))
-            try:
-                requests.get("http://127.0.0.1:%d/healthz" % self.port, timeout=1)
-                return self
-            except requests.RequestException:
-                time.sleep(0.05)
-        raise AssertionError("logship did not come up: " + self.stderr())
-
-    def metrics(self):
-        r = requests.get("http://127.0.0.1:%d/metrics" % self.port, timeout=5)
-        r.raise_for_status()
-        out = {}
-        for line in r.text.splitlines():
-            m = METRIC_RE.match(line)
-            if m and not line.startswith("#"):
-                out[(m.group(1), m.group(2) or "")] = float(m.group(3))
-        return out
-
-    def metric(self, name, **labels):
-        return sum(v for (n, lab), v in self.metrics().items() if n == name and
-                   all('%s="%s"' % kv in lab for kv in labels.items()))
-
-    def wait_metric(self, name, pred, timeout=30, **labels):
-        deadline = time.monotonic() + timeout
-        v = None
-        while time.monotonic() < deadline:
-            try:
-                v = self.metric(name, **labels)
-                if pred(v):
-                    return v
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
-        raise AssertionError("%s%s never matched (last %s): %s" % (name, labels, v, self.stderr()))
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                rc = self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError("logship did not stop: " + self.stderr())
-            self.err.close()
-            return rc
-        return self.proc.returncode if self.proc else None
-
-    def stderr(self, n=3000):
-        try:
-            with open(self.stderr_path, "rb") as f:
-                return f.read()[-n:].decode("utf-8", "replace")
-        except OSError:
-            return ""
+# The Loki output tests' defaults: short batches and backoffs, so tests stay quick.
+FLAGS = ["--batch-wait", "50ms", "--retry-initial-backoff", "100ms", "--retry-max-backoff", "1s",
+         "--shutdown-timeout", "10s"]
 
 
 @pytest.fixture
@@ -159,7 +74,8 @@ def run_logship(logship_bin, tmp_path):
     def run(args):
         d = tmp_path / ("ls%d" % len(procs))
         d.mkdir()
-        ls = LokiLogship(logship_bin, str(d), args)
+        ls = LogshipProcess(logship_bin, str(d), FLAGS + list(args), ready="/healthz",
+                            ready_timeout=15, stop_timeout=30)
         procs.append(ls)
         return ls.start()
 

@@ -40,7 +40,7 @@ def write_lines(path, start, n, ts0, step_ns=1000, level=None, pad=0, extra=None
 
 def wait_count(loki, n, ls, timeout=60):
     got = loki.wait_count(n, timeout)
-    assert got >= n, "stored %d of %d: %s" % (got, n, ls.stderr())
+    assert got >= n, "stored %d of %d: %s" % (got, n, ls.stderr_tail())
     return got
 
 
@@ -99,7 +99,7 @@ def test_partial_400_too_new_and_line_too_long_dropped_and_counted(loki, run_log
     time.sleep(0.3)
     assert loki.count() == 351
     assert ls.metric("logship_output_retries_total", output="loki") == 0
-    assert "has timestamp too new" in ls.stderr(100000)
+    assert "has timestamp too new" in ls.stderr_tail(100000)
     assert ls.stop() == 0
 
 
@@ -114,7 +114,7 @@ def test_partial_400_too_far_behind_counts_n_of_m(loki, run_logship, tmp_path):
     write_lines(log, 13, 5, now, level="info")
     wait_count(loki, 15, ls)
     ls.wait_metric("logship_output_dropped_total", lambda v: v == 3, output="loki", reason="too_far_behind")
-    assert "total ignored: 3 out of" in ls.stderr(100000)
+    assert "total ignored: 3 out of" in ls.stderr_tail(100000)
     assert ls.stop() == 0
     assert loki.count() == 15
 
@@ -163,7 +163,7 @@ def test_401_is_a_config_error_and_data_is_kept(loki, run_logship, tmp_path):
     ls.wait_metric("logship_output_batches_total", lambda v: v >= 1, output="loki", result="config")
     wait_count(loki, 100, ls)
     assert ls.metric("logship_output_dropped_total", output="loki") == 0
-    assert "no org id" in ls.stderr(100000)
+    assert "no org id" in ls.stderr_tail(100000)
     assert ls.stop() == 0
 
 

@@ -1,0 +1,1 @@
+"""Shared helpers for the integration tests (imported as lib.<module>, with tests/ on sys.path)."""
