@@ -79,7 +79,7 @@ test: check-style unit integration test-san fuzz-smoke check-config
 	@echo "make test: all suites passed"
 
 integration: $(BUILD)/hellod $(BUILD)/logship
-	HELLOD_BIN=$(abspath $(BUILD)/hellod) LOGSHIP_BIN=$(abspath $(BUILD)/logship) \
+	HELLOD_BIN=$(abspath $(BUILD)/hellod) LOGSHIP_BIN=$(abspath $(BUILD)/logship) SANITIZED=$(SAN) \
 	    $(PYTEST) tests/integration
 
 # The same unit and integration suites, built with ASan+UBSan.
