@@ -26,6 +26,13 @@ enum ls_verdict { LS_DONE = 0, LS_RETRY, LS_DROP, LS_CONFIG };
 struct ls_batch {
     const struct ls_record *recs;
     size_t n;
+    /* The first n_maybe_sent records were handed to this output before a
+     * restart (or an earlier attempt) and never acknowledged: the backend may
+     * already hold them. An output that can ask the backend (Loki's query
+     * API) checks them before sending; the others resend them and count them
+     * in res->maybe_duplicates (Elasticsearch's deterministic _id turns its
+     * replays into 409s, so it counts nothing). */
+    size_t n_maybe_sent;
 };
 
 /* What flush reports back beside its verdict. */
@@ -40,7 +47,10 @@ struct ls_flush_result {
     char    detail[1024];       /* first KB of the response body or the error text */
     size_t  dropped;            /* records dropped (Loki partial 400 reports N of M) */
     size_t  duplicates;         /* records the backend already had (Elasticsearch 409 on
-                                 * create with a deterministic _id): delivered, counted apart */
+                                 * create with a deterministic _id, or found by Loki's query
+                                 * API): delivered, counted apart */
+    size_t  maybe_duplicates;   /* maybe-sent records resent without a way to check whether
+                                 * the backend already had them */
 };
 
 /* Returned by flush when item[] carries per-record verdicts. */
