@@ -40,7 +40,7 @@ static void build_opts(struct ls_config *c)
         "File path or glob to follow, or - for stdin (repeatable; positional arguments too).");
     OPT("allow-root", CFG_LIST, &c->allow_roots, NULL, 0, 0, NULL, "DIR",
         "Directory a followed file (symlinks resolved) may lie in besides its glob's own directory "
-        "(repeatable; e.g. /var/log/pods for /var/log/containers/*.log).");
+        "(e.g. /var/log/pods for /var/log/containers/*.log).");
     OPT("format", CFG_ENUM, &c->format, "json", 0, 0, formats, "json|raw|docker",
         "Input format: JSON lines (timestamp and label fields read), raw text, or Docker json-file.");
     OPT("label", CFG_LIST, &c->labels, NULL, 0, 0, NULL, "K=V", "Static label added to every entry (repeatable).");
