@@ -26,6 +26,10 @@
  *  - commit() records, per file, the offset after the last line handed to
  *    the spool (or deliberately skipped), never merely read: a partial line
  *    or a pending docker piece holds the offset at its start.
+ *  - What a glob matches is opened only if fileguard.h's policy allows it:
+ *    regular files, off pseudo filesystems, resolving under the glob's own
+ *    directory or an --allow-root; refusals are logged once per file and
+ *    counted in logship_input_refused_total{reason}.
  *  - At most LS_FILE_MAX_FILES files are followed at once (each holds one
  *    descriptor); further matches are ignored with a warning until a slot
  *    frees. A corrupt positions.json is moved aside (positions.json.corrupt)
