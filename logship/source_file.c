@@ -86,13 +86,13 @@ struct fsrc {
     struct tfile         *pending;      /* the file whose reader holds a refused record */
     struct tfile         *resume;       /* where the next poll starts reading */
     buf_t                 ckpt;         /* last checkpoint written, to skip identical writes */
+    struct ls_fileguard   guard;        /* what may be opened (--allow-root) */
+    struct { uint64_t dev, ino; size_t glob; } refused[REFUSED_MEMORY];
+    size_t                nrefused;
     int                   warned_cap;
     struct { uint64_t dev, ino; } failed[FAILED_MEMORY];
     size_t                nfailed;
     int                   had_positions; /* a checkpoint was loaded: not a first run */
-    struct ls_fileguard   guard;        /* what may be opened (--allow-root) */
-    struct { uint64_t dev, ino; size_t glob; } refused[REFUSED_MEMORY];
-    size_t                nrefused;
 };
 
 static const struct ls_source_ops file_ops;
