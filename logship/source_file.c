@@ -31,7 +31,7 @@
 #define READ_CHUNK (64 * 1024)
 #define NS_PER_MS 1000000LL
 #define FAILED_MEMORY 16
-#define REFUSED_MEMORY 256
+#define REFUSED_MAX (1u << 16) /* slots of the refused set: 48 Ki files remembered */
 
 struct tfile {
     struct ls_file_id id;
@@ -45,6 +45,12 @@ struct tfile {
     struct ls_head head;  /* first bytes: fingerprint and early-line origins */
     struct ls_reader rd;
     struct tfile *next;
+};
+
+struct refused {          /* a file refused for a glob, by the identity of its target */
+    uint64_t dev, ino;
+    size_t   glob;
+    int      used;
 };
 
 struct saved {            /* one entry of positions.json */
@@ -87,8 +93,8 @@ struct fsrc {
     struct tfile         *resume;       /* where the next poll starts reading */
     buf_t                 ckpt;         /* last checkpoint written, to skip identical writes */
     struct ls_fileguard   guard;        /* what may be opened (--allow-root) */
-    struct { uint64_t dev, ino; size_t glob; } refused[REFUSED_MEMORY];
-    size_t                nrefused;
+    struct refused       *refused;      /* open-addressing set of refused files */
+    size_t                refused_cap, nrefused;
     int                   warned_cap;
     struct { uint64_t dev, ino; } failed[FAILED_MEMORY];
     size_t                nfailed;
@@ -432,21 +438,53 @@ static int failed_before(struct fsrc *s, const struct stat *st)
     return 0;
 }
 
+static size_t refused_slot(const struct fsrc *s, uint64_t dev, uint64_t ino, size_t gi)
+{
+    uint64_t h = dev * 0x9e3779b97f4a7c15ULL ^ ino * 0xbf58476d1ce4e5b9ULL ^ (uint64_t)gi;
+    size_t i = (size_t)(h ^ (h >> 31)) & (s->refused_cap - 1);
+
+    while (s->refused[i].used &&
+           !(s->refused[i].dev == dev && s->refused[i].ino == ino && s->refused[i].glob == gi))
+        i = (i + 1) & (s->refused_cap - 1);
+    return i;
+}
+
 /* Was this file (by what its name leads to) refused for glob gi before?
  * Refused files are skipped at every later scan without a word. */
 static int refused_known(const struct fsrc *s, const struct stat *st, size_t gi)
 {
-    size_t i, n = s->nrefused < REFUSED_MEMORY ? s->nrefused : REFUSED_MEMORY;
+    if (s->nrefused == 0)
+        return 0;
+    return s->refused[refused_slot(s, (uint64_t)st->st_dev, (uint64_t)st->st_ino, gi)].used;
+}
 
-    for (i = 0; i < n; i++)
-        if (s->refused[i].dev == (uint64_t)st->st_dev && s->refused[i].ino == (uint64_t)st->st_ino &&
-            s->refused[i].glob == gi)
-            return 1;
+/* Remember a refusal. Returns 0, or -1 when it cannot be remembered (out of
+ * memory, or REFUSED_MAX reached): then it is logged and counted again at
+ * the next scan rather than forgotten silently. */
+static int refused_add(struct fsrc *s, const struct stat *st, size_t gi)
+{
+    if ((s->nrefused + 1) * 4 > s->refused_cap * 3) {
+        size_t ncap = s->refused_cap ? s->refused_cap * 2 : 64, i;
+        struct refused *old = s->refused, *t;
+        size_t ocap = s->refused_cap;
+
+        if (ncap > REFUSED_MAX || (t = calloc(ncap, sizeof(*t))) == NULL)
+            return -1;
+        s->refused = t;
+        s->refused_cap = ncap;
+        for (i = 0; i < ocap; i++)
+            if (old[i].used)
+                s->refused[refused_slot(s, old[i].dev, old[i].ino, old[i].glob)] = old[i];
+        free(old);
+    }
+    size_t k = refused_slot(s, (uint64_t)st->st_dev, (uint64_t)st->st_ino, gi);
+    s->refused[k] = (struct refused){ (uint64_t)st->st_dev, (uint64_t)st->st_ino, gi, 1 };
+    s->nrefused++;
     return 0;
 }
 
 /* Refuse a file: one log line and one count per file (remembered by the
- * identity of its target, the last REFUSED_MEMORY of them). */
+ * identity of its target for this glob). */
 static void refuse(struct fsrc *s, const char *path, const struct stat *st, size_t gi,
                    enum ls_refuse why)
 {
@@ -457,10 +495,7 @@ static void refuse(struct fsrc *s, const char *path, const struct stat *st, size
 
     if (refused_known(s, st, gi))
         return;
-    s->refused[s->nrefused % REFUSED_MEMORY].dev = (uint64_t)st->st_dev;
-    s->refused[s->nrefused % REFUSED_MEMORY].ino = (uint64_t)st->st_ino;
-    s->refused[s->nrefused % REFUSED_MEMORY].glob = gi;
-    s->nrefused++;
+    (void)refused_add(s, st, gi);
     ls_sm_add(c, 1);
     if (!realpath(path, target))
         snprintf(target, sizeof(target), "%s", path);
@@ -909,6 +944,7 @@ static void file_destroy(void *ctx)
         free(s->globs[i].base);
     }
     ls_fileguard_free(&s->guard);
+    free(s->refused);
     free(s->globs);
     if (s->wait_fd >= 0 && s->wait_fd != s->ino_fd)
         close(s->wait_fd);

@@ -121,3 +121,19 @@ def test_source_naming_a_fifo_or_a_directory_is_a_config_error(logship_bin, tmp_
     r = _start_fails(logship_bin, tmp_path, "/proc/self/status")
     assert r.returncode == 2, r.stderr
     assert "pseudo filesystem" in r.stderr
+
+
+def test_many_refused_files_are_each_counted_once(run_logship, loki, tmp_path):
+    """300 FIFOs in a followed directory: 300 refusals, however many rescans pass."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for i in range(300):
+        os.mkfifo(logs / ("p%03d.log" % i))
+    write_json_lines(logs / "real.log", "real", 3)
+    ls = run_logship(["--source", str(logs / "*.log")])
+    ls.wait_metric("logship_output_entries_total", 3, timeout=30)
+    ls.wait_metric("logship_input_refused_total", 300, timeout=10, reason="special_file")
+    time.sleep(3.5)  # three more rescans
+    assert ls.metric("logship_input_refused_total", reason="special_file") == 300
+    assert len(refused_lines(ls)) == 300
+    assert ls.stop() == 0
