@@ -11,11 +11,14 @@
 #include "log.h"
 
 #define METRICS_MAX (8u << 20)
+#define ADMIN_THREADS "64"        /* connections served at once (see admin.h) */
+#define ADMIN_IO_TIMEOUT_MS "3000" /* longest a connection may hold a worker idle */
 
 struct ls_admin {
     struct mg_context *ctx;
     metrics_registry *reg;
     int (*ready)(void *);
+    int (*health)(void *, char *, size_t);
     void *ready_ctx;
     int port;
 };
@@ -58,11 +61,23 @@ static int h_metrics(struct mg_connection *c, void *cb)
 
 static int h_healthz(struct mg_connection *c, void *cb)
 {
+    struct ls_admin *a = cb;
+    char why[256] = "";
     int rc;
-    (void)cb;
     if ((rc = only_get(c)) != 0)
         return rc;
-    return reply(c, 200, "text/plain", "ok\n", 3);
+    if (!a->health || a->health(a->ready_ctx, why, sizeof(why)))
+        return reply(c, 200, "text/plain", "ok\n", 3);
+    buf_t b;
+    buf_init(&b, 1024);
+    if (buf_adds(&b, "{\"status\":\"stuck\",\"reason\":") != 0 || jsonw_str(&b, why, strlen(why)) != 0 ||
+        buf_adds(&b, "}\n") != 0) {
+        buf_free(&b);
+        return reply(c, 503, "application/json", "{\"status\":\"stuck\"}\n", 19);
+    }
+    rc = reply(c, 503, "application/json", b.p, b.len);
+    buf_free(&b);
+    return rc;
 }
 
 static int h_ready(struct mg_connection *c, void *cb)
@@ -94,7 +109,8 @@ static int on_log_message(const struct mg_connection *conn, const char *message)
 }
 
 struct ls_admin *ls_admin_start(const char *addr, metrics_registry *reg,
-                                int (*ready)(void *ctx), void *ctx, char *err, size_t errlen)
+                                int (*ready)(void *ctx), int (*health)(void *ctx, char *why, size_t n),
+                                void *ctx, char *err, size_t errlen)
 {
     struct ls_admin *a = calloc(1, sizeof(*a));
     struct mg_callbacks cb;
@@ -105,10 +121,10 @@ struct ls_admin *ls_admin_start(const char *addr, metrics_registry *reg,
     char cerr[256] = "";
     const char *opts[] = {
         "listening_ports", addr,
-        "num_threads", "4",
-        "request_timeout_ms", "10000",
+        "num_threads", ADMIN_THREADS,
+        "request_timeout_ms", ADMIN_IO_TIMEOUT_MS,
         "enable_keep_alive", "yes",
-        "keep_alive_timeout_ms", "30000",
+        "keep_alive_timeout_ms", ADMIN_IO_TIMEOUT_MS,
         "tcp_nodelay", "1",
         "decode_url", "no",
         NULL,
@@ -119,6 +135,7 @@ struct ls_admin *ls_admin_start(const char *addr, metrics_registry *reg,
     }
     a->reg = reg;
     a->ready = ready;
+    a->health = health;
     a->ready_ctx = ctx;
     mg_init_library(0);
     memset(&cb, 0, sizeof(cb));
