@@ -694,11 +694,13 @@ static int create_active(struct ls_spool *sp)
     return 0;
 }
 
-/* A segment write was refused for lack of space: close the active segment
- * if it holds records (the active one is never deleted, so acknowledgements
- * could not free it) and start the next one at once, so readers move off the
- * old file and its blocks are really freed when it is deleted. */
-static void nospace_roll(struct ls_spool *sp)
+/* A segment write was refused (no space, or an I/O error on this file):
+ * close the active segment if it holds records (the active one is never
+ * deleted, so acknowledgements could not free it, and a file that fails
+ * writes must not wedge the spool) and start the next one at once, so
+ * readers move off the old file and its blocks are really freed when it is
+ * deleted. */
+static void abandon_active(struct ls_spool *sp)
 {
     if (sp->wfd < 0 || sp->w_active == 0)
         return;
@@ -757,8 +759,7 @@ int ls_spool_flush(struct ls_spool *sp)
             log_kv(LOG_ERROR, "spool: cannot cut partial write", "error", strerror(errno), NULL);
         seg_path(sp, sp->active_base, path, sizeof(path));
         int r = write_failed(sp, e, "write", path);
-        if (r == LS_SPOOL_NOSPACE)
-            nospace_roll(sp);
+        abandon_active(sp);
         return r;
     }
     write_ok(sp);
@@ -1028,7 +1029,12 @@ void ls_spool_close(struct ls_spool *sp)
 {
     if (!sp)
         return;
-    (void)ls_spool_flush(sp);
+    if (ls_spool_flush(sp) != 0 && sp->wlen > 0) {
+        char n[24];
+        snprintf(n, sizeof(n), "%" PRIu64, sp->wbuf_nrecs);
+        log_kv(LOG_ERROR, "spool: exiting with records that could not be written; file sources read them "
+               "again at the next start, stdin lines among them are lost", "records", n, NULL);
+    }
     (void)roll(sp);
     pthread_mutex_destroy(&sp->mu);
     pthread_cond_destroy(&sp->cv);
