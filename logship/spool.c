@@ -506,6 +506,15 @@ static int probe_dir(struct ls_spool *sp, char *err, size_t errlen)
         close(fd);
         (void)unlink(path);
     }
+    /* Restarted on a full disk: leave what is free to cursor writes (the
+     * outputs must be able to acknowledge to free segments), as at runtime. */
+    struct statvfs vf;
+    if (fd < 0 || (statvfs(sp->dir, &vf) == 0 &&
+                   (uint64_t)vf.f_bavail * vf.f_frsize < 2 * (uint64_t)RESERVE_BYTES)) {
+        sp->reserve_held = 1; /* so that write_failed deletes a reserve left by the last run */
+        (void)write_failed(sp, ENOSPC, "open", sp->dir);
+        return 0;
+    }
     int r = reserve_make(sp);
     if (r == -1) {
         snprintf(err, errlen, "spool: cannot write in %s: %s", sp->dir, strerror(errno));

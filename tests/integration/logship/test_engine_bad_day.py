@@ -115,6 +115,28 @@ def test_disk_full_is_backpressure_then_all_delivered(loki, make_logship, small_
 
 
 @needs_root
+def test_disk_full_then_kill9_and_restart_still_recovers(loki, make_logship, small_fs):
+    """Killed while the disk is full of its own unsent spool: the restarted process starts paused
+    (it leaves the free blocks to cursor writes), and when the backend returns every line
+    arrives (the file source re-reads what never reached the spool)."""
+    loki.set_down(True)
+    path = str(small_fs.parent / "big.log")
+    n = 30_000
+    write_lines(path, 0, n, pad=100, mode="w")
+    args = ["--source", path, "--spool-max-bytes", "64MiB", "--batch-bytes", "256KiB"]
+    ls = make_logship(loki_args(loki), args, workdir=small_fs)
+    ls.wait_metric("logship_spool_write_errors_total", 1, timeout=60, reason="nospace")
+    ls.kill9()
+    ls.start()
+    ls.wait_metric("logship_spool_write_errors_total", 1, timeout=30, reason="nospace")
+    assert status(ls, "/ready") == 503
+    loki.set_down(False)
+    loki.wait_count(n, timeout=120)
+    assert_all_lines(loki, n)
+    assert ls.stop() == 0
+
+
+@needs_root
 def test_disk_filled_by_another_file_then_freed_flows_without_restart(loki, make_logship, small_fs):
     """Someone else fills the spool's filesystem: reading pauses, /ready 503, and after
     --stall-timeout /healthz says stuck (a restart may help an orchestrator); deleting the file
