@@ -725,7 +725,7 @@ int ls_spool_flush(struct ls_spool *sp)
     size_t off = 0;
     int e = 0;
     char path[4096];
-    if (sp->wlen == 0)
+    if (sp->wlen == 0 && !__atomic_load_n(&sp->nospace, __ATOMIC_RELAXED))
         return 0;
     if (__atomic_load_n(&sp->nospace, __ATOMIC_RELAXED)) {
         /* Resume only when the buffer and the reserve fit with a reserve's
@@ -741,6 +741,10 @@ int ls_spool_flush(struct ls_spool *sp)
         if (r != 0) {
             snprintf(path, sizeof(path), "%s/" RESERVE_NAME, sp->dir);
             return write_failed(sp, r == LS_SPOOL_NOSPACE ? ENOSPC : errno, "reserve", path);
+        }
+        if (sp->wlen == 0) {
+            write_ok(sp); /* space is back (the spool started paused, nothing waits) */
+            return 0;
         }
     }
     if (sp->wfd < 0) {

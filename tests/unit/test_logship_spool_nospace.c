@@ -219,6 +219,29 @@ static void test_disk_filled_by_others_recovers_when_freed(void **state)
     ls_spool_close(sp);
 }
 
+/* Opened on a full disk: not an error; it starts paused (nothing taken) and resumes when
+ * space returns even with nothing buffered. */
+static void test_open_on_full_disk_starts_paused(void **state)
+{
+    (void)state;
+    if (!g_mounted)
+        skip();
+    char line[1100], filler[512];
+    snprintf(filler, sizeof(filler), "%s/filler", g_dir);
+    fill_file(filler);
+    struct ls_spool *sp = open_spool();
+    assert_int_equal(ls_spool_nospace(sp), 1);
+    struct ls_record r = rec_n(line, sizeof(line), 0);
+    assert_int_equal(ls_spool_append(sp, &r), LS_SPOOL_NOSPACE);
+    assert_int_equal(ls_spool_flush(sp), LS_SPOOL_NOSPACE);
+    assert_int_equal(unlink(filler), 0);
+    assert_int_equal(ls_spool_flush(sp), 0);
+    assert_int_equal(ls_spool_nospace(sp), 0);
+    assert_int_equal(ls_spool_append(sp, &r), 0);
+    assert_int_equal(ls_spool_flush(sp), 0);
+    ls_spool_close(sp);
+}
+
 /* Nothing can be written: open fails at once with the path and the reason (no root needed). */
 static void test_open_fails_fast_when_unwritable(void **state)
 {
@@ -253,6 +276,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_full_disk_nospace_then_acks_free_space, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_filled_by_others_recovers_when_freed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_on_full_disk_starts_paused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_fails_fast_when_unwritable, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
