@@ -583,7 +583,7 @@ static int drain_pending(struct ls_pipeline *p)
 {
     for (size_t i = 0; i < p->nsrcs; i++) {
         struct ls_source *s = p->srcs[i];
-        if (s->ops->drain_on_stop && !(s->ops->finished && s->ops->finished(s->ctx)))
+        if (s->drain_on_stop && !(s->ops->finished && s->ops->finished(s->ctx)))
             return 1;
     }
     return 0;
@@ -634,7 +634,7 @@ int ls_pipeline_run(struct ls_pipeline *p, volatile sig_atomic_t *stop, volatile
             for (size_t i = 0; i < p->nsrcs; i++) {
                 struct ls_source *s = p->srcs[i];
                 int fd = s->ops->wait_fd ? s->ops->wait_fd(s->ctx) : -1;
-                if (fd >= 0 && retry_at[i] <= now && !(stop_deadline && !s->ops->drain_on_stop) &&
+                if (fd >= 0 && retry_at[i] <= now && !(stop_deadline && !s->drain_on_stop) &&
                     !(s->ops->finished && s->ops->finished(s->ctx))) {
                     pfd[n].fd = fd;
                     pfd[n].events = POLLIN;
@@ -654,7 +654,7 @@ int ls_pipeline_run(struct ls_pipeline *p, volatile sig_atomic_t *stop, volatile
         int64_t now = mono_ns();
         for (size_t i = 0; i < p->nsrcs && !ec.blocked && !ec.error && !ec.nospace; i++) {
             struct ls_source *s = p->srcs[i];
-            if (stop_deadline && !s->ops->drain_on_stop)
+            if (stop_deadline && !s->drain_on_stop)
                 continue;
             if (retry_at[i] > now) {
                 finished = 0;

@@ -57,16 +57,16 @@ struct ls_source_ops {
     /* 1 when the source can produce nothing more (stdin at EOF). */
     int  (*finished)(void *ctx);
     void (*destroy)(void *ctx);
-    /* 1: input not read before exit is lost (no checkpoint: stdin), so on
-     * SIGTERM/SIGINT the engine keeps reading it until finished() or
-     * --shutdown-timeout. 0 (files): reading stops at once; the position
-     * checkpoint resumes it. */
-    int  drain_on_stop;
 };
 
 struct ls_source {
     const struct ls_source_ops *ops;
     void *ctx;
+    /* Set by the constructor. 1: input not read before exit is lost (no
+     * checkpoint: stdin), so on SIGTERM/SIGINT the engine keeps reading it
+     * until finished() or --shutdown-timeout. 0 (files): reading stops at
+     * once; the position checkpoint resumes it. */
+    int drain_on_stop;
 };
 
 #endif

@@ -124,7 +124,7 @@ static void fd_destroy(void *ctx)
 }
 
 static const struct ls_source_ops fd_ops = {
-    "stdin", fd_poll, fd_commit, fd_wait_fd, fd_finished, fd_destroy, 1,
+    "stdin", fd_poll, fd_commit, fd_wait_fd, fd_finished, fd_destroy,
 };
 
 struct ls_source *ls_source_fd_new(int fd, const char *label, const struct ls_parse_conf *pc,
@@ -166,6 +166,7 @@ struct ls_source *ls_source_fd_new(int fd, const char *label, const struct ls_pa
     }
     s->src.ops = &fd_ops;
     s->src.ctx = s;
+    s->src.drain_on_stop = 1;
     return &s->src;
 oom:
     snprintf(err, errlen, "stdin source: out of memory");

@@ -489,10 +489,7 @@ static void test_drain_on_stop_source_read_to_end(void **state)
     struct run r;
     memset(&r, 0, sizeof(r));
     run_setup(&r, 3000, 8u << 20, 10000);
-    static struct ls_source_ops drain_ops;
-    drain_ops = fsrc_ops;
-    drain_ops.drain_on_stop = 1;
-    r.source.ops = &drain_ops;
+    r.source.drain_on_stop = 1;
     add_out(&r, 0, M_OK, 0);
     volatile sig_atomic_t stop = 1, reopen = 0; /* stopped before reading anything */
     assert_int_equal(ls_pipeline_start(r.p), 0);
@@ -504,7 +501,7 @@ static void test_drain_on_stop_source_read_to_end(void **state)
     /* A second signal (stop == 2) skips it: nothing is read. */
     memset(&r, 0, sizeof(r));
     run_setup(&r, 3000, 8u << 20, 10000);
-    r.source.ops = &drain_ops;
+    r.source.drain_on_stop = 1;
     add_out(&r, 0, M_OK, 0);
     stop = 2;
     assert_int_equal(ls_pipeline_start(r.p), 0);
