@@ -6,9 +6,11 @@ idle admin connections cannot starve probes, an unwritable spool directory exits
 The disk-full tests mount small tmpfs filesystems, so they need root (CI runs as root)."""
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -171,28 +173,44 @@ def test_disk_filled_by_another_file_then_freed_flows_without_restart(loki, make
 
 
 def test_unwritable_spool_exits_2_with_path_and_reason(logship_bin, tmp_path):
-    """A spool path under a regular file, and (as root) a read-only filesystem: exit 2 at
-    once with the path and the reason, instead of retrying forever."""
+    """A spool path under a regular file, a directory logship may not write (as user nobody),
+    and a read-only filesystem: exit 2 at once with the path and the reason, instead of
+    retrying forever."""
     afile = tmp_path / "afile"
     afile.write_text("x")
-    cases = [(str(afile / "spool"), "Not a directory"), (str(afile), "Not a directory")]
+    cases = [([], str(afile / "spool"), "Not a directory"), ([], str(afile), "Not a directory")]
+    pub = None
+    if os.geteuid() == 0 and shutil.which("setpriv"):
+        pub = tempfile.mkdtemp(prefix="logship-perm-")       # /tmp: reachable by nobody
+        os.chmod(pub, 0o755)
+        os.mkdir(os.path.join(pub, "spool"), 0o755)
+        with open(os.path.join(pub, "in.log"), "w"):
+            pass
+        os.chmod(os.path.join(pub, "in.log"), 0o644)
+        cases.append((["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
+                      os.path.join(pub, "spool"), "Permission denied"))
     ro = tmp_path / "ro"
     if os.geteuid() == 0:
         ro.mkdir()
         if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(ro)],
                           capture_output=True).returncode == 0:
-            cases.append((str(ro), "Read-only file system"))
+            cases.append(([], str(ro), "Read-only file system"))
         else:
             ro = None
     else:
         ro = None
     try:
-        for spool, reason in cases:
+        for prefix, spool, reason in cases:
             src = tmp_path / "in.log"
             src.write_text("")
+            if prefix:
+                src = os.path.join(pub, "in.log")
+                if not os.access(logship_bin, os.X_OK) or not world_x(logship_bin):
+                    continue
             t0 = time.monotonic()
-            r = subprocess.run([logship_bin, "--source", str(src), "--loki", "http://127.0.0.1:9",
-                                "--spool-dir", spool, "--metrics-addr", "none"],
+            r = subprocess.run(prefix + [logship_bin, "--source", str(src), "--loki",
+                                         "http://127.0.0.1:9", "--spool-dir", spool,
+                                         "--metrics-addr", "none"],
                                capture_output=True, text=True, timeout=30,
                                stdin=subprocess.DEVNULL)
             assert r.returncode == 2, (spool, r.returncode, r.stderr)
@@ -202,6 +220,20 @@ def test_unwritable_spool_exits_2_with_path_and_reason(logship_bin, tmp_path):
     finally:
         if ro is not None:
             subprocess.run(["umount", "-l", str(ro)], capture_output=True)
+        if pub is not None:
+            shutil.rmtree(pub, ignore_errors=True)
+
+
+def world_x(path):
+    """Whether user nobody can run path (every directory on the way searchable)."""
+    p = os.path.abspath(path)
+    while True:
+        if not os.stat(p).st_mode & 0o001:
+            return False
+        parent = os.path.dirname(p)
+        if parent == p:
+            return True
+        p = parent
 
 
 def test_idle_admin_connections_do_not_starve_probes(loki, make_logship, tmp_path):
