@@ -1,4 +1,4 @@
-/* admin: logship's plain-HTTP operations endpoint (civetweb): /metrics, /healthz, /ready.
+/* admin: logship's plain-HTTP operations endpoint: /metrics, /healthz, /ready.
  *
  * /metrics renders the shared registry (engine, spool, sources, outputs) in
  * the Prometheus text format; /healthz answers 200 while the engine makes
@@ -7,13 +7,13 @@
  * engine runs normally (not shutting down, disk not full, no source
  * failing) and 503 otherwise.
  *
- * Probes must not be starved by idle or slow connections: civetweb serves
- * one connection per worker thread, so there are ADMIN_THREADS (64) workers
- * and a connection that does not finish its request within 3 s (or stays
- * idle after one for 3 s) is closed. 20 idle plus 5 trickling connections
- * leave a /healthz probe answered at once (tests/integration/logship/
- * test_engine_bad_day.py). Bind it to loopback or the pod's own address,
- * never to the world: it has no authentication. */
+ * Probes cannot be starved: one thread serves every connection with
+ * poll(2), so an idle or slow client holds no worker. A connection must
+ * send its request head within 3 s and take its answer within 10 s; at most
+ * 128 are open, and when full the one waiting longest for its head is
+ * closed to admit a new one. Every answer closes its connection (no
+ * keep-alive). Bind it to loopback or the pod's own address, never to the
+ * world: it has no authentication. */
 #ifndef LOGSHIP_ADMIN_H
 #define LOGSHIP_ADMIN_H
 
