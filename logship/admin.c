@@ -284,7 +284,7 @@ static int split_addr(const char *addr, char *host, size_t hl, char *port, size_
         colon = addr - 1;
     }
     const char *p = colon + 1;
-    if (!*p || strlen(p) >= pl || strspn(p, "0123456789") != strlen(p) || atoi(p) > 65535)
+    if (!*p || strlen(p) >= pl || strspn(p, "0123456789") != strlen(p) || strtol(p, NULL, 10) > 65535)
         return -1;
     memcpy(port, p, strlen(p) + 1);
     return 0;
