@@ -191,6 +191,7 @@ int main(int argc, char **argv)
                                sizeof(err));
         if (!admin) {
             log_kv(LOG_ERROR, "cannot serve metrics", "error", err, NULL);
+            rc = 2; /* e.g. the port is taken: retrying would not help */
             goto out;
         }
         char port[16];
