@@ -4,6 +4,8 @@ TLS), and tcp json_lines (no acknowledgement)."""
 import collections
 import subprocess
 
+import pytest
+
 from elkutil import FAST, json_line, ts_of, wait_until, write_lines
 
 
@@ -162,3 +164,24 @@ def test_beats_large_batches_are_split_into_windows(lumberjack, run_logship, tmp
     sizes = collections.Counter((r["conn"], r["window"]) for r in lumberjack.records())
     assert max(sizes.values()) == 2048             # one batch, several windows of at most 2048
     assert len(lumberjack.records()) == n          # nothing resent
+
+
+@pytest.mark.parametrize("mode", ["stall", "close"])
+def test_beats_server_capping_its_window_still_gets_everything(mode, lumberjack, run_logship, tmp_path):
+    """A beats server that refuses windows of more than 500 events (it reads them, ACKs nothing,
+    and stays silent or hangs up): logship's window starts small, grows while ACKed, halves on
+    the refusal, and every line arrives once. A fixed 2048-event window never got anything in."""
+    n = 5000
+    lumberjack.set_max_window(500, mode)
+    src = str(tmp_path / "app.log")
+    write_lines(src, [json_line(i) for i in range(n)])
+    ls = run_logship(ls_args(lumberjack.url, src, "--request-timeout", "2s"))
+    wait_until(lambda: len(acked_seqs(lumberjack)) == n, timeout=60, what="every line ACKed")
+    assert ls.stop() == 0
+    st = lumberjack.stats()
+    assert st["refused_windows"] >= 1, st                   # the cap was hit, and survived
+    sizes = st["window_sizes"]
+    assert sizes[0] <= 10 and max(sizes) > 500, sizes       # starts small, probes past the cap
+    first = next(i for i, w in enumerate(sizes) if w > 500)
+    assert all(w <= 500 for w in sizes[first + 1:]), sizes  # then stays under it
+    assert sorted(r["event"]["seq"] for r in lumberjack.records()) == list(range(n))  # once each
