@@ -360,3 +360,20 @@ def test_429_items_outage_and_restarts_exactly_once(es, run_logship, tmp_path, r
           "%.1f s in all, %.1f s from the end of the outage; item statuses %s"
           % (n, clean, outage, t_done - t0, t_done - t_up, dict(statuses)))
     assert ls.stop() == 0
+
+
+def test_whole_request_407_from_a_proxy_keeps_the_data(es, run_logship, tmp_path):
+    """407 (a proxy wants credentials) is a configuration error: nothing dropped or
+    dead-lettered, delivered once the proxy lets the requests through."""
+    es.fail_next(3, status=407)
+    src = str(tmp_path / "app.log")
+    dead = str(tmp_path / "dead.ndjson")
+    write_lines(src, [json_line(i) for i in range(100)])
+    ls = run_logship(es_args(es, src, "--dead-letter", dead, "--config-error-retry", "200ms"))
+    wait_until(lambda: es.count() == 100, what="100 documents after the 407s")
+    assert ls.metric_sum("logship_output_dropped_total", output="elasticsearch") == 0
+    assert ls.metric_sum("logship_output_retries_total", output="elasticsearch", reason="config") >= 3
+    assert ls.stop() == 0
+    assert seqs_stored(es) == list(range(100))
+    assert not os.path.exists(dead) or os.path.getsize(dead) == 0
+    assert "proxy" in ls.log()

@@ -185,3 +185,18 @@ def test_beats_server_capping_its_window_still_gets_everything(mode, lumberjack,
     first = next(i for i, w in enumerate(sizes) if w > 500)
     assert all(w <= 500 for w in sizes[first + 1:]), sizes  # then stays under it
     assert sorted(r["event"]["seq"] for r in lumberjack.records()) == list(range(n))  # once each
+
+
+def test_http_input_407_from_a_proxy_keeps_the_data(logstash_http, run_logship, tmp_path):
+    """407 (a proxy wants credentials) is a configuration error: nothing dropped, delivered once
+    the proxy lets the requests through."""
+    logstash_http.fail_next(3, status=407)
+    src = str(tmp_path / "app.log")
+    write_lines(src, [json_line(i) for i in range(100)])
+    ls = run_logship(ls_args(logstash_http.url, src, "--config-error-retry", "200ms"))
+    wait_until(lambda: logstash_http.count() >= 100, what="100 events after the 407s")
+    assert ls.metric_sum("logship_output_dropped_total", output="logstash") == 0
+    assert ls.metric_sum("logship_output_retries_total", output="logstash", reason="config") >= 3
+    assert ls.stop() == 0
+    assert sorted(e["seq"] for e in logstash_http.events()) == list(range(100))
+    assert "proxy" in ls.log()
