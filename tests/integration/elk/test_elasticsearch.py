@@ -316,7 +316,7 @@ def test_429_items_outage_and_restarts_exactly_once(es, run_logship, tmp_path, r
     the outage), with the default backoff (0.5 s doubling to 5 min): every line stored exactly
     once. Progress must reset the backoff: before it did, the doubling went on across partial
     successes, and 100,000 lines took 278 s (6.4 s clean). Timings are printed, not asserted.
-    Under SANITIZED=1 the run is scaled down to 30,000 lines (ASan makes logship ~3x slower)."""
+    Under SANITIZED=1 the run is scaled down to 30,000 lines, to keep the sanitized suite short."""
     n = 30_000 if os.environ.get("SANITIZED") == "1" else 100_000
     outage = float(os.environ.get("ELK_ES_OUTAGE_SECONDS", "30"))
     backoff = ["--retry-initial-backoff", "500ms", "--retry-max-backoff", "5m"]
