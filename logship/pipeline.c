@@ -43,12 +43,12 @@ struct ls_pipeline {
     struct ls_pipeline_opts o;
     struct out *outs[MAX_OUTPUTS];
     size_t   nouts;
+    int      config_errs;        /* atomic: outputs whose backend refuses our configuration */
     struct ls_source *srcs[MAX_SOURCES];
     size_t   nsrcs;
     pthread_mutex_t mu;
     pthread_cond_t  cv;
     int      draining, abort_, ready;   /* atomics */
-    int      config_errs;        /* atomic: outputs whose backend refuses our configuration */
     metrics_family *f_dups;
     metrics_family *f_entries, *f_batches, *f_retries, *f_dropped, *f_send, *f_up, *f_lag, *f_acklat;
 };
@@ -374,12 +374,11 @@ static void *out_main(void *arg)
             metrics_family_add(p->f_dups, dv, (double)res.duplicates);
         }
 
-        if (v == LS_DONE || v == LS_DROP)
-            set_config_state(o, 0);
         if (v == LS_DONE) {
             fam_add(p->f_batches, o->name, "done", 1);
             child_add(o->m_entries, (double)npend);
             child_set(o->m_up, 1);
+            set_config_state(o, 0);
             finish_batch(o);
             holding = 0;
         } else if (v == LS_DROP) {
@@ -389,6 +388,7 @@ static void *out_main(void *arg)
             fam_add(p->f_dropped, o->name, why, (double)nd);
             child_add(o->m_entries, (double)(npend - nd));
             child_set(o->m_up, 1);
+            set_config_state(o, 0);
             log_result(LOG_WARN, "backend rejected entries: dropped", o, &res, nd, why, -1);
             finish_batch(o);
             holding = 0;
