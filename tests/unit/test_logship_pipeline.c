@@ -369,10 +369,10 @@ static void test_progress_resets_backoff(void **state)
     run_free(&r, 1);
 }
 
-static const struct ls_source_ops endless_ops = { "endless", fsrc_poll, fsrc_commit, fsrc_wait_fd,
+static const struct ls_source_ops endless_src_ops = { "endless", fsrc_poll, fsrc_commit, fsrc_wait_fd,
                                                   NULL, fsrc_destroy };
 
-struct watcher {
+struct cfg_watcher {
     struct ls_pipeline *p;
     struct fout *o;
     unsigned total;
@@ -381,9 +381,9 @@ struct watcher {
 };
 
 /* Wait (10 s at most) until every record was delivered and /ready is back, then stop. */
-static void *watch_ready(void *arg)
+static void *watch_cfg_ready(void *arg)
 {
-    struct watcher *w = arg;
+    struct cfg_watcher *w = arg;
     for (int i = 0; i < 1000 && w->ready_after != 1; i++) {
         unsigned got = 0;
         pthread_mutex_lock(&w->o->mu);
@@ -406,15 +406,15 @@ static void test_config_items_not_ready_until_accepted(void **state)
     struct run r;
     memset(&r, 0, sizeof(r));
     run_setup(&r, 100, 8u << 20, 2000);
-    r.source.ops = &endless_ops;     /* the run ends by stop, so /ready is not shutdown's 0 */
+    r.source.ops = &endless_src_ops;     /* the run ends by stop, so /ready is not shutdown's 0 */
     add_out_ops(&r, 0, &config_ops, 3);
     g_pipe = r.p;
     g_ready_in_config = -1;
     volatile sig_atomic_t stop = 0, reopen = 0;
-    struct watcher w = { r.p, &r.outs[0], 100, &stop, -1 };
+    struct cfg_watcher w = { r.p, &r.outs[0], 100, &stop, -1 };
     pthread_t th;
     assert_int_equal(ls_pipeline_start(r.p), 0);
-    assert_int_equal(pthread_create(&th, NULL, watch_ready, &w), 0);
+    assert_int_equal(pthread_create(&th, NULL, watch_cfg_ready, &w), 0);
     assert_int_equal(ls_pipeline_run(r.p, &stop, &reopen), 0);
     pthread_join(th, NULL);
     g_pipe = NULL;
