@@ -370,7 +370,7 @@ static void test_progress_resets_backoff(void **state)
 }
 
 static const struct ls_source_ops endless_src_ops = { "endless", fsrc_poll, fsrc_commit, fsrc_wait_fd,
-                                                  NULL, fsrc_destroy };
+                                                      NULL, fsrc_destroy };
 
 struct cfg_watcher {
     struct ls_pipeline *p;
