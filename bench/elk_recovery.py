@@ -64,7 +64,7 @@ def run(d, es, rough):
         wait(lambda: es.count() >= LINES * 0.4, 300)
         es.set_down(True)
         t_down = time.monotonic()
-        time.sleep(max(0.0, OUTAGE - 5))
+        time.sleep(OUTAGE / 2)
         ls.stop()
         ls.start()
         time.sleep(max(0.0, t_down + OUTAGE - time.monotonic()))
