@@ -165,6 +165,41 @@ out:
     return rc;
 }
 
+/* ---- window ------------------------------------------------------------------ */
+
+void lj_window_init(struct lj_window *w, uint32_t max)
+{
+    w->max = max >= 1 ? max : 1;
+    w->size = LJ_WINDOW_START < w->max ? LJ_WINDOW_START : w->max;
+    w->max_ok = 0;
+}
+
+/* ceil(1.5 * n) without overflow */
+static uint32_t grow15(uint32_t n)
+{
+    uint64_t g = (uint64_t)n + ((uint64_t)n + 1) / 2;
+    return g > UINT32_MAX ? UINT32_MAX : (uint32_t)g;
+}
+
+void lj_window_ok(struct lj_window *w, uint32_t sent)
+{
+    if (sent < w->size)
+        return;
+    if (w->size > w->max_ok) {
+        w->max_ok = w->size;                   /* a new record: probe further */
+        uint32_t g = grow15(w->size);
+        w->size = g < w->max ? g : w->max;
+    } else if (w->size < w->max_ok) {
+        uint32_t g = grow15(w->size);          /* recovering: back up to what worked */
+        w->size = g < w->max_ok ? g : w->max_ok;
+    }
+}
+
+void lj_window_shrink(struct lj_window *w)
+{
+    w->size = w->size / 2 >= 1 ? w->size / 2 : 1;
+}
+
 /* ---- connection -------------------------------------------------------------- */
 
 struct lj_conn {

@@ -48,6 +48,34 @@ long lj_frame_decode(const unsigned char *p, size_t n, size_t max_payload, struc
  * Returns 0, or -1 when the stream is corrupt or does not fit. */
 int lj_inflate(const unsigned char *p, size_t n, buf_t *out) BUF_WARN_UNUSED;
 
+/* ---- client window ---- */
+
+/* How many events the next window may hold, adapted as Filebeat's
+ * (libbeat/outputs/logstash/window.go) is: a server may cap the window it
+ * accepts and then never ACKs a larger one, so a client that always sends
+ * its largest window can stall for good. Start at LJ_WINDOW_START; after a
+ * full window is wholly ACKed, grow by half (the largest size that worked is
+ * remembered: growth past it probes, growth below it returns to it at once);
+ * after an error or a timeout, halve (not below 1). */
+#define LJ_WINDOW_START 10
+
+struct lj_window {
+    uint32_t size;     /* events in the next window */
+    uint32_t max;      /* never more than this */
+    uint32_t max_ok;   /* the largest window wholly ACKed so far */
+};
+
+/* Start at min(LJ_WINDOW_START, max); max >= 1. Cannot fail. */
+void lj_window_init(struct lj_window *w, uint32_t max);
+
+/* A window of sent events was wholly ACKed. Grows only when sent == size (a
+ * shorter window says nothing about a larger one). */
+void lj_window_ok(struct lj_window *w, uint32_t sent);
+
+/* A window failed (connection lost, protocol error, no ACK in time, or only
+ * part of it ACKed): halve the size, at least 1. */
+void lj_window_shrink(struct lj_window *w);
+
 /* ---- client connection ---- */
 
 struct lj_conn_conf {

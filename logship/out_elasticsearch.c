@@ -1,22 +1,16 @@
 /* out_elasticsearch: the Elasticsearch output, a batch → _bulk requests → per-record verdicts.
  *
- * Status table (the README shows the same one), per item of a _bulk response:
- *   < 300        DONE
- *   409          DONE, counted as a duplicate: `create` with our deterministic
- *                _id found the document already stored (a replay after a crash)
- *   429, 5xx     RETRY, those items only (LS_PARTIAL)
- *   other 4xx    DROP: written to --dead-letter (NDJSON: document + error,
- *                fsync'ed before the verdict) when configured, else dropped,
- *                counted by the engine and logged here
- * and per request:
- *   200          read the items (an item the response does not report, e.g.
- *                a body cut short, is RETRIED: a resend of a stored one is a 409)
- *   413          split: the range is halved and both halves are sent within
- *                this flush, down to one document, which is then DROPPED
- *                (dead letter, error "request_too_large")
- *   408, 429, 5xx, timeout, connection error: RETRY everything not yet judged
- *   401, 403, 404: CONFIG (nothing judged yet) or RETRY of the rest
- *   other 4xx    DROP of the range (dead letter), the body says why
+ * The status → verdict tables (per item and per request) are es_status.c's;
+ * this file applies them: items judged DROP go to --dead-letter (NDJSON:
+ * document + error, fsync'ed before the verdict) when configured; items
+ * judged CONFIG (security_exception, index_not_found_exception,
+ * cluster_block_exception, ...) are kept and reported with the fix; a
+ * whole-request 413 is split: the range is halved and both halves are sent
+ * within this flush, down to one document, which is then DROPPED (dead
+ * letter, error "request_too_large"); a whole-request RETRY or CONFIG stops
+ * the flush, and every record not yet judged gets that verdict.
+ * An item the response does not report (e.g. a body cut short) is RETRIED:
+ * a resend of a stored one is a 409.
  * A batch (itself bounded by --batch-bytes) is sent as requests of at most
  * ES_MAX_ITEMS documents, and before each request the HTTP client's response
  * cap is raised to ES_RESP_PER_ITEM bytes per document (at least http.c's
@@ -38,6 +32,7 @@
 #include "timefmt.h"
 #include "logship/redact.h"
 #include "logship/es_bulk.h"
+#include "logship/es_status.h"
 #include "logship/gzip.h"
 #include "logship/http.h"
 #include "logship/output.h"
@@ -66,12 +61,15 @@ struct es_out {
     size_t vcap;
     /* per flush */
     int    stop;            /* a whole-request failure: judge nothing more */
-    int    config;          /* 401/403/404 seen */
+    int    config;          /* a whole request answered 401/403/404/407/3xx */
+    const char *fix;        /* the first configuration error's remedy (static) */
     int    last_status;
     int64_t retry_after_ms;
     char   reason[64];      /* first retry or drop reason seen */
     char   drop_reason[64]; /* first drop reason: wins, so drops are counted under it */
     char   detail[1024];
+    char   cfg_reason[64];  /* first configuration error: its metric reason and text */
+    char   cfg_detail[1024];
     size_t duplicates, rejected;
     uint64_t total_duplicates;
 };
@@ -183,6 +181,17 @@ static void set_reason(struct es_out *o, const char *reason, const char *detail,
     }
 }
 
+/* Remember the first per-item configuration error (its reason, its text and
+ * the remedy): it is what the engine logs while it keeps probing. */
+static void config_reason(struct es_out *o, const struct es_status_class *c, const char *type,
+                          const char *reason)
+{
+    if (o->cfg_reason[0]) return;
+    snprintf(o->cfg_reason, sizeof o->cfg_reason, "%s", c->reason);
+    snprintf(o->cfg_detail, sizeof o->cfg_detail, "%s: %s", type && *type ? type : "error", reason);
+    if (!o->fix) o->fix = c->fix;
+}
+
 /* Record a rejected document: verdict DROP, and a dead-letter line when a
  * file is configured (written after the flush, fsync'ed, before returning). */
 static void reject(struct es_out *o, const struct ls_record *r, size_t i, int status,
@@ -258,7 +267,7 @@ static void send_range(struct es_out *o, const struct ls_record *recs, size_t lo
     char tmp[ES_BULK_INDEX_MAX];
     size_t encoded_hi = lo;
 
-    if (o->stop) { mark_range(o, lo, hi, LS_RETRY); return; }
+    if (o->stop) { mark_range(o, lo, hi, o->config ? LS_CONFIG : LS_RETRY); return; }
     buf_reset(&o->body);
     for (size_t i = lo; i < hi; i++) {
         const char *ix = o->index_dated ? index_for(o, &recs[i], tmp, sizeof tmp) : NULL;
@@ -318,20 +327,16 @@ static void send_range(struct es_out *o, const struct ls_record *recs, size_t lo
         for (size_t k = 0; k < n; k++) {
             size_t i = lo + k;
             int s = k < br.nitems ? o->items[k].status : 0;
-            if (s == 0) {
-                o->v[i] = LS_RETRY;                   /* not reported: resend (409 if stored) */
-                set_reason(o, "bad_response", rb, rbl);
-            } else if (s < 300) {
-                o->v[i] = LS_DONE;
-            } else if (s == 409) {
-                o->v[i] = LS_DONE;
-                o->duplicates++;
-            } else if (s == 429 || s >= 500) {
-                o->v[i] = LS_RETRY;
-                set_reason(o, s == 429 ? "rate_limited" : "server_error", o->items[k].reason,
-                           strlen(o->items[k].reason));
-            } else {
+            struct es_status_class c = es_status_item(s, s ? o->items[k].type : NULL);
+            o->v[i] = c.verdict;
+            if (c.duplicate) o->duplicates++;
+            if (c.verdict == LS_DROP) {
                 reject(o, &recs[i], i, s, o->items[k].type, o->items[k].reason);
+            } else if (c.verdict == LS_RETRY) {
+                if (s) set_reason(o, c.reason, o->items[k].reason, strlen(o->items[k].reason));
+                else set_reason(o, c.reason, rb, rbl);
+            } else if (c.verdict == LS_CONFIG) {
+                config_reason(o, &c, o->items[k].type, o->items[k].reason);
             }
         }
     } else if (st == 413) {
@@ -343,13 +348,15 @@ static void send_range(struct es_out *o, const struct ls_record *recs, size_t lo
             return;
         }
         reject(o, &recs[lo], lo, 413, "request_too_large", "a single document was answered 413");
-    } else if (st == 408 || st == 429 || st >= 500) {
-        set_reason(o, st == 429 ? "rate_limited" : st == 408 ? "timeout" : "server_error", rb, rbl);
+    } else if (es_status_request(st).verdict == LS_RETRY) {
+        set_reason(o, es_status_request(st).reason, rb, rbl);
         mark_range(o, lo, hi, LS_RETRY);
         o->stop = 1;
-    } else if (st == 401 || st == 403 || st == 404) {
-        set_reason(o, st == 404 ? "not_found" : "unauthorized", rb, rbl);
-        mark_range(o, lo, hi, LS_RETRY);
+    } else if (es_status_request(st).verdict == LS_CONFIG) {
+        struct es_status_class c = es_status_request(st);
+        set_reason(o, c.reason, rb, rbl);
+        if (!o->fix) o->fix = c.fix;
+        mark_range(o, lo, hi, LS_CONFIG);
         o->config = 1;
         o->stop = 1;
     } else {
@@ -368,7 +375,7 @@ out:
 static enum ls_verdict es_flush(void *ctx, const struct ls_batch *b, struct ls_flush_result *res)
 {
     struct es_out *o = ctx;
-    size_t n = b->n, done = 0, retry = 0, drop = 0;
+    size_t n = b->n, done = 0, retry = 0, drop = 0, config = 0;
     char num[32];
 
     if (n > o->vcap) {
@@ -383,8 +390,9 @@ static enum ls_verdict es_flush(void *ctx, const struct ls_batch *b, struct ls_f
         o->vcap = n;
     }
     o->stop = o->config = o->last_status = 0;
+    o->fix = NULL;
     o->retry_after_ms = -1;
-    o->reason[0] = o->drop_reason[0] = o->detail[0] = '\0';
+    o->reason[0] = o->drop_reason[0] = o->detail[0] = o->cfg_reason[0] = o->cfg_detail[0] = '\0';
     o->duplicates = o->rejected = 0;
     buf_reset(&o->dl);
 
@@ -395,6 +403,7 @@ static enum ls_verdict es_flush(void *ctx, const struct ls_batch *b, struct ls_f
     for (size_t i = 0; i < n; i++) {
         if (o->v[i] == LS_DONE) done++;
         else if (o->v[i] == LS_DROP) drop++;
+        else if (o->v[i] == LS_CONFIG) config++;
         else retry++;
     }
     if (o->duplicates) {
@@ -413,11 +422,15 @@ static enum ls_verdict es_flush(void *ctx, const struct ls_batch *b, struct ls_f
     res->retry_after_ms = o->retry_after_ms;
     res->dropped = drop;
     res->duplicates = o->duplicates;
+    res->fix = o->fix;
     /* one reason labels both the drop and the retry counters of a partial
-     * result: the drop's, so that logship_output_dropped_total says why */
-    snprintf(res->reason, sizeof res->reason, "%s", drop && o->drop_reason[0] ? o->drop_reason : o->reason);
-    snprintf(res->detail, sizeof res->detail, "%s", o->detail);
-    if (o->config && done == 0 && drop == 0) return LS_CONFIG;
+     * result: the drop's, so that logship_output_dropped_total says why; a
+     * configuration error's text wins the detail, it is what must be fixed */
+    snprintf(res->reason, sizeof res->reason, "%s",
+             drop && o->drop_reason[0] ? o->drop_reason : o->cfg_reason[0] && !o->reason[0] ? o->cfg_reason
+                                                                                             : o->reason);
+    snprintf(res->detail, sizeof res->detail, "%s", o->cfg_detail[0] ? o->cfg_detail : o->detail);
+    if (config && done == 0 && drop == 0) return LS_CONFIG;
     if (done == n) return LS_DONE;
     if (retry == n) return LS_RETRY;
     if (drop == n) return LS_DROP;
@@ -426,7 +439,7 @@ static enum ls_verdict es_flush(void *ctx, const struct ls_batch *b, struct ls_f
         return LS_PARTIAL;
     }
     /* no per-record channel: resend all (stored ones come back 409) */
-    return retry ? LS_RETRY : LS_DROP;
+    return config ? LS_CONFIG : retry ? LS_RETRY : LS_DROP;
 }
 
 const struct ls_output_ops ls_output_elasticsearch = {

@@ -4,14 +4,20 @@
  * (es_bulk_encode_doc: @timestamp, the line's fields or "message", labels).
  *
  *   http://, https://   the http input (codec json): one POST of a JSON array
- *       per batch. 2xx DONE; 408, 429 (queue full), 5xx, timeout, connection
- *       error RETRY (the engine backs off with full jitter); 401/403/404
- *       CONFIG; other 4xx DROP (logged and counted by the engine).
+ *       per batch, judged by http_status_table below: 2xx DONE; 408, 429
+ *       (queue full), 5xx, timeout, connection error RETRY (the engine backs
+ *       off with full jitter); 401/403/404/407 and 3xx CONFIG (credentials,
+ *       URL, proxy auth: the data is kept); other 4xx DROP (logged and
+ *       counted by the engine).
  *   beats://host:port, beats+tls://host:port   Lumberjack v2 (the beats
- *       input): windows of at most LS_BEATS_WINDOW events, zlib-compressed,
- *       each DONE only when Logstash ACKs its last sequence number. A partial
- *       ACK marks 1..acked DONE; a connection lost, or no ACK progress within
- *       the request timeout, RETRIES the rest. At-least-once.
+ *       input): windows of events, zlib-compressed, each DONE only when
+ *       Logstash ACKs its last sequence number. A partial ACK marks 1..acked
+ *       DONE; a connection lost, or no ACK progress within the request
+ *       timeout, RETRIES the rest. At-least-once. The window adapts as
+ *       Filebeat's does (lj_window in lumberjack.h): it starts at
+ *       LJ_WINDOW_START events, grows by half on every fully ACKed full
+ *       window up to LS_BEATS_WINDOW, and halves on errors and timeouts, so
+ *       a server that caps the window it accepts still gets everything.
  *   tcp://host:port, tls://host:port   the tcp input with codec json_lines: one event per
  *       line. There is NO acknowledgement: a batch is DONE once written to
  *       the socket, so a connection that dies with data in flight can lose it.
@@ -45,6 +51,7 @@ struct lsout {
     char host[256], port[16];
     char *ca_file, *cert_file, *key_file;
     struct lj_conn *conn;
+    struct lj_window win;               /* T_BEATS: adapts to what the server ACKs */
     buf_t body, inner, gz;
     struct ls_gzip gz_state;            /* http body compressor, reused */
 };
@@ -168,6 +175,7 @@ static void *lso_create(const struct ls_output_conf *conf, char *err, size_t err
     o->cc.insecure_skip_verify = conf->insecure_skip_verify;
     o->cc.connect_timeout_ms = conf->connect_timeout_ms > 0 ? conf->connect_timeout_ms : 10000;
     o->cc.io_timeout_ms = conf->request_timeout_ms > 0 ? conf->request_timeout_ms : 30000;
+    lj_window_init(&o->win, LS_BEATS_WINDOW);
     return o;
 fail:
     lso_destroy(o);
@@ -179,6 +187,36 @@ static void fill(struct ls_flush_result *res, int status, const char *reason, co
     res->http_status = status;
     snprintf(res->reason, sizeof res->reason, "%s", reason);
     snprintf(res->detail, sizeof res->detail, "%s", detail ? detail : "");
+}
+
+/* The http input's answers, in one table (ELK.md shows the same). */
+static const struct {
+    long lo, hi;              /* status range, inclusive */
+    enum ls_verdict v;
+    const char *reason;
+} http_status_table[] = {
+    { 200, 299, LS_DONE, "" },
+    { 408, 408, LS_RETRY, "timeout" },
+    { 429, 429, LS_RETRY, "rate_limited" },     /* the pipeline queue is full */
+    { 500, 599, LS_RETRY, "server_error" },
+    { 401, 401, LS_CONFIG, "unauthorized" },
+    { 403, 403, LS_CONFIG, "forbidden" },
+    { 404, 404, LS_CONFIG, "not_found" },
+    { 407, 407, LS_CONFIG, "proxy_auth" },      /* a proxy in the way wants credentials */
+    { 100, 199, LS_CONFIG, "unexpected" },
+    { 300, 399, LS_CONFIG, "redirect" },        /* redirects are not followed: wrong URL */
+    { 400, 499, LS_DROP, "rejected" },          /* the events themselves are refused */
+};
+
+static enum ls_verdict http_verdict(long st, const char **reason)
+{
+    for (size_t i = 0; i < sizeof http_status_table / sizeof http_status_table[0]; i++)
+        if (st >= http_status_table[i].lo && st <= http_status_table[i].hi) {
+            *reason = http_status_table[i].reason;
+            return http_status_table[i].v;
+        }
+    *reason = "server_error";
+    return LS_RETRY;
 }
 
 /* The http input: 200 done, 429 back off. */
@@ -213,15 +251,15 @@ static enum ls_verdict flush_http(struct lsout *o, const struct ls_batch *b, str
     size_t dn = resp.body.len < sizeof detail - 1 ? resp.body.len : sizeof detail - 1;
     if (dn) memcpy(detail, resp.body.p, dn);
     detail[dn] = '\0';
-    if (st >= 200 && st < 300) { v = LS_DONE; fill(res, (int)st, "", ""); }
-    else if (st == 429) { v = LS_RETRY; fill(res, (int)st, "rate_limited", detail); }
-    else if (st == 408 || st >= 500) { v = LS_RETRY; fill(res, (int)st, "server_error", detail); }
-    else if (st == 401 || st == 403 || st == 404) { v = LS_CONFIG; fill(res, (int)st, "unauthorized", detail); }
-    else {
-        v = LS_DROP;
-        fill(res, (int)st, "rejected", detail);
-        res->dropped = b->n;
-    }
+    const char *why;
+    v = http_verdict(st, &why);
+    fill(res, (int)st, why, v == LS_DONE ? "" : detail);
+    if (v == LS_DROP) res->dropped = b->n;
+    if (v == LS_CONFIG)
+        res->fix = st == 407 ? "a proxy in the way (http_proxy / https_proxy) wants credentials: put them in "
+                               "the proxy URL, or set no_proxy for Logstash"
+                 : st == 401 || st == 403 ? "check --username/--password (the http input's user and password)"
+                                          : "check the --logstash URL";
     ls_http_response_free(&resp);
     return v;
 toobig:
@@ -263,7 +301,7 @@ static enum ls_verdict flush_beats(struct lsout *o, const struct ls_batch *b, st
     if (ensure_conn(o, res) != 0) return LS_RETRY;
     while (acked_total < b->n) {
         size_t n = b->n - acked_total;
-        if (n > LS_BEATS_WINDOW) n = LS_BEATS_WINDOW;
+        if (n > o->win.size) n = o->win.size;
         buf_reset(&o->inner);
         buf_reset(&o->body);
         for (size_t k = 0; k < n; k++) {
@@ -285,13 +323,18 @@ static enum ls_verdict flush_beats(struct lsout *o, const struct ls_batch *b, st
         }
         uint32_t acked = 0;
         if (lj_conn_send_window(o->conn, o->body.p, o->body.len, (uint32_t)n, &acked, err, sizeof err) != 0) {
-            lso_log(LOG_WARN, o, "beats window not acknowledged; resending the rest", "error", err);
+            char ws[16];
+            lj_window_shrink(&o->win);
+            snprintf(ws, sizeof ws, "%u", (unsigned)o->win.size);
+            log_kv(LOG_WARN, "beats window not acknowledged; resending the rest in smaller windows",
+                   "output", o->name, "error", err, "next_window", ws, NULL);
             drop_conn(o);
             acked_total += acked;
             fill(res, 0, strstr(err, "no ACK") ? "timeout" : "connection", err);
             break;
         }
         acked_total += n;
+        lj_window_ok(&o->win, (uint32_t)n);
     }
     if (acked_total == b->n) {
         fill(res, 0, "", "");

@@ -11,8 +11,10 @@
  *   LS_RETRY  transient (429, 5xx, timeout, connection error) → resend later
  *   LS_DROP   permanent for this data (Loki 400, ES item 4xx) → count, log,
  *             dead-letter if configured, acknowledge
- *   LS_CONFIG the backend says our configuration is wrong (401/403/404):
- *             alert loudly, keep the data, retry with the maximum backoff */
+ *   LS_CONFIG the backend says our configuration is wrong (401/403/404/407,
+ *             or an ES item's security_exception / index_not_found_exception):
+ *             alert loudly with res->fix, keep the data, /ready 503, probe
+ *             every config_retry_ms until it works */
 #ifndef LOGSHIP_OUTPUT_H
 #define LOGSHIP_OUTPUT_H
 
@@ -38,7 +40,8 @@ struct ls_batch {
 /* What flush reports back beside its verdict. */
 struct ls_flush_result {
     /* Per-record verdicts, n entries, filled only when flush returns
-     * LS_PARTIAL; the engine resends exactly the LS_RETRY ones. */
+     * LS_PARTIAL; the engine resends exactly the LS_RETRY and LS_CONFIG ones
+     * (after config_retry_ms when any is LS_CONFIG). */
     enum ls_verdict *item;
     int     http_status;        /* 0 when no response (connection error, timeout) */
     int64_t retry_after_ms;     /* from a Retry-After header, else -1 */
@@ -51,6 +54,8 @@ struct ls_flush_result {
                                  * API): delivered, counted apart */
     size_t  maybe_duplicates;   /* maybe-sent records resent without a way to check whether
                                  * the backend already had them */
+    const char *fix;            /* LS_CONFIG (whole or per item): a static one-line remedy the
+                                 * engine logs (which privilege, which setting), or NULL */
 };
 
 /* Returned by flush when item[] carries per-record verdicts. */

@@ -36,6 +36,7 @@ struct out {
     pthread_t th;
     int      started;
     int      done;               /* guarded by p->mu */
+    int      in_config;          /* the last answer was a configuration error (this thread only) */
     enum ls_verdict *items;
     struct ls_record *sub;
     size_t   cap;                /* entries in items and sub */
@@ -47,6 +48,7 @@ struct ls_pipeline {
     struct ls_pipeline_opts o;
     struct out *outs[MAX_OUTPUTS];
     size_t   nouts;
+    int      config_errs;        /* atomic: outputs whose backend refuses our configuration */
     struct ls_source *srcs[MAX_SOURCES];
     size_t   nsrcs;
     pthread_mutex_t mu;
@@ -297,7 +299,21 @@ static void log_result(enum log_level lvl, const char *msg, const struct out *o,
     snprintf(cnt, sizeof(cnt), "%zu", count);
     snprintf(dl, sizeof(dl), "%" PRId64, delay_ms);
     log_kv(lvl, msg, "output", o->name, "status", st, "reason", reason, "entries", cnt,
-           "retry_in_ms", delay_ms >= 0 ? dl : "-", "detail", r->detail, NULL);
+           "retry_in_ms", delay_ms >= 0 ? dl : "-", "detail", r->detail,
+           r->fix ? "fix" : NULL, r->fix, NULL);
+}
+
+/* Enter or leave the configuration-error state; while any output is in it,
+ * /ready answers 503 (ls_pipeline_ready), since no restart fixes a refused
+ * privilege or a missing index: someone must act. */
+static void set_config_state(struct out *o, int on)
+{
+    if (o->in_config == on)
+        return;
+    o->in_config = on;
+    __atomic_add_fetch(&o->p->config_errs, on ? 1 : -1, __ATOMIC_ACQ_REL);
+    if (!on)
+        log_kv(LOG_INFO, "backend accepts logship's configuration again; ready", "output", o->name, NULL);
 }
 
 static void *out_main(void *arg)
@@ -377,6 +393,7 @@ static void *out_main(void *arg)
             fam_add(p->f_batches, o->name, "done", 1);
             child_add(o->m_entries, (double)npend);
             child_set(o->m_up, 1);
+            set_config_state(o, 0);
             finish_batch(o);
             holding = 0;
         } else if (v == LS_DROP) {
@@ -386,20 +403,24 @@ static void *out_main(void *arg)
             fam_add(p->f_dropped, o->name, why, (double)nd);
             child_add(o->m_entries, (double)(npend - nd));
             child_set(o->m_up, 1);
+            set_config_state(o, 0);
             log_result(LOG_WARN, "backend rejected entries: dropped", o, &res, nd, why, -1);
             finish_batch(o);
             holding = 0;
         } else if (v == LS_PARTIAL) {
-            size_t nd = 0, nr = 0, ndone = 0, k = 0;
+            size_t nd = 0, nr = 0, ndone = 0, nc = 0, k = 0;
             for (size_t i = 0; i < npend; i++) {
                 if (o->items[i] == LS_DONE)
                     ndone++;
                 else if (o->items[i] == LS_DROP)
                     nd++;
-                else
+                else {
+                    nc += o->items[i] == LS_CONFIG;
                     o->sub[k++] = pend[i]; /* RETRY, CONFIG: resend */
+                }
             }
             nr = k;
+            set_config_state(o, nc > 0);
             const char *why = res.reason[0] ? res.reason : "rejected";
             fam_add(p->f_batches, o->name, "partial", 1);
             child_add(o->m_entries, (double)ndone);
@@ -411,21 +432,37 @@ static void *out_main(void *arg)
             if (nr == 0) {
                 finish_batch(o);
                 holding = 0;
+            } else if (nc > 0) {
+                /* items refused for the cluster's reasons (privilege, missing
+                 * index): kept, probed at the configuration-error period */
+                pend = o->sub;
+                npend = nr;
+                fam_add(p->f_retries, o->name, "config", 1);
+                child_set(o->m_up, 0);
+                delay = p->o.config_retry_ms;
+                log_result(LOG_ERROR, "backend refuses entries for a configuration reason; "
+                           "data is kept and retried", o, &res, nc, "config", delay);
             } else {
                 pend = o->sub;
                 npend = nr;
+                /* Anything stored is progress: start the backoff again, so a
+                 * few rejected items do not hold the queue behind them for
+                 * minutes after an outage doubled the ceiling. */
+                if (ndone > 0)
+                    ls_backoff_reset(&o->bo);
                 delay = ls_backoff_next(&o->bo, res.retry_after_ms);
                 fam_add(p->f_retries, o->name, retry_reason(&res, tmp, sizeof(tmp)), 1);
                 log_result(LOG_INFO, "resending entries the backend asked to retry", o, &res, nr,
                            retry_reason(&res, tmp, sizeof(tmp)), delay);
             }
         } else if (v == LS_CONFIG) {
+            set_config_state(o, 1);
             fam_add(p->f_batches, o->name, "config", 1);
             fam_add(p->f_retries, o->name, "config", 1);
             child_set(o->m_up, 0);
             delay = p->o.config_retry_ms;
-            log_result(LOG_ERROR, "backend says logship's configuration is wrong (auth, URL, tenant); "
-                       "data is kept and retried", o, &res, npend, "config", delay);
+            log_result(LOG_ERROR, "backend says logship's configuration is wrong (auth, URL, tenant, "
+                       "privileges); data is kept and retried", o, &res, npend, "config", delay);
         } else {
             const char *why = retry_reason(&res, tmp, sizeof(tmp));
             if (v != LS_RETRY) {
@@ -474,7 +511,8 @@ int ls_pipeline_start(struct ls_pipeline *p)
 
 int ls_pipeline_ready(struct ls_pipeline *p)
 {
-    return flag(&p->ready) && !ls_spool_nospace(p->o.spool) && !flag(&p->src_failing);
+    return flag(&p->ready) && !ls_spool_nospace(p->o.spool) && !flag(&p->src_failing) &&
+           __atomic_load_n(&p->config_errs, __ATOMIC_ACQUIRE) == 0;
 }
 
 int ls_pipeline_health(struct ls_pipeline *p, char *why, size_t whylen)

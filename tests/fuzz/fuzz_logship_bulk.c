@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 
 #include "logship/es_bulk.h"
+#include "logship/es_status.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -30,10 +31,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(copy, data, size);
         if (es_bulk_parse_response(copy, size, items, 8, &r) == 0) {
             if (r.nitems > 8 || r.nitems > r.total) abort();
-            for (size_t i = 0; i < r.nitems; i++)
+            for (size_t i = 0; i < r.nitems; i++) {
                 if (strlen(items[i].type) >= sizeof items[i].type ||
                     strlen(items[i].reason) >= sizeof items[i].reason)
                     abort();
+                /* every parsed item gets a verdict, and a configuration error names its fix */
+                struct es_status_class c = es_status_item(items[i].status, items[i].type);
+                if (c.verdict != LS_DONE && c.verdict != LS_RETRY && c.verdict != LS_DROP &&
+                    c.verdict != LS_CONFIG)
+                    abort();
+                if ((c.verdict == LS_CONFIG) != (c.fix != NULL) || !c.reason || !*c.reason)
+                    abort();
+                if (items[i].status > 0 && items[i].status < 300 && c.verdict != LS_DONE)
+                    abort();
+            }
         }
         free(copy);
         return 0;

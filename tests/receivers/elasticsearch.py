@@ -10,14 +10,20 @@ Implements what logship relies on, with ES's own semantics:
     default, as ES's built-in template) accept only `create` and need @timestamp
     (else item 400); filter_path is honoured.
   Scripting: per-item statuses by rule (a field value, the Nth item received, a
-    number of firings), whole-request failures (fail_next), 413 above a body
-    size, a "down" mode that drops connections without an answer, a delay.
+    fraction of items drawn from a seeded RNG, a number of firings),
+    whole-request failures (fail_next), 413 above a body size, a "down" mode
+    that drops connections without an answer, a delay, and cluster
+    conditions that refuse every item alike with a real cluster's error
+    bodies (set_cluster_error: security_exception 403 for a missing index
+    privilege, index_not_found_exception 404 with auto-create off,
+    cluster_block_exception 403 for a write block or 429 for the flood-stage
+    disk block); none of those items is stored.
   Read-back: GET|POST /<index>/_search (match_all, term, match, size, from, q=)
     and /<index>/_count; GET / answers like a cluster.
   Security: basic auth users and API keys when configured (401 otherwise);
     optional HTTPS, with client certificates required when a client CA is given.
   Admin: /_receiver/{stats,docs,items,requests} (GET) and
-    /_receiver/{fail_next,down,delay,max_body,rule,clear_rules,reset} (POST JSON),
+    /_receiver/{fail_next,down,delay,max_body,rule,clear_rules,cluster_error,reset} (POST JSON),
     so an out-of-process test (docker e2e) can script and read it.
 
 Importable (tests put tests/ on sys.path):
@@ -31,6 +37,7 @@ import base64
 import fnmatch
 import gzip
 import json
+import random
 import socket
 import ssl
 import sys
@@ -85,9 +92,32 @@ def _get_field(src, field):
     return cur
 
 
+# Item errors a real cluster returns for conditions that hit every document alike
+# (Elasticsearch 8: SecurityException, IndexNotFoundException from AutoCreateIndex,
+# ClusterBlockException for index.blocks.write and the flood-stage disk block).
+CLUSTER_ERRORS = {
+    'security': (403, lambda ix, user: {
+        'type': 'security_exception',
+        'reason': 'action [indices:data/write/bulk[s]] is unauthorized for user [%s] with effective '
+                  'roles [logship_writer] on indices [%s], this action is granted by the index '
+                  'privileges [create_doc,create,index,write,all]' % (user, ix)}),
+    'index_not_found': (404, lambda ix, user: {
+        'type': 'index_not_found_exception',
+        'reason': 'no such index [%s] and [action.auto_create_index] is [false]' % ix,
+        'resource.type': 'index_expression', 'resource.id': ix, 'index_uuid': '_na_', 'index': ix}),
+    'write_block': (403, lambda ix, user: {
+        'type': 'cluster_block_exception',
+        'reason': 'index [%s] blocked by: [FORBIDDEN/8/index write (api)];' % ix}),
+    'flood_stage': (429, lambda ix, user: {
+        'type': 'cluster_block_exception',
+        'reason': 'index [%s] blocked by: [TOO_MANY_REQUESTS/12/disk usage exceeded flood-stage '
+                  'watermark, index has read-only-allow-delete block];' % ix}),
+}
+
+
 class Rule:
     def __init__(self, status, field=None, value=None, nth=None, times=None, error_type=None,
-                 reason=None):
+                 reason=None, fraction=None, seed=1):
         self.status = int(status)
         self.field = field
         self.value = value
@@ -102,11 +132,15 @@ class Rule:
             400: 'mapper_parsing_exception', 409: 'version_conflict_engine_exception',
             429: 'es_rejected_execution_exception'}.get(self.status, 'exception')
         self.reason = reason or 'scripted by the test receiver'
+        self.fraction = None if fraction is None else float(fraction)
+        self.rng = random.Random(seed)
 
     def matches(self, n, src):
         if self.times is not None and self.times <= 0:
             return False
         if self.nth is not None and n not in self.nth:
+            return False
+        if self.fraction is not None and self.rng.random() >= self.fraction:
             return False
         if self.field is not None:
             if not isinstance(src, dict) or _get_field(src, self.field) != self.value:
@@ -174,6 +208,7 @@ class ElasticsearchReceiver:
             self.delay = 0.0
             self.status_counts = {}
             self.tls_errors = []
+            self.cluster_error = None   # (kind, index pattern) while a cluster condition holds
 
     def fail_next(self, n=1, status=500):
         with self.lock:
@@ -192,11 +227,23 @@ class ElasticsearchReceiver:
             self.max_body = None if nbytes is None else int(nbytes)
 
     def add_rule(self, status, field=None, value=None, nth=None, times=None, error_type=None,
-                 reason=None):
+                 reason=None, fraction=None, seed=1):
         """Answer matching items with status: by field value, by Nth item received
-        (1-based, int or list), at most `times` times in total (None: always)."""
+        (1-based, int or list), a `fraction` of items (drawn from a RNG seeded with
+        `seed`), at most `times` times in total (None: always)."""
         with self.lock:
-            self.rules.append(Rule(status, field, value, nth, times, error_type, reason))
+            self.rules.append(Rule(status, field, value, nth, times, error_type, reason, fraction,
+                                   seed))
+
+    def set_cluster_error(self, kind=None, index='*', user='logship'):
+        """Refuse every item bound for an index matching `index` as a real cluster does
+        when `kind` holds: 'security' (the user lacks the index privilege),
+        'index_not_found' (auto-create is off), 'write_block' (index.blocks.write),
+        'flood_stage' (disk full: read-only-allow-delete, answered 429). None lifts it."""
+        if kind is not None and kind not in CLUSTER_ERRORS:
+            raise ValueError('unknown cluster error %r' % kind)
+        with self.lock:
+            self.cluster_error = None if kind is None else (kind, index, user)
 
     def clear_rules(self):
         with self.lock:
@@ -244,7 +291,11 @@ class ElasticsearchReceiver:
         doc_id = meta.get('_id')
         res = {'_index': index, '_id': doc_id}
         status, err = None, None
-        for rule in self.rules:
+        ce = self.cluster_error
+        if ce is not None and index and fnmatch.fnmatchcase(index, ce[1]):
+            status, make = CLUSTER_ERRORS[ce[0]]
+            err = make(index, ce[2])
+        for rule in (self.rules if status is None else ()):
             if rule.matches(n, src):
                 if rule.times is not None:
                     rule.times -= 1
@@ -539,6 +590,11 @@ class _Handler(BaseHTTPRequestHandler):
                 r.add_rule(**arg)
             elif what == 'clear_rules':
                 r.clear_rules()
+            elif what == 'cluster_error':
+                try:
+                    r.set_cluster_error(arg.get('kind'), arg.get('index', '*'), arg.get('user', 'logship'))
+                except ValueError as e:
+                    return self._send(400, {'error': str(e)})
             elif what == 'reset':
                 r.reset()
             else:

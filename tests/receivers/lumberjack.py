@@ -11,7 +11,12 @@ Failure modes, scriptable: set_ack_delay(s[, keepalive]) ACKs late (sending
 ACK 0 keep-alives meanwhile when asked, like Logstash under back-pressure);
 drop_before_ack(n) closes the connection of the next n complete windows
 without an ACK; partial_then_drop(n) ACKs half of the next n windows and
-then closes; set_no_ack(True) never ACKs. Every event is recorded with its
+then closes; set_no_ack(True) never ACKs; set_max_window(n[, mode]) caps the
+window the server accepts, as a server with a small batch limit does: a
+window announcing more than n events is read but refused, none of its events
+kept or ACKed, and then the connection either stays open in silence (mode
+'stall', the default: the client only learns it from its own ACK timeout) or
+is closed (mode 'close'). Every event is recorded with its
 sequence number, window and connection, and whether its window was ACKed.
 Optional TLS (a server certificate, and client certificates when a CA is given).
 
@@ -20,7 +25,7 @@ Importable: from receivers.lumberjack import LumberjackReceiver
 Runnable:   /usr/bin/python3 tests/receivers/lumberjack.py --host 127.0.0.1 --port 0
             [--admin-port 0] [--port-file F] [--cert C --key K [--client-ca CA]]
             The admin HTTP API (/_receiver/stats, /events, /records; POST
-            /_receiver/{ack_delay,drop_before_ack,partial_then_drop,no_ack,reset})
+            /_receiver/{ack_delay,drop_before_ack,partial_then_drop,no_ack,max_window,reset})
             serves out-of-process tests.
 """
 import argparse
@@ -156,6 +161,10 @@ class LumberjackReceiver:
             self.drop_next = 0
             self.partial_next = 0
             self.no_ack = False
+            self.max_window = None
+            self.window_mode = 'stall'
+            self.refused_windows = 0  # windows larger than max_window
+            self.window_sizes = []    # every announced window size, in order
 
     # ---- scripting ----
     def set_ack_delay(self, seconds, keepalive=None):
@@ -169,6 +178,14 @@ class LumberjackReceiver:
     def partial_then_drop(self, n=1):
         with self.lock:
             self.partial_next += int(n)
+
+    def set_max_window(self, n, mode='stall'):
+        """Refuse windows announcing more than n events (None: no cap)."""
+        if mode not in ('stall', 'close'):
+            raise ValueError(mode)
+        with self.lock:
+            self.max_window = None if n is None else int(n)
+            self.window_mode = mode
 
     def set_no_ack(self, on=True):
         with self.lock:
@@ -191,7 +208,8 @@ class LumberjackReceiver:
         with self.lock:
             return {'events': len(self._records), 'windows': self.windows, 'acks': self.acks_sent,
                     'connections': self.connections, 'drops': self.drops,
-                    'errors': list(self.errors)}
+                    'refused_windows': self.refused_windows,
+                    'window_sizes': list(self.window_sizes), 'errors': list(self.errors)}
 
     # ---- lifecycle ----
     def start(self):
@@ -256,7 +274,12 @@ class LumberjackReceiver:
         """Handle one frame; False closes the connection."""
         typ = f[0]
         if typ == 'W':
-            state.update(window=f[1], got=0, pending=[])
+            with self.lock:
+                self.window_sizes.append(f[1])
+                refuse = self.max_window is not None and f[1] > self.max_window
+                if refuse:
+                    self.refused_windows += 1
+            state.update(window=f[1], got=0, pending=[], refused=refuse)
             return True
         if typ == 'C':
             inner, rest = decode_frames(zlib.decompress(f[1]))
@@ -265,6 +288,14 @@ class LumberjackReceiver:
             for g in inner:
                 if not self._frame(sock, conn_id, state, g):
                     return False
+            return True
+        if typ in 'JD' and state.get('refused'):
+            state['got'] += 1    # read and thrown away: this window is over the cap
+            if state['window'] is not None and state['got'] >= state['window']:
+                state.update(window=None, got=0, pending=[], refused=False)
+                with self.lock:
+                    mode = self.window_mode
+                return mode != 'close'
             return True
         if typ in 'JD':
             seq = f[1]
@@ -375,6 +406,11 @@ class _Admin(BaseHTTPRequestHandler):
             r.partial_then_drop(arg.get('n', 1))
         elif what == '/_receiver/no_ack':
             r.set_no_ack(arg.get('on', True))
+        elif what == '/_receiver/max_window':
+            try:
+                r.set_max_window(arg.get('n'), arg.get('mode', 'stall'))
+            except ValueError:
+                return self._send(400, {'error': 'mode is stall or close'})
         elif what == '/_receiver/reset':
             r.reset()
         else:

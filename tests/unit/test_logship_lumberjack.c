@@ -251,12 +251,55 @@ static void test_connect_refused(void **state)
     assert_null(lj_conn_open(&bad, err, sizeof err));
 }
 
+/* The window adapts as Filebeat's: small start, x1.5 on whole ACKs of a full
+ * window, halved on failure, and back up only to the largest size that worked. */
+static void test_window_adapts(void **state)
+{
+    (void)state;
+    struct lj_window w;
+    lj_window_init(&w, 2048);
+    assert_int_equal(w.size, LJ_WINDOW_START);
+    lj_window_ok(&w, 5);                 /* a short window says nothing */
+    assert_int_equal(w.size, 10);
+    uint32_t seen[32], n = 0;
+    /* a server that refuses more than 500: grow until the refusal */
+    while (w.size <= 500 && n < 32) {
+        seen[n++] = w.size;
+        lj_window_ok(&w, w.size);
+    }
+    assert_int_equal(n, 10);
+    assert_int_equal(seen[1], 15);
+    assert_int_equal(seen[2], 23);       /* ceil(1.5 * 15) */
+    assert_int_equal(seen[9], 405);
+    assert_int_equal(w.size, 608);
+    lj_window_shrink(&w);                /* 608 refused */
+    assert_int_equal(w.size, 304);
+    lj_window_ok(&w, 304);
+    assert_int_equal(w.size, 405);       /* back to what worked, not beyond */
+    lj_window_ok(&w, 405);
+    assert_int_equal(w.size, 405);       /* and it stays there */
+    for (int i = 0; i < 20; i++)
+        lj_window_shrink(&w);
+    assert_int_equal(w.size, 1);         /* never below one */
+    /* the cap */
+    lj_window_init(&w, 2048);
+    for (int i = 0; i < 40; i++)
+        lj_window_ok(&w, w.size);
+    assert_int_equal(w.size, 2048);
+    assert_int_equal(w.max_ok, 2048);
+    lj_window_init(&w, 4);
+    assert_int_equal(w.size, 4);
+    lj_window_init(&w, 0);
+    assert_int_equal(w.size, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_frames_roundtrip),
         cmocka_unit_test(test_client_acks),
         cmocka_unit_test(test_connect_refused),
+        cmocka_unit_test(test_window_adapts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

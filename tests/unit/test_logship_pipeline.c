@@ -185,7 +185,8 @@ struct run {
     struct fout outs[2];
 };
 
-static void run_setup(struct run *r, unsigned total, uint64_t spool_max, int64_t shutdown_ms)
+static void run_setup_bo(struct run *r, unsigned total, uint64_t spool_max, int64_t shutdown_ms,
+                         int64_t bo_initial_ms, int64_t bo_max_ms)
 {
     char err[256] = "";
     struct ls_spool_opts so = { .dir = g_dir, .max_bytes = spool_max, .max_record_bytes = 4096,
@@ -193,14 +194,19 @@ static void run_setup(struct run *r, unsigned total, uint64_t spool_max, int64_t
     r->sp = ls_spool_open(&so, err, sizeof(err));
     assert_non_null(r->sp);
     struct ls_pipeline_opts po = { .spool = r->sp, .batch_bytes = 8192, .batch_wait_ms = 5,
-                                   .shutdown_timeout_ms = shutdown_ms, .backoff_initial_ms = 1,
-                                   .backoff_max_ms = 5, .config_retry_ms = 5, .commit_interval_ms = 10 };
+                                   .shutdown_timeout_ms = shutdown_ms, .backoff_initial_ms = bo_initial_ms,
+                                   .backoff_max_ms = bo_max_ms, .config_retry_ms = 5, .commit_interval_ms = 10 };
     r->p = ls_pipeline_new(&po, err, sizeof(err));
     assert_non_null(r->p);
     r->src.total = total;
     r->source.ops = &fsrc_ops;
     r->source.ctx = &r->src;
     assert_int_equal(ls_pipeline_add_source(r->p, &r->source), 0);
+}
+
+static void run_setup(struct run *r, unsigned total, uint64_t spool_max, int64_t shutdown_ms)
+{
+    run_setup_bo(r, total, spool_max, shutdown_ms, 1, 5);
 }
 
 static void add_out(struct run *r, int i, enum mode m, unsigned retries)
@@ -275,6 +281,155 @@ static void test_partial_resends_only_retry_items(void **state)
         else
             assert_int_equal(r.outs[0].seen[i], 1);    /* delivered exactly once */
     }
+    run_free(&r, 1);
+}
+
+/* ---- outputs for issue 8: progress after failures, per-item configuration errors ---- */
+
+/* retries_left whole failures (the backoff ceiling doubles), then answers
+ * that store one record and ask to retry the rest */
+static enum ls_verdict creep_flush(void *ctx, const struct ls_batch *b, struct ls_flush_result *res)
+{
+    struct fout *o = ctx;
+    enum ls_verdict v = LS_DONE;
+    pthread_mutex_lock(&o->mu);
+    o->calls++;
+    if (o->retries_left > 0) {
+        o->retries_left--;
+        res->http_status = 503;
+        v = LS_RETRY;
+    } else if (b->n > 1) {
+        for (size_t i = 0; i < b->n; i++)
+            res->item[i] = i == 0 ? LS_DONE : LS_RETRY;
+        o->seen[num(&b->recs[0])]++;
+        res->http_status = 200;
+        snprintf(res->reason, sizeof(res->reason), "rate_limited");
+        v = LS_PARTIAL;
+    } else {
+        o->seen[num(&b->recs[0])]++;
+    }
+    pthread_mutex_unlock(&o->mu);
+    return v;
+}
+static const struct ls_output_ops creep_ops = { "creep", NULL, creep_flush, fout_destroy };
+
+static struct ls_pipeline *g_pipe;   /* for outputs that look at the engine's state */
+static int g_ready_in_config = -1;   /* ls_pipeline_ready seen by the flush after a config answer */
+
+/* retries_left answers refuse odd records for a configuration reason (as an
+ * ES item security_exception does), storing the others; then all is stored */
+static enum ls_verdict config_flush(void *ctx, const struct ls_batch *b, struct ls_flush_result *res)
+{
+    struct fout *o = ctx;
+    enum ls_verdict v = LS_DONE;
+    pthread_mutex_lock(&o->mu);
+    o->calls++;
+    if (o->calls == 2 && g_pipe)
+        g_ready_in_config = ls_pipeline_ready(g_pipe);
+    if (o->retries_left > 0) {
+        o->retries_left--;
+        size_t nc = 0;
+        for (size_t i = 0; i < b->n; i++) {
+            unsigned k = num(&b->recs[i]);
+            res->item[i] = k % 2 ? LS_CONFIG : LS_DONE;
+            nc += k % 2;
+        }
+        res->fix = "grant the privilege";
+        res->http_status = 200;
+        v = nc == b->n ? LS_CONFIG : LS_PARTIAL;
+    }
+    for (size_t i = 0; i < b->n; i++)
+        if (v == LS_DONE || res->item[i] == LS_DONE)
+            o->seen[num(&b->recs[i])]++;
+    pthread_mutex_unlock(&o->mu);
+    return v;
+}
+static const struct ls_output_ops config_ops = { "config", NULL, config_flush, fout_destroy };
+
+static void add_out_ops(struct run *r, int i, const struct ls_output_ops *ops, unsigned retries)
+{
+    char err[256] = "", name[16];
+    struct fout *o = &r->outs[i];
+    o->mode = M_OK;
+    o->total = r->src.total;
+    o->retries_left = retries;
+    o->seen = calloc(r->src.total + 1, sizeof(unsigned));
+    pthread_mutex_init(&o->mu, NULL);
+    snprintf(name, sizeof(name), "out%d", i);
+    assert_int_equal(ls_pipeline_add_output(r->p, ops, o, name, err, sizeof(err)), 0);
+}
+
+/* After failures doubled the backoff ceiling to 3.2 s (max 60 s), answers
+ * that each store one record must restart the backoff: the eleven partial
+ * rounds then sleep at most 50 ms each and everything is delivered well
+ * within the 20 s shutdown timeout. Kept doubling, they would sleep draws
+ * below 3.2, 6.4, 12.8, 25.6, 51.2, 60, ... s (the issue-8 stall). */
+static void test_progress_resets_backoff(void **state)
+{
+    (void)state;
+    struct run r;
+    memset(&r, 0, sizeof(r));
+    run_setup_bo(&r, 12, 8u << 20, 20000, 50, 60000);
+    add_out_ops(&r, 0, &creep_ops, 6);
+    assert_int_equal(run_it(&r), 0);
+    for (unsigned i = 0; i < 12; i++)
+        assert_int_equal(r.outs[0].seen[i], 1);
+    run_free(&r, 1);
+}
+
+static const struct ls_source_ops endless_src_ops = { "endless", fsrc_poll, fsrc_commit, fsrc_wait_fd,
+                                                      NULL, fsrc_destroy };
+
+struct cfg_watcher {
+    struct ls_pipeline *p;
+    struct fout *o;
+    unsigned total;
+    volatile sig_atomic_t *stop;
+    int ready_after;
+};
+
+/* Wait (10 s at most) until every record was delivered and /ready is back, then stop. */
+static void *watch_cfg_ready(void *arg)
+{
+    struct cfg_watcher *w = arg;
+    for (int i = 0; i < 1000 && w->ready_after != 1; i++) {
+        unsigned got = 0;
+        pthread_mutex_lock(&w->o->mu);
+        for (unsigned k = 0; k < w->total; k++)
+            got += w->o->seen[k] == 1;
+        pthread_mutex_unlock(&w->o->mu);
+        if (got == w->total)
+            w->ready_after = ls_pipeline_ready(w->p);
+        usleep(10000);
+    }
+    *w->stop = 1;
+    return NULL;
+}
+
+/* Items refused for a configuration reason: kept and resent (never
+ * dropped), /ready 0 meanwhile, and 1 again once the backend accepts. */
+static void test_config_items_not_ready_until_accepted(void **state)
+{
+    (void)state;
+    struct run r;
+    memset(&r, 0, sizeof(r));
+    run_setup(&r, 100, 8u << 20, 2000);
+    r.source.ops = &endless_src_ops;     /* the run ends by stop, so /ready is not shutdown's 0 */
+    add_out_ops(&r, 0, &config_ops, 3);
+    g_pipe = r.p;
+    g_ready_in_config = -1;
+    volatile sig_atomic_t stop = 0, reopen = 0;
+    struct cfg_watcher w = { r.p, &r.outs[0], 100, &stop, -1 };
+    pthread_t th;
+    assert_int_equal(ls_pipeline_start(r.p), 0);
+    assert_int_equal(pthread_create(&th, NULL, watch_cfg_ready, &w), 0);
+    assert_int_equal(ls_pipeline_run(r.p, &stop, &reopen), 0);
+    pthread_join(th, NULL);
+    g_pipe = NULL;
+    assert_int_equal(g_ready_in_config, 0);
+    assert_int_equal(w.ready_after, 1);
+    for (unsigned i = 0; i < 100; i++)
+        assert_int_equal(r.outs[0].seen[i], 1);   /* each stored once, none dropped */
     run_free(&r, 1);
 }
 
@@ -569,6 +724,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_all_delivered_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_then_done, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_resends_only_retry_items, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_progress_resets_backoff, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_items_not_ready_until_accepted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drop_acks_and_flows_on, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout_dead_output_does_not_block_live_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backpressure_small_spool, setup, teardown),

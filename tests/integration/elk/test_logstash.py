@@ -4,6 +4,8 @@ TLS), and tcp json_lines (no acknowledgement)."""
 import collections
 import subprocess
 
+import pytest
+
 from elkutil import FAST, json_line, ts_of, wait_until, write_lines
 
 
@@ -77,8 +79,9 @@ def test_beats_delivers_every_line_through_dropped_connections(lumberjack, run_l
 
 
 def test_beats_spool_advances_only_on_ack(lumberjack, run_logship, tmp_path):
-    """No ACK ever comes: the lines reach the server (maybe several times) but stay in the
-    spool; after kill -9 and a restart against a server that ACKs, every one is sent again."""
+    """No ACK ever comes: windows reach the server (the first holds 10 events, then ever smaller
+    ones: the window halves on every timeout) but the lines stay in the spool; after kill -9 and a
+    restart against a server that ACKs, every one is sent again."""
     n = 500
     lumberjack.set_no_ack(True)
     src = str(tmp_path / "app.log")
@@ -86,10 +89,11 @@ def test_beats_spool_advances_only_on_ack(lumberjack, run_logship, tmp_path):
     wd = str(tmp_path / "ls")
     args = ls_args(lumberjack.url, src, "--request-timeout", "1s")
     ls = run_logship(args, workdir=wd)
-    wait_until(lambda: {r["event"]["seq"] for r in lumberjack.records()} == set(range(n)),
-               what="every line sent (unacknowledged)")
-    wait_until(lambda: ls.metric_sum("logship_output_retries_total", output="logstash") >= 1,
-               what="an ACK timeout retried")
+    wait_until(lambda: ls.metric_sum("logship_output_retries_total", output="logstash") >= 2,
+               what="two ACK timeouts retried")
+    sent = {r["event"]["seq"] for r in lumberjack.records()}
+    assert set(range(10)) <= sent, sorted(sent)        # the first window went out, unacknowledged
+    assert lumberjack.stats()["window_sizes"][:2] == [10, 5]
     assert ls.metric_sum("logship_output_entries_total", output="logstash") == 0
     ls.kill9()
     lumberjack.reset()                                 # forget what it saw; ACK from now on
@@ -162,3 +166,39 @@ def test_beats_large_batches_are_split_into_windows(lumberjack, run_logship, tmp
     sizes = collections.Counter((r["conn"], r["window"]) for r in lumberjack.records())
     assert max(sizes.values()) == 2048             # one batch, several windows of at most 2048
     assert len(lumberjack.records()) == n          # nothing resent
+
+
+@pytest.mark.parametrize("mode", ["stall", "close"])
+def test_beats_server_capping_its_window_still_gets_everything(mode, lumberjack, run_logship, tmp_path):
+    """A beats server that refuses windows of more than 500 events (it reads them, ACKs nothing,
+    and stays silent or hangs up): logship's window starts small, grows while ACKed, halves on
+    the refusal, and every line arrives once. A fixed 2048-event window never got anything in."""
+    n = 5000
+    lumberjack.set_max_window(500, mode)
+    src = str(tmp_path / "app.log")
+    write_lines(src, [json_line(i) for i in range(n)])
+    ls = run_logship(ls_args(lumberjack.url, src, "--request-timeout", "2s"))
+    wait_until(lambda: len(acked_seqs(lumberjack)) == n, timeout=60, what="every line ACKed")
+    assert ls.stop() == 0
+    st = lumberjack.stats()
+    assert st["refused_windows"] >= 1, st                   # the cap was hit, and survived
+    sizes = st["window_sizes"]
+    assert sizes[0] <= 10 and max(sizes) > 500, sizes       # starts small, probes past the cap
+    first = next(i for i, w in enumerate(sizes) if w > 500)
+    assert all(w <= 500 for w in sizes[first + 1:]), sizes  # then stays under it
+    assert sorted(r["event"]["seq"] for r in lumberjack.records()) == list(range(n))  # once each
+
+
+def test_http_input_407_from_a_proxy_keeps_the_data(logstash_http, run_logship, tmp_path):
+    """407 (a proxy wants credentials) is a configuration error: nothing dropped, delivered once
+    the proxy lets the requests through."""
+    logstash_http.fail_next(3, status=407)
+    src = str(tmp_path / "app.log")
+    write_lines(src, [json_line(i) for i in range(100)])
+    ls = run_logship(ls_args(logstash_http.url, src, "--config-error-retry", "200ms"))
+    wait_until(lambda: logstash_http.count() >= 100, what="100 events after the 407s")
+    assert ls.metric_sum("logship_output_dropped_total", output="logstash") == 0
+    assert ls.metric_sum("logship_output_retries_total", output="logstash", reason="config") >= 3
+    assert ls.stop() == 0
+    assert sorted(e["seq"] for e in logstash_http.events()) == list(range(100))
+    assert "proxy" in ls.log()
