@@ -279,7 +279,7 @@ struct walk {
     int      fd;
     uint64_t from, to;          /* byte range to walk */
     size_t   max_body;
-    uint64_t prev_seq;          /* seq of the record before from (0: none known) */
+    uint64_t expect;            /* seq the first record from `from` on should have */
     int      stop_first_valid;  /* stop (before it) at the first valid record */
     /* per valid record; return 1 to stop the walk */
     int    (*on_rec)(void *ctx, uint64_t off, const char *p, size_t n);
@@ -327,7 +327,7 @@ static int walk_segment(struct walk *w)
 {
     size_t cap = w->max_body + LS_SPOOL_REC_HDR + (256u << 10);
     char *mem = malloc(cap);
-    uint64_t base = w->from, hole = UINT64_MAX, prev = w->prev_seq;
+    uint64_t base = w->from, hole = UINT64_MAX, expect = w->expect;
     size_t have = 0, pos = 0;
     int eof = 0, rc = -1;
     w->good_end = w->from;
@@ -346,7 +346,7 @@ static int walk_segment(struct walk *w)
         }
         uint64_t abs = base + pos;
         long k = rec_check(mem + pos, have - pos, w->max_body);
-        if (k > 0 && prev != 0 && rec_seq(mem + pos) <= prev)
+        if (k > 0 && rec_seq(mem + pos) < expect)
             k = -1; /* seqs only grow within a segment: an old copy or a fluke */
         if (k == 0 && !eof) {
             if (refill(w, mem, cap, &base, &have, &pos, &eof) != 0)
@@ -357,7 +357,7 @@ static int walk_segment(struct walk *w)
             uint64_t seq = rec_seq(mem + pos);
             if (hole != UINT64_MAX) {
                 if (w->on_hole)
-                    w->on_hole(w->ctx, hole, abs - hole, prev ? seq - prev - 1 : 0, 0);
+                    w->on_hole(w->ctx, hole, abs - hole, seq - expect, 0);
                 hole = UINT64_MAX;
             }
             if (w->stop_first_valid) {
@@ -366,7 +366,8 @@ static int walk_segment(struct walk *w)
             }
             if (w->nrecs++ == 0)
                 w->first_seq = seq;
-            w->last_seq = prev = seq;
+            w->last_seq = seq;
+            expect = seq + 1;
             w->good_end = abs + (uint64_t)k;
             if (w->on_rec && w->on_rec(w->ctx, abs, mem + pos, (size_t)k)) {
                 w->stop_off = abs + (uint64_t)k;
@@ -578,7 +579,7 @@ static int scan_one(struct ls_spool *sp, struct seg *s, int is_last, char *err, 
     }
     struct scan_ctx c = { sp, s, path, is_last, UINT64_MAX, 0 };
     struct walk w = { .fd = fd, .from = 0, .to = s->size, .max_body = sp->o.max_record_bytes,
-                      .prev_seq = s->base ? s->base - 1 : 0, .on_rec = scan_rec,
+                      .expect = s->base, .on_rec = scan_rec,
                       .on_hole = scan_hole, .ctx = &c };
     int r = walk_segment(&w);
     close(fd);
@@ -1362,7 +1363,7 @@ static void place_reader(struct ls_spool_reader *rd, int lr, uint64_t seq, uint6
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
         struct walk w = { .fd = fd, .from = 0, .to = s->size, .max_body = sp->o.max_record_bytes,
-                          .prev_seq = s->base ? s->base - 1 : 0, .on_rec = find_rec, .ctx = &fc };
+                          .expect = s->base, .on_rec = find_rec, .ctx = &fc };
         (void)walk_segment(&w);
         close(fd);
     }
@@ -1495,7 +1496,7 @@ static int skip_damage(struct ls_spool_reader *rd, uint64_t size)
     if (!have) {
         struct dmg_ctx dc = { 0 };
         struct walk w = { .fd = rd->fd, .from = at, .to = size, .max_body = sp->o.max_record_bytes,
-                          .prev_seq = rd->read_seq ? rd->read_seq - 1 : 0, .stop_first_valid = 1,
+                          .expect = rd->read_seq, .stop_first_valid = 1,
                           .on_hole = dmg_hole, .ctx = &dc };
         if (walk_segment(&w) != 0) {
             log_kv(LOG_ERROR, "spool: read failed", "error", strerror(errno), NULL);
@@ -1562,11 +1563,12 @@ long ls_spool_reader_fill(struct ls_spool_reader *rd)
         has_next = i + 1 < sp->nsegs;
         if (has_next) {
             next_base = sp->segs[i + 1].base;
-            if (rd->read_off >= size && !sp->segs[i].gap_counted &&
-                sp->segs[i + 1].first_seq > sp->segs[i].next_seq) {
-                /* Seqs that should lie between two segments are in neither
-                 * (an empty or cut segment): lost, counted by the first reader. */
-                gap = sp->segs[i + 1].first_seq - sp->segs[i].next_seq;
+            uint64_t from = sp->segs[i].next_seq > rd->read_seq ? sp->segs[i].next_seq : rd->read_seq;
+            if (rd->read_off >= size && !sp->segs[i].gap_counted && sp->segs[i + 1].first_seq > from) {
+                /* Seqs this reader expected that are in neither segment (an
+                 * empty or cut segment): lost, counted by the first reader. A
+                 * reader whose cursor is past them had them delivered. */
+                gap = sp->segs[i + 1].first_seq - from;
                 sp->segs[i].gap_counted = 1;
             }
         }
