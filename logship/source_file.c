@@ -705,9 +705,13 @@ static void apply_mark(struct fsrc *s, struct tfile *f)
     uint64_t off, fp;
     char a[24], b[24];
 
+    struct stat st;
+
     f->mark_checked = 1;
+    /* the marked line must still be in the file (a smaller file was
+     * truncated and holds other lines) and the head must be the same */
     if (s->resume_fn == NULL || !s->resume_fn(s->resume_ctx, f->id.dev, f->id.ino, &off, &fp) ||
-        !head_matches(f->fd, off, fp))
+        fstat(f->fd, &st) != 0 || (uint64_t)st.st_size <= off || !head_matches(f->fd, off, fp))
         return;
     if (!f->from_saved && f->off != 0) {
         /* started at the tail, but the spool holds lines of it: a crash

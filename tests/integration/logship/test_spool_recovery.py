@@ -150,3 +150,54 @@ def test_garbage_cursor_and_positions_recovered(loki, logship_bin, tmp_path):
     # only the 100 new lines were read (the resent spool records are receiver duplicates).
     assert cursor_seq(tmp_path) - 1 == n + 100
     assert len(set(loki.lines())) == n + 100
+
+
+def docker_records(first, n, t0):
+    """n docker json-file records numbered from first; every 50th is a 40 KB line in 16 KB parts."""
+    out = []
+    for i in range(first, first + n):
+        text = json.dumps({"i": i, "msg": ("y" * 40000) if i % 50 == 0 else "short"})
+        parts = [text[k:k + 16384] for k in range(0, len(text), 16384)]
+        for k, p in enumerate(parts):
+            out.append(json.dumps({"log": p + ("\n" if k == len(parts) - 1 else ""), "stream": "stdout",
+                                   "time": "2026-11-29T10:00:00.%09dZ" % (i % 10**9)}) + "\n")
+    return out
+
+
+def test_docker_parts_resume_exactly(loki, logship_bin, tmp_path):
+    path = str(tmp_path / "c0ffee-json.log")
+    with open(path, "w") as f:
+        f.writelines(docker_records(0, 1000, 0))
+    args = ["--source", path, "--format", "docker", "--spool-fsync-interval", "30s"]
+    ls = start(logship_bin, tmp_path, loki, *args)
+    ls.wait_metric("logship_spool_records", lambda v: v >= 1000, timeout=60)
+    ls.kill9()                                        # long before the first positions.json commit
+    assert not os.path.exists(os.path.join(str(tmp_path), "spool", "positions.json"))
+    with open(path, "a") as f:
+        f.writelines(docker_records(1000, 300, 0))
+    ls = start(logship_bin, tmp_path, loki, *args)
+    assert loki.wait_count(1300, timeout=60) == 1300, ls.stderr_tail()
+    assert ls.stop() == 0
+    assert cursor_seq(tmp_path) - 1 == 1300          # no joined line was spooled twice
+    got = sorted(json.loads(x)["i"] for x in set(loki.lines()))
+    assert got == list(range(1300))
+
+
+def test_copytruncate_while_stopped_reads_the_new_content(loki, logship_bin, tmp_path):
+    path = str(tmp_path / "app.log")
+    write_lines(path, 0, 1000, mode="w")
+    args = ["--source", path, "--spool-fsync-interval", "30s"]
+    ls = start(logship_bin, tmp_path, loki, *args)
+    ls.wait_metric("logship_spool_records", lambda v: v >= 1000, timeout=60)
+    ls.kill9()
+    # copytruncate: the content moves to app.log.1 (not followed), the same inode starts over,
+    # and grows past the old spooled offsets: nothing of it may be skipped.
+    with open(path) as f, open(path + ".1", "w") as g:
+        g.write(f.read())
+    os.truncate(path, 0)
+    write_lines(path, 1000, 1500)
+    ls = start(logship_bin, tmp_path, loki, *args)
+    assert loki.wait_count(2500, timeout=60) == 2500, ls.stderr_tail()
+    assert ls.stop() == 0
+    assert cursor_seq(tmp_path) - 1 == 2500
+    assert "resuming after the last line already in the spool" not in ls.log()
