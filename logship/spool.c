@@ -559,8 +559,40 @@ static void scan_hole(void *ctx, uint64_t off, uint64_t len, uint64_t lost, int 
         metrics_add(c->sp->m_corrupt_bytes, (double)len);
 }
 
-/* Scan segment s fully: exact counts, holes, marks; refuse format 1; cut a
- * torn tail when it is the last one. 0 or -1 with err. */
+/* Has every output's cursor file moved past the segment base (size bytes)?
+ * 0 when one has not, or when there is no cursor file at all. */
+static int every_cursor_past(struct ls_spool *sp, uint64_t base, uint64_t size)
+{
+    DIR *d = opendir(sp->dir);
+    struct dirent *de;
+    char path[4096];
+    int n = 0, past = 1;
+    if (!d)
+        return 0;
+    while (past && (de = readdir(d)) != NULL) {
+        size_t l = strlen(de->d_name);
+        if (strncmp(de->d_name, "cursor-", 7) != 0 || l < 12 || strcmp(de->d_name + l - 5, ".json") != 0)
+            continue;
+        buf_t b;
+        buf_init(&b, 4096);
+        snprintf(path, sizeof(path), "%s/%s", sp->dir, de->d_name);
+        json_object *o = NULL, *sg, *off;
+        past = ls_checkpoint_read(path, &b) == 0 && (o = json_tokener_parse(b.p ? b.p : "")) != NULL &&
+               json_object_object_get_ex(o, "seg", &sg) && json_object_object_get_ex(o, "off", &off) &&
+               ((uint64_t)json_object_get_int64(sg) > base ||
+                ((uint64_t)json_object_get_int64(sg) == base && (uint64_t)json_object_get_int64(off) >= size));
+        json_object_put(o);
+        buf_free(&b);
+        n++;
+    }
+    closedir(d);
+    return past && n > 0;
+}
+
+/* Scan segment s fully: exact counts, holes, marks; cut a torn tail when it
+ * is the last one. A format-1 segment every output had delivered is deleted
+ * (returns 1); one with data still to send refuses the spool (-1 with err:
+ * it is never misread). 0, or -1 with err. */
 static int scan_one(struct ls_spool *sp, struct seg *s, int is_last, char *err, size_t errlen)
 {
     char path[4096], head[4096];
@@ -572,9 +604,14 @@ static int scan_one(struct ls_spool *sp, struct seg *s, int is_last, char *err, 
     }
     ssize_t hn = pread(fd, head, sizeof(head), 0);
     if (hn > 0 && old_rec_at(head, (size_t)hn, sp->o.max_record_bytes)) {
-        snprintf(err, errlen, "spool: %s was written by an older logship (spool format 1); "
-                 "drain it with that version or move %s aside", path, sp->dir);
         close(fd);
+        if (every_cursor_past(sp, s->base, s->size) && unlink(path) == 0) {
+            log_kv(LOG_INFO, "spool: deleted a delivered segment of the older spool format", "segment",
+                   path, NULL);
+            return 1;
+        }
+        snprintf(err, errlen, "spool: %s was written by an older logship (spool format 1) and holds "
+                 "undelivered records; drain it with that version or move %s aside", path, sp->dir);
         return -1;
     }
     struct scan_ctx c = { sp, s, path, is_last, UINT64_MAX, 0 };
@@ -647,9 +684,17 @@ static int load_segments(struct ls_spool *sp, char *err, size_t errlen)
     }
     if (sp->nsegs > 1)
         qsort(sp->segs, sp->nsegs, sizeof(*sp->segs), seg_cmp);
-    for (size_t i = 0; i < sp->nsegs; i++)
-        if (scan_one(sp, &sp->segs[i], i + 1 == sp->nsegs, err, errlen) != 0)
+    for (size_t i = 0; i < sp->nsegs;) {
+        int r = scan_one(sp, &sp->segs[i], i + 1 == sp->nsegs, err, errlen);
+        if (r < 0)
             goto out;
+        if (r == 1) {
+            memmove(&sp->segs[i], &sp->segs[i + 1], (sp->nsegs - i - 1) * sizeof(*sp->segs));
+            sp->nsegs--;
+            continue;
+        }
+        i++;
+    }
     if (sp->nsegs > 0 && sp->segs[sp->nsegs - 1].size == 0) {
         /* Created but never written (a crash in between): nothing was in it. */
         seg_path(sp, sp->segs[sp->nsegs - 1].base, path, sizeof(path));
@@ -1502,7 +1547,7 @@ static int skip_damage(struct ls_spool_reader *rd, uint64_t size)
             log_kv(LOG_ERROR, "spool: read failed", "error", strerror(errno), NULL);
             return -1;
         }
-        end = w.stop_off > at ? w.stop_off : size;
+        end = w.stop_off > at ? w.stop_off : size; /* always progress */
         lost = dc.lost;
     }
     pthread_mutex_lock(&sp->mu);
@@ -1533,7 +1578,7 @@ static int skip_damage(struct ls_spool_reader *rd, uint64_t size)
         if (lost > 0)
             count_dropped(sp, "corrupt", lost);
     }
-    rd->read_off = end;
+    rd->read_off = end > at ? end : size;
     return 0;
 }
 
@@ -1564,11 +1609,12 @@ long ls_spool_reader_fill(struct ls_spool_reader *rd)
         if (has_next) {
             next_base = sp->segs[i + 1].base;
             uint64_t from = sp->segs[i].next_seq > rd->read_seq ? sp->segs[i].next_seq : rd->read_seq;
-            if (rd->read_off >= size && !sp->segs[i].gap_counted && sp->segs[i + 1].first_seq > from) {
+            /* (next's base, not its first valid seq: a hole at its start counts its own) */
+            if (rd->read_off >= size && !sp->segs[i].gap_counted && sp->segs[i + 1].base > from) {
                 /* Seqs this reader expected that are in neither segment (an
                  * empty or cut segment): lost, counted by the first reader. A
                  * reader whose cursor is past them had them delivered. */
-                gap = sp->segs[i + 1].first_seq - from;
+                gap = sp->segs[i + 1].base - from;
                 sp->segs[i].gap_counted = 1;
             }
         }

@@ -11,7 +11,8 @@
  * (0xF5 never occurs in UTF-8 text) makes records findable: damaged bytes
  * cost only themselves, because open() and readers resynchronise at the
  * next magic that starts a record whose CRC holds and whose seq follows.
- * Format 1 (no magic) is refused at open with a message (exit 2). The codec
+ * Format 1 (no magic) is never read: a segment of it that every cursor file
+ * is past is deleted, any other refuses open() with a message (exit 2). The codec
  * (rec_encode/rec_check/rec_decode in spool.c) is the only code that knows
  * these offsets.
  *
