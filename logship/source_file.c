@@ -283,6 +283,7 @@ corrupt:
             aside[0] = '\0';
         log_kv(LOG_ERROR, "file positions are corrupt; moved aside, starting as on a first run",
                "path", s->pos_path, "moved_to", aside, NULL);
+        ls_sm_add(s->m->positions_corrupt, 1);
         free_saved(s);
     }
 out:

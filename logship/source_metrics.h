@@ -21,6 +21,7 @@ struct ls_srcmetrics {
     metrics_child  *invalid_docker;         /* logship_input_invalid_total{kind="docker_record"} */
     metrics_child  *rot_rename, *rot_truncate, *rot_delete;
     metrics_family *files_watched;          /* logship_source_files_watched{source} gauge */
+    metrics_child  *positions_corrupt;      /* logship_source_positions_corrupt_total */
 };
 
 /* Get (registering on first use) the shared families of reg. reg may be NULL:
