@@ -162,7 +162,11 @@ static void build_opts(struct ls_config *c)
     OPT("metrics-addr", CFG_STR, &c->metrics_addr, "127.0.0.1:9880", 0, 0, NULL, "HOST:PORT",
         "Plain-HTTP listener for /metrics, /healthz and /ready (\"none\" disables).");
     OPT("shutdown-timeout", CFG_DURATION, &c->shutdown_timeout_ms, "10s", 0, 3600000, NULL, "DUR",
-        "On SIGTERM/SIGINT or stdin EOF: how long to keep sending what was read.");
+        "On SIGTERM/SIGINT or stdin EOF: how long to keep reading stdin to its end and sending what was read.");
+    OPT("stall-timeout", CFG_DURATION, &c->stall_timeout_ms, "5m", 0, 86400000, NULL, "DUR",
+        "/healthz answers 503 when the reader loop or an output thread made no progress for this long "
+        "(a hung request, a full disk that never frees, a source that keeps failing; backing off from a "
+        "down backend is progress); 0 never.");
     OPT("log-level", CFG_ENUM, &c->log_level, "info", 0, 0, levels, "LEVEL", "Least severe log level written.");
     OPT("config", CFG_STR, &c->config_file, NULL, 0, 0, NULL, "FILE",
         "JSON config file; keys are these option names.");

@@ -44,7 +44,8 @@ struct ls_config {
             *api_key, *password_file, *api_key_file, *ca_file, *cert, *key, *spool_dir, *metrics_addr, *config_file;
     uint64_t max_line_bytes, spool_max_bytes, batch_bytes;
     int64_t  connect_timeout_ms, request_timeout_ms, spool_fsync_interval_ms, batch_wait_ms,
-             shutdown_timeout_ms, retry_initial_ms, retry_max_ms, config_retry_ms;
+             shutdown_timeout_ms, retry_initial_ms, retry_max_ms, config_retry_ms,
+             stall_timeout_ms;
     /* derived */
     struct ls_parse_conf parse;
     char   **ts_list;

@@ -24,7 +24,7 @@ static void on_signal(int sig)
     if (sig == SIGHUP)
         g_reopen = 1;
     else
-        g_stop = 1;
+        g_stop = g_stop ? 2 : 1; /* a second one stops reading stdin at once */
 }
 
 static int install_signals(void)
@@ -43,6 +43,11 @@ static int install_signals(void)
 static int pipeline_ready(void *ctx)
 {
     return ls_pipeline_ready(ctx);
+}
+
+static int pipeline_health(void *ctx, char *why, size_t n)
+{
+    return ls_pipeline_health(ctx, why, n);
 }
 
 /* --check-config: build every output once (this reads token files and
@@ -163,7 +168,8 @@ int main(int argc, char **argv)
     };
     sp = ls_spool_open(&so, err, sizeof(err));
     if (!sp) {
-        log_kv(LOG_ERROR, "cannot open the spool", "error", err, NULL);
+        /* Nothing could ever be shipped: say why and stop (exit 2). */
+        log_kv(LOG_ERROR, "cannot open the spool", "path", c.spool_dir, "error", err, NULL);
         rc = 2;
         goto out;
     }
@@ -177,6 +183,7 @@ int main(int argc, char **argv)
         .config_retry_ms = c.config_retry_ms,
         .commit_interval_ms = c.spool_fsync_interval_ms,
         .commit_every_round = c.spool_fsync == LS_FSYNC_ALWAYS,
+        .stall_timeout_ms = c.stall_timeout_ms,
         .reg = reg,
     };
     p = ls_pipeline_new(&po, err, sizeof(err));
@@ -216,9 +223,11 @@ int main(int argc, char **argv)
         (void)ls_pipeline_add_source(p, src_stdin);
     }
     if (c.metrics_addr && c.metrics_addr[0] && strcmp(c.metrics_addr, "none") != 0) {
-        admin = ls_admin_start(c.metrics_addr, reg, pipeline_ready, p, err, sizeof(err));
+        admin = ls_admin_start(c.metrics_addr, reg, pipeline_ready, pipeline_health, p, err,
+                               sizeof(err));
         if (!admin) {
             log_kv(LOG_ERROR, "cannot serve metrics", "error", err, NULL);
+            rc = 2; /* e.g. the port is taken: retrying would not help */
             goto out;
         }
         char port[16];
