@@ -111,6 +111,7 @@ struct ls_spool_reader {
     uint64_t read_seg, read_off, read_seq;
     /* highest seq handed to the output (in memory / in the cursor file) */
     uint64_t sent_seq, sent_saved;
+    int      sent_warned;      /* a failed in-flight mark write was logged (once per episode) */
     int      fd;
     uint64_t fd_seg;
     char    *mem;
@@ -2014,10 +2015,13 @@ int ls_spool_reader_mark_sent(struct ls_spool_reader *rd, uint64_t seq)
         return 0;
     if (write_cursor(rd, rd->acked_seq, rd->acked_seg, rd->acked_off, rd->sent_seq,
                      rd->sp->o.fsync == LS_FSYNC_ALWAYS) != 0) {
-        log_kv(LOG_WARN, "spool: cannot save the in-flight mark (a replay after a crash will not be "
-               "marked maybe-sent)", "path", rd->cursor_path, "error", strerror(errno), NULL);
+        if (!rd->sent_warned)
+            log_kv(LOG_WARN, "spool: cannot save the in-flight mark (a replay after a crash will not be "
+                   "marked maybe-sent)", "path", rd->cursor_path, "error", strerror(errno), NULL);
+        rd->sent_warned = 1;
         return -1;
     }
+    rd->sent_warned = 0;
     return 0;
 }
 
