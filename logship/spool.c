@@ -93,8 +93,10 @@ struct ls_spool {
     uint64_t werr_attempts;    /* refused writes in the current episode */
     metrics_family *m_werr;
     uint64_t dropped;          /* atomic: records/events counted in count_dropped */
-    struct ls_mark *wmarks;    /* marks of buffered records, applied when flushed */
+    struct ls_mark *wmarks;    /* marks of buffered records */
     size_t   nwmarks, capwmarks;
+    struct ls_mark *dmarks;    /* marks of written records not yet synced (applied once durable) */
+    size_t   ndmarks, capdmarks;
     char     wm_pre[128];      /* origin prefix (up to '@') of wmarks[nwmarks-1] */
     size_t   wm_prelen;
     metrics_child *m_bytes, *m_recs, *m_blocked, *m_corrupt_bytes;
@@ -1008,6 +1010,38 @@ fail:
     return NULL;
 }
 
+/* Written records' marks wait in dmarks until their data is synced, so that
+ * marks.json (durable) never claims a line whose record a power loss could
+ * still take. Writer thread only. */
+static void dmarks_add(struct ls_spool *sp)
+{
+    if (sp->nwmarks == 0)
+        return;
+    if (sp->ndmarks + sp->nwmarks > sp->capdmarks) {
+        size_t nc = sp->capdmarks ? sp->capdmarks : 16;
+        while (nc < sp->ndmarks + sp->nwmarks)
+            nc *= 2;
+        struct ls_mark *nm = realloc(sp->dmarks, nc * sizeof(*nm));
+        if (!nm)
+            return; /* those lines may be read again after a crash: no loss */
+        sp->dmarks = nm;
+        sp->capdmarks = nc;
+    }
+    memcpy(sp->dmarks + sp->ndmarks, sp->wmarks, sp->nwmarks * sizeof(*sp->wmarks));
+    sp->ndmarks += sp->nwmarks;
+}
+
+static void dmarks_apply(struct ls_spool *sp)
+{
+    if (sp->ndmarks == 0)
+        return;
+    pthread_mutex_lock(&sp->mu);
+    for (size_t i = 0; i < sp->ndmarks; i++)
+        (void)ls_marks_put(sp->marks, &sp->dmarks[i]);
+    pthread_mutex_unlock(&sp->mu);
+    sp->ndmarks = 0;
+}
+
 /* Close the active segment (sync it unless NEVER). */
 static int roll(struct ls_spool *sp)
 {
@@ -1016,6 +1050,8 @@ static int roll(struct ls_spool *sp)
         return 0;
     if (sp->o.fsync != LS_FSYNC_NEVER && sp->dirty && fdatasync(sp->wfd) != 0)
         rc = -1;
+    if (rc == 0)
+        dmarks_apply(sp); /* before the segment can be deleted, so marks.json covers it */
     if (close(sp->wfd) != 0)
         rc = -1;
     pthread_mutex_lock(&sp->mu);
@@ -1181,13 +1217,16 @@ int ls_spool_flush(struct ls_spool *sp)
     sp->w_total = sp->total_bytes;
     sp->w_active = s->size;
     sp->vis_next_seq = sp->wbuf_next_seq;
-    for (size_t i = 0; i < sp->nwmarks; i++)
-        (void)ls_marks_put(sp->marks, &sp->wmarks[i]);
-    sp->nwmarks = 0;
+    if (sp->o.fsync == LS_FSYNC_NEVER) /* no durability promised: known at once */
+        for (size_t i = 0; i < sp->nwmarks; i++)
+            (void)ls_marks_put(sp->marks, &sp->wmarks[i]);
     sp->gen++;
     update_gauges(sp);
     pthread_cond_broadcast(&sp->cv);
     pthread_mutex_unlock(&sp->mu);
+    if (sp->o.fsync != LS_FSYNC_NEVER)
+        dmarks_add(sp);
+    sp->nwmarks = 0;
     sp->wlen = 0;
     sp->wbuf_nrecs = 0;
     sp->dirty = 1;
@@ -1360,16 +1399,14 @@ int ls_spool_append(struct ls_spool *sp, const struct ls_record *rec)
         sp->wbuf_first_seq = seq;
         sp->wbuf_next_seq = seq + 1;
         sp->wbuf_nrecs = 1;
+        wmark_note(sp, rec, seq); /* the buffer was flushed above: this is the only mark */
         int fr = ls_spool_flush(sp);
         sp->wbuf = save;
         if (fr != 0) {
             sp->wlen = 0;
             sp->wbuf_nrecs = 0;
+            sp->nwmarks = 0;
             sp->next_seq--;
-        } else {
-            pthread_mutex_lock(&sp->mu);
-            note_origin(sp->marks, rec->origin, rec->origin_len, seq);
-            pthread_mutex_unlock(&sp->mu);
         }
         free(big);
         return fr;
@@ -1385,8 +1422,10 @@ int ls_spool_commit_point(struct ls_spool *sp, int force)
 {
     if (ls_spool_flush(sp) != 0)
         return -1;
-    if (sp->o.fsync == LS_FSYNC_NEVER || !sp->dirty || sp->wfd < 0)
+    if (sp->o.fsync == LS_FSYNC_NEVER || !sp->dirty || sp->wfd < 0) {
+        dmarks_apply(sp);
         return 1;
+    }
     int64_t now = mono_ns();
     if (!force && sp->o.fsync == LS_FSYNC_INTERVAL &&
         now - sp->last_sync_ns < sp->o.fsync_interval_ms * 1000000)
@@ -1397,6 +1436,7 @@ int ls_spool_commit_point(struct ls_spool *sp, int force)
     }
     sp->dirty = 0;
     sp->last_sync_ns = now;
+    dmarks_apply(sp);
     return 1;
 }
 
@@ -1478,6 +1518,7 @@ void ls_spool_close(struct ls_spool *sp)
     ls_marks_free(sp->marks);
     free(sp->marks_path);
     free(sp->wmarks);
+    free(sp->dmarks);
     free(sp->rds);
     free(sp->segs);
     free(sp->wbuf);

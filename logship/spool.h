@@ -26,8 +26,9 @@
  * starts on every open.
  *
  * Each file's newest spooled line (its origin "f:dev:ino:fp@offset") is kept
- * as a mark (spool_marks.h), saved to <dir>/marks.json before any segment is
- * deleted; sources ask ls_spool_resume_mark() to resume after it.
+ * as a mark (spool_marks.h) once its record is synced (commit point, segment
+ * close; at once under NEVER), saved to <dir>/marks.json before any segment
+ * is deleted; sources ask ls_spool_resume_mark() to resume after it.
  *
  * Each output reads through its own reader with its own cursor, persisted
  * atomically in <dir>/cursor-<name>.json only after the output acknowledged.

@@ -888,6 +888,22 @@ static void test_marks_survive_segment_deletion(void **state)
     ls_spool_close(sp);
 }
 
+static void test_marks_wait_for_durable_data(void **state)
+{
+    (void)state;
+    uint64_t off, fp;
+    /* Under the interval policy a mark counts only once its record was synced:
+     * marks.json must never claim a line a power loss could still take. */
+    struct ls_spool *sp = open_spool(16u << 20, 0, 0);
+    append_origin(sp, "f:7:8:0000000000000009@100");
+    assert_int_equal(ls_spool_flush(sp), 0);
+    assert_int_equal(ls_spool_resume_mark(sp, 7, 8, &off, &fp), 0);
+    assert_int_equal(ls_spool_commit_point(sp, 1), 1);
+    assert_int_equal(ls_spool_resume_mark(sp, 7, 8, &off, &fp), 1);
+    assert_int_equal(off, 100);
+    ls_spool_close(sp);
+}
+
 static void test_in_flight_marks_after_crash(void **state)
 {
     (void)state;
@@ -949,6 +965,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_cursors_recovered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_format_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_marks_survive_segment_deletion, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_marks_wait_for_durable_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_in_flight_marks_after_crash, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
