@@ -50,14 +50,14 @@ static int pipeline_health(void *ctx, char *why, size_t n)
     return ls_pipeline_health(ctx, why, n);
 }
 
-/* --check-config: build every output once (this reads token files and
- * checks URLs and TLS files) and throw it away. */
 /* Where a file resumes: after the newest line of it already in the spool. */
 static int resume_mark(void *ctx, uint64_t dev, uint64_t ino, uint64_t *off, uint64_t *fp)
 {
     return ls_spool_resume_mark(ctx, dev, ino, off, fp);
 }
 
+/* --check-config: build every output once (this reads token files and
+ * checks URLs and TLS files) and throw it away. */
 static int check_outputs(struct ls_config *c, char *err, size_t errlen)
 {
     for (size_t i = 0; i < c->n_outputs; i++) {
