@@ -202,3 +202,33 @@ def test_copytruncate_while_stopped_reads_the_new_content(loki, logship_bin, tmp
     assert ls.stop() == 0
     assert cursor_seq(tmp_path) - 1 == 2500
     assert "resuming after the last line already in the spool" not in ls.log()
+
+
+def test_in_flight_batch_is_marked_before_the_send(loki, logship_bin, tmp_path):
+    path = str(tmp_path / "app.log")
+    n = 500
+    write_lines(path, 0, n, mode="w")
+    loki.set_delay(2.0)                               # the first push hangs at the backend
+    ls = start(logship_bin, tmp_path, loki, "--source", path, "--request-timeout", "30s")
+    deadline = time.monotonic() + 20
+    cur = {}
+    while time.monotonic() < deadline and cur.get("sent", 0) == 0:
+        time.sleep(0.05)
+        try:
+            with open(os.path.join(str(tmp_path), "spool", "cursor-loki.json")) as f:
+                cur = json.load(f)
+        except (OSError, ValueError):
+            pass
+    time.sleep(0.5)                                   # the mark is saved just before the send
+    ls.kill9()                                        # with that push in flight, unacknowledged
+    assert cur.get("sent", 0) >= 1 and cur["seq"] == 1, cur
+    in_flight = cur["sent"] - cur["seq"] + 1
+    print("in flight at the kill", in_flight)
+    assert loki.wait_count(in_flight, timeout=20) == in_flight   # the backend did store it
+    loki.set_delay(0)
+    ls = start(logship_bin, tmp_path, loki, "--source", path)
+    assert loki.wait_count(n, timeout=60) == n, ls.stderr_tail()
+    assert ls.stop() == 0
+    # exactly the batch marked in flight was sent again, nothing else
+    assert loki.stats()["duplicates"] == in_flight
+    assert cursor_seq(tmp_path) - 1 == n
