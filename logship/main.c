@@ -50,6 +50,12 @@ static int pipeline_health(void *ctx, char *why, size_t n)
     return ls_pipeline_health(ctx, why, n);
 }
 
+/* Where a file resumes: after the newest line of it already in the spool. */
+static int resume_mark(void *ctx, uint64_t dev, uint64_t ino, uint64_t *off, uint64_t *fp)
+{
+    return ls_spool_resume_mark(ctx, dev, ino, off, fp);
+}
+
 /* --check-config: build every output once (this reads token files and
  * checks URLs and TLS files) and throw it away. */
 static int check_outputs(struct ls_config *c, char *err, size_t errlen)
@@ -204,6 +210,7 @@ int main(int argc, char **argv)
             rc = 2;
             goto out;
         }
+        ls_source_file_set_resume(src_file, resume_mark, sp);
         (void)ls_pipeline_add_source(p, src_file);
     }
     if (c.use_stdin) {

@@ -25,7 +25,7 @@ static int fill(struct ls_srcmetrics *m, metrics_registry *reg)
     static const char *const l_source[] = { "source" };
     static const char *const l_reason[] = { "reason" };
     static const char *const l_kind[] = { "kind" };
-    metrics_family *dropped, *trunc, *invalid, *rot, *refused;
+    metrics_family *dropped, *trunc, *invalid, *rot, *refused, *poscor;
 
     m->reg = reg;
     m->lines = metrics_counter(reg, "logship_source_lines_total",
@@ -49,8 +49,13 @@ static int fill(struct ls_srcmetrics *m, metrics_registry *reg)
                               1, l_reason);
     m->files_watched = metrics_gauge(reg, "logship_source_files_watched",
                                      "Files currently followed per source.", 1, l_source);
-    if (!m->lines || !m->bytes || !dropped || !trunc || !invalid || !rot || !refused || !m->files_watched)
+    poscor = metrics_counter(reg, "logship_source_positions_corrupt_total",
+                             "positions.json files found unreadable and moved aside (files then resume "
+                             "from the spool's marks).", 0, NULL);
+    if (!m->lines || !m->bytes || !dropped || !trunc || !invalid || !rot || !refused || !m->files_watched ||
+        !poscor)
         return -1;
+    m->positions_corrupt = child1(poscor, "");
     m->drop_empty = child1(dropped, "empty");
     m->drop_too_long = child1(dropped, "too_long");
     m->drop_invalid = child1(dropped, "invalid");

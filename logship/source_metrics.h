@@ -23,6 +23,7 @@ struct ls_srcmetrics {
     /* logship_input_refused_total{reason}: files the file source would not open (fileguard.h) */
     metrics_child  *refused_special, *refused_pseudo_fs, *refused_outside_root;
     metrics_family *files_watched;          /* logship_source_files_watched{source} gauge */
+    metrics_child  *positions_corrupt;      /* logship_source_positions_corrupt_total */
 };
 
 /* Get (registering on first use) the shared families of reg. reg may be NULL:

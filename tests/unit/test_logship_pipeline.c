@@ -558,6 +558,69 @@ static void test_failed_source_keeps_running_not_ready(void **state)
     run_free(&r, 1);
 }
 
+/* ---- in-flight marks: which records a batch says may be at the backend already ---- */
+struct mout {
+    int    fail;                 /* answer RETRY to everything */
+    size_t calls, first_n, first_maybe, later_maybe_short;
+};
+
+static enum ls_verdict mout_flush(void *ctx, const struct ls_batch *b, struct ls_flush_result *res)
+{
+    struct mout *o = ctx;
+    if (o->calls++ == 0) {
+        o->first_n = b->n;
+        o->first_maybe = b->n_maybe_sent;
+    } else if (o->fail && b->n_maybe_sent != b->n) {
+        o->later_maybe_short++; /* a resend of the same batch must be all maybe-sent */
+    }
+    if (!o->fail)
+        return LS_DONE;
+    res->http_status = 503;
+    return LS_RETRY;
+}
+
+static const struct ls_output_ops mout_ops = { "fake", NULL, mout_flush, fout_destroy };
+
+static void test_maybe_sent_after_retry_and_restart(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    for (int run = 0; run < 2; run++) {
+        static struct mout first;
+        struct mout o = { .fail = run == 0 };
+        struct fsrc src = { .next = run ? 300 : 0, .total = run ? 400 : 300 };
+        struct ls_source source = { &fsrc_ops, &src };
+        struct ls_spool_opts so = { .dir = g_dir, .max_bytes = 8u << 20, .max_record_bytes = 4096,
+                                    .fsync = LS_FSYNC_NEVER };
+        struct ls_spool *sp = ls_spool_open(&so, err, sizeof(err));
+        assert_non_null(sp);
+        /* the second run reads bigger batches, so its first batch holds more than was in flight */
+        struct ls_pipeline_opts po = { .spool = sp, .batch_bytes = run ? 65536 : 2048, .batch_wait_ms = 5,
+                                       .shutdown_timeout_ms = run ? 10000 : 300, .backoff_initial_ms = 1,
+                                       .backoff_max_ms = 5, .config_retry_ms = 5, .commit_interval_ms = 10 };
+        struct ls_pipeline *p = ls_pipeline_new(&po, err, sizeof(err));
+        assert_non_null(p);
+        assert_int_equal(ls_pipeline_add_source(p, &source), 0);
+        assert_int_equal(ls_pipeline_add_output(p, &mout_ops, &o, "m", err, sizeof(err)), 0);
+        volatile sig_atomic_t stop = 0, reopen = 0;
+        assert_int_equal(ls_pipeline_start(p), 0);
+        int rc = ls_pipeline_run(p, &stop, &reopen);
+        ls_pipeline_free(p);
+        ls_spool_close(sp);
+        assert_int_equal(o.later_maybe_short, 0);
+        if (run == 0) {
+            assert_int_not_equal(rc, 0);      /* stopped with the batch never acknowledged */
+            assert_true(o.calls > 1);
+            assert_int_equal(o.first_maybe, 0);
+            first = o;
+        } else {
+            assert_int_equal(rc, 0);
+            assert_true(o.first_n > first.first_n);
+            assert_int_equal(o.first_maybe, first.first_n); /* exactly what was in flight */
+        }
+    }
+}
+
 /* ---- a source that fails its first polls, then reads like fsrc ---- */
 struct flaky {
     struct fsrc inner;
@@ -730,6 +793,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fanout_dead_output_does_not_block_live_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backpressure_small_spool, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_source_keeps_running_not_ready, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_maybe_sent_after_retry_and_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_source_is_retried_not_abandoned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drain_on_stop_source_read_to_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health_reports_a_hung_output_not_a_dead_backend, setup,
