@@ -46,6 +46,7 @@ struct loki {
     const char *headers[5];
     char hdr_ctype[64], hdr_cenc[64];
     buf_t body;
+    buf_t answer;                 /* the last push's whole response body (detail keeps 1 KB) */
     struct ls_loki_query *query;  /* the query API client, for maybe-sent and partial answers */
     /* per-flush scratch, grown to the largest batch */
     struct ls_record *sub;        /* the records still to send */
@@ -70,6 +71,7 @@ static void loki_destroy(void *ctx)
     free(l->url);
     free(l->hdr_tenant);
     buf_free(&l->body);
+    buf_free(&l->answer);
     free(l);
 }
 
@@ -109,6 +111,7 @@ static void *loki_create(const struct ls_output_conf *conf, char *err, size_t er
     }
     l->conf = conf;
     buf_init(&l->body, BODY_MAX);
+    buf_init(&l->answer, LS_HTTP_BODY_MAX);
     if (!conf->url || !*conf->url) {
         snprintf(err, errlen, "loki: no URL given");
         goto fail;
@@ -250,6 +253,9 @@ static enum ls_verdict post(struct loki *l, size_t nentries, struct ls_flush_res
     a.timed_out = resp.timed_out;
     a.error = resp.error;
     enum ls_verdict v = ls_loki_verdict(&a, nentries, one);
+    buf_reset(&l->answer);
+    if (resp.body.len && buf_add(&l->answer, resp.body.p, resp.body.len) != 0)
+        buf_reset(&l->answer);   /* cannot happen (same cap); an empty answer reads as unknown */
     ls_http_response_free(&resp);
     return v;
 }
@@ -279,7 +285,7 @@ static void judge_400(struct loki *l, const uint32_t *order, size_t from, size_t
     uint64_t n, m;
     int64_t now = now_ns();
 
-    if (ls_loki_parse_ignored(one->detail, strlen(one->detail), &n, &m) == 0 && m <= pushed) {
+    if (ls_loki_parse_ignored(l->answer.p, l->answer.len, &n, &m) == 0 && m <= pushed) {
         nd = (size_t)n + (pushed - (size_t)m);
         if (n > 0 && pushed > m)
             reason = "mixed";
@@ -329,16 +335,15 @@ static void judge_400(struct loki *l, const uint32_t *order, size_t from, size_t
  * When its body lists every ignored entry and their timestamps name them
  * unambiguously, those are retried; otherwise the query API says which are
  * missing. The rest is done. Marks retried entries 1 in l->found. */
-static void judge_partial_429(struct loki *l, const uint32_t *order, size_t from, size_t to,
-                              const struct ls_flush_result *one)
+static void judge_partial_429(struct loki *l, const uint32_t *order, size_t from, size_t to)
 {
     int64_t listed[LISTED_MAX];
     uint64_t n, m;
     size_t pushed = to - from;
     int exact = 0;
 
-    if (ls_loki_parse_ignored(one->detail, strlen(one->detail), &n, &m) == 0 && m == pushed) {
-        size_t nl = ls_loki_parse_listed(one->detail, strlen(one->detail), listed, LISTED_MAX);
+    if (ls_loki_parse_ignored(l->answer.p, l->answer.len, &n, &m) == 0 && m == pushed) {
+        size_t nl = ls_loki_parse_listed(l->answer.p, l->answer.len, listed, LISTED_MAX);
         if (nl == n && n <= LISTED_MAX) {
             /* each listed timestamp must name exactly as many of our entries */
             exact = 1;
@@ -485,7 +490,7 @@ static enum ls_verdict loki_flush(void *ctx, const struct ls_batch *b, struct ls
             } else if (v == LS_RETRY && strcmp(one.reason, "stream_rate_limited") == 0) {
                 /* Part stored: retry only the ignored, and the rest of this
                  * stream; other streams have their own limits. */
-                judge_partial_429(l, order, from, to, &one);
+                judge_partial_429(l, order, from, to);
                 for (size_t k = from; k < to; k++) {
                     if (l->found[k - from]) {
                         res->item[l->map[order[k]]] = LS_RETRY;

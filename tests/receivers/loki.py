@@ -420,6 +420,7 @@ class LokiReceiver:
             self.limits.update(LOKI3_LIMITS)
         if limits:
             self.limits.update(limits)
+        self._initial = (dict(self.limits), query_status)
         self._now = now or time.time_ns
         self._lock = threading.Lock()
         self._server = None
@@ -581,9 +582,12 @@ class LokiReceiver:
                 self.limits[k] = v
 
     def reset(self):
-        """Forget everything stored and every scripted failure."""
+        """Forget everything stored, every scripted failure and every limit or query
+        status set since start."""
         with self._lock:
             self._reset_state()
+            self.limits = dict(self._initial[0])
+            self._query_status = self._initial[1]
 
     def _reset_state(self):
         self._streams = {}          # (tenant, label key) → _Stream
