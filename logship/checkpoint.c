@@ -58,7 +58,8 @@ static int fsync_parent(const char *path)
     return rc;
 }
 
-int ls_checkpoint_write(const char *path, const void *data, size_t len)
+/* Temp file, write, [fsync], rename, [fsync(dir)]. */
+static int replace(const char *path, const void *data, size_t len, int durable)
 {
     char tmp[PATH_MAX];
     int fd = -1, rc = -1, saved = 0, n;
@@ -73,7 +74,7 @@ int ls_checkpoint_write(const char *path, const void *data, size_t len)
         return -1;
     if (write_all(fd, data, len) != 0)
         goto out;
-    if (fsync(fd) != 0)
+    if (durable && fsync(fd) != 0)
         goto out;
     if (close(fd) != 0) {
         fd = -1;
@@ -82,7 +83,7 @@ int ls_checkpoint_write(const char *path, const void *data, size_t len)
     fd = -1;
     if (rename(tmp, path) != 0)
         goto out;
-    if (fsync_parent(path) != 0)
+    if (durable && fsync_parent(path) != 0)
         goto out_renamed;
     return 0;
 out:
@@ -137,4 +138,14 @@ out:
         buf_reset(out);
     errno = saved;
     return rc;
+}
+
+int ls_checkpoint_write(const char *path, const void *data, size_t len)
+{
+    return replace(path, data, len, 1);
+}
+
+int ls_checkpoint_replace(const char *path, const void *data, size_t len)
+{
+    return replace(path, data, len, 0);
 }

@@ -20,6 +20,11 @@
  * the temp file is removed). The caller logs. */
 int ls_checkpoint_write(const char *path, const void *data, size_t len);
 
+/* Like ls_checkpoint_write without the two fsyncs: atomic against a process
+ * crash (rename), not durable across a power loss; for marks that are cheap
+ * to lose and written often (the spool's in-flight mark). 0 or -1 (errno). */
+int ls_checkpoint_replace(const char *path, const void *data, size_t len);
+
 /* Read the whole file into out (which is reset first; out's own cap applies
  * on top of LS_CHECKPOINT_MAX). Returns 0 when read, 1 when the file does not
  * exist (out left empty), -1 on any other error (errno set; EFBIG when too

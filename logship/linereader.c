@@ -56,8 +56,15 @@ void ls_reader_reset(struct ls_reader *r, uint64_t off)
     r->part_cut = 0;
     r->line_start = off;
     r->done_off = off;
+    r->skipping = 0;
     if (r->dk != NULL)
         ls_docker_reset(r->dk);
+}
+
+void ls_reader_skip_to(struct ls_reader *r, uint64_t off)
+{
+    r->skipping = 1;
+    r->skip_upto = off;
 }
 
 uint64_t ls_reader_safe_off(const struct ls_reader *r)
@@ -147,6 +154,13 @@ static int ship(struct ls_reader *r, struct ls_emitter *em, const struct ls_line
     char num[24];
     int k, e, nl;
 
+    if (r->skipping) {
+        if (origin_off <= r->skip_upto) {
+            r->done_off = end;
+            return 0;
+        }
+        r->skipping = 0;
+    }
     ls_sm_add(r->lines, 1);
     memset(&rec, 0, sizeof(rec));
     k = ls_lineparse_line(r->lp, in, &rec);

@@ -50,6 +50,8 @@ struct ls_reader {
     buf_t    pend;
     struct ls_record pend_rec;
     uint64_t pend_end;
+    int      skipping;             /* lines starting at or before skip_upto are in the spool already */
+    uint64_t skip_upto;
 };
 
 /* Prepare r for an input read from offset start. Returns 0 or -1 (OOM). */
@@ -64,6 +66,11 @@ void ls_reader_set_origin(struct ls_reader *r, const char *prefix);
 
 /* Forget partial data and restart at offset off (the file was truncated). */
 void ls_reader_reset(struct ls_reader *r, uint64_t off);
+
+/* Resume: lines (docker: joined lines) that start at or before off are
+ * consumed without being emitted or counted, as they are already spooled.
+ * Cleared by ls_reader_reset and by the first line past off. */
+void ls_reader_skip_to(struct ls_reader *r, uint64_t off);
 
 /* Feed data[0..n), which sits at input offset base (== the end of what was
  * fed before). Returns the number of bytes consumed; less than n only when

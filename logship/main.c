@@ -45,6 +45,12 @@ static int pipeline_ready(void *ctx)
 
 /* --check-config: build every output once (this reads token files and
  * checks URLs and TLS files) and throw it away. */
+/* Where a file resumes: after the newest line of it already in the spool. */
+static int resume_mark(void *ctx, uint64_t dev, uint64_t ino, uint64_t *off, uint64_t *fp)
+{
+    return ls_spool_resume_mark(ctx, dev, ino, off, fp);
+}
+
 static int check_outputs(struct ls_config *c, char *err, size_t errlen)
 {
     for (size_t i = 0; i < c->n_outputs; i++) {
@@ -131,6 +137,7 @@ int main(int argc, char **argv)
     sp = ls_spool_open(&so, err, sizeof(err));
     if (!sp) {
         log_kv(LOG_ERROR, "cannot open the spool", "error", err, NULL);
+        rc = 2;
         goto out;
     }
     struct ls_pipeline_opts po = {
@@ -167,6 +174,7 @@ int main(int argc, char **argv)
             rc = 2;
             goto out;
         }
+        ls_source_file_set_resume(src_file, resume_mark, sp);
         (void)ls_pipeline_add_source(p, src_file);
     }
     if (c.use_stdin) {

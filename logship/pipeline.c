@@ -47,7 +47,7 @@ struct ls_pipeline {
     pthread_mutex_t mu;
     pthread_cond_t  cv;
     int      draining, abort_, ready;   /* atomics */
-    metrics_family *f_dups;
+    metrics_family *f_dups, *f_maybe;
     metrics_family *f_entries, *f_batches, *f_retries, *f_dropped, *f_send, *f_up, *f_lag, *f_acklat;
 };
 
@@ -156,6 +156,9 @@ struct ls_pipeline *ls_pipeline_new(const struct ls_pipeline_opts *o, char *err,
         p->f_dups = metrics_counter(o->reg, "logship_output_duplicates_total",
                                     "Entries the backend already had (e.g. Elasticsearch 409 on a replayed "
                                     "_id); also in logship_output_entries_total.", 1, l1);
+        p->f_maybe = metrics_counter(o->reg, "logship_output_maybe_duplicates_total",
+                                     "Entries resent after a crash or a failed attempt that the backend may "
+                                     "already have held, where the output could not check.", 1, l1);
         p->f_batches = metrics_counter(o->reg, "logship_output_batches_total",
                                        "Requests sent, by result (done, drop, retry, config, partial).", 2, lres);
         p->f_retries = metrics_counter(o->reg, "logship_output_retries_total",
@@ -340,7 +343,11 @@ static void *out_main(void *arg)
             child_set(o->m_lag, (double)(real_ns() - app[0]) / 1e9);
         }
 
-        struct ls_batch b = { pend, npend };
+        /* Records handed out before (an earlier attempt, or the run before a
+         * crash) may be at the backend already; the mark is saved before the
+         * send so the next run knows it too. */
+        struct ls_batch b = { pend, npend, ls_spool_reader_maybe_sent(o->rd, pend, npend) };
+        (void)ls_spool_reader_mark_sent(o->rd, pend[npend - 1].seq);
         struct ls_flush_result res;
         memset(&res, 0, sizeof(res));
         for (size_t i = 0; i < npend; i++)
@@ -356,6 +363,10 @@ static void *out_main(void *arg)
         if (res.duplicates > 0 && p->f_dups) {
             const char *dv[1] = { o->name };
             metrics_family_add(p->f_dups, dv, (double)res.duplicates);
+        }
+        if (res.maybe_duplicates > 0 && p->f_maybe) {
+            const char *dv[1] = { o->name };
+            metrics_family_add(p->f_maybe, dv, (double)res.maybe_duplicates);
         }
 
         if (v == LS_DONE) {

@@ -42,6 +42,8 @@ struct tfile {
     int64_t  eof_since;   /* when reading last hit EOF without growth, 0 when not */
     struct ls_head head;  /* first bytes: fingerprint and early-line origins */
     struct ls_reader rd;
+    int      from_saved;  /* its offset came from positions.json */
+    int      mark_checked; /* the spool's resume mark was consulted */
     struct tfile *next;
 };
 
@@ -87,6 +89,8 @@ struct fsrc {
     struct { uint64_t dev, ino; } failed[FAILED_MEMORY];
     size_t                nfailed;
     int                   had_positions; /* a checkpoint was loaded: not a first run */
+    ls_resume_fn          resume_fn;    /* the spool's per-file marks, or NULL */
+    void                 *resume_ctx;
 };
 
 static const struct ls_source_ops file_ops;
@@ -468,7 +472,8 @@ static int add_file(struct fsrc *s, const char *path, const struct stat *st, siz
     f->id.dev = o.dev;
     f->id.ino = o.ino;
     refresh_fp(f, o.size);
-    if (!match_saved(s, fd, &o, &off)) {
+    f->from_saved = match_saved(s, fd, &o, &off);
+    if (!f->from_saved) {
         /* tail only on a first run: with a checkpoint, a file we do not
          * know appeared while we were stopped, and all of it is new */
         if (s->initial && s->start == LS_START_TAIL && !s->had_positions)
@@ -669,6 +674,60 @@ static int scan(struct fsrc *s, int64_t now)
     return 0;
 }
 
+/* Does the file's head still hash to fp at a length a line starting at
+ * off could have ended at (an early line's origin hashes the bytes up to its
+ * end; later lines the first LS_FP_BYTES)? */
+static int head_matches(int fd, uint64_t off, uint64_t fp)
+{
+    unsigned char b[LS_FP_BYTES];
+    size_t got = 0, lo = off + 1 < LS_FP_BYTES ? (size_t)off + 1 : LS_FP_BYTES;
+    uint64_t h = 1469598103934665603ULL;
+
+    while (got < sizeof(b)) {
+        ssize_t r = pread(fd, b + got, sizeof(b) - got, (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    for (size_t i = 0; i < got; i++) {
+        h = (h ^ b[i]) * 1099511628211ULL; /* ls_fingerprint, one byte at a time */
+        if (i + 1 >= lo && h == fp)
+            return 1;
+    }
+    return 0;
+}
+
+/* Before the first read of f: skip what the spool already holds of it. */
+static void apply_mark(struct fsrc *s, struct tfile *f)
+{
+    uint64_t off, fp;
+    char a[24], b[24];
+
+    struct stat st;
+
+    f->mark_checked = 1;
+    /* the marked line must still be in the file (a smaller file was
+     * truncated and holds other lines) and the head must be the same */
+    if (s->resume_fn == NULL || !s->resume_fn(s->resume_ctx, f->id.dev, f->id.ino, &off, &fp) ||
+        fstat(f->fd, &st) != 0 || (uint64_t)st.st_size <= off || !head_matches(f->fd, off, fp))
+        return;
+    if (!f->from_saved && f->off != 0) {
+        /* started at the tail, but the spool holds lines of it: a crash
+         * before the first checkpoint; continue where they stop */
+        f->off = 0;
+        ls_reader_reset(&f->rd, 0);
+    }
+    if (off < f->off)
+        return; /* positions.json is past it already */
+    ls_reader_skip_to(&f->rd, off);
+    snprintf(a, sizeof(a), "%" PRIu64, f->off);
+    snprintf(b, sizeof(b), "%" PRIu64, off);
+    log_kv(LOG_INFO, "resuming after the last line already in the spool", "path", f->path,
+           "from", a, "spooled_line_at", b, NULL);
+}
+
 /* Read what f has (up to budget). Returns bytes consumed, -1 fatal; *stop on
  * backpressure. */
 static long read_file(struct fsrc *s, struct tfile *f, struct ls_emitter *em, size_t budget,
@@ -677,6 +736,8 @@ static long read_file(struct fsrc *s, struct tfile *f, struct ls_emitter *em, si
     long total = 0;
 
     *stop = 0;
+    if (!f->mark_checked)
+        apply_mark(s, f);
     if (f->eof_since != 0) {
         /* At its end last time: one fstat says whether anything changed (the
          * cheap idle path). If so, make sure the new bytes continue the file
@@ -1061,6 +1122,17 @@ void ls_source_file_set_timing(struct ls_source *src, int64_t rescan_ms, int64_t
         s->rescan_ns = rescan_ms * NS_PER_MS;
     if (rotate_wait_ms > 0)
         s->rotate_wait_ns = rotate_wait_ms * NS_PER_MS;
+}
+
+void ls_source_file_set_resume(struct ls_source *src, ls_resume_fn fn, void *ctx)
+{
+    struct fsrc *s;
+
+    if (src == NULL || src->ops != &file_ops)
+        return;
+    s = src->ctx;
+    s->resume_fn = fn;
+    s->resume_ctx = ctx;
 }
 
 void ls_source_free(struct ls_source *src)

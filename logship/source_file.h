@@ -56,6 +56,18 @@ struct ls_source *ls_source_file_new(const char *const *globs, size_t nglobs,
  * before it is dropped. For tests and the engine's config. */
 void ls_source_file_set_timing(struct ls_source *s, int64_t rescan_ms, int64_t rotate_wait_ms);
 
+/* Where the spool says a file's newest spooled line starts: 1 with *off (the
+ * line's start offset) and *fp (the fingerprint in its origin), else 0. */
+typedef int (*ls_resume_fn)(void *ctx, uint64_t dev, uint64_t ino, uint64_t *off, uint64_t *fp);
+
+/* Exact resume: before a file is first read, ask fn (with ctx) for its
+ * newest spooled line; when the file's head still matches that line's
+ * fingerprint, lines starting at or before it are consumed without being
+ * emitted again (positions.json may be older: kill -9 before a commit). A
+ * file with such a mark but no saved position starts at its head even under
+ * start_at tail. Call before the engine polls. */
+void ls_source_file_set_resume(struct ls_source *s, ls_resume_fn fn, void *ctx);
+
 /* Destroy any source (file or stdin): its ops->destroy, then the handle.
  * NULL-safe. Does not commit; the engine calls commit first. */
 void ls_source_free(struct ls_source *s);

@@ -18,21 +18,44 @@
 #include "jsonw.h"
 #include "log.h"
 #include "logship/checkpoint.h"
+#include "logship/spool_marks.h"
 
-#define FIXED_BODY 40u          /* seq, ts, append, 3 lengths, reserved */
 #define WBUF_CAP (256u * 1024u)
 #define MAX_SEGMENTS 100000u
 
+/* ---- record codec: the one place that knows the byte layout (spool.h) ---- */
+
+static const unsigned char REC_MAGIC[4] = { 0xF5, 'L', 'S', '2' };
+#define REC_FRAME 12u           /* magic, len, crc */
+#define FIXED_BODY 40u          /* seq, ts, append, 3 lengths, reserved */
+#define B_SEQ 0u
+#define B_TS 8u
+#define B_APP 16u
+#define B_LL 24u
+#define B_NL 28u
+#define B_OL 32u
+#define OLD_FRAME 8u            /* format 1: len, crc, no magic */
+
+struct hole {                   /* bytes of a segment that hold no valid record */
+    uint64_t off, len;
+    uint64_t lost;              /* records known to be in it (seq gap), 0 at a segment's end */
+    int      counted;           /* lost already added to dropped_total */
+};
+
 struct seg {
     uint64_t base;      /* seq in the file name */
-    uint64_t first_seq; /* first record's seq (== base for segments we wrote) */
-    uint64_t next_seq;  /* one past the last record's seq */
+    uint64_t first_seq; /* first valid record's seq (base when none) */
+    uint64_t next_seq;  /* one past the last valid record's seq (base when none) */
     uint64_t size;      /* bytes visible to readers */
-    uint64_t nrecs;
+    uint64_t nrecs;     /* valid records */
+    struct hole *holes; /* found at open or by a reader; sorted by off */
+    size_t   nholes;
+    int      gap_counted; /* seqs missing between this segment's end and the next one's start */
 };
 
 struct ls_spool {
     char    *dir;
+    char    *marks_path;
     struct ls_spool_opts o;
     pthread_mutex_t mu;
     pthread_cond_t  cv;
@@ -43,6 +66,8 @@ struct ls_spool {
     uint64_t vis_next_seq;     /* next seq as readers see it (under mu) */
     struct ls_spool_reader **rds;
     size_t  nrds;
+    struct ls_marks *marks;    /* per-file high-water marks (under mu) */
+    int      marks_warned;
     /* writer side: only the writer thread touches these */
     int      wfd;              /* active segment, -1 when none */
     uint64_t active_base;
@@ -56,8 +81,12 @@ struct ls_spool {
     int64_t  last_sync_ns;
     int      full;             /* atomic */
     uint64_t dropped;          /* atomic: records/events counted in count_dropped */
-    metrics_child *m_bytes, *m_recs, *m_blocked;
-    metrics_family *m_dropped;
+    struct ls_mark *wmarks;    /* marks of buffered records, applied when flushed */
+    size_t   nwmarks, capwmarks;
+    char     wm_pre[128];      /* origin prefix (up to '@') of wmarks[nwmarks-1] */
+    size_t   wm_prelen;
+    metrics_child *m_bytes, *m_recs, *m_blocked, *m_corrupt_bytes;
+    metrics_family *m_dropped, *m_recover;
 };
 
 struct ls_spool_reader {
@@ -68,6 +97,8 @@ struct ls_spool_reader {
     uint64_t acked_seg, acked_off, acked_seq;
     /* read position: just after the last record in the batch */
     uint64_t read_seg, read_off, read_seq;
+    /* highest seq handed to the output (in memory / in the cursor file) */
+    uint64_t sent_seq, sent_saved;
     int      fd;
     uint64_t fd_seg;
     char    *mem;
@@ -147,6 +178,220 @@ static uint32_t rec_crc(uint32_t len, const char *body)
     return crc32c(crc32c(0, &len, 4), body, len);
 }
 
+static uint32_t rd32(const char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static uint64_t rec_seq(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p + REC_FRAME + B_SEQ, 8);
+    return v;
+}
+
+/* Bytes one record of body_len bytes (labels+line+origin) takes. */
+static size_t rec_size(size_t body_len)
+{
+    return REC_FRAME + FIXED_BODY + body_len;
+}
+
+/* Encode rec with seq and append time at dst (rec_size bytes). */
+static void rec_encode(char *dst, const struct ls_record *rec, uint64_t seq, int64_t app_ns)
+{
+    uint32_t ll = (uint32_t)rec->labels_len, nl = (uint32_t)rec->line_len,
+             ol = (uint32_t)rec->origin_len, zero = 0;
+    uint32_t len = FIXED_BODY + ll + nl + ol;
+    char *b = dst + REC_FRAME;
+    memcpy(b + B_SEQ, &seq, 8);
+    memcpy(b + B_TS, &rec->ts_ns, 8);
+    memcpy(b + B_APP, &app_ns, 8);
+    memcpy(b + B_LL, &ll, 4);
+    memcpy(b + B_NL, &nl, 4);
+    memcpy(b + B_OL, &ol, 4);
+    memcpy(b + 36, &zero, 4);
+    if (ll)
+        memcpy(b + FIXED_BODY, rec->labels, ll);
+    if (nl)
+        memcpy(b + FIXED_BODY + ll, rec->line, nl);
+    if (ol)
+        memcpy(b + FIXED_BODY + ll + nl, rec->origin, ol);
+    uint32_t crc = rec_crc(len, b);
+    memcpy(dst, REC_MAGIC, 4);
+    memcpy(dst + 4, &len, 4);
+    memcpy(dst + 8, &crc, 4);
+}
+
+/* Decode a checked record at p; the record points into p. */
+static void rec_decode(const char *p, struct ls_record *r, int64_t *app_ns)
+{
+    const char *b = p + REC_FRAME;
+    uint32_t ll = rd32(b + B_LL), nl = rd32(b + B_NL), ol = rd32(b + B_OL);
+    memcpy(&r->seq, b + B_SEQ, 8);
+    memcpy(&r->ts_ns, b + B_TS, 8);
+    memcpy(app_ns, b + B_APP, 8);
+    r->labels = b + FIXED_BODY;
+    r->labels_len = ll;
+    r->line = b + FIXED_BODY + ll;
+    r->line_len = nl;
+    r->origin = b + FIXED_BODY + ll + nl;
+    r->origin_len = ol;
+}
+
+/* Validate the record at p (avail bytes). Returns the total record size
+ * (>0), 0 when more bytes are needed, -1 when these bytes are no record. */
+static long rec_check(const char *p, size_t avail, size_t max_body)
+{
+    if (avail < REC_FRAME)
+        return avail > 0 && memcmp(p, REC_MAGIC, avail < 4 ? avail : 4) != 0 ? -1 : 0;
+    if (memcmp(p, REC_MAGIC, 4) != 0)
+        return -1;
+    uint32_t len = rd32(p + 4);
+    if (len < FIXED_BODY || len > max_body + FIXED_BODY)
+        return -1;
+    if (avail < REC_FRAME + (size_t)len)
+        return 0;
+    const char *b = p + REC_FRAME;
+    if (rec_crc(len, b) != rd32(p + 8))
+        return -1;
+    if ((uint64_t)rd32(b + B_LL) + rd32(b + B_NL) + rd32(b + B_OL) + FIXED_BODY != len)
+        return -1;
+    return (long)(REC_FRAME + len);
+}
+
+/* Is p (avail bytes, the start of a segment) a record of format 1 (before
+ * the per-record magic)? */
+static int old_rec_at(const char *p, size_t avail, size_t max_body)
+{
+    if (avail < OLD_FRAME || memcmp(p, REC_MAGIC, 4) == 0)
+        return 0;
+    uint32_t len = rd32(p);
+    if (len < FIXED_BODY || len > max_body + FIXED_BODY || avail < OLD_FRAME + (size_t)len)
+        return 0;
+    return rec_crc(len, p + OLD_FRAME) == rd32(p + 4);
+}
+
+/* ---- walking a segment's bytes, resynchronising after damage ------------- */
+
+struct walk {
+    int      fd;
+    uint64_t from, to;          /* byte range to walk */
+    size_t   max_body;
+    uint64_t expect;            /* seq the first record from `from` on should have */
+    int      stop_first_valid;  /* stop (before it) at the first valid record */
+    /* per valid record; return 1 to stop the walk */
+    int    (*on_rec)(void *ctx, uint64_t off, const char *p, size_t n);
+    /* per hole [off, off+len); at_end: it runs to the end of the range */
+    void   (*on_hole)(void *ctx, uint64_t off, uint64_t len, uint64_t lost, int at_end);
+    void    *ctx;
+    /* out */
+    uint64_t good_end;          /* end of the last valid record (from when none) */
+    uint64_t stop_off;          /* where it stopped (to when it walked it all) */
+    uint64_t first_seq, last_seq, nrecs;
+};
+
+/* Keep mem[pos..have) and read more of the range behind it. 0 or -1. */
+static int refill(struct walk *w, char *mem, size_t cap, uint64_t *base, size_t *have, size_t *pos,
+                  int *eof)
+{
+    memmove(mem, mem + *pos, *have - *pos);
+    *base += *pos;
+    *have -= *pos;
+    *pos = 0;
+    while (!*eof && *have < cap) {
+        size_t want = cap - *have;
+        if ((uint64_t)want > w->to - (*base + *have))
+            want = (size_t)(w->to - (*base + *have));
+        if (want == 0) {
+            *eof = 1;
+            break;
+        }
+        ssize_t r = pread(w->fd, mem + *have, want, (off_t)(*base + *have));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            *eof = 1;
+        *have += (size_t)r;
+    }
+    return 0;
+}
+
+/* Walk [from, to) of fd: every valid record (magic, length bounds, CRC,
+ * increasing seq) goes to on_rec; bytes between them are reported as holes
+ * and skipped by scanning for the next magic. 0, or -1 on a read error. */
+static int walk_segment(struct walk *w)
+{
+    size_t cap = w->max_body + LS_SPOOL_REC_HDR + (256u << 10);
+    char *mem = malloc(cap);
+    uint64_t base = w->from, hole = UINT64_MAX, expect = w->expect;
+    size_t have = 0, pos = 0;
+    int eof = 0, rc = -1;
+    w->good_end = w->from;
+    w->stop_off = w->to;
+    w->nrecs = 0;
+    w->first_seq = w->last_seq = 0;
+    if (!mem)
+        return -1;
+    for (;;) {
+        if (pos >= have) {
+            if (eof)
+                break;
+            if (refill(w, mem, cap, &base, &have, &pos, &eof) != 0)
+                goto out;
+            continue;
+        }
+        uint64_t abs = base + pos;
+        long k = rec_check(mem + pos, have - pos, w->max_body);
+        if (k > 0 && rec_seq(mem + pos) < expect)
+            k = -1; /* seqs only grow within a segment: an old copy or a fluke */
+        if (k == 0 && !eof) {
+            if (refill(w, mem, cap, &base, &have, &pos, &eof) != 0)
+                goto out;
+            continue;
+        }
+        if (k > 0) {
+            uint64_t seq = rec_seq(mem + pos);
+            if (hole != UINT64_MAX) {
+                if (w->on_hole)
+                    w->on_hole(w->ctx, hole, abs - hole, seq - expect, 0);
+                hole = UINT64_MAX;
+            }
+            if (w->stop_first_valid) {
+                w->stop_off = abs;
+                break;
+            }
+            if (w->nrecs++ == 0)
+                w->first_seq = seq;
+            w->last_seq = seq;
+            expect = seq + 1;
+            w->good_end = abs + (uint64_t)k;
+            if (w->on_rec && w->on_rec(w->ctx, abs, mem + pos, (size_t)k)) {
+                w->stop_off = abs + (uint64_t)k;
+                break;
+            }
+            pos += (size_t)k;
+            continue;
+        }
+        /* Not a record here (or one cut short by the end): resync at the next magic. */
+        if (hole == UINT64_MAX)
+            hole = abs;
+        const char *q = have - pos > 1 ? memchr(mem + pos + 1, REC_MAGIC[0], have - pos - 1) : NULL;
+        pos = q ? (size_t)(q - mem) : have;
+    }
+    if (hole != UINT64_MAX && w->on_hole)
+        w->on_hole(w->ctx, hole, w->to - hole, 0, 1);
+    rc = 0;
+out:
+    free(mem);
+    return rc;
+}
+
+/* ---- segment table ------------------------------------------------------- */
+
 static void seg_path(const struct ls_spool *sp, uint64_t base, char *out, size_t n)
 {
     snprintf(out, n, "%s/seg-%020" PRIu64 ".log", sp->dir, base);
@@ -158,6 +403,18 @@ static void count_dropped(struct ls_spool *sp, const char *reason, uint64_t n)
     __atomic_add_fetch(&sp->dropped, n, __ATOMIC_RELAXED);
     if (sp->m_dropped)
         metrics_family_add(sp->m_dropped, v, (double)n);
+}
+
+static void count_recovery(struct ls_spool *sp, const char *kind)
+{
+    const char *v[1] = { kind };
+    if (sp->m_recover)
+        metrics_family_add(sp->m_recover, v, 1);
+}
+
+static void u64s(char *out, size_t n, uint64_t v)
+{
+    snprintf(out, n, "%" PRIu64, v);
 }
 
 /* Caller holds mu. */
@@ -201,80 +458,155 @@ static int seg_cmp(const void *a, const void *b)
     return x->base < y->base ? -1 : x->base > y->base;
 }
 
-/* Validate the record framing at p (avail bytes). Returns the total record
- * size (>0), 0 when more bytes are needed, -1 when corrupt. */
-static long rec_check(const char *p, size_t avail, size_t max_body)
+/* Record a hole in s (kept sorted). Returns it, or NULL on OOM. */
+static struct hole *seg_add_hole(struct seg *s, uint64_t off, uint64_t len, uint64_t lost)
 {
-    uint32_t len, crc, ll, nl, ol;
-    if (avail < 8)
-        return 0;
-    memcpy(&len, p, 4);
-    memcpy(&crc, p + 4, 4);
-    if (len < FIXED_BODY || len > max_body + FIXED_BODY)
-        return -1;
-    if (avail < 8 + (size_t)len)
-        return 0;
-    if (rec_crc(len, p + 8) != crc)
-        return -1;
-    memcpy(&ll, p + 8 + 24, 4);
-    memcpy(&nl, p + 8 + 28, 4);
-    memcpy(&ol, p + 8 + 32, 4);
-    if ((uint64_t)ll + nl + ol + FIXED_BODY != len)
-        return -1;
-    return (long)(8 + len);
+    struct hole *nh = realloc(s->holes, (s->nholes + 1) * sizeof(*nh));
+    size_t i;
+    if (!nh)
+        return NULL;
+    s->holes = nh;
+    for (i = s->nholes; i > 0 && nh[i - 1].off > off; i--)
+        nh[i] = nh[i - 1];
+    nh[i] = (struct hole){ off, len, lost, 0 };
+    s->nholes++;
+    return &nh[i];
 }
 
-/* Scan a segment file; set *good to the size of its valid prefix. */
-static int scan_segment(const char *path, size_t max_body, uint64_t *good, uint64_t *first,
-                        uint64_t *next, uint64_t *nrecs)
+/* The hole of s that holds byte off, or NULL. */
+static struct hole *seg_hole_at(struct seg *s, uint64_t off)
 {
-    int rc = -1;
-    size_t cap = max_body + 8 + FIXED_BODY + (256u << 10);
-    char *mem = malloc(cap);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    uint64_t off = 0;
-    size_t have = 0;
-    *good = 0;
-    *nrecs = 0;
-    if (!mem || fd < 0)
-        goto out;
-    for (;;) {
-        ssize_t r = pread(fd, mem + have, cap - have, (off_t)(off + have));
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            goto out;
-        }
-        have += (size_t)r;
-        size_t pos = 0;
-        for (;;) {
-            long n = rec_check(mem + pos, have - pos, max_body);
-            if (n <= 0) {
-                if (n < 0)
-                    r = 0; /* stop at corruption */
-                break;
-            }
-            uint64_t seq;
-            memcpy(&seq, mem + pos + 8, 8);
-            if (*nrecs == 0)
-                *first = seq;
-            *next = seq + 1;
-            (*nrecs)++;
-            pos += (size_t)n;
-        }
-        off += pos;
-        *good = off;
-        if (r == 0)
-            break;
-        memmove(mem, mem + pos, have - pos);
-        have -= pos;
+    for (size_t i = 0; i < s->nholes; i++)
+        if (s->holes[i].off <= off && off < s->holes[i].off + (s->holes[i].len ? s->holes[i].len : 1))
+            return &s->holes[i];
+    return NULL;
+}
+
+/* Index of the segment named base, or nsegs. Caller holds mu. */
+static size_t seg_find(const struct ls_spool *sp, uint64_t base)
+{
+    for (size_t i = 0; i < sp->nsegs; i++)
+        if (sp->segs[i].base == base)
+            return i;
+    return sp->nsegs;
+}
+
+/* ---- per-file marks (spool_marks.h) -------------------------------------- */
+
+static void note_origin(struct ls_marks *ms, const char *o, size_t n, uint64_t seq)
+{
+    struct ls_mark m;
+    if (ls_marks_parse_origin(o, n, seq, &m))
+        (void)ls_marks_put(ms, &m);
+}
+
+/* Make the marks durable before a segment file goes away, so the lines it
+ * held stay known to the sources. 0, or -1 (keep the segment). Caller holds mu. */
+static int marks_sync_locked(struct ls_spool *sp)
+{
+    if (!ls_marks_dirty(sp->marks))
+        return 0;
+    if (ls_marks_save(sp->marks, sp->marks_path) == 0) {
+        sp->marks_warned = 0;
+        return 0;
     }
-    rc = 0;
-out:
-    if (fd >= 0)
+    if (!sp->marks_warned)
+        log_kv(LOG_ERROR, "spool: cannot save file marks; keeping acknowledged segments", "path",
+               sp->marks_path, "error", strerror(errno), NULL);
+    sp->marks_warned = 1;
+    return -1;
+}
+
+/* ---- open: scan every segment -------------------------------------------- */
+
+struct scan_ctx {
+    struct ls_spool *sp;
+    struct seg *s;
+    const char *path;
+    int is_last;
+    uint64_t tail;      /* start of a torn tail of the last segment, UINT64_MAX none */
+    int oom;
+};
+
+static int scan_rec(void *ctx, uint64_t off, const char *p, size_t n)
+{
+    struct scan_ctx *c = ctx;
+    struct ls_record r;
+    int64_t app;
+    (void)off;
+    (void)n;
+    rec_decode(p, &r, &app);
+    note_origin(c->sp->marks, r.origin, r.origin_len, r.seq);
+    return 0;
+}
+
+static void scan_hole(void *ctx, uint64_t off, uint64_t len, uint64_t lost, int at_end)
+{
+    struct scan_ctx *c = ctx;
+    char o[24], l[24], r[24];
+    if (at_end && c->is_last) {
+        c->tail = off;
+        return;
+    }
+    if (!seg_add_hole(c->s, off, len, lost))
+        c->oom = 1;
+    u64s(o, sizeof(o), off);
+    u64s(l, sizeof(l), len);
+    u64s(r, sizeof(r), lost);
+    log_kv(LOG_ERROR, "spool: corrupt bytes in a segment; the records after them are kept",
+           "segment", c->path, "offset", o, "bytes", l, "records", at_end ? "unknown" : r, NULL);
+    if (c->sp->m_corrupt_bytes)
+        metrics_add(c->sp->m_corrupt_bytes, (double)len);
+}
+
+/* Scan segment s fully: exact counts, holes, marks; refuse format 1; cut a
+ * torn tail when it is the last one. 0 or -1 with err. */
+static int scan_one(struct ls_spool *sp, struct seg *s, int is_last, char *err, size_t errlen)
+{
+    char path[4096], head[4096];
+    seg_path(sp, s->base, path, sizeof(path));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "spool: cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    ssize_t hn = pread(fd, head, sizeof(head), 0);
+    if (hn > 0 && old_rec_at(head, (size_t)hn, sp->o.max_record_bytes)) {
+        snprintf(err, errlen, "spool: %s was written by an older logship (spool format 1); "
+                 "drain it with that version or move %s aside", path, sp->dir);
         close(fd);
-    free(mem);
-    return rc;
+        return -1;
+    }
+    struct scan_ctx c = { sp, s, path, is_last, UINT64_MAX, 0 };
+    struct walk w = { .fd = fd, .from = 0, .to = s->size, .max_body = sp->o.max_record_bytes,
+                      .expect = s->base, .on_rec = scan_rec,
+                      .on_hole = scan_hole, .ctx = &c };
+    int r = walk_segment(&w);
+    close(fd);
+    if (r != 0 || c.oom) {
+        snprintf(err, errlen, "spool: cannot scan %s: %s", path, c.oom ? "out of memory" : strerror(errno));
+        return -1;
+    }
+    s->nrecs = w.nrecs;
+    s->first_seq = w.nrecs ? w.first_seq : s->base;
+    s->next_seq = w.nrecs ? w.last_seq + 1 : s->base;
+    if (c.tail != UINT64_MAX) {
+        char cut[24], at[24];
+        u64s(cut, sizeof(cut), s->size - c.tail);
+        u64s(at, sizeof(at), c.tail);
+        log_kv(LOG_WARN, "spool: truncating torn tail", "segment", path, "offset", at,
+               "bytes", cut, NULL);
+        if (truncate(path, (off_t)c.tail) != 0) {
+            snprintf(err, errlen, "spool: cannot truncate %s: %s", path, strerror(errno));
+            return -1;
+        }
+        count_dropped(sp, "torn_tail", 1);
+        s->size = c.tail;
+    } else if (s->size == 0 && !is_last) {
+        log_kv(LOG_ERROR, "spool: empty segment; its records are lost (counted when an output "
+               "passes it)", "segment", path, NULL);
+    }
+    return 0;
 }
 
 static int load_segments(struct ls_spool *sp, char *err, size_t errlen)
@@ -290,7 +622,8 @@ static int load_segments(struct ls_spool *sp, char *err, size_t errlen)
     while ((de = readdir(d)) != NULL) {
         const char *nm = de->d_name;
         size_t l = strlen(nm);
-        if (strncmp(nm, "cursor-", 7) == 0 && strstr(nm, ".tmp.") != NULL) {
+        if ((strncmp(nm, "cursor-", 7) == 0 || strncmp(nm, "marks.json", 10) == 0) &&
+            strstr(nm, ".tmp.") != NULL) {
             snprintf(path, sizeof(path), "%s/%s", sp->dir, nm);
             (void)unlink(path);
             continue;
@@ -304,7 +637,7 @@ static int load_segments(struct ls_spool *sp, char *err, size_t errlen)
             continue;
         struct stat st;
         snprintf(path, sizeof(path), "%s/%s", sp->dir, nm);
-        if (stat(path, &st) != 0)
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
             continue;
         struct seg s = { .base = b, .first_seq = b, .next_seq = b, .size = (uint64_t)st.st_size };
         if (seg_push(sp, &s) != 0) {
@@ -314,40 +647,17 @@ static int load_segments(struct ls_spool *sp, char *err, size_t errlen)
     }
     if (sp->nsegs > 1)
         qsort(sp->segs, sp->nsegs, sizeof(*sp->segs), seg_cmp);
-    for (size_t i = 0; i + 1 < sp->nsegs; i++) {
-        sp->segs[i].next_seq = sp->segs[i + 1].base;
-        sp->segs[i].nrecs = sp->segs[i + 1].base - sp->segs[i].base;
-    }
-    if (sp->nsegs > 0) {
-        struct seg *last = &sp->segs[sp->nsegs - 1];
-        uint64_t good = 0, first = last->base, next = last->base, nrecs = 0;
-        seg_path(sp, last->base, path, sizeof(path));
-        if (scan_segment(path, sp->o.max_record_bytes, &good, &first, &next, &nrecs) != 0) {
-            snprintf(err, errlen, "spool: cannot scan %s: %s", path, strerror(errno));
+    for (size_t i = 0; i < sp->nsegs; i++)
+        if (scan_one(sp, &sp->segs[i], i + 1 == sp->nsegs, err, errlen) != 0)
             goto out;
-        }
-        if (good < last->size) {
-            char cut[32], at[32];
-            snprintf(cut, sizeof(cut), "%" PRIu64, last->size - good);
-            snprintf(at, sizeof(at), "%" PRIu64, good);
-            log_kv(LOG_WARN, "spool: truncating torn tail", "segment", path, "offset", at,
-                   "bytes", cut, NULL);
-            if (truncate(path, (off_t)good) != 0) {
-                snprintf(err, errlen, "spool: cannot truncate %s: %s", path, strerror(errno));
-                goto out;
-            }
-            count_dropped(sp, "torn_tail", 1);
-            last->size = good;
-        }
-        last->first_seq = nrecs ? first : last->base;
-        last->next_seq = nrecs ? next : last->base;
-        last->nrecs = nrecs;
-        if (last->size == 0) {
-            (void)unlink(path);
-            sp->nsegs--;
-        }
+    if (sp->nsegs > 0 && sp->segs[sp->nsegs - 1].size == 0) {
+        /* Created but never written (a crash in between): nothing was in it. */
+        seg_path(sp, sp->segs[sp->nsegs - 1].base, path, sizeof(path));
+        (void)unlink(path);
+        free(sp->segs[sp->nsegs - 1].holes);
+        sp->nsegs--;
     }
-    sp->next_seq = 1;
+    sp->next_seq = ls_marks_max_seq(sp->marks) + 1;
     for (size_t i = 0; i < sp->nsegs; i++) {
         sp->total_bytes += sp->segs[i].size;
         sp->total_recs += sp->segs[i].nrecs;
@@ -362,7 +672,6 @@ out:
     closedir(d);
     return rc;
 }
-
 struct ls_spool *ls_spool_open(const struct ls_spool_opts *o, char *err, size_t errlen)
 {
     struct ls_spool *sp = calloc(1, sizeof(*sp));
@@ -396,12 +705,19 @@ struct ls_spool *ls_spool_open(const struct ls_spool_opts *o, char *err, size_t 
     }
     sp->dir = strdup(o->dir);
     sp->wbuf = malloc(WBUF_CAP);
+    sp->marks = ls_marks_new();
+    if (sp->dir) {
+        size_t ml = strlen(sp->dir) + sizeof("/marks.json");
+        sp->marks_path = malloc(ml);
+        if (sp->marks_path)
+            snprintf(sp->marks_path, ml, "%s/marks.json", sp->dir);
+    }
     pthread_mutex_init(&sp->mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&sp->cv, &ca);
     pthread_condattr_destroy(&ca);
-    if (!sp->dir || !sp->wbuf) {
+    if (!sp->dir || !sp->wbuf || !sp->marks || !sp->marks_path) {
         snprintf(err, errlen, "spool: out of memory");
         goto fail;
     }
@@ -423,8 +739,33 @@ struct ls_spool *ls_spool_open(const struct ls_spool_opts *o, char *err, size_t 
         f = metrics_gauge(o->reg, "logship_spool_max_bytes", "The spool's size cap (--spool-max-bytes).", 0, NULL);
         if (f) metrics_family_set(f, NULL, (double)sp->o.max_bytes);
         sp->m_dropped = metrics_counter(o->reg, "logship_spool_dropped_total",
-                                        "Records lost by the spool, by reason (full, torn_tail, corrupt).",
-                                        1, rl);
+                                        "Records lost by the spool, by reason (full, torn_tail, corrupt, "
+                                        "missing).", 1, rl);
+        f = metrics_counter(o->reg, "logship_spool_corrupt_bytes_total",
+                            "Bytes of spool segments found damaged (skipped; the records after them are kept).",
+                            0, NULL);
+        sp->m_corrupt_bytes = f ? metrics_child_get(f, NULL) : NULL;
+        const char *kl[1] = { "kind" };
+        sp->m_recover = metrics_counter(o->reg, "logship_spool_recoveries_total",
+                                        "Spool state found inconsistent at open and repaired, by kind "
+                                        "(cursor_garbage, cursor_moved, cursor_ahead, marks_garbage).", 1, kl);
+    }
+    {
+        int mr = ls_marks_load(sp->marks, sp->marks_path);
+        if (mr < 0) {
+            snprintf(err, errlen, "spool: cannot read %s: %s", sp->marks_path, strerror(errno));
+            goto fail;
+        }
+        if (mr == 1) {
+            char aside[4200];
+            snprintf(aside, sizeof(aside), "%s.corrupt", sp->marks_path);
+            if (rename(sp->marks_path, aside) != 0)
+                aside[0] = '\0';
+            log_kv(LOG_ERROR, "spool: file marks are garbage; moved aside (files resume from "
+                   "positions.json and the records still spooled; lines of deleted segments may be read again)",
+                   "path", sp->marks_path, "moved_to", aside, NULL);
+            count_recovery(sp, "marks_garbage");
+        }
     }
     if (load_segments(sp, err, errlen) != 0)
         goto fail;
@@ -437,6 +778,10 @@ struct ls_spool *ls_spool_open(const struct ls_spool_opts *o, char *err, size_t 
 fail:
     pthread_mutex_destroy(&sp->mu);
     pthread_cond_destroy(&sp->cv);
+    for (size_t i = 0; i < sp->nsegs; i++)
+        free(sp->segs[i].holes);
+    ls_marks_free(sp->marks);
+    free(sp->marks_path);
     free(sp->segs);
     free(sp->wbuf);
     free(sp->dir);
@@ -487,6 +832,7 @@ static void drop_first(struct ls_spool *sp)
         log_kv(LOG_WARN, "spool: cannot delete segment", "segment", path, "error", strerror(errno), NULL);
     sp->total_bytes -= sp->segs[0].size;
     sp->total_recs -= sp->segs[0].nrecs;
+    free(sp->segs[0].holes);
     memmove(sp->segs, sp->segs + 1, (sp->nsegs - 1) * sizeof(*sp->segs));
     sp->nsegs--;
     sp->gen++;
@@ -498,6 +844,8 @@ static void cleanup_locked(struct ls_spool *sp)
 {
     int any = 0;
     while (sp->nsegs > 0 && sp->nrds > 0 && seg_consumed(sp, 0)) {
+        if (marks_sync_locked(sp) != 0)
+            break;
         drop_first(sp);
         any = 1;
     }
@@ -571,6 +919,9 @@ int ls_spool_flush(struct ls_spool *sp)
     sp->w_total = sp->total_bytes;
     sp->w_active = s->size;
     sp->vis_next_seq = sp->wbuf_next_seq;
+    for (size_t i = 0; i < sp->nwmarks; i++)
+        (void)ls_marks_put(sp->marks, &sp->wmarks[i]);
+    sp->nwmarks = 0;
     sp->gen++;
     update_gauges(sp);
     pthread_cond_broadcast(&sp->cv);
@@ -642,6 +993,7 @@ static int make_room(struct ls_spool *sp, uint64_t need)
         char nb[32], path[4096];
         snprintf(nb, sizeof(nb), "%" PRIu64, lost);
         seg_path(sp, s->base, path, sizeof(path));
+        (void)marks_sync_locked(sp); /* dropping anyway: lines whose mark is lost may be read again */
         drop_first(sp);
         update_gauges(sp);
         pthread_mutex_unlock(&sp->mu);
@@ -653,6 +1005,43 @@ static int make_room(struct ls_spool *sp, uint64_t need)
     }
 }
 
+/* Remember the mark of a buffered record; flush applies it once written.
+ * Consecutive records of one file only move the offset (no parsing). */
+static void wmark_note(struct ls_spool *sp, const struct ls_record *rec, uint64_t seq)
+{
+    const char *o = rec->origin, *at;
+    size_t n = rec->origin_len;
+    if (n < 2 || o[0] != 'f' || o[1] != ':' || !(at = memchr(o, '@', n)))
+        return;
+    size_t pl = (size_t)(at - o);
+    if (sp->nwmarks > 0 && pl == sp->wm_prelen && memcmp(o, sp->wm_pre, pl) == 0) {
+        uint64_t off = 0;
+        const char *p = at + 1;
+        for (; p < o + n && *p >= '0' && *p <= '9' && off < UINT64_MAX / 10 - 10; p++)
+            off = off * 10 + (uint64_t)(*p - '0');
+        if (p == o + n && p > at + 1) {
+            sp->wmarks[sp->nwmarks - 1].off = off;
+            sp->wmarks[sp->nwmarks - 1].seq = seq;
+            return;
+        }
+    }
+    struct ls_mark m;
+    if (!ls_marks_parse_origin(o, n, seq, &m))
+        return;
+    if (sp->nwmarks == sp->capwmarks) {
+        size_t nc = sp->capwmarks ? sp->capwmarks * 2 : 16;
+        struct ls_mark *nm = realloc(sp->wmarks, nc * sizeof(*nm));
+        if (!nm)
+            return; /* the file is then re-read up to its positions.json after a crash: no loss */
+        sp->wmarks = nm;
+        sp->capwmarks = nc;
+    }
+    sp->wmarks[sp->nwmarks++] = m;
+    sp->wm_prelen = pl < sizeof(sp->wm_pre) ? pl : 0;
+    if (sp->wm_prelen)
+        memcpy(sp->wm_pre, o, pl);
+}
+
 int ls_spool_append(struct ls_spool *sp, const struct ls_record *rec)
 {
     uint64_t body = (uint64_t)rec->labels_len + rec->line_len + rec->origin_len;
@@ -660,8 +1049,7 @@ int ls_spool_append(struct ls_spool *sp, const struct ls_record *rec)
         log_kv(LOG_ERROR, "spool: record too large", NULL);
         return -1;
     }
-    uint32_t len = (uint32_t)(body + FIXED_BODY);
-    size_t total = 8 + (size_t)len;
+    size_t total = rec_size((size_t)body);
     int r = make_room(sp, total);
     if (r != 0) {
         set_full(sp, r == 1);
@@ -694,25 +1082,7 @@ int ls_spool_append(struct ls_spool *sp, const struct ls_record *rec)
     struct timespec rt;
     clock_gettime(CLOCK_REALTIME, &rt);
     int64_t now = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec;
-    uint32_t ll = (uint32_t)rec->labels_len, nl = (uint32_t)rec->line_len,
-             ol = (uint32_t)rec->origin_len, zero = 0;
-    char *b = hdr + 8;
-    memcpy(b, &seq, 8);
-    memcpy(b + 8, &rec->ts_ns, 8);
-    memcpy(b + 16, &now, 8);
-    memcpy(b + 24, &ll, 4);
-    memcpy(b + 28, &nl, 4);
-    memcpy(b + 32, &ol, 4);
-    memcpy(b + 36, &zero, 4);
-    if (ll)
-        memcpy(b + FIXED_BODY, rec->labels, ll);
-    if (nl)
-        memcpy(b + FIXED_BODY + ll, rec->line, nl);
-    if (ol)
-        memcpy(b + FIXED_BODY + ll + nl, rec->origin, ol);
-    uint32_t crc = rec_crc(len, b);
-    memcpy(hdr, &len, 4);
-    memcpy(hdr + 4, &crc, 4);
+    rec_encode(hdr, rec, seq, now);
     sp->next_seq++;
     if (big) {
         /* A record larger than the write buffer goes straight out. */
@@ -728,10 +1098,15 @@ int ls_spool_append(struct ls_spool *sp, const struct ls_record *rec)
             sp->wlen = 0;
             sp->wbuf_nrecs = 0;
             sp->next_seq--;
+        } else {
+            pthread_mutex_lock(&sp->mu);
+            note_origin(sp->marks, rec->origin, rec->origin_len, seq);
+            pthread_mutex_unlock(&sp->mu);
         }
         free(big);
         return fr;
     }
+    wmark_note(sp, rec, seq);
     sp->wlen += total;
     sp->wbuf_next_seq = sp->next_seq;
     sp->wbuf_nrecs++;
@@ -815,6 +1190,11 @@ void ls_spool_close(struct ls_spool *sp)
     (void)roll(sp);
     pthread_mutex_destroy(&sp->mu);
     pthread_cond_destroy(&sp->cv);
+    for (size_t i = 0; i < sp->nsegs; i++)
+        free(sp->segs[i].holes);
+    ls_marks_free(sp->marks);
+    free(sp->marks_path);
+    free(sp->wmarks);
     free(sp->rds);
     free(sp->segs);
     free(sp->wbuf);
@@ -822,12 +1202,28 @@ void ls_spool_close(struct ls_spool *sp)
     free(sp);
 }
 
+int ls_spool_resume_mark(struct ls_spool *sp, uint64_t dev, uint64_t ino, uint64_t *off, uint64_t *fp)
+{
+    struct ls_mark m;
+    pthread_mutex_lock(&sp->mu);
+    int r = ls_marks_get(sp->marks, dev, ino, &m);
+    pthread_mutex_unlock(&sp->mu);
+    if (r) {
+        *off = m.off;
+        *fp = m.fp;
+    }
+    return r;
+}
+
 /* ---- readers ------------------------------------------------------------ */
 
-static int load_cursor(struct ls_spool_reader *rd)
+/* Read the cursor file. 0 with seq, sg, off, sent set, 1 when absent, 2
+ * when garbage, -1 on an I/O error. */
+static int load_cursor(struct ls_spool_reader *rd, uint64_t *seq, uint64_t *sg, uint64_t *off,
+                       uint64_t *sent)
 {
     buf_t b;
-    int rc = 1;
+    int rc = 2;
     buf_init(&b, 4096);
     int r = ls_checkpoint_read(rd->cursor_path, &b);
     if (r != 0) {
@@ -837,24 +1233,156 @@ static int load_cursor(struct ls_spool_reader *rd)
     json_object *o = json_tokener_parse(b.p ? b.p : "");
     json_object *v;
     if (o && json_object_get_type(o) == json_type_object) {
-        uint64_t seq = 0, sg = 0, off = 0;
         int ok = 1;
-        if (json_object_object_get_ex(o, "seq", &v)) seq = (uint64_t)json_object_get_int64(v); else ok = 0;
-        if (json_object_object_get_ex(o, "seg", &v)) sg = (uint64_t)json_object_get_int64(v); else ok = 0;
-        if (json_object_object_get_ex(o, "off", &v)) off = (uint64_t)json_object_get_int64(v); else ok = 0;
-        if (ok) {
-            rd->acked_seq = rd->read_seq = seq;
-            rd->acked_seg = rd->read_seg = sg;
-            rd->acked_off = rd->read_off = off;
-            rc = 0;
+        const char *keys[4] = { "seq", "seg", "off", "sent" };
+        uint64_t *dst[4] = { seq, sg, off, sent };
+        *sent = 0;
+        for (int k = 0; k < 4; k++) {
+            if (!json_object_object_get_ex(o, keys[k], &v)) {
+                ok = ok && k == 3; /* "sent" is new: absent means nothing in flight */
+                continue;
+            }
+            if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
+                ok = 0;
+            else
+                *dst[k] = (uint64_t)json_object_get_int64(v);
         }
+        if (ok)
+            rc = 0;
     }
-    if (rc != 0)
-        log_kv(LOG_WARN, "spool: unreadable cursor, starting at the oldest record",
-               "path", rd->cursor_path, NULL);
     json_object_put(o);
     buf_free(&b);
-    return rc == 0 ? 0 : 1;
+    return rc;
+}
+
+struct find_ctx {
+    uint64_t want, off;
+    int found;
+};
+
+static int find_rec(void *ctx, uint64_t off, const char *p, size_t n)
+{
+    struct find_ctx *c = ctx;
+    (void)n;
+    if (rec_seq(p) < c->want)
+        return 0;
+    c->off = off;
+    c->found = 1;
+    return 1;
+}
+
+/* Does the cursor (sg, off, seq) name a record boundary of the spool? Caller holds mu. */
+static int cursor_fits(struct ls_spool *sp, char *tmp, size_t tmpcap, uint64_t sg, uint64_t off,
+                       uint64_t seq)
+{
+    size_t i = seg_find(sp, sg);
+    if (i == sp->nsegs)
+        return 0;
+    struct seg *s = &sp->segs[i];
+    if (off > s->size)
+        return 0;
+    if (off == s->size)
+        return seq >= s->next_seq;
+    struct hole *h = seg_hole_at(s, off);
+    if (h)
+        return h->off == off;
+    char path[4096];
+    seg_path(sp, sg, path, sizeof(path));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    size_t want = tmpcap;
+    if (want > s->size - off)
+        want = (size_t)(s->size - off);
+    ssize_t got = pread(fd, tmp, want, (off_t)off);
+    close(fd);
+    return got > 0 && rec_check(tmp, (size_t)got, sp->o.max_record_bytes) > 0 && rec_seq(tmp) == seq;
+}
+
+/* Position a new reader from its cursor file, repairing what does not fit
+ * the spool (logged and counted). Caller holds mu. */
+static void place_reader(struct ls_spool_reader *rd, int lr, uint64_t seq, uint64_t sg, uint64_t off)
+{
+    struct ls_spool *sp = rd->sp;
+    char a[24], b[24];
+    rd->read_seg = 0;
+    rd->read_off = 0;
+    rd->read_seq = sp->nsegs ? sp->segs[0].first_seq : sp->next_seq;
+    if (lr == 1)
+        goto done; /* a new output: the oldest record */
+    if (lr == 2) {
+        log_kv(LOG_WARN, "spool: unreadable cursor, starting at the oldest record (records may be sent again)",
+               "path", rd->cursor_path, NULL);
+        count_recovery(sp, "cursor_garbage");
+        goto done;
+    }
+    if (seq > sp->next_seq) {
+        /* The tail this cursor saw was lost (power loss): never reuse its seqs. */
+        if (sp->nsegs > 0) {
+            u64s(a, sizeof(a), seq);
+            u64s(b, sizeof(b), sp->next_seq);
+            log_kv(LOG_WARN, "spool: cursor is ahead of the spool's last record (data lost in a power "
+                   "loss after delivery); continuing after it", "path", rd->cursor_path, "cursor_seq", a,
+                   "spool_next_seq", b, NULL);
+            count_recovery(sp, "cursor_ahead");
+        }
+        sp->next_seq = sp->vis_next_seq = seq;
+    }
+    if (cursor_fits(sp, rd->mem, rd->cap, sg, off, seq)) {
+        rd->read_seg = sg;
+        rd->read_off = off;
+        rd->read_seq = seq;
+        goto done;
+    }
+    if (sp->nsegs == 0 || seq >= sp->segs[sp->nsegs - 1].next_seq) {
+        /* Everything spooled was delivered: continue after the newest record. */
+        rd->read_seq = seq;
+        if (sp->nsegs > 0) {
+            rd->read_seg = sp->segs[sp->nsegs - 1].base;
+            rd->read_off = sp->segs[sp->nsegs - 1].size;
+        }
+        goto done;
+    }
+    if (seq < sp->segs[0].first_seq) {
+        uint64_t miss = sp->segs[0].first_seq - seq;
+        u64s(a, sizeof(a), seq);
+        u64s(b, sizeof(b), miss);
+        log_kv(LOG_ERROR, "spool: cursor points before the oldest record (its segment is gone); "
+               "starting at the oldest", "path", rd->cursor_path, "cursor_seq", a, "records_missing", b, NULL);
+        count_dropped(sp, "missing", miss);
+        goto done;
+    }
+    /* Inside the spool but not at a record boundary we know: find it by seq. */
+    size_t i = 0;
+    while (i + 1 < sp->nsegs && sp->segs[i].next_seq <= seq)
+        i++;
+    struct seg *s = &sp->segs[i];
+    struct find_ctx fc = { seq, s->size, 0 };
+    char path[4096];
+    seg_path(sp, s->base, path, sizeof(path));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        struct walk w = { .fd = fd, .from = 0, .to = s->size, .max_body = sp->o.max_record_bytes,
+                          .expect = s->base, .on_rec = find_rec, .ctx = &fc };
+        (void)walk_segment(&w);
+        close(fd);
+    }
+    rd->read_seg = s->base;
+    rd->read_off = fc.found ? fc.off : s->size;
+    rd->read_seq = seq;
+    if (!(seq == s->first_seq && rd->read_off == 0 && seg_find(sp, sg) == sp->nsegs)) {
+        /* (A cursor at the first record of a segment whose predecessor was
+         * deleted is the normal case, not worth a word.) */
+        u64s(a, sizeof(a), seq);
+        u64s(b, sizeof(b), rd->read_off);
+        log_kv(LOG_WARN, "spool: cursor did not match a record boundary; repositioned by sequence number",
+               "path", rd->cursor_path, "cursor_seq", a, "segment", path, "offset", b, NULL);
+        count_recovery(sp, "cursor_moved");
+    }
+done:
+    rd->acked_seg = rd->read_seg;
+    rd->acked_off = rd->read_off;
+    rd->acked_seq = rd->read_seq;
 }
 
 struct ls_spool_reader *ls_spool_reader_open(struct ls_spool *sp, const char *name,
@@ -882,20 +1410,15 @@ struct ls_spool_reader *ls_spool_reader_open(struct ls_spool *sp, const char *na
     if (!rd->name || !rd->cursor_path || !rd->mem)
         goto oom;
     snprintf(rd->cursor_path, plen, "%s/cursor-%s.json", sp->dir, name);
-    rd->acked_seq = rd->read_seq = 1;
-    int lr = load_cursor(rd);
+    uint64_t seq = 0, sg = 0, off = 0, sent = 0;
+    int lr = load_cursor(rd, &seq, &sg, &off, &sent);
     if (lr < 0) {
         snprintf(err, errlen, "spool: cannot read %s: %s", rd->cursor_path, strerror(errno));
         goto fail;
     }
+    rd->sent_seq = rd->sent_saved = lr == 0 ? sent : 0;
     pthread_mutex_lock(&sp->mu);
-    if (lr == 1 && sp->nsegs > 0)
-        rd->acked_seq = rd->read_seq = sp->segs[0].first_seq;
-    if (rd->acked_seq > sp->next_seq) {
-        /* The tail this cursor saw was lost (power loss): never reuse its seqs. */
-        sp->next_seq = rd->acked_seq;
-        sp->vis_next_seq = rd->acked_seq;
-    }
+    place_reader(rd, lr, seq, sg, off);
     struct ls_spool_reader **nr = realloc(sp->rds, (sp->nrds + 1) * sizeof(*nr));
     if (nr) {
         sp->rds = nr;
@@ -931,22 +1454,86 @@ static int push_rec(struct ls_spool_reader *rd, const char *p)
         rd->app = na;
         rd->capn = nc;
     }
-    struct ls_record *r = &rd->recs[rd->n];
-    uint32_t ll, nl, ol;
-    const char *b = p + 8;
-    memcpy(&r->seq, b, 8);
-    memcpy(&r->ts_ns, b + 8, 8);
-    memcpy(&rd->app[rd->n], b + 16, 8);
-    memcpy(&ll, b + 24, 4);
-    memcpy(&nl, b + 28, 4);
-    memcpy(&ol, b + 32, 4);
-    r->labels = b + FIXED_BODY;
-    r->labels_len = ll;
-    r->line = b + FIXED_BODY + ll;
-    r->line_len = nl;
-    r->origin = b + FIXED_BODY + ll + nl;
-    r->origin_len = ol;
+    rec_decode(p, &rd->recs[rd->n], &rd->app[rd->n]);
     rd->n++;
+    return 0;
+}
+
+struct dmg_ctx {
+    uint64_t lost;
+};
+
+static void dmg_hole(void *ctx, uint64_t off, uint64_t len, uint64_t lost, int at_end)
+{
+    struct dmg_ctx *c = ctx;
+    (void)off;
+    (void)len;
+    (void)at_end;
+    c->lost = lost;
+}
+
+/* The bytes at the reader's position (segment size bytes long) are no
+ * record: skip them to the next valid record. The hole is counted once
+ * across readers (corrupt bytes when first found, lost records when first
+ * passed) and logged with where it is. 0, or -1 on a read error. */
+static int skip_damage(struct ls_spool_reader *rd, uint64_t size)
+{
+    struct ls_spool *sp = rd->sp;
+    uint64_t at = rd->read_off, end = 0, lost = 0;
+    int have = 0, count = 0, fresh = 0;
+    char path[4096], o[24], l[24], r[24];
+    pthread_mutex_lock(&sp->mu);
+    size_t i = seg_find(sp, rd->read_seg);
+    struct hole *h = i < sp->nsegs ? seg_hole_at(&sp->segs[i], at) : NULL;
+    int gone = i == sp->nsegs;
+    if (h) {
+        have = 1;
+        end = h->off + h->len;
+    }
+    pthread_mutex_unlock(&sp->mu);
+    if (gone)
+        return 0; /* deleted meanwhile: the table lookup moves on */
+    if (!have) {
+        struct dmg_ctx dc = { 0 };
+        struct walk w = { .fd = rd->fd, .from = at, .to = size, .max_body = sp->o.max_record_bytes,
+                          .expect = rd->read_seq, .stop_first_valid = 1,
+                          .on_hole = dmg_hole, .ctx = &dc };
+        if (walk_segment(&w) != 0) {
+            log_kv(LOG_ERROR, "spool: read failed", "error", strerror(errno), NULL);
+            return -1;
+        }
+        end = w.stop_off > at ? w.stop_off : size;
+        lost = dc.lost;
+    }
+    pthread_mutex_lock(&sp->mu);
+    i = seg_find(sp, rd->read_seg);
+    if (i < sp->nsegs) {
+        h = seg_hole_at(&sp->segs[i], at);
+        if (!h) {
+            h = seg_add_hole(&sp->segs[i], at, end - at, lost);
+            fresh = 1;
+        }
+        if (h) {
+            end = h->off + h->len;
+            lost = h->lost;
+            count = !h->counted;
+            h->counted = 1;
+        }
+    }
+    pthread_mutex_unlock(&sp->mu);
+    seg_path(sp, rd->read_seg, path, sizeof(path));
+    u64s(o, sizeof(o), at);
+    u64s(l, sizeof(l), end - at);
+    u64s(r, sizeof(r), lost);
+    if (fresh && sp->m_corrupt_bytes)
+        metrics_add(sp->m_corrupt_bytes, (double)(end - at));
+    if (count) {
+        log_kv(LOG_ERROR, "spool: skipping corrupt bytes; the records after them are delivered",
+               "segment", path, "offset", o, "bytes", l, "records_lost", r, "reader", rd->name, NULL);
+        if (lost > 0)
+            count_dropped(sp, "corrupt", lost);
+    }
+    rd->read_off = end;
     return 0;
 }
 
@@ -956,7 +1543,7 @@ long ls_spool_reader_fill(struct ls_spool_reader *rd)
     long added = 0;
     char path[4096];
     while (rd->used < rd->batch_bytes) {
-        uint64_t size, next_base = 0;
+        uint64_t size, next_base = 0, gap = 0;
         int has_next;
         pthread_mutex_lock(&sp->mu);
         rd->seen_gen = sp->gen;
@@ -974,9 +1561,26 @@ long ls_spool_reader_fill(struct ls_spool_reader *rd)
         }
         size = sp->segs[i].size;
         has_next = i + 1 < sp->nsegs;
-        if (has_next)
+        if (has_next) {
             next_base = sp->segs[i + 1].base;
+            uint64_t from = sp->segs[i].next_seq > rd->read_seq ? sp->segs[i].next_seq : rd->read_seq;
+            if (rd->read_off >= size && !sp->segs[i].gap_counted && sp->segs[i + 1].first_seq > from) {
+                /* Seqs this reader expected that are in neither segment (an
+                 * empty or cut segment): lost, counted by the first reader. A
+                 * reader whose cursor is past them had them delivered. */
+                gap = sp->segs[i + 1].first_seq - from;
+                sp->segs[i].gap_counted = 1;
+            }
+        }
         pthread_mutex_unlock(&sp->mu);
+        if (gap > 0) {
+            char g[24];
+            seg_path(sp, rd->read_seg, path, sizeof(path));
+            u64s(g, sizeof(g), gap);
+            log_kv(LOG_ERROR, "spool: records missing at the end of a segment", "segment", path,
+                   "records_lost", g, "reader", rd->name, NULL);
+            count_dropped(sp, "corrupt", gap);
+        }
         if (rd->read_off >= size) {
             if (!has_next)
                 break;
@@ -1056,13 +1660,8 @@ long ls_spool_reader_fill(struct ls_spool_reader *rd)
             rd->read_off += pos;
         }
         if (corrupt) {
-            char at[32];
-            seg_path(sp, rd->read_seg, path, sizeof(path));
-            snprintf(at, sizeof(at), "%" PRIu64, rd->read_off);
-            log_kv(LOG_ERROR, "spool: corrupt record, skipping the rest of the segment",
-                   "segment", path, "offset", at, "reader", rd->name, NULL);
-            count_dropped(sp, "corrupt", 1);
-            rd->read_off = size;
+            if (skip_damage(rd, size) != 0)
+                return -1;
             continue;
         }
         if (full)
@@ -1104,15 +1703,50 @@ void ls_spool_wait(struct ls_spool_reader *rd, int64_t timeout_ms)
     pthread_mutex_unlock(&sp->mu);
 }
 
+/* Replace the cursor file: durable (fsync) or only atomic (rename). 0 or -1. */
+static int write_cursor(struct ls_spool_reader *rd, uint64_t seq, uint64_t sg, uint64_t off,
+                        uint64_t sent, int durable)
+{
+    char js[160];
+    int l = snprintf(js, sizeof(js), "{\"seq\":%" PRIu64 ",\"seg\":%" PRIu64 ",\"off\":%" PRIu64
+                     ",\"sent\":%" PRIu64 "}\n", seq, sg, off, sent);
+    int r = durable ? ls_checkpoint_write(rd->cursor_path, js, (size_t)l)
+                    : ls_checkpoint_replace(rd->cursor_path, js, (size_t)l);
+    if (r == 0 && sent > rd->sent_saved)
+        rd->sent_saved = sent;
+    return r;
+}
+
+int ls_spool_reader_mark_sent(struct ls_spool_reader *rd, uint64_t seq)
+{
+    if (seq > rd->sent_seq)
+        rd->sent_seq = seq;
+    if (seq <= rd->sent_saved)
+        return 0;
+    if (write_cursor(rd, rd->acked_seq, rd->acked_seg, rd->acked_off, rd->sent_seq,
+                     rd->sp->o.fsync == LS_FSYNC_ALWAYS) != 0) {
+        log_kv(LOG_WARN, "spool: cannot save the in-flight mark (a replay after a crash will not be "
+               "marked maybe-sent)", "path", rd->cursor_path, "error", strerror(errno), NULL);
+        return -1;
+    }
+    return 0;
+}
+
+size_t ls_spool_reader_maybe_sent(const struct ls_spool_reader *rd, const struct ls_record *recs,
+                                  size_t n)
+{
+    size_t k = 0;
+    while (k < n && recs[k].seq <= rd->sent_seq)
+        k++;
+    return k;
+}
+
 int ls_spool_reader_ack(struct ls_spool_reader *rd)
 {
     struct ls_spool *sp = rd->sp;
-    char js[128];
     if (rd->read_seg == rd->acked_seg && rd->read_off == rd->acked_off && rd->n == 0)
         return 0;
-    int l = snprintf(js, sizeof(js), "{\"seq\":%" PRIu64 ",\"seg\":%" PRIu64 ",\"off\":%" PRIu64 "}\n",
-                     rd->read_seq, rd->read_seg, rd->read_off);
-    if (ls_checkpoint_write(rd->cursor_path, js, (size_t)l) != 0) {
+    if (write_cursor(rd, rd->read_seq, rd->read_seg, rd->read_off, rd->sent_seq, 1) != 0) {
         log_kv(LOG_ERROR, "spool: cannot persist cursor", "path", rd->cursor_path,
                "error", strerror(errno), NULL);
         return -1;

@@ -1,16 +1,32 @@
 /* spool: the durable, bounded, segmented on-disk log between sources and outputs.
  *
- * Layout: <dir>/seg-<20-digit first seq>.log files, appended to by one writer
- * (the reader loop), each record length-prefixed and CRC-32C checked:
+ * Layout (spool format 2): <dir>/seg-<20-digit first seq>.log files, appended
+ * to by one writer (the reader loop), each a sequence of records:
  *
- *   u32 len | u32 crc32c(len, body) | body: u64 seq, i64 ts_ns, i64 append_ns,
- *   u32 labels_len, u32 line_len, u32 origin_len, u32 0 | labels line origin
+ *   u8[4] magic F5 'L' 'S' '2' | u32 len | u32 crc32c(len, body) |
+ *   body: u64 seq, i64 ts_ns, i64 append_ns, u32 labels_len, u32 line_len,
+ *         u32 origin_len, u32 0 | labels line origin       (len = body bytes)
  *
- * (host byte order; a spool is not moved between architectures). A segment is
- * closed when it reaches segment_bytes, and a new one starts on every open,
- * so a torn tail (crash mid-write) can only be in the last segment of the
- * previous run: open() scans it, truncates at the last good record, logs and
- * counts what it cut.
+ * (host byte order; a spool is not moved between architectures). The magic
+ * (0xF5 never occurs in UTF-8 text) makes records findable: damaged bytes
+ * cost only themselves, because open() and readers resynchronise at the
+ * next magic that starts a record whose CRC holds and whose seq follows.
+ * Format 1 (no magic) is refused at open with a message (exit 2). The codec
+ * (rec_encode/rec_check/rec_decode in spool.c) is the only code that knows
+ * these offsets.
+ *
+ * open() scans every segment: exact record counts, the holes (damaged
+ * ranges, logged with segment/offset/length, logship_spool_corrupt_bytes_total),
+ * and a torn tail of the newest segment (cut, reason="torn_tail"). The
+ * records a hole swallowed (known from the seq gap) are counted in
+ * logship_spool_dropped_total{reason="corrupt"} once, when the first reader
+ * passes it (damage in data every output already acknowledged loses
+ * nothing). A segment is closed when it reaches segment_bytes, and a new one
+ * starts on every open.
+ *
+ * Each file's newest spooled line (its origin "f:dev:ino:fp@offset") is kept
+ * as a mark (spool_marks.h), saved to <dir>/marks.json before any segment is
+ * deleted; sources ask ls_spool_resume_mark() to resume after it.
  *
  * Each output reads through its own reader with its own cursor, persisted
  * atomically in <dir>/cursor-<name>.json only after the output acknowledged.
@@ -41,7 +57,7 @@
 
 enum ls_fsync_policy { LS_FSYNC_INTERVAL = 0, LS_FSYNC_ALWAYS, LS_FSYNC_NEVER };
 
-#define LS_SPOOL_REC_HDR 48u   /* bytes of framing + fixed fields per record */
+#define LS_SPOOL_REC_HDR 52u   /* bytes of framing + fixed fields per record */
 
 struct ls_spool_opts {
     const char *dir;
@@ -57,9 +73,11 @@ struct ls_spool_opts {
 struct ls_spool;
 struct ls_spool_reader;
 
-/* Open (creating dir if needed) and recover the spool: list segments,
- * truncate a torn tail of the last one, start a fresh active segment.
- * Returns the spool, or NULL with a one-line message in err. */
+/* Open (creating dir if needed) and recover the spool: scan every segment
+ * (holes, marks), truncate a torn tail of the last one; the first append
+ * starts a fresh active segment. Returns the spool, or NULL with a one-line
+ * message in err (an old-format spool, an unreadable directory: the caller
+ * exits 2). */
 struct ls_spool *ls_spool_open(const struct ls_spool_opts *o, char *err, size_t errlen);
 
 /* Flush, sync (unless NEVER) and release everything. Readers must be closed
@@ -93,11 +111,21 @@ uint64_t ls_spool_bytes(struct ls_spool *sp);
 uint64_t ls_spool_records(struct ls_spool *sp);
 size_t   ls_spool_segments(struct ls_spool *sp);
 uint64_t ls_spool_next_seq(struct ls_spool *sp);
-/* Records dropped when full plus torn/corrupt events, since open. */
+/* Records dropped when full or lost to damage, plus torn tails, since open. */
 uint64_t ls_spool_dropped(struct ls_spool *sp);
 
+/* The newest spooled line of the file dev:ino (from the records in the
+ * spool and the saved marks): 1 with *off (that line's start offset) and *fp
+ * (the fingerprint in its origin) set, 0 when none. Thread-safe. */
+int ls_spool_resume_mark(struct ls_spool *sp, uint64_t dev, uint64_t ino, uint64_t *off, uint64_t *fp);
+
 /* Register a reader for output `name` ([A-Za-z0-9_.-], used in the cursor file
- * name), positioned at its persisted cursor or at the oldest record. The
+ * name), positioned at its persisted cursor or at the oldest record. A
+ * cursor that does not fit the spool is repaired, logged and counted
+ * (logship_spool_recoveries_total{kind}): garbage → the oldest record
+ * (may resend); before the oldest record → the oldest, the gap counted in
+ * dropped_total{reason="missing"}; ahead of the newest → after it; not at a
+ * record boundary → repositioned by its seq. The
  * reader holds one batch of at most about batch_bytes in memory. Register
  * all readers before appending. NULL with a message in err on failure. */
 struct ls_spool_reader *ls_spool_reader_open(struct ls_spool *sp, const char *name,
@@ -105,8 +133,8 @@ struct ls_spool_reader *ls_spool_reader_open(struct ls_spool *sp, const char *na
 
 /* Read more records into the reader's current batch, until it holds at least
  * batch_bytes or nothing more is visible. Returns the number of records
- * added (0: none available), or -1 on an I/O error. Corrupt records are
- * skipped (to the end of their segment), logged and counted. */
+ * added (0: none available), or -1 on an I/O error. Damaged bytes are
+ * skipped to the next valid record, logged and counted (see above). */
 long ls_spool_reader_fill(struct ls_spool_reader *rd);
 
 /* The current batch: records valid until ack. append_ns (may be NULL)
@@ -125,6 +153,19 @@ void ls_spool_wait(struct ls_spool_reader *rd, int64_t timeout_ms);
  * write), empty the batch, delete segments every reader is past. 0 or -1
  * (cursor not persisted; the batch is kept so it can be acked again). */
 int ls_spool_reader_ack(struct ls_spool_reader *rd);
+
+/* In-flight mark: the output is about to be handed records up to seq.
+ * Persisted in the cursor file before the send (atomic rename; fsync'ed only
+ * under LS_FSYNC_ALWAYS), so after a crash the next run knows which records
+ * the backend may already hold. 0, or -1 (logged; the in-memory mark still
+ * moves). */
+int ls_spool_reader_mark_sent(struct ls_spool_reader *rd, uint64_t seq);
+
+/* How many leading records of recs[0..n) (spool order) were handed to this
+ * output before (this run or the last one) without being acknowledged: the
+ * batch's n_maybe_sent. Call before ls_spool_reader_mark_sent. */
+size_t ls_spool_reader_maybe_sent(const struct ls_spool_reader *rd, const struct ls_record *recs,
+                                  size_t n);
 
 /* Records visible beyond the reader's acknowledged position (approximate). */
 uint64_t ls_spool_reader_backlog(struct ls_spool_reader *rd);
