@@ -86,22 +86,6 @@ def test_413_for_a_single_entry_is_dropped_as_too_long(loki, run_logship, tmp_pa
     assert ls.stop() == 0
 
 
-def _engine_marks_maybe_sent():
-    """The kill -9 tests need the engine (branch spool) to hand the output its in-flight
-    records as b->n_maybe_sent; until that is merged the output cannot know them.
-    TODO(lead): drop this skip once the spool branch is merged."""
-    src = os.path.join(os.path.dirname(__file__), "..", "..", "..", "logship", "pipeline.c")
-    try:
-        with open(src) as f:
-            return "n_maybe_sent" in f.read()
-    except OSError:
-        return True
-
-
-needs_maybe_sent = pytest.mark.skipif(not _engine_marks_maybe_sent(),
-                                      reason="the engine does not mark in-flight records yet (spool branch)")
-
-
 def _kill9_run(loki, logship_bin, tmp_path, n=20000, kills=10):
     """Append n lines while logship is killed -9 about every second, `kills` times;
     returns the last logship process, stopped cleanly after everything arrived."""
@@ -142,7 +126,6 @@ def _kill9_run(loki, logship_bin, tmp_path, n=20000, kills=10):
     return ls
 
 
-@needs_maybe_sent
 def test_kill9_ten_times_every_line_exactly_once_with_the_query_api(loki29, logship_bin, tmp_path):
     loki = loki29
     ls = _kill9_run(loki, logship_bin, tmp_path)
@@ -155,7 +138,6 @@ def test_kill9_ten_times_every_line_exactly_once_with_the_query_api(loki29, logs
     assert "maybe_sent" in ls.stderr_text()       # the check ran after the restarts
 
 
-@needs_maybe_sent
 def test_kill9_ten_times_query_api_refused_duplicates_bounded(loki29, logship_bin, tmp_path):
     loki = loki29
     loki.set_query_status(404)
