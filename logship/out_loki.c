@@ -53,6 +53,7 @@ struct loki {
     struct ls_record *sub;        /* the records still to send */
     uint32_t *map;                /* sub[i] is batch record map[i] */
     unsigned char *skip;          /* batch record already held by Loki */
+    unsigned char *unchk;         /* batch record maybe-sent and not checked (query API down) */
     unsigned char *found;         /* ls_loki_query_held's answer */
     size_t cap;
 };
@@ -68,6 +69,7 @@ static void loki_destroy(void *ctx)
     free(l->sub);
     free(l->map);
     free(l->skip);
+    free(l->unchk);
     free(l->found);
     free(l->url);
     free(l->hdr_tenant);
@@ -233,7 +235,10 @@ static int grow_scratch(struct loki *l, size_t n)
     void *d = realloc(l->found, n);
     if (d)
         l->found = d;
-    if (!a || !b || !c || !d)
+    void *e = realloc(l->unchk, n);
+    if (e)
+        l->unchk = e;
+    if (!a || !b || !c || !d || !e)
         return -1;
     l->cap = n;
     return 0;
@@ -372,31 +377,35 @@ static void judge_partial_429(struct loki *l, const uint32_t *order, size_t from
     memset(l->found, 1, pushed);   /* unknown: retry all; the engine marks them maybe-sent */
 }
 
-/* Entries the engine marks maybe-sent: look them up, stream by stream, and
- * set l->skip for those Loki holds. */
-static void check_maybe_sent(struct loki *l, const struct ls_batch *b, struct ls_flush_result *res)
+/* Entries the engine marks maybe-sent: look them up, stream by stream; set
+ * l->skip[i] = 1 for those Loki holds and 3 for those it could not check.
+ * Returns how many Loki holds. */
+static size_t check_maybe_sent(struct loki *l, const struct ls_batch *b, size_t nm)
 {
-    size_t norder, nheld = 0, nunchecked = 0;
-    size_t nm = b->n_maybe_sent <= b->n ? b->n_maybe_sent : b->n;
+    size_t norder, nheld = 0;
     if (ls_loki_group(l->enc, b->recs, nm) != 0) {
-        res->maybe_duplicates += nm;
-        return;
+        memset(l->skip, 3, nm);
+        return 0;
     }
     const uint32_t *order = ls_loki_enc_order(l->enc, &norder);
     for (size_t from = 0, to; from < norder; from = to) {
         to = ls_loki_enc_stream_end(l->enc, from);
-        if (held(l, b->recs, order, from, to) != 0) {
-            nunchecked += to - from;
-            continue;
-        }
-        for (size_t k = from; k < to; k++)
-            if (l->found[k - from]) {
+        int ok = held(l, b->recs, order, from, to) == 0;
+        for (size_t k = from; k < to; k++) {
+            if (!ok) {
+                l->skip[order[k]] = 3;
+            } else if (l->found[k - from]) {
                 l->skip[order[k]] = 1;
                 nheld++;
             }
+        }
     }
-    res->duplicates += nheld;
-    res->maybe_duplicates += nunchecked;
+    return nheld;
+}
+
+/* Say what the check of maybe-sent entries found, once per flush. */
+static void log_maybe_sent(const struct loki *l, size_t nm, size_t nheld, size_t nunchecked)
+{
     char a[24], c[24], d[24];
     snprintf(a, sizeof(a), "%zu", nm);
     snprintf(c, sizeof(c), "%zu", nheld);
@@ -423,10 +432,13 @@ static enum ls_verdict loki_flush(void *ctx, const struct ls_batch *b, struct ls
     memset(l->skip, 0, b->n);
     for (size_t i = 0; i < b->n; i++)
         res->item[i] = LS_DONE;
-    if (b->n_maybe_sent > 0)
-        check_maybe_sent(l, b, res);
+    size_t nm = b->n_maybe_sent <= b->n ? b->n_maybe_sent : b->n, nheld = 0;
+    if (nm > 0)
+        nheld = check_maybe_sent(l, b, nm);
+    res->duplicates += nheld;
     for (size_t i = 0; i < b->n; i++) {
-        if (l->skip[i]) {
+        l->unchk[i] = l->skip[i] == 3;
+        if (l->skip[i] == 1) {
             t.ndone++;
             continue;
         }
@@ -518,6 +530,16 @@ static enum ls_verdict loki_flush(void *ctx, const struct ls_batch *b, struct ls
     for (size_t i = 0; i < nsub; i++)
         if (l->skip[i] == 2)
             res->item[l->map[i]] = LS_DROP;
+    if (nm > 0) {
+        /* Unchecked entries are maybe-duplicates once Loki took them: counted then, not
+         * at every retry of an outage. */
+        size_t nunchecked = 0;
+        for (size_t i = 0; i < b->n; i++)
+            if (l->unchk[i] && res->item[i] == LS_DONE)
+                nunchecked++;
+        res->maybe_duplicates += nunchecked;
+        log_maybe_sent(l, nm, nheld, nunchecked);
+    }
 
     if (t.ndrop) {
         snprintf(res->reason, sizeof(res->reason), "%s", t.mixed ? "mixed" : t.drop.reason);

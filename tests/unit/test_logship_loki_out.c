@@ -405,6 +405,10 @@ static void test_maybe_sent_unchecked_counted(void **st)
     struct ls_flush_result res;
     assert_int_equal(flush(o, 10, &res), LS_DONE);
     assert_int_equal(rx_do(&RX, "query_status", "{\"status\":404}"), 0);
+    /* an outage: nothing taken, so nothing counted yet (not once per retry) */
+    assert_int_equal(rx_do(&RX, "fail", "{\"n\":1,\"status\":503}"), 0);
+    assert_int_equal(flush_m(o, 30, 20, &res), LS_RETRY);
+    assert_int_equal(res.maybe_duplicates, 0);
     assert_int_equal(flush_m(o, 30, 20, &res), LS_DONE);
     assert_int_equal(res.duplicates, 0);
     assert_int_equal(res.maybe_duplicates, 20);
