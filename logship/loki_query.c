@@ -15,8 +15,7 @@
 struct ls_loki_query {
     const struct ls_output_conf *conf;
     struct ls_http *http;
-    char *hdr_tenant;
-    const char *headers[2];
+    const char *const *headers;
 };
 
 static int unreserved(unsigned char c)
@@ -199,7 +198,8 @@ out:
 
 /* --- the client ----------------------------------------------------------------------- */
 
-struct ls_loki_query *ls_loki_query_new(const struct ls_output_conf *conf, char *err, size_t errlen)
+struct ls_loki_query *ls_loki_query_new(const struct ls_output_conf *conf, const char *const *headers, char *err,
+                                        size_t errlen)
 {
     struct ls_loki_query *q = calloc(1, sizeof(*q));
     if (!q) {
@@ -207,25 +207,14 @@ struct ls_loki_query *ls_loki_query_new(const struct ls_output_conf *conf, char 
         return NULL;
     }
     q->conf = conf;
-    if (!(q->http = ls_http_new(conf, err, errlen)))
-        goto fail;
+    q->headers = headers;
+    if (!(q->http = ls_http_new(conf, err, errlen))) {
+        free(q);
+        return NULL;
+    }
     /* a page of LS_LOKI_QUERY_LIMIT entries of up to a few KB each; a cut body fails to parse */
     ls_http_set_body_max(q->http, LS_HTTP_BODY_MAX_LIMIT);
-    if (conf->tenant && *conf->tenant) {
-        static const char pre[] = "X-Scope-OrgID: ";
-        size_t tl = strlen(conf->tenant);
-        if (!(q->hdr_tenant = malloc(sizeof(pre) + tl))) {
-            snprintf(err, errlen, "out of memory");
-            goto fail;
-        }
-        memcpy(q->hdr_tenant, pre, sizeof(pre) - 1);
-        memcpy(q->hdr_tenant + sizeof(pre) - 1, conf->tenant, tl + 1);
-        q->headers[0] = q->hdr_tenant;
-    }
     return q;
-fail:
-    ls_loki_query_free(q);
-    return NULL;
 }
 
 void ls_loki_query_free(struct ls_loki_query *q)
@@ -233,7 +222,6 @@ void ls_loki_query_free(struct ls_loki_query *q)
     if (!q)
         return;
     ls_http_free(q->http);
-    free(q->hdr_tenant);
     free(q);
 }
 
@@ -319,7 +307,7 @@ int ls_loki_query_held(struct ls_loki_query *q, struct ls_loki_enc *e, const str
             snprintf(err, errlen, "out of memory");
             goto out;
         }
-        int hr = ls_http_get(q->http, url, q->headers[0] ? q->headers : NULL, &resp);
+        int hr = ls_http_get(q->http, url, q->headers, &resp);
         free(url);
         if (hr != 0 || resp.status != 200) {
             if (hr != 0)

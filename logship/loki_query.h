@@ -49,9 +49,11 @@ int ls_loki_query_parse(struct ls_loki_enc *e, const char *body, size_t len, con
 
 struct ls_loki_query;
 
-/* A query client for conf (its URL, tenant, auth and TLS; conf must outlive
- * it). NULL with a message in err on failure. */
-struct ls_loki_query *ls_loki_query_new(const struct ls_output_conf *conf, char *err, size_t errlen);
+/* A query client for conf (its URL, auth and TLS) sending headers (NULL or a
+ * NULL-terminated list, e.g. the push's X-Scope-OrgID; conf and headers must
+ * outlive it). NULL with a message in err on failure. */
+struct ls_loki_query *ls_loki_query_new(const struct ls_output_conf *conf, const char *const *headers, char *err,
+                                        size_t errlen);
 void ls_loki_query_free(struct ls_loki_query *q);
 
 /* recs[idx[0..n)] are entries of one stream (same labels). Set found[k] = 1

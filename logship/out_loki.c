@@ -44,7 +44,8 @@ struct loki {
     size_t limit;                 /* bound on one push's decoded size: batch_bytes, or less
                                    * once a proxy answered 413 (learned, kept) */
     char *hdr_tenant;             /* "X-Scope-OrgID: ..." or NULL */
-    const char *headers[5];
+    const char *headers[5];       /* the push's */
+    const char *qheaders[2];      /* the query's: the tenant */
     char hdr_ctype[64], hdr_cenc[64];
     buf_t body;
     buf_t answer;                 /* the last push's whole response body (detail keeps 1 KB) */
@@ -132,7 +133,7 @@ static void *loki_create(const struct ls_output_conf *conf, char *err, size_t er
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    if (!(l->http = ls_http_new(conf, err, errlen)) || !(l->query = ls_loki_query_new(conf, err, errlen)))
+    if (!(l->http = ls_http_new(conf, err, errlen)))
         goto fail;
     snprintf(l->hdr_ctype, sizeof(l->hdr_ctype), "Content-Type: %s", ls_loki_content_type(l->enc));
     l->headers[h++] = l->hdr_ctype;
@@ -156,6 +157,10 @@ static void *loki_create(const struct ls_output_conf *conf, char *err, size_t er
         l->headers[h++] = l->hdr_tenant;
     }
     l->headers[h] = NULL;
+    l->qheaders[0] = l->hdr_tenant;
+    l->qheaders[1] = NULL;
+    if (!(l->query = ls_loki_query_new(conf, l->qheaders, err, errlen)))
+        goto fail;
     return l;
 fail:
     loki_destroy(l);
