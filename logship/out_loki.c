@@ -283,6 +283,12 @@ static int held(struct loki *l, const struct ls_record *recs, const uint32_t *or
     return -1;
 }
 
+/* Reasons Loki's distributor gives per entry (and names only the last of). */
+static int per_entry_reason(const char *r)
+{
+    return strcmp(r, "too_old") == 0 || strcmp(r, "too_new") == 0 || strcmp(r, "line_too_long") == 0;
+}
+
 /* A 400 for sub[order[from..to)]: count what Loki refused and why. The
  * ingester's 400 says "N out of M", M counting only what passed the
  * distributor; the distributor's 400 carries its last message only, so the
@@ -300,38 +306,29 @@ static void judge_400(struct loki *l, const uint32_t *order, size_t from, size_t
         nd = (size_t)n + (pushed - (size_t)m);
         if (n > 0 && pushed > m)
             reason = "mixed";
-    } else if (pushed == 1) {
-        nd = 1;
+    } else if (pushed == 1 || !(per_entry_reason(reason) || strcmp(reason, "other") == 0 ||
+                                strcmp(reason, "too_far_behind") == 0)) {
+        nd = pushed;   /* bad body, no labels: the whole push (one stream) was refused */
     } else {
+        /* The distributor names the last refused entry's reason only: count what
+         * Loki does not hold, and call it mixed when those broke different limits. */
         const char *cls = NULL;
-        int several = 0;
-        if (held(l, l->sub, order, from, to) == 0) {
-            for (size_t k = 0; k < pushed; k++) {
-                if (l->found[k])
-                    continue;
-                nd++;
-                const char *c = ls_loki_classify(&l->sub[order[from + k]], now);
-                if (!c || (cls && strcmp(c, cls) != 0))
-                    several = 1;
-                cls = c;
-            }
-        } else {
-            for (size_t k = from; k < to; k++) {
-                const char *c = ls_loki_classify(&l->sub[order[k]], now);
-                if (!c)
-                    continue;
-                nd++;
-                if (cls && strcmp(c, cls) != 0)
-                    several = 1;
-                cls = c;
-            }
-            if (nd == 0) {
-                nd = pushed;   /* cannot tell: an upper bound */
+        int several = 0, asked = held(l, l->sub, order, from, to) == 0;
+        for (size_t k = 0; k < pushed; k++) {
+            const char *c = ls_loki_classify(&l->sub[order[from + k]], now);
+            if (asked ? l->found[k] : !c)
+                continue;
+            nd++;
+            if (!c || (cls && strcmp(c, cls) != 0))
                 several = 1;
-            }
+            if (c)
+                cls = c;
         }
-        /* The body names the last refused entry's reason only. */
-        if (nd > 1 && (several || !cls || strcmp(cls, reason) != 0))
+        if (!asked && nd == 0) {
+            nd = pushed;   /* cannot tell: an upper bound */
+            several = 1;
+        }
+        if (per_entry_reason(reason) && nd > 1 && (several || !cls || strcmp(cls, reason) != 0))
             reason = "mixed";
     }
     if (nd > pushed)

@@ -456,6 +456,39 @@ static void test_each_stream_reported(void **st)
     ls_output_loki.destroy(o);
 }
 
+/* The distributor's 400 names one reason for a push refused for several: counted
+ * exactly (the query API shows what was stored) and as "mixed". A whole-push 400
+ * (bad body) is the whole push under its reason, with no lookup. */
+static void test_mixed_400_counted_as_mixed(void **st)
+{
+    (void)st;
+    void *o = make(RX.url, "protobuf", 1, 0, NULL);
+    int64_t t = now_ns(), day = 86400 * INT64_C(1000000000);
+    mk(0, A, t - 8 * day, 10);   /* too old */
+    mk(1, A, t - 8 * day + 1, 10);
+    mk(2, A, t, 10);
+    mk(3, A, t + day, 10);       /* too new: the body names only this one */
+    struct ls_flush_result res;
+    assert_int_equal(flush(o, 4, &res), LS_DROP);
+    assert_int_equal(res.dropped, 3);
+    assert_string_equal(res.reason, "mixed");
+    assert_int_equal(rx_state_int(&RX, "stored"), 1);
+    /* all rejected for the reason named: that reason */
+    mk(0, B, t + day, 10);
+    mk(1, B, t + day + 1, 10);
+    mk(2, B, t, 10);
+    assert_int_equal(flush(o, 3, &res), LS_DROP);
+    assert_int_equal(res.dropped, 2);
+    assert_string_equal(res.reason, "too_new");
+    long q = rx_state_int(&RX, "query_requests");
+    assert_int_equal(rx_do(&RX, "fail", "{\"n\":1,\"status\":400,\"body\":\"snappy: corrupt input\"}"), 0);
+    assert_int_equal(flush(o, 3, &res), LS_DROP);
+    assert_int_equal(res.dropped, 3);
+    assert_string_equal(res.reason, "bad_body");
+    assert_int_equal(rx_state_int(&RX, "query_requests"), q);
+    ls_output_loki.destroy(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -475,6 +508,7 @@ int main(void)
         cmocka_unit_test_setup(test_maybe_sent_unchecked_counted, reset),
         cmocka_unit_test_setup(test_stream_429_retries_only_the_listed, reset),
         cmocka_unit_test_setup(test_each_stream_reported, reset),
+        cmocka_unit_test_setup(test_mixed_400_counted_as_mixed, reset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
