@@ -96,7 +96,8 @@ check-config:
 run: $(BUILD)/hellod $(BUILD)/logship
 	mkdir -p run/state run/spool
 	$(BUILD)/hellod --state-dir run/state | \
-	    $(BUILD)/logship --source - --loki $${LOKI_URL:-http://127.0.0.1:3100} --spool-dir run/spool
+	    $(BUILD)/logship --source - --label service=hellod --loki $${LOKI_URL:-http://127.0.0.1:3100} \
+	        --spool-dir run/spool
 
 bench: all
 	sh bench/run.sh

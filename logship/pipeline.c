@@ -21,6 +21,10 @@
 #define FULL_RETRY_MS 50
 #define BATCH_TICK_MS 20           /* how often a filling batch looks for more */
 #define ROUND_GAP_MS 5             /* pause after a busy round so writes coalesce */
+#define NOSPACE_RETRY_MS 250       /* retry period while the spool's filesystem is full */
+#define ERROR_RETRY_MS 1000        /* retry period after another spool error */
+#define SRC_BACKOFF_INITIAL_MS 500
+#define SRC_BACKOFF_MAX_MS 30000
 
 struct out {
     struct ls_pipeline *p;
@@ -36,6 +40,7 @@ struct out {
     struct ls_record *sub;
     size_t   cap;                /* entries in items and sub */
     metrics_child *m_entries, *m_up, *m_lag, *m_send, *m_acklat;
+    int64_t  hb;                 /* atomic: mono ns of the last progress (ls_pipeline_health) */
 };
 
 struct ls_pipeline {
@@ -47,6 +52,9 @@ struct ls_pipeline {
     pthread_mutex_t mu;
     pthread_cond_t  cv;
     int      draining, abort_, ready;   /* atomics */
+    int      src_failing;               /* atomic: sources in retry backoff */
+    int64_t  hb_reader;                 /* atomic: mono ns of the reader's last progress */
+    int      reader_why;                /* atomic: why not: 0 wedged, 1 disk full, 2 source failing */
     metrics_family *f_dups, *f_maybe;
     metrics_family *f_entries, *f_batches, *f_retries, *f_dropped, *f_send, *f_up, *f_lag, *f_acklat;
 };
@@ -68,6 +76,11 @@ static int64_t real_ns(void)
 static int flag(const int *f)
 {
     return __atomic_load_n(f, __ATOMIC_ACQUIRE);
+}
+
+static void beat(int64_t *hb)
+{
+    __atomic_store_n(hb, mono_ns(), __ATOMIC_RELAXED);
 }
 
 static void set_flag(struct ls_pipeline *p, int *f)
@@ -200,6 +213,7 @@ int ls_pipeline_add_output(struct ls_pipeline *p, const struct ls_output_ops *op
     if (!o->rd)
         goto fail;
     ls_backoff_init(&o->bo, p->o.backoff_initial_ms, p->o.backoff_max_ms, NULL, NULL);
+    o->hb = mono_ns();
     const char *v[1] = { o->name };
     if (p->f_entries) {
         o->m_entries = metrics_child_get(p->f_entries, v);
@@ -299,6 +313,7 @@ static void *out_main(void *arg)
     char tmp[32];
 
     while (!flag(&p->abort_)) {
+        beat(&o->hb);
         if (!holding) {
             const int64_t *app;
             size_t n;
@@ -439,6 +454,7 @@ static void *out_main(void *arg)
             size_t n;
             const int64_t *app;
             nap(p, left < 1000 ? left : 1000);
+            beat(&o->hb); /* waiting out a backoff is not being stuck */
             ls_spool_reader_batch(o->rd, &n, &app);
             if (n > 0)
                 child_set(o->m_lag, (double)(real_ns() - app[0]) / 1e9);
@@ -453,7 +469,9 @@ static void *out_main(void *arg)
 
 int ls_pipeline_start(struct ls_pipeline *p)
 {
+    beat(&p->hb_reader);
     for (size_t i = 0; i < p->nouts; i++) {
+        beat(&p->outs[i]->hb);
         if (pthread_create(&p->outs[i]->th, NULL, out_main, p->outs[i]) != 0) {
             log_kv(LOG_ERROR, "pipeline: cannot start output thread", "output", p->outs[i]->name, NULL);
             set_flag(p, &p->abort_);
@@ -467,32 +485,77 @@ int ls_pipeline_start(struct ls_pipeline *p)
 
 int ls_pipeline_ready(struct ls_pipeline *p)
 {
-    return flag(&p->ready);
+    return flag(&p->ready) && !ls_spool_nospace(p->o.spool) && !flag(&p->src_failing);
+}
+
+int ls_pipeline_health(struct ls_pipeline *p, char *why, size_t whylen)
+{
+    static const char *const reader_why[] = { "wedged", "the spool's filesystem is full",
+                                              "a source keeps failing" };
+    int64_t now = mono_ns(), lim = p->o.stall_timeout_ms * 1000000;
+    if (p->o.stall_timeout_ms <= 0 || flag(&p->draining))
+        return 1;
+    int64_t age = now - __atomic_load_n(&p->hb_reader, __ATOMIC_RELAXED);
+    if (flag(&p->ready) && age > lim) {
+        int w = __atomic_load_n(&p->reader_why, __ATOMIC_RELAXED);
+        snprintf(why, whylen, "reader loop: no progress for %" PRId64 " s (%s)", age / 1000000000,
+                 reader_why[w >= 0 && w <= 2 ? w : 0]);
+        return 0;
+    }
+    int ok = 1;
+    pthread_mutex_lock(&p->mu);
+    for (size_t i = 0; i < p->nouts && ok; i++) {
+        struct out *o = p->outs[i];
+        age = now - __atomic_load_n(&o->hb, __ATOMIC_RELAXED);
+        if (o->started && !o->done && age > lim) {
+            snprintf(why, whylen, "output %s: no progress for %" PRId64 " s (a request or a cursor "
+                     "write does not return)", o->name, age / 1000000000);
+            ok = 0;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return ok;
 }
 
 struct emit_ctx {
     struct ls_spool *sp;
-    int blocked, error;
+    int blocked, error, nospace;
 };
 
+/* Every refusal is backpressure for the source (it keeps the record and
+ * offers it again): a full spool, a full filesystem, other write errors. */
 static int emit_cb(struct ls_emitter *em, const struct ls_record *rec)
 {
     struct emit_ctx *e = em->ctx;
     int r = ls_spool_append(e->sp, rec);
-    if (r == 1)
+    if (r == 0)
+        return 0;
+    if (r == 1) {
         e->blocked = 1;
-    else if (r < 0)
+    } else if (r == LS_SPOOL_NOSPACE) {
+        e->nospace = 1;
+    } else {
+        /* Too large to ever fit: the spool logged and counted the drop. */
+        if (!ls_spool_record_fits(e->sp, rec))
+            return 0;
         e->error = 1;
-    return r;
+    }
+    return 1;
 }
 
-static void commit_sources(struct ls_pipeline *p)
+/* 0 when every source saved its position, -1 when one failed (retried at
+ * the next checkpoint period). */
+static int commit_sources(struct ls_pipeline *p)
 {
+    int rc = 0;
     for (size_t i = 0; i < p->nsrcs; i++) {
         struct ls_source *s = p->srcs[i];
-        if (s->ops->commit && s->ops->commit(s->ctx) != 0)
+        if (s->ops->commit && s->ops->commit(s->ctx) != 0) {
             log_kv(LOG_WARN, "source checkpoint failed; will retry", "source", s->ops->kind, NULL);
+            rc = -1;
+        }
     }
+    return rc;
 }
 
 static int all_done(struct ls_pipeline *p)
@@ -526,16 +589,49 @@ static int wait_outputs(struct ls_pipeline *p, int64_t deadline)
     return ok;
 }
 
+/* 1 while a drain_on_stop source (stdin) can still produce input. */
+static int drain_pending(struct ls_pipeline *p)
+{
+    for (size_t i = 0; i < p->nsrcs; i++) {
+        struct ls_source *s = p->srcs[i];
+        if (s->drain_on_stop && !(s->ops->finished && s->ops->finished(s->ctx)))
+            return 1;
+    }
+    return 0;
+}
+
 int ls_pipeline_run(struct ls_pipeline *p, volatile sig_atomic_t *stop, volatile sig_atomic_t *reopen)
 {
-    struct emit_ctx ec = { p->o.spool, 0, 0 };
+    struct emit_ctx ec = { p->o.spool, 0, 0, 0 };
     struct ls_emitter em = { emit_cb, &ec };
     struct pollfd pfd[MAX_SOURCES];
-    int64_t last_commit = mono_ns();
+    struct ls_backoff sbo[MAX_SOURCES];
+    int64_t retry_at[MAX_SOURCES] = { 0 };
+    int failing[MAX_SOURCES] = { 0 };
+    int64_t last_commit = mono_ns(), stop_deadline = 0;
     uint64_t consumed = 0;
-    int wait_ms = 0, src_failed[MAX_SOURCES] = { 0 };
+    int wait_ms = 0;
 
-    while (!*stop) {
+    for (size_t i = 0; i < p->nsrcs; i++)
+        ls_backoff_init(&sbo[i], SRC_BACKOFF_INITIAL_MS, SRC_BACKOFF_MAX_MS, NULL, NULL);
+    for (;;) {
+        if (*stop && stop_deadline == 0) {
+            if (!drain_pending(p))
+                break;
+            /* stdin has no checkpoint: what we do not read now is lost. */
+            stop_deadline = mono_ns() + p->o.shutdown_timeout_ms * 1000000;
+            __atomic_store_n(&p->ready, 0, __ATOMIC_RELEASE);
+            log_kv(LOG_INFO, "stopping: reading stdin to its end first (a second signal skips this)", NULL);
+        }
+        if (stop_deadline != 0) {
+            if (*stop >= 2 || !drain_pending(p))
+                break;
+            if (mono_ns() >= stop_deadline) {
+                log_kv(LOG_WARN, "stopping: stdin did not end within the shutdown timeout; "
+                       "what was not read is not shipped", NULL);
+                break;
+            }
+        }
         if (reopen && *reopen) {
             *reopen = 0;
             if (log_reopen() != 0)
@@ -545,10 +641,12 @@ int ls_pipeline_run(struct ls_pipeline *p, volatile sig_atomic_t *stop, volatile
             (void)poll(NULL, 0, wait_ms);
         } else {
             nfds_t n = 0;
+            int64_t now = mono_ns();
             for (size_t i = 0; i < p->nsrcs; i++) {
                 struct ls_source *s = p->srcs[i];
                 int fd = s->ops->wait_fd ? s->ops->wait_fd(s->ctx) : -1;
-                if (fd >= 0 && !src_failed[i] && !(s->ops->finished && s->ops->finished(s->ctx))) {
+                if (fd >= 0 && retry_at[i] <= now && !(stop_deadline && !s->drain_on_stop) &&
+                    !(s->ops->finished && s->ops->finished(s->ctx))) {
                     pfd[n].fd = fd;
                     pfd[n].events = POLLIN;
                     pfd[n].revents = 0;
@@ -557,15 +655,19 @@ int ls_pipeline_run(struct ls_pipeline *p, volatile sig_atomic_t *stop, volatile
             }
             (void)poll(n ? pfd : NULL, n, IDLE_TIMER_MS);
         }
-        if (*stop)
-            break;
+        if (*stop && stop_deadline == 0)
+            continue; /* decide above whether stdin still needs reading */
         ec.blocked = 0;
         ec.error = 0;
+        ec.nospace = 0;
         int finished = 1;
         size_t consumed_round = 0;
-        for (size_t i = 0; i < p->nsrcs && !ec.blocked && !ec.error; i++) {
+        int64_t now = mono_ns();
+        for (size_t i = 0; i < p->nsrcs && !ec.blocked && !ec.error && !ec.nospace; i++) {
             struct ls_source *s = p->srcs[i];
-            if (src_failed[i]) {
+            if (stop_deadline && !s->drain_on_stop)
+                continue;
+            if (retry_at[i] > now) {
                 finished = 0;
                 continue;
             }
@@ -575,40 +677,63 @@ int ls_pipeline_run(struct ls_pipeline *p, volatile sig_atomic_t *stop, volatile
             for (;;) {
                 long r = s->ops->poll(s->ctx, &em, POLL_BUDGET);
                 if (r < 0) {
-                    /* Keep delivering what is spooled, but say so: /ready
-                     * turns 503 so an orchestrator restarts us. */
-                    log_kv(LOG_ERROR, "source failed; it is no longer read (not ready)",
-                           "source", s->ops->kind, NULL);
-                    src_failed[i] = 1;
-                    __atomic_store_n(&p->ready, 0, __ATOMIC_RELEASE);
+                    /* Never abandoned: a transient error (a vanished
+                     * directory, EIO, OOM) must not end shipping for good. */
+                    int64_t d = ls_backoff_next(&sbo[i], -1);
+                    char dl[24];
+                    retry_at[i] = mono_ns() + d * 1000000;
+                    snprintf(dl, sizeof(dl), "%" PRId64, d);
+                    if (!failing[i]) {
+                        failing[i] = 1;
+                        __atomic_add_fetch(&p->src_failing, 1, __ATOMIC_RELEASE);
+                    }
+                    log_kv(LOG_ERROR, "source failed; retrying (not ready meanwhile)",
+                           "source", s->ops->kind, "retry_in_ms", dl, NULL);
                     break;
                 }
+                if (failing[i]) {
+                    failing[i] = 0;
+                    __atomic_sub_fetch(&p->src_failing, 1, __ATOMIC_RELEASE);
+                    ls_backoff_reset(&sbo[i]);
+                    log_kv(LOG_INFO, "source reads again", "source", s->ops->kind, NULL);
+                }
                 used += (size_t)r;
-                if (r == 0 || ec.blocked || ec.error || used >= ROUND_BUDGET)
+                if (r == 0 || ec.blocked || ec.error || ec.nospace || used >= ROUND_BUDGET)
                     break;
             }
             consumed += used;
             consumed_round += used;
-            if (src_failed[i] || !(s->ops->finished && s->ops->finished(s->ctx)))
+            if (failing[i] || !(s->ops->finished && s->ops->finished(s->ctx)))
                 finished = 0;
         }
-        if (ec.blocked || ec.error)
+        if (ec.blocked || ec.error || ec.nospace)
             finished = 0;
-        wait_ms = ec.blocked ? FULL_RETRY_MS : ec.error ? 1000 : 0;
+        wait_ms = ec.nospace ? NOSPACE_RETRY_MS : ec.blocked ? FULL_RETRY_MS : ec.error ? ERROR_RETRY_MS : 0;
         if (wait_ms == 0 && consumed_round > 0 && consumed_round < ROUND_BUDGET)
             wait_ms = ROUND_GAP_MS;
-        int64_t now = mono_ns();
+        now = mono_ns();
+        int fr = 0;
         if (consumed > 0 && (p->o.commit_every_round ||
                              now - last_commit >= p->o.commit_interval_ms * 1000000)) {
-            int r = ls_spool_commit_point(p->o.spool, 1);
-            if (r == 1) {
-                commit_sources(p);
-                consumed = 0;
+            fr = ls_spool_commit_point(p->o.spool, 1);
+            if (fr == 1) {
+                /* On failure consumed stays, so the next period tries again. */
+                if (commit_sources(p) == 0)
+                    consumed = 0;
                 last_commit = now;
             }
-        } else if (ls_spool_flush(p->o.spool) != 0) {
-            wait_ms = 1000;
+        } else {
+            fr = ls_spool_flush(p->o.spool);
         }
+        if (fr < 0 || fr == LS_SPOOL_NOSPACE)
+            wait_ms = ls_spool_nospace(p->o.spool) ? NOSPACE_RETRY_MS : ERROR_RETRY_MS;
+        /* Progress for ls_pipeline_health: waiting on the spool's cap is
+         * legitimate (the outputs must move), a full disk or a failing
+         * source is not. */
+        int why = ls_spool_nospace(p->o.spool) ? 1 : flag(&p->src_failing) ? 2 : 0;
+        __atomic_store_n(&p->reader_why, why, __ATOMIC_RELAXED);
+        if (why == 0)
+            beat(&p->hb_reader);
         if (finished && p->nsrcs > 0) {
             log_kv(LOG_INFO, "every source has finished", NULL);
             break;
@@ -624,7 +749,8 @@ int ls_pipeline_run(struct ls_pipeline *p, volatile sig_atomic_t *stop, volatile
     log_kv(LOG_INFO, "stopping: sending what was read", "timeout_ms", ms, NULL);
     set_flag(p, &p->draining);
     ls_spool_wake_all(p->o.spool);
-    int64_t deadline = mono_ns() + p->o.shutdown_timeout_ms * 1000000;
+    /* One budget for the whole stop: reading stdin above and sending here. */
+    int64_t deadline = stop_deadline ? stop_deadline : mono_ns() + p->o.shutdown_timeout_ms * 1000000;
     int clean = wait_outputs(p, deadline);
     if (!clean) {
         set_flag(p, &p->abort_);

@@ -16,10 +16,29 @@
  * items until none is left, then acks. Outputs run independently, so a dead
  * one only holds back the others once the spool is full.
  *
+ * Bad days: a full filesystem (LS_SPOOL_NOSPACE) pauses reading with the
+ * refused record kept by its source, retried every 250 ms, and /ready is
+ * 503 meanwhile; any other append error is retried after 1 s; a source
+ * whose poll fails is retried with backoff (0.5 s doubling to 30 s) and
+ * logged, never abandoned, and /ready is 503 until it polls again.
+ *
+ * Stuck (ls_pipeline_health): the reader loop or an output thread has not
+ * made progress for stall_timeout_ms. The reader makes progress with every
+ * round in which the spool accepted writes and no source was failing
+ * (idle rounds and waiting on a spool at its --spool-max-bytes cap count:
+ * that is the outputs' job); an output with every loop turn, including
+ * each second of a backoff or a config-error wait and each idle wait for
+ * data, but not while one flush call or a cursor write hangs. So a dead
+ * backend is not "stuck" (a restart would not help), while a hung thread,
+ * a full disk that never frees or a source that keeps failing is.
+ *
  * Shutdown: when *stop is set (SIGTERM/SIGINT) or every source has finished
- * (stdin EOF), reading stops, the spool is synced, sources commit, and the
- * outputs keep sending what is in the spool until it is all acknowledged or
- * shutdown_timeout_ms has passed. */
+ * (stdin EOF), reading stops, except that sources with drain_on_stop
+ * (stdin) are read on until they finish, *stop reaches 2 (a second signal)
+ * or shutdown_timeout_ms has passed; then the spool is synced, sources
+ * commit, and the outputs keep sending what is in the spool until it is all
+ * acknowledged or the same deadline (shutdown_timeout_ms after the signal)
+ * has passed. */
 #ifndef LOGSHIP_PIPELINE_H
 #define LOGSHIP_PIPELINE_H
 
@@ -39,6 +58,7 @@ struct ls_pipeline_opts {
     int64_t  backoff_initial_ms, backoff_max_ms, config_retry_ms;
     int64_t  commit_interval_ms;   /* source checkpoint period (the fsync interval) */
     int      commit_every_round;   /* fsync policy "always" */
+    int64_t  stall_timeout_ms;     /* ls_pipeline_health; <= 0: never stuck */
     metrics_registry *reg;         /* may be NULL */
 };
 
@@ -67,8 +87,13 @@ int ls_pipeline_start(struct ls_pipeline *p);
  * without freeing). */
 int ls_pipeline_run(struct ls_pipeline *p, volatile sig_atomic_t *stop, volatile sig_atomic_t *reopen);
 
-/* 1 while running normally (for /ready). Thread-safe. */
+/* 1 while running normally (for /ready): started, not shutting down, the
+ * spool's filesystem not full, no source failing. Thread-safe. */
 int ls_pipeline_ready(struct ls_pipeline *p);
+
+/* 1 when healthy; 0 when stuck (see above) with a one-line reason in why.
+ * Thread-safe. */
+int ls_pipeline_health(struct ls_pipeline *p, char *why, size_t whylen);
 
 /* Destroy outputs and free. NULL-safe; only after run returned >= 0 or
  * when start was never called. */

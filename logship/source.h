@@ -62,6 +62,11 @@ struct ls_source_ops {
 struct ls_source {
     const struct ls_source_ops *ops;
     void *ctx;
+    /* Set by the constructor. 1: input not read before exit is lost (no
+     * checkpoint: stdin), so on SIGTERM/SIGINT the engine keeps reading it
+     * until finished() or --shutdown-timeout. 0 (files): reading stops at
+     * once; the position checkpoint resumes it. */
+    int drain_on_stop;
 };
 
 #endif

@@ -26,6 +26,10 @@
  *  - commit() records, per file, the offset after the last line handed to
  *    the spool (or deliberately skipped), never merely read: a partial line
  *    or a pending docker piece holds the offset at its start.
+ *  - What a glob matches is opened only if fileguard.h's policy allows it:
+ *    regular files, off pseudo filesystems, resolving under the glob's own
+ *    directory or an --allow-root; refusals are logged once per file and
+ *    counted in logship_input_refused_total{reason}.
  *  - At most LS_FILE_MAX_FILES files are followed at once (each holds one
  *    descriptor); further matches are ignored with a warning until a slot
  *    frees. A corrupt positions.json is moved aside (positions.json.corrupt)
@@ -50,6 +54,18 @@ struct ls_source *ls_source_file_new(const char *const *globs, size_t nglobs,
                                      const struct ls_parse_conf *pc, enum ls_start_at start,
                                      const char *state_dir, metrics_registry *reg, char *err,
                                      size_t errlen);
+
+/* The same, with the files a glob finds limited by fileguard.h's policy:
+ * besides its own literal directory, a file may resolve under any of
+ * allow_roots[0..nroots) (--allow-root). ls_source_file_new is this with no
+ * extra roots. Also fails (NULL, err) on a relative root that does not
+ * exist. Refused files are logged once and counted in
+ * logship_input_refused_total{reason}. */
+struct ls_source *ls_source_file_new_guarded(const char *const *globs, size_t nglobs,
+                                             const char *const *allow_roots, size_t nroots,
+                                             const struct ls_parse_conf *pc,
+                                             enum ls_start_at start, const char *state_dir,
+                                             metrics_registry *reg, char *err, size_t errlen);
 
 /* Tune the timers (milliseconds; <= 0 leaves a value unchanged): how often
  * to rescan the globs, and how long a rotated-away file must stay at EOF

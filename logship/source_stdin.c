@@ -166,6 +166,7 @@ struct ls_source *ls_source_fd_new(int fd, const char *label, const struct ls_pa
     }
     s->src.ops = &fd_ops;
     s->src.ctx = s;
+    s->src.drain_on_stop = 1;
     return &s->src;
 oom:
     snprintf(err, errlen, "stdin source: out of memory");

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
@@ -22,6 +23,12 @@
 
 #define WBUF_CAP (256u * 1024u)
 #define MAX_SEGMENTS 100000u
+/* Kept free for cursor and position files while segments fill the disk:
+ * each state-file write needs one new block until its rename frees the old
+ * one, so 16 outputs and the positions file fit. */
+#define RESERVE_BYTES (64u * 1024u)
+#define RESERVE_NAME "space-reserve"
+#define WERR_LOG_NS (60LL * 1000000000)   /* "still failing" log period */
 
 /* ---- record codec: the one place that knows the byte layout (spool.h) ---- */
 
@@ -80,6 +87,11 @@ struct ls_spool {
     int      dirty;            /* written but not fdatasync'ed */
     int64_t  last_sync_ns;
     int      full;             /* atomic */
+    int      nospace;          /* atomic: the last segment write found the filesystem full */
+    int      reserve_held;     /* RESERVE_NAME exists with its full size */
+    int64_t  werr_since_ns, werr_logged_ns;
+    uint64_t werr_attempts;    /* refused writes in the current episode */
+    metrics_family *m_werr;
     uint64_t dropped;          /* atomic: records/events counted in count_dropped */
     struct ls_mark *wmarks;    /* marks of buffered records, applied when flushed */
     size_t   nwmarks, capwmarks;
@@ -99,6 +111,7 @@ struct ls_spool_reader {
     uint64_t read_seg, read_off, read_seq;
     /* highest seq handed to the output (in memory / in the cursor file) */
     uint64_t sent_seq, sent_saved;
+    int      sent_warned;      /* a failed in-flight mark write was logged (once per episode) */
     int      fd;
     uint64_t fd_seg;
     char    *mem;
@@ -417,6 +430,122 @@ static void u64s(char *out, size_t n, uint64_t v)
     snprintf(out, n, "%" PRIu64, v);
 }
 
+static int is_nospace(int e)
+{
+    return e == ENOSPC || e == EDQUOT;
+}
+
+static void update_blocked(struct ls_spool *sp)
+{
+    if (sp->m_blocked)
+        metrics_set(sp->m_blocked, __atomic_load_n(&sp->full, __ATOMIC_RELAXED) ||
+                                   __atomic_load_n(&sp->nospace, __ATOMIC_RELAXED));
+}
+
+/* (Re)make the reserve file. 0, LS_SPOOL_NOSPACE, or -1 with errno set. */
+static int reserve_make(struct ls_spool *sp)
+{
+    char path[4096];
+    static const char zeros[4096];
+    struct stat st;
+    if (sp->reserve_held)
+        return 0;
+    snprintf(path, sizeof(path), "%s/" RESERVE_NAME, sp->dir);
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == RESERVE_BYTES &&
+        (uint64_t)st.st_blocks * 512 >= RESERVE_BYTES) {
+        sp->reserve_held = 1;
+        return 0;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return is_nospace(errno) ? LS_SPOOL_NOSPACE : -1;
+    size_t done = 0;
+    int e = 0;
+    while (done < RESERVE_BYTES) {
+        ssize_t w = write(fd, zeros, sizeof(zeros));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            e = w < 0 ? errno : ENOSPC;
+            break;
+        }
+        done += (size_t)w;
+    }
+    close(fd);
+    if (done < RESERVE_BYTES) {
+        (void)unlink(path);
+        errno = e;
+        return is_nospace(e) ? LS_SPOOL_NOSPACE : -1;
+    }
+    sp->reserve_held = 1;
+    return 0;
+}
+
+/* Give the reserve's blocks to cursor and position writes. */
+static void reserve_release(struct ls_spool *sp)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/" RESERVE_NAME, sp->dir);
+    if (unlink(path) != 0 && errno != ENOENT)
+        log_kv(LOG_WARN, "spool: cannot release the space reserve", "path", path,
+               "error", strerror(errno), NULL);
+    sp->reserve_held = 0;
+}
+
+/* Count and log (the first time, then once per WERR_LOG_NS) a refused
+ * segment write; returns the code for the caller. */
+static int write_failed(struct ls_spool *sp, int e, const char *what, const char *path)
+{
+    const char *reason = is_nospace(e) ? "nospace" : "io";
+    const char *v[1] = { reason };
+    int64_t now = mono_ns();
+    if (sp->m_werr)
+        metrics_family_add(sp->m_werr, v, 1);
+    if (sp->werr_attempts++ == 0) {
+        sp->werr_since_ns = now;
+        sp->werr_logged_ns = now;
+        if (is_nospace(e))
+            log_kv(LOG_ERROR, "spool: filesystem full; reading paused until space returns (nothing is lost)",
+                   "dir", sp->dir, "op", what, "path", path, "error", strerror(e), NULL);
+        else
+            log_kv(LOG_ERROR, "spool: write failed; retrying", "dir", sp->dir, "op", what, "path", path,
+                   "error", strerror(e), NULL);
+    } else if (now - sp->werr_logged_ns >= WERR_LOG_NS) {
+        char secs[24], n[24];
+        snprintf(secs, sizeof(secs), "%" PRId64, (now - sp->werr_since_ns) / 1000000000);
+        snprintf(n, sizeof(n), "%" PRIu64, sp->werr_attempts);
+        sp->werr_logged_ns = now;
+        log_kv(LOG_WARN, "spool: writes still failing", "dir", sp->dir, "op", what, "reason", reason,
+               "error", strerror(e), "for_s", secs, "attempts", n, NULL);
+    }
+    if (!is_nospace(e))
+        return -1;
+    if (!__atomic_load_n(&sp->nospace, __ATOMIC_RELAXED)) {
+        __atomic_store_n(&sp->nospace, 1, __ATOMIC_RELAXED);
+        update_blocked(sp);
+    }
+    if (sp->reserve_held)
+        reserve_release(sp);
+    return LS_SPOOL_NOSPACE;
+}
+
+/* A segment write worked: end a failure episode. */
+static void write_ok(struct ls_spool *sp)
+{
+    if (sp->werr_attempts == 0)
+        return;
+    char ms[24], n[24];
+    snprintf(ms, sizeof(ms), "%" PRId64, (mono_ns() - sp->werr_since_ns) / 1000000);
+    snprintf(n, sizeof(n), "%" PRIu64, sp->werr_attempts);
+    log_kv(LOG_INFO, "spool: writing again; reading resumed", "dir", sp->dir, "paused_ms", ms,
+           "refused_writes", n, NULL);
+    sp->werr_attempts = 0;
+    if (__atomic_load_n(&sp->nospace, __ATOMIC_RELAXED)) {
+        __atomic_store_n(&sp->nospace, 0, __ATOMIC_RELAXED);
+        update_blocked(sp);
+    }
+}
+
 /* Caller holds mu. */
 static void update_gauges(struct ls_spool *sp)
 {
@@ -501,7 +630,9 @@ static void note_origin(struct ls_marks *ms, const char *o, size_t n, uint64_t s
 }
 
 /* Make the marks durable before a segment file goes away, so the lines it
- * held stay known to the sources. 0, or -1 (keep the segment). Caller holds mu. */
+ * held stay known to the sources. 0, or -1 (logged once per episode; the
+ * segment is deleted anyway: a lost mark can only make a file re-read lines
+ * after a crash, while a kept segment could wedge a full disk). Caller holds mu. */
 static int marks_sync_locked(struct ls_spool *sp)
 {
     if (!ls_marks_dirty(sp->marks))
@@ -511,8 +642,8 @@ static int marks_sync_locked(struct ls_spool *sp)
         return 0;
     }
     if (!sp->marks_warned)
-        log_kv(LOG_ERROR, "spool: cannot save file marks; keeping acknowledged segments", "path",
-               sp->marks_path, "error", strerror(errno), NULL);
+        log_kv(LOG_ERROR, "spool: cannot save file marks; after a crash, lines of deleted segments may "
+               "be read again", "path", sp->marks_path, "error", strerror(errno), NULL);
     sp->marks_warned = 1;
     return -1;
 }
@@ -559,8 +690,40 @@ static void scan_hole(void *ctx, uint64_t off, uint64_t len, uint64_t lost, int 
         metrics_add(c->sp->m_corrupt_bytes, (double)len);
 }
 
-/* Scan segment s fully: exact counts, holes, marks; refuse format 1; cut a
- * torn tail when it is the last one. 0 or -1 with err. */
+/* Has every output's cursor file moved past the segment base (size bytes)?
+ * 0 when one has not, or when there is no cursor file at all. */
+static int every_cursor_past(struct ls_spool *sp, uint64_t base, uint64_t size)
+{
+    DIR *d = opendir(sp->dir);
+    struct dirent *de;
+    char path[4096];
+    int n = 0, past = 1;
+    if (!d)
+        return 0;
+    while (past && (de = readdir(d)) != NULL) {
+        size_t l = strlen(de->d_name);
+        if (strncmp(de->d_name, "cursor-", 7) != 0 || l < 12 || strcmp(de->d_name + l - 5, ".json") != 0)
+            continue;
+        buf_t b;
+        buf_init(&b, 4096);
+        snprintf(path, sizeof(path), "%s/%s", sp->dir, de->d_name);
+        json_object *o = NULL, *sg, *off;
+        past = ls_checkpoint_read(path, &b) == 0 && (o = json_tokener_parse(b.p ? b.p : "")) != NULL &&
+               json_object_object_get_ex(o, "seg", &sg) && json_object_object_get_ex(o, "off", &off) &&
+               ((uint64_t)json_object_get_int64(sg) > base ||
+                ((uint64_t)json_object_get_int64(sg) == base && (uint64_t)json_object_get_int64(off) >= size));
+        json_object_put(o);
+        buf_free(&b);
+        n++;
+    }
+    closedir(d);
+    return past && n > 0;
+}
+
+/* Scan segment s fully: exact counts, holes, marks; cut a torn tail when it
+ * is the last one. A format-1 segment every output had delivered is deleted
+ * (returns 1); one with data still to send refuses the spool (-1 with err:
+ * it is never misread). 0, or -1 with err. */
 static int scan_one(struct ls_spool *sp, struct seg *s, int is_last, char *err, size_t errlen)
 {
     char path[4096], head[4096];
@@ -572,9 +735,14 @@ static int scan_one(struct ls_spool *sp, struct seg *s, int is_last, char *err, 
     }
     ssize_t hn = pread(fd, head, sizeof(head), 0);
     if (hn > 0 && old_rec_at(head, (size_t)hn, sp->o.max_record_bytes)) {
-        snprintf(err, errlen, "spool: %s was written by an older logship (spool format 1); "
-                 "drain it with that version or move %s aside", path, sp->dir);
         close(fd);
+        if (every_cursor_past(sp, s->base, s->size) && unlink(path) == 0) {
+            log_kv(LOG_INFO, "spool: deleted a delivered segment of the older spool format", "segment",
+                   path, NULL);
+            return 1;
+        }
+        snprintf(err, errlen, "spool: %s was written by an older logship (spool format 1) and holds "
+                 "undelivered records; drain it with that version or move %s aside", path, sp->dir);
         return -1;
     }
     struct scan_ctx c = { sp, s, path, is_last, UINT64_MAX, 0 };
@@ -647,9 +815,17 @@ static int load_segments(struct ls_spool *sp, char *err, size_t errlen)
     }
     if (sp->nsegs > 1)
         qsort(sp->segs, sp->nsegs, sizeof(*sp->segs), seg_cmp);
-    for (size_t i = 0; i < sp->nsegs; i++)
-        if (scan_one(sp, &sp->segs[i], i + 1 == sp->nsegs, err, errlen) != 0)
+    for (size_t i = 0; i < sp->nsegs;) {
+        int r = scan_one(sp, &sp->segs[i], i + 1 == sp->nsegs, err, errlen);
+        if (r < 0)
             goto out;
+        if (r == 1) {
+            memmove(&sp->segs[i], &sp->segs[i + 1], (sp->nsegs - i - 1) * sizeof(*sp->segs));
+            sp->nsegs--;
+            continue;
+        }
+        i++;
+    }
     if (sp->nsegs > 0 && sp->segs[sp->nsegs - 1].size == 0) {
         /* Created but never written (a crash in between): nothing was in it. */
         seg_path(sp, sp->segs[sp->nsegs - 1].base, path, sizeof(path));
@@ -672,6 +848,40 @@ out:
     closedir(d);
     return rc;
 }
+/* Fail fast on a spool directory nothing can be written to, rather than
+ * retrying forever; a full filesystem is only backpressure. */
+static int probe_dir(struct ls_spool *sp, char *err, size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/.probe-%ld", sp->dir, (long)getpid());
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0 && !is_nospace(errno)) {
+        snprintf(err, errlen, "spool: cannot write in %s: %s", sp->dir, strerror(errno));
+        return -1;
+    }
+    if (fd >= 0) {
+        close(fd);
+        (void)unlink(path);
+    }
+    /* Restarted on a full disk: leave what is free to cursor writes (the
+     * outputs must be able to acknowledge to free segments), as at runtime. */
+    struct statvfs vf;
+    if (fd < 0 || (statvfs(sp->dir, &vf) == 0 &&
+                   (uint64_t)vf.f_bavail * vf.f_frsize < 2 * (uint64_t)RESERVE_BYTES)) {
+        sp->reserve_held = 1; /* so that write_failed deletes a reserve left by the last run */
+        (void)write_failed(sp, ENOSPC, "open", sp->dir);
+        return 0;
+    }
+    int r = reserve_make(sp);
+    if (r == -1) {
+        snprintf(err, errlen, "spool: cannot write in %s: %s", sp->dir, strerror(errno));
+        return -1;
+    }
+    if (r == LS_SPOOL_NOSPACE || fd < 0)
+        (void)write_failed(sp, ENOSPC, "open", sp->dir);
+    return 0;
+}
+
 struct ls_spool *ls_spool_open(const struct ls_spool_opts *o, char *err, size_t errlen)
 {
     struct ls_spool *sp = calloc(1, sizeof(*sp));
@@ -740,7 +950,7 @@ struct ls_spool *ls_spool_open(const struct ls_spool_opts *o, char *err, size_t 
         if (f) metrics_family_set(f, NULL, (double)sp->o.max_bytes);
         sp->m_dropped = metrics_counter(o->reg, "logship_spool_dropped_total",
                                         "Records lost by the spool, by reason (full, torn_tail, corrupt, "
-                                        "missing).", 1, rl);
+                                        "missing, too_large).", 1, rl);
         f = metrics_counter(o->reg, "logship_spool_corrupt_bytes_total",
                             "Bytes of spool segments found damaged (skipped; the records after them are kept).",
                             0, NULL);
@@ -749,6 +959,13 @@ struct ls_spool *ls_spool_open(const struct ls_spool_opts *o, char *err, size_t 
         sp->m_recover = metrics_counter(o->reg, "logship_spool_recoveries_total",
                                         "Spool state found inconsistent at open and repaired, by kind "
                                         "(cursor_garbage, cursor_moved, cursor_ahead, marks_garbage).", 1, kl);
+        sp->m_werr = metrics_counter(o->reg, "logship_spool_write_errors_total",
+                                     "Spool writes refused, by reason (nospace: filesystem full, reading "
+                                     "paused; io: other errors, retried).", 1, rl);
+        if (sp->m_werr) {
+            const char *ns[1] = { "nospace" };
+            metrics_family_add(sp->m_werr, ns, 0);
+        }
     }
     {
         int mr = ls_marks_load(sp->marks, sp->marks_path);
@@ -768,6 +985,8 @@ struct ls_spool *ls_spool_open(const struct ls_spool_opts *o, char *err, size_t 
         }
     }
     if (load_segments(sp, err, errlen) != 0)
+        goto fail;
+    if (probe_dir(sp, err, errlen) != 0)
         goto fail;
     sp->last_sync_ns = mono_ns();
     sp->w_total = sp->total_bytes;
@@ -844,8 +1063,7 @@ static void cleanup_locked(struct ls_spool *sp)
 {
     int any = 0;
     while (sp->nsegs > 0 && sp->nrds > 0 && seg_consumed(sp, 0)) {
-        if (marks_sync_locked(sp) != 0)
-            break;
+        (void)marks_sync_locked(sp);
         drop_first(sp);
         any = 1;
     }
@@ -860,10 +1078,8 @@ static int create_active(struct ls_spool *sp)
                      .next_seq = sp->wbuf_first_seq };
     seg_path(sp, s.base, path, sizeof(path));
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        log_kv(LOG_ERROR, "spool: cannot create segment", "segment", path, "error", strerror(errno), NULL);
-        return -1;
-    }
+    if (fd < 0)
+        return write_failed(sp, errno, "create segment", path);
     if (sp->o.fsync != LS_FSYNC_NEVER)
         (void)fsync_dir(sp->dir);
     pthread_mutex_lock(&sp->mu);
@@ -882,19 +1098,61 @@ static int create_active(struct ls_spool *sp)
     return 0;
 }
 
+/* A segment write was refused (no space, or an I/O error on this file):
+ * close the active segment if it holds records (the active one is never
+ * deleted, so acknowledgements could not free it, and a file that fails
+ * writes must not wedge the spool) and start the next one at once, so
+ * readers move off the old file and its blocks are really freed when it is
+ * deleted. */
+static void abandon_active(struct ls_spool *sp)
+{
+    if (sp->wfd < 0 || sp->w_active == 0)
+        return;
+    (void)roll(sp);
+    pthread_mutex_lock(&sp->mu);
+    cleanup_locked(sp);
+    pthread_mutex_unlock(&sp->mu);
+    (void)create_active(sp); /* an empty file needs no blocks; if it fails, the next flush tries */
+}
+
 int ls_spool_flush(struct ls_spool *sp)
 {
     size_t off = 0;
-    if (sp->wlen == 0)
+    int e = 0;
+    char path[4096];
+    if (sp->wlen == 0 && !__atomic_load_n(&sp->nospace, __ATOMIC_RELAXED))
         return 0;
-    if (sp->wfd < 0 && create_active(sp) != 0)
-        return -1;
+    if (__atomic_load_n(&sp->nospace, __ATOMIC_RELAXED)) {
+        /* Resume only when the buffer and the reserve fit with a reserve's
+         * worth to spare: else re-making the reserve would only take back
+         * the blocks it just gave to cursor writes. (Quotas do not show
+         * here; the write itself tells.) */
+        struct statvfs vf;
+        if (statvfs(sp->dir, &vf) == 0 &&
+            (uint64_t)vf.f_bavail * vf.f_frsize < 2 * (uint64_t)RESERVE_BYTES + sp->wlen)
+            return write_failed(sp, ENOSPC, "statvfs", sp->dir);
+        /* Segment data never eats the reserve: it comes back first. */
+        int r = reserve_make(sp);
+        if (r != 0) {
+            snprintf(path, sizeof(path), "%s/" RESERVE_NAME, sp->dir);
+            return write_failed(sp, r == LS_SPOOL_NOSPACE ? ENOSPC : errno, "reserve", path);
+        }
+        if (sp->wlen == 0) {
+            write_ok(sp); /* space is back (the spool started paused, nothing waits) */
+            return 0;
+        }
+    }
+    if (sp->wfd < 0) {
+        int r = create_active(sp);
+        if (r != 0)
+            return r;
+    }
     while (off < sp->wlen) {
         ssize_t w = write(sp->wfd, sp->wbuf + off, sp->wlen - off);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            log_kv(LOG_ERROR, "spool: write failed", "error", strerror(errno), NULL);
+            e = errno;
             break;
         }
         off += (size_t)w;
@@ -907,8 +1165,12 @@ int ls_spool_flush(struct ls_spool *sp)
         pthread_mutex_unlock(&sp->mu);
         if (off > 0 && ftruncate(sp->wfd, (off_t)size) != 0)
             log_kv(LOG_ERROR, "spool: cannot cut partial write", "error", strerror(errno), NULL);
-        return -1;
+        seg_path(sp, sp->active_base, path, sizeof(path));
+        int r = write_failed(sp, e, "write", path);
+        abandon_active(sp);
+        return r;
     }
+    write_ok(sp);
     pthread_mutex_lock(&sp->mu);
     struct seg *s = &sp->segs[sp->nsegs - 1];
     s->size += sp->wlen;
@@ -942,11 +1204,10 @@ static void set_full(struct ls_spool *sp, int v)
     if (__atomic_load_n(&sp->full, __ATOMIC_RELAXED) == v)
         return;
     __atomic_store_n(&sp->full, v, __ATOMIC_RELAXED);
-    if (sp->m_blocked)
-        metrics_set(sp->m_blocked, v);
+    update_blocked(sp);
 }
 
-/* Make room for need more bytes. 0, 1 (full, blocking), -1 error. */
+/* Make room for need more bytes. 0, 1 (full, blocking), LS_SPOOL_NOSPACE, -1 error. */
 static int make_room(struct ls_spool *sp, uint64_t need)
 {
     /* w_total can only be too high (readers delete), so this is safe. */
@@ -957,13 +1218,11 @@ static int make_room(struct ls_spool *sp, uint64_t need)
     pthread_mutex_unlock(&sp->mu);
     if (sp->w_total + sp->wlen + need <= sp->o.max_bytes)
         return 0;
-    if (!sp->o.drop_oldest) {
-        if (ls_spool_flush(sp) != 0)
-            return -1;
+    int fr = ls_spool_flush(sp);
+    if (fr != 0)
+        return fr;
+    if (!sp->o.drop_oldest)
         return 1;
-    }
-    if (ls_spool_flush(sp) != 0)
-        return -1;
     for (;;) {
         pthread_mutex_lock(&sp->mu);
         if (sp->total_bytes + need <= sp->o.max_bytes || sp->nsegs == 0) {
@@ -1046,11 +1305,18 @@ int ls_spool_append(struct ls_spool *sp, const struct ls_record *rec)
 {
     uint64_t body = (uint64_t)rec->labels_len + rec->line_len + rec->origin_len;
     if (body > sp->o.max_record_bytes) {
-        log_kv(LOG_ERROR, "spool: record too large", NULL);
+        char n[24];
+        snprintf(n, sizeof(n), "%" PRIu64, body);
+        log_kv(LOG_ERROR, "spool: record too large, dropped", "bytes", n, NULL);
+        count_dropped(sp, "too_large", 1);
         return -1;
     }
     size_t total = rec_size((size_t)body);
-    int r = make_room(sp, total);
+    int r;
+    /* While the disk is full take nothing new: the buffer waits for space. */
+    if (__atomic_load_n(&sp->nospace, __ATOMIC_RELAXED) && (r = ls_spool_flush(sp)) != 0)
+        return r;
+    r = make_room(sp, total);
     if (r != 0) {
         set_full(sp, r == 1);
         return r;
@@ -1059,14 +1325,16 @@ int ls_spool_append(struct ls_spool *sp, const struct ls_record *rec)
     /* Roll before this record would push the active segment over its size. */
     uint64_t asz = active_size(sp);
     if (asz + sp->wlen + total > sp->o.segment_bytes && asz + sp->wlen > 0) {
-        if (ls_spool_flush(sp) != 0 || roll(sp) != 0)
+        if ((r = ls_spool_flush(sp)) != 0)
+            return r;
+        if (roll(sp) != 0)
             return -1;
         pthread_mutex_lock(&sp->mu);
         cleanup_locked(sp);
         pthread_mutex_unlock(&sp->mu);
     }
-    if (sp->wlen + total > WBUF_CAP && ls_spool_flush(sp) != 0)
-        return -1;
+    if (sp->wlen + total > WBUF_CAP && (r = ls_spool_flush(sp)) != 0)
+        return r;
     if (sp->wlen == 0)
         sp->wbuf_first_seq = sp->next_seq;
     char *hdr = NULL, *big = NULL;
@@ -1137,6 +1405,16 @@ int ls_spool_full(struct ls_spool *sp)
     return __atomic_load_n(&sp->full, __ATOMIC_RELAXED);
 }
 
+int ls_spool_nospace(struct ls_spool *sp)
+{
+    return __atomic_load_n(&sp->nospace, __ATOMIC_RELAXED);
+}
+
+int ls_spool_record_fits(const struct ls_spool *sp, const struct ls_record *rec)
+{
+    return (uint64_t)rec->labels_len + rec->line_len + rec->origin_len <= sp->o.max_record_bytes;
+}
+
 void ls_spool_wake_all(struct ls_spool *sp)
 {
     pthread_mutex_lock(&sp->mu);
@@ -1186,7 +1464,12 @@ void ls_spool_close(struct ls_spool *sp)
 {
     if (!sp)
         return;
-    (void)ls_spool_flush(sp);
+    if (ls_spool_flush(sp) != 0 && sp->wlen > 0) {
+        char n[24];
+        snprintf(n, sizeof(n), "%" PRIu64, sp->wbuf_nrecs);
+        log_kv(LOG_ERROR, "spool: exiting with records that could not be written; file sources read them "
+               "again at the next start, stdin lines among them are lost", "records", n, NULL);
+    }
     (void)roll(sp);
     pthread_mutex_destroy(&sp->mu);
     pthread_cond_destroy(&sp->cv);
@@ -1502,7 +1785,7 @@ static int skip_damage(struct ls_spool_reader *rd, uint64_t size)
             log_kv(LOG_ERROR, "spool: read failed", "error", strerror(errno), NULL);
             return -1;
         }
-        end = w.stop_off > at ? w.stop_off : size;
+        end = w.stop_off > at ? w.stop_off : size; /* always progress */
         lost = dc.lost;
     }
     pthread_mutex_lock(&sp->mu);
@@ -1533,7 +1816,7 @@ static int skip_damage(struct ls_spool_reader *rd, uint64_t size)
         if (lost > 0)
             count_dropped(sp, "corrupt", lost);
     }
-    rd->read_off = end;
+    rd->read_off = end > at ? end : size;
     return 0;
 }
 
@@ -1564,11 +1847,12 @@ long ls_spool_reader_fill(struct ls_spool_reader *rd)
         if (has_next) {
             next_base = sp->segs[i + 1].base;
             uint64_t from = sp->segs[i].next_seq > rd->read_seq ? sp->segs[i].next_seq : rd->read_seq;
-            if (rd->read_off >= size && !sp->segs[i].gap_counted && sp->segs[i + 1].first_seq > from) {
+            /* (next's base, not its first valid seq: a hole at its start counts its own) */
+            if (rd->read_off >= size && !sp->segs[i].gap_counted && sp->segs[i + 1].base > from) {
                 /* Seqs this reader expected that are in neither segment (an
                  * empty or cut segment): lost, counted by the first reader. A
                  * reader whose cursor is past them had them delivered. */
-                gap = sp->segs[i + 1].first_seq - from;
+                gap = sp->segs[i + 1].base - from;
                 sp->segs[i].gap_counted = 1;
             }
         }
@@ -1584,6 +1868,12 @@ long ls_spool_reader_fill(struct ls_spool_reader *rd)
         if (rd->read_off >= size) {
             if (!has_next)
                 break;
+            /* Done with this file: an open descriptor would keep a deleted
+             * segment's blocks allocated, which a full disk cannot spare. */
+            if (rd->fd >= 0) {
+                close(rd->fd);
+                rd->fd = -1;
+            }
             rd->read_seg = next_base;
             rd->read_off = 0;
             continue;
@@ -1725,10 +2015,13 @@ int ls_spool_reader_mark_sent(struct ls_spool_reader *rd, uint64_t seq)
         return 0;
     if (write_cursor(rd, rd->acked_seq, rd->acked_seg, rd->acked_off, rd->sent_seq,
                      rd->sp->o.fsync == LS_FSYNC_ALWAYS) != 0) {
-        log_kv(LOG_WARN, "spool: cannot save the in-flight mark (a replay after a crash will not be "
-               "marked maybe-sent)", "path", rd->cursor_path, "error", strerror(errno), NULL);
+        if (!rd->sent_warned)
+            log_kv(LOG_WARN, "spool: cannot save the in-flight mark (a replay after a crash will not be "
+                   "marked maybe-sent)", "path", rd->cursor_path, "error", strerror(errno), NULL);
+        rd->sent_warned = 1;
         return -1;
     }
+    rd->sent_warned = 0;
     return 0;
 }
 

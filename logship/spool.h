@@ -11,7 +11,8 @@
  * (0xF5 never occurs in UTF-8 text) makes records findable: damaged bytes
  * cost only themselves, because open() and readers resynchronise at the
  * next magic that starts a record whose CRC holds and whose seq follows.
- * Format 1 (no magic) is refused at open with a message (exit 2). The codec
+ * Format 1 (no magic) is never read: a segment of it that every cursor file
+ * is past is deleted, any other refuses open() with a message (exit 2). The codec
  * (rec_encode/rec_check/rec_decode in spool.c) is the only code that knows
  * these offsets.
  *
@@ -59,6 +60,15 @@ enum ls_fsync_policy { LS_FSYNC_INTERVAL = 0, LS_FSYNC_ALWAYS, LS_FSYNC_NEVER };
 
 #define LS_SPOOL_REC_HDR 52u   /* bytes of framing + fixed fields per record */
 
+/* ls_spool_append / ls_spool_flush: the filesystem is full (ENOSPC, EDQUOT).
+ * Backpressure, not failure: nothing was taken (append) or the write buffer
+ * is kept (flush); offer again later. Meanwhile the spool keeps space for
+ * cursor and position writes (a reserve file, released at the first ENOSPC
+ * and re-made before any segment write), closes a non-empty active segment
+ * so acknowledgements can delete it, counts every refused write in
+ * logship_spool_write_errors_total{reason="nospace"} and logs once a minute. */
+#define LS_SPOOL_NOSPACE 2
+
 struct ls_spool_opts {
     const char *dir;
     uint64_t    max_bytes;         /* cap on all segment files together */
@@ -75,9 +85,12 @@ struct ls_spool_reader;
 
 /* Open (creating dir if needed) and recover the spool: scan every segment
  * (holes, marks), truncate a torn tail of the last one; the first append
- * starts a fresh active segment. Returns the spool, or NULL with a one-line
- * message in err (an old-format spool, an unreadable directory: the caller
- * exits 2). */
+ * starts a fresh active segment. Checks that files can be created in dir (a
+ * read-only filesystem, a directory without write permission or a path that
+ * is not a directory is an error that names the path and the reason; a full
+ * filesystem is not: the spool starts in the NOSPACE state). Returns the
+ * spool, or NULL with a one-line message in err (also for an old-format
+ * spool with undelivered records; the caller exits 2). */
 struct ls_spool *ls_spool_open(const struct ls_spool_opts *o, char *err, size_t errlen);
 
 /* Flush, sync (unless NEVER) and release everything. Readers must be closed
@@ -86,22 +99,34 @@ void ls_spool_close(struct ls_spool *sp);
 
 /* Append one record (rec->seq is ignored; the spool assigns it). The bytes
  * are copied into the write buffer. Returns 0; 1 when the spool is full and
- * the policy is to block (nothing was written; offer it again later); -1 on
- * an I/O error or a record larger than max_record_bytes (logged). */
+ * the policy is to block (nothing was written; offer it again later);
+ * LS_SPOOL_NOSPACE when the filesystem is full (nothing taken; offer again);
+ * -1 on another I/O error (nothing taken) or a record larger than
+ * max_record_bytes (logged, counted as dropped reason="too_large"; see
+ * ls_spool_record_fits). */
 int ls_spool_append(struct ls_spool *sp, const struct ls_record *rec);
 
 /* Write the write buffer to the active segment and make it visible to
- * readers. 0 or -1 (the unwritten part stays buffered for a later call). */
+ * readers. 0, LS_SPOOL_NOSPACE or -1; on failure the whole buffer stays for
+ * a later call (readers never see part of it). */
 int ls_spool_flush(struct ls_spool *sp);
 
 /* Flush, then fdatasync per policy (see above). Returns 1 when the data is
  * now as durable as the policy promises and source checkpoints may be
- * committed, 0 when not yet (INTERVAL, too early), -1 on error. force=1
+ * committed, 0 when not yet (INTERVAL, too early), -1 on error (including
+ * LS_SPOOL_NOSPACE from the flush: see ls_spool_nospace). force=1
  * syncs regardless of the interval (shutdown), except under NEVER. */
 int ls_spool_commit_point(struct ls_spool *sp, int force);
 
 /* 1 while the spool is full and blocking appends. */
 int ls_spool_full(struct ls_spool *sp);
+
+/* 1 from a write refused for lack of space until a segment write succeeds
+ * again. Thread-safe. */
+int ls_spool_nospace(struct ls_spool *sp);
+
+/* 1 when rec is small enough to ever be appended (max_record_bytes). */
+int ls_spool_record_fits(const struct ls_spool *sp, const struct ls_record *rec);
 
 /* Wake every thread blocked in ls_spool_wait (shutdown). */
 void ls_spool_wake_all(struct ls_spool *sp);

@@ -63,7 +63,7 @@ static const struct ls_source_ops fsrc_ops = { "fake", fsrc_poll, fsrc_commit, f
                                                fsrc_finished, fsrc_destroy };
 
 /* ---- an output with scripted behaviour ---- */
-enum mode { M_OK, M_RETRY_FIRST, M_PARTIAL_ODD, M_DROP_FIRST, M_DEAD };
+enum mode { M_OK, M_RETRY_FIRST, M_PARTIAL_ODD, M_DROP_FIRST, M_DEAD, M_HANG_FIRST };
 struct fout {
     enum mode mode;
     unsigned *seen;      /* per line number: times delivered (acked as done) */
@@ -126,6 +126,14 @@ static enum ls_verdict fout_flush(void *ctx, const struct ls_batch *b, struct ls
         pthread_mutex_unlock(&o->mu);
         return any ? LS_PARTIAL : LS_DONE;
     }
+    case M_HANG_FIRST:
+        if (o->retries_left > 0) {
+            o->retries_left--;
+            pthread_mutex_unlock(&o->mu);
+            usleep(1200000); /* a request that does not return for a while */
+            pthread_mutex_lock(&o->mu);
+        }
+        break;
     case M_DEAD:
         res->http_status = 0;
         snprintf(res->reason, sizeof(res->reason), "connect");
@@ -353,12 +361,19 @@ struct stopper {
     struct ls_pipeline *p;
     volatile sig_atomic_t *stop;
     int ready_seen;
+    unsigned after_us;   /* 0: 300 ms */
 };
+
+static int never_finished(void *ctx)
+{
+    (void)ctx;
+    return 0;
+}
 
 static void *stop_later(void *arg)
 {
     struct stopper *st = arg;
-    usleep(300000);
+    usleep(st->after_us ? st->after_us : 300000);
     st->ready_seen = ls_pipeline_ready(st->p);
     *st->stop = 1;
     return NULL;
@@ -374,7 +389,7 @@ static void test_failed_source_keeps_running_not_ready(void **state)
     assert_int_equal(ls_pipeline_add_source(r.p, &bad), 0);
     add_out(&r, 0, M_OK, 0);
     volatile sig_atomic_t stop = 0, reopen = 0;
-    struct stopper st = { r.p, &stop, -1 };
+    struct stopper st = { r.p, &stop, -1, 0 };
     pthread_t th;
     assert_int_equal(ls_pipeline_start(r.p), 0);
     assert_int_equal(pthread_create(&th, NULL, stop_later, &st), 0);
@@ -388,6 +403,223 @@ static void test_failed_source_keeps_running_not_ready(void **state)
     run_free(&r, 1);
 }
 
+/* ---- in-flight marks: which records a batch says may be at the backend already ---- */
+struct mout {
+    int    fail;                 /* answer RETRY to everything */
+    size_t calls, first_n, first_maybe, later_maybe_short;
+};
+
+static enum ls_verdict mout_flush(void *ctx, const struct ls_batch *b, struct ls_flush_result *res)
+{
+    struct mout *o = ctx;
+    if (o->calls++ == 0) {
+        o->first_n = b->n;
+        o->first_maybe = b->n_maybe_sent;
+    } else if (o->fail && b->n_maybe_sent != b->n) {
+        o->later_maybe_short++; /* a resend of the same batch must be all maybe-sent */
+    }
+    if (!o->fail)
+        return LS_DONE;
+    res->http_status = 503;
+    return LS_RETRY;
+}
+
+static const struct ls_output_ops mout_ops = { "fake", NULL, mout_flush, fout_destroy };
+
+static void test_maybe_sent_after_retry_and_restart(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    for (int run = 0; run < 2; run++) {
+        static struct mout first;
+        struct mout o = { .fail = run == 0 };
+        struct fsrc src = { .next = run ? 300 : 0, .total = run ? 400 : 300 };
+        struct ls_source source = { &fsrc_ops, &src };
+        struct ls_spool_opts so = { .dir = g_dir, .max_bytes = 8u << 20, .max_record_bytes = 4096,
+                                    .fsync = LS_FSYNC_NEVER };
+        struct ls_spool *sp = ls_spool_open(&so, err, sizeof(err));
+        assert_non_null(sp);
+        /* the second run reads bigger batches, so its first batch holds more than was in flight */
+        struct ls_pipeline_opts po = { .spool = sp, .batch_bytes = run ? 65536 : 2048, .batch_wait_ms = 5,
+                                       .shutdown_timeout_ms = run ? 10000 : 300, .backoff_initial_ms = 1,
+                                       .backoff_max_ms = 5, .config_retry_ms = 5, .commit_interval_ms = 10 };
+        struct ls_pipeline *p = ls_pipeline_new(&po, err, sizeof(err));
+        assert_non_null(p);
+        assert_int_equal(ls_pipeline_add_source(p, &source), 0);
+        assert_int_equal(ls_pipeline_add_output(p, &mout_ops, &o, "m", err, sizeof(err)), 0);
+        volatile sig_atomic_t stop = 0, reopen = 0;
+        assert_int_equal(ls_pipeline_start(p), 0);
+        int rc = ls_pipeline_run(p, &stop, &reopen);
+        ls_pipeline_free(p);
+        ls_spool_close(sp);
+        assert_int_equal(o.later_maybe_short, 0);
+        if (run == 0) {
+            assert_int_not_equal(rc, 0);      /* stopped with the batch never acknowledged */
+            assert_true(o.calls > 1);
+            assert_int_equal(o.first_maybe, 0);
+            first = o;
+        } else {
+            assert_int_equal(rc, 0);
+            assert_true(o.first_n > first.first_n);
+            assert_int_equal(o.first_maybe, first.first_n); /* exactly what was in flight */
+        }
+    }
+}
+
+/* ---- a source that fails its first polls, then reads like fsrc ---- */
+struct flaky {
+    struct fsrc inner;
+    unsigned fails_left, polls_failed;
+};
+static long flaky_poll(void *ctx, struct ls_emitter *em, size_t budget)
+{
+    struct flaky *f = ctx;
+    if (f->fails_left > 0) {
+        f->fails_left--;
+        f->polls_failed++;
+        return -1;
+    }
+    return fsrc_poll(&f->inner, em, budget);
+}
+static int flaky_finished(void *ctx)
+{
+    struct flaky *f = ctx;
+    return f->fails_left == 0 && fsrc_finished(&f->inner);
+}
+static const struct ls_source_ops flaky_ops = { "flaky", flaky_poll, fsrc_commit, fsrc_wait_fd,
+                                                flaky_finished, fsrc_destroy };
+
+struct watcher {
+    struct ls_pipeline *p;
+    int ready_low, ready_high, health_low;
+    char why[256];
+    volatile int done;
+};
+
+static void *watch(void *arg)
+{
+    struct watcher *w = arg;
+    while (!w->done) {
+        char why[256] = "";
+        int rd = ls_pipeline_ready(w->p);
+        if (rd)
+            w->ready_high = 1;
+        else
+            w->ready_low = 1;
+        if (!ls_pipeline_health(w->p, why, sizeof(why)) && !w->health_low) {
+            w->health_low = 1;
+            snprintf(w->why, sizeof(w->why), "%s", why);
+        }
+        usleep(20000);
+    }
+    return NULL;
+}
+
+/* A source whose poll fails is retried with backoff (not ready meanwhile),
+ * then everything it has is delivered. */
+static void test_failing_source_is_retried_not_abandoned(void **state)
+{
+    (void)state;
+    struct run r;
+    memset(&r, 0, sizeof(r));
+    run_setup(&r, 0, 8u << 20, 10000);
+    struct flaky f;
+    memset(&f, 0, sizeof(f));
+    f.inner.total = 500;
+    f.fails_left = 2;
+    struct ls_source fs = { &flaky_ops, &f };
+    assert_int_equal(ls_pipeline_add_source(r.p, &fs), 0);
+    r.src.total = 500; /* add_out sizes seen[] from it; the fake source itself is finished */
+    add_out(&r, 0, M_OK, 0);
+    r.src.total = 0;
+    struct watcher w = { .p = r.p };
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, watch, &w), 0);
+    assert_int_equal(run_it(&r), 0);
+    w.done = 1;
+    pthread_join(th, NULL);
+    assert_int_equal(f.polls_failed, 2);
+    assert_int_equal(w.ready_low, 1);
+    for (unsigned i = 0; i < 500; i++)
+        assert_int_equal(r.outs[0].seen[i], 1);
+    run_free(&r, 1);
+}
+
+/* stdin-like sources (drain_on_stop) are read to their end after a stop. */
+static void test_drain_on_stop_source_read_to_end(void **state)
+{
+    (void)state;
+    struct run r;
+    memset(&r, 0, sizeof(r));
+    run_setup(&r, 3000, 8u << 20, 10000);
+    r.source.drain_on_stop = 1;
+    add_out(&r, 0, M_OK, 0);
+    volatile sig_atomic_t stop = 1, reopen = 0; /* stopped before reading anything */
+    assert_int_equal(ls_pipeline_start(r.p), 0);
+    assert_int_equal(ls_pipeline_run(r.p, &stop, &reopen), 0);
+    for (unsigned i = 0; i < 3000; i++)
+        assert_int_equal(r.outs[0].seen[i], 1);
+    run_free(&r, 1);
+
+    /* A second signal (stop == 2) skips it: nothing is read. */
+    memset(&r, 0, sizeof(r));
+    run_setup(&r, 3000, 8u << 20, 10000);
+    r.source.drain_on_stop = 1;
+    add_out(&r, 0, M_OK, 0);
+    stop = 2;
+    assert_int_equal(ls_pipeline_start(r.p), 0);
+    assert_int_equal(ls_pipeline_run(r.p, &stop, &reopen), 0);
+    assert_int_equal(r.src.next, 0);
+    run_free(&r, 1);
+}
+
+/* An output whose flush does not return for longer than stall_timeout_ms
+ * makes ls_pipeline_health report it; backing off from a dead backend does not. */
+static void test_health_reports_a_hung_output_not_a_dead_backend(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    struct run r;
+    memset(&r, 0, sizeof(r));
+    struct ls_spool_opts so = { .dir = g_dir, .max_bytes = 8u << 20, .max_record_bytes = 4096,
+                                .fsync = LS_FSYNC_NEVER };
+    r.sp = ls_spool_open(&so, err, sizeof(err));
+    assert_non_null(r.sp);
+    struct ls_pipeline_opts po = { .spool = r.sp, .batch_bytes = 8192, .batch_wait_ms = 5,
+                                   .shutdown_timeout_ms = 1000, .backoff_initial_ms = 50,
+                                   .backoff_max_ms = 100, .commit_interval_ms = 10,
+                                   .stall_timeout_ms = 300 };
+    r.p = ls_pipeline_new(&po, err, sizeof(err));
+    assert_non_null(r.p);
+    r.src.total = 200;
+    static struct ls_source_ops endless_ops;
+    endless_ops = fsrc_ops;
+    endless_ops.finished = never_finished; /* like a followed file: the run ends on stop */
+    r.source.ops = &endless_ops;
+    r.source.ctx = &r.src;
+    assert_int_equal(ls_pipeline_add_source(r.p, &r.source), 0);
+    add_out(&r, 0, M_HANG_FIRST, 1);
+    add_out(&r, 1, M_DEAD, 0);
+    struct watcher w = { .p = r.p };
+    pthread_t th;
+    assert_int_equal(ls_pipeline_start(r.p), 0);
+    assert_int_equal(pthread_create(&th, NULL, watch, &w), 0);
+    volatile sig_atomic_t stop = 0, reopen = 0;
+    struct stopper st = { r.p, &stop, -1, 1800000 };
+    pthread_t th2;
+    assert_int_equal(pthread_create(&th2, NULL, stop_later, &st), 0);
+    /* out1 is dead: data stays in the spool (1) */
+    assert_int_equal(ls_pipeline_run(r.p, &stop, &reopen), 1);
+    pthread_join(th2, NULL);
+    w.done = 1;
+    pthread_join(th, NULL);
+    assert_int_equal(w.health_low, 1);
+    assert_non_null(strstr(w.why, "out0"));
+    for (unsigned i = 0; i < 200; i++)
+        assert_int_equal(r.outs[0].seen[i], 1);
+    run_free(&r, 2);
+}
+
 int main(void)
 {
     log_init("test", 2, NULL, LOG_ERROR);
@@ -399,6 +631,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fanout_dead_output_does_not_block_live_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backpressure_small_spool, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_source_keeps_running_not_ready, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_maybe_sent_after_retry_and_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failing_source_is_retried_not_abandoned, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drain_on_stop_source_read_to_end, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_health_reports_a_hung_output_not_a_dead_backend, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -142,6 +142,7 @@ def test_garbage_cursor_and_positions_recovered(loki, logship_bin, tmp_path):
     ls = start(logship_bin, tmp_path, loki, "--source", path)
     assert loki.wait_count(n + 100, timeout=60) == n + 100, ls.stderr_tail()
     ls.wait_metric("logship_spool_recoveries_total", 1, kind="cursor_garbage")
+    assert ls.metric("logship_source_positions_corrupt_total") == 1
     assert ls.stop() == 0
     log = ls.log()
     assert "unreadable cursor, starting at the oldest record" in log
