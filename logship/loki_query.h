@@ -8,7 +8,13 @@
  * selector = the stream's labels, direction forward, paged by limit; the
  * answer's streams are compared with the labels exactly (a selector also
  * matches supersets) and entries are matched on timestamp + line as a
- * multiset. The URL builder and the answer parser are pure (fuzzed). */
+ * multiset. The URL builder and the answer parser are pure (fuzzed).
+ *
+ * Limits, by construction: two entries with the same stream, timestamp and
+ * line are one entry to this check (as to Loki 2.8's dedup and 2.9's log
+ * queries), so an identical line at the same timestamp shipped earlier makes
+ * a maybe-sent one count as held; and a push Loki is still storing when the
+ * lookup runs (a timed-out push) is not seen. */
 #ifndef LOGSHIP_LOKI_QUERY_H
 #define LOGSHIP_LOKI_QUERY_H
 
