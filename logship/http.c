@@ -43,6 +43,7 @@ struct ls_http {
     char *apikey_hdr;     /* "Authorization: ApiKey <key>", or NULL */
     struct ls_http_response *cur; /* response being filled by the callbacks */
     size_t body_max;      /* response body cap, LS_HTTP_BODY_MAX unless set */
+    int get;              /* this request is ls_http_get's */
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -437,8 +438,9 @@ int ls_http_post(struct ls_http *h, const char *url, const char *const *extra_he
     CURLcode c;
     if ((c = curl_easy_setopt(h->curl, CURLOPT_URL, url)) != CURLE_OK ||
         (c = curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, hdrs)) != CURLE_OK ||
-        (c = curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body)) != CURLE_OK ||
-        (c = curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len)) != CURLE_OK) {
+        (h->get && (c = curl_easy_setopt(h->curl, CURLOPT_HTTPGET, 1L)) != CURLE_OK) ||
+        (!h->get && (c = curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body)) != CURLE_OK) ||
+        (!h->get && (c = curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len)) != CURLE_OK)) {
         snprintf(resp->error, sizeof(resp->error), "libcurl: %s", curl_easy_strerror(c));
         goto out;
     }
@@ -462,8 +464,20 @@ out:
     /* The handle keeps a pointer to the list: detach it before freeing. */
     (void)curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
     (void)curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, NULL);
+    if (h->get)
+        (void)curl_easy_setopt(h->curl, CURLOPT_POST, 1L);
     curl_slist_free_all(hdrs);
     h->cur = NULL;
+    return rc;
+}
+
+int ls_http_get(struct ls_http *h, const char *url, const char *const *extra_headers,
+                struct ls_http_response *resp)
+{
+    /* The same path as a POST (auth, headers, caps), with the method switched. */
+    h->get = 1;
+    int rc = ls_http_post(h, url, extra_headers, NULL, 0, resp);
+    h->get = 0;
     return rc;
 }
 

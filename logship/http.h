@@ -55,6 +55,11 @@ int ls_http_set_body_max(struct ls_http *h, size_t max);
 int ls_http_post(struct ls_http *h, const char *url, const char *const *extra_headers,
                  const void *body, size_t len, struct ls_http_response *resp);
 
+/* GET url with extra_headers: the same auth, TLS, timeouts, body cap and
+ * results as ls_http_post (Loki's query API uses it). */
+int ls_http_get(struct ls_http *h, const char *url, const char *const *extra_headers,
+                struct ls_http_response *resp);
+
 /* Release the body. NULL-safe; the struct may be reused afterwards. */
 void ls_http_response_free(struct ls_http_response *r);
 

@@ -51,6 +51,8 @@ struct ls_loki_enc {
     size_t raw_cap;
     buf_t json;               /* uncompressed body scratch (JSON) */
     buf_t tmp;                /* unescaped label values */
+    ls_loki_label_fn each_fn; /* ls_loki_labels_each's callback, during the walk */
+    void *each_ctx;
     struct ls_gzip gz;        /* JSON body compressor, reused across pushes */
 };
 
@@ -196,6 +198,22 @@ static int walk_labels(struct ls_loki_enc *e, const char *s, size_t n, pair_fn e
             return -1;
     }
     return 0; /* "{}" */
+}
+
+static int emit_each(struct ls_loki_enc *e, const char *name, size_t nlen, int first)
+{
+    (void)first;
+    return e->each_fn(e->each_ctx, name, nlen, e->tmp.p ? e->tmp.p : "", e->tmp.len);
+}
+
+int ls_loki_labels_each(struct ls_loki_enc *e, const char *s, size_t n, ls_loki_label_fn fn, void *ctx)
+{
+    e->each_fn = fn;
+    e->each_ctx = ctx;
+    int rc = walk_labels(e, s, n, emit_each);
+    e->each_fn = NULL;
+    e->each_ctx = NULL;
+    return rc;
 }
 
 /* --- grouping ------------------------------------------------------------------------ */
@@ -353,6 +371,17 @@ int ls_loki_enc_bad_labels(const struct ls_loki_enc *e, size_t i)
 size_t ls_loki_enc_streams(const struct ls_loki_enc *e)
 {
     return e->nstreams;
+}
+
+size_t ls_loki_enc_stream_end(const struct ls_loki_enc *e, size_t from)
+{
+    if (from >= e->norder)
+        return e->norder;
+    uint32_t sid = e->sid[e->order[from]];
+    size_t k = from + 1;
+    while (k < e->norder && e->sid[e->order[k]] == sid)
+        k++;
+    return k;
 }
 
 /* --- protobuf ------------------------------------------------------------------------ */

@@ -42,6 +42,18 @@ const uint32_t *ls_loki_enc_order(const struct ls_loki_enc *e, size_t *n);
 int ls_loki_enc_bad_labels(const struct ls_loki_enc *e, size_t i);
 size_t ls_loki_enc_streams(const struct ls_loki_enc *e);
 
+/* The end (exclusive) of the stream that order[from] belongs to in the last
+ * grouping: order[from..end) is one stream's entries in time order. */
+size_t ls_loki_enc_stream_end(const struct ls_loki_enc *e, size_t from);
+
+/* Walk the label string s[0..n) (Prometheus form, as records carry it) and
+ * call fn with each name and its unescaped value (valid only during the
+ * call). Returns 0 when s is a valid label set and every fn returned 0, else
+ * -1. The one parser of record label strings: the query check compares Loki's
+ * answer against it. */
+typedef int (*ls_loki_label_fn)(void *ctx, const char *name, size_t nlen, const char *value, size_t vlen);
+int ls_loki_labels_each(struct ls_loki_enc *e, const char *s, size_t n, ls_loki_label_fn fn, void *ctx);
+
 /* Encode the records whose indices are order[from..to) of the last grouping
  * (a contiguous slice of it; a slice may cut a stream in two). body receives
  * the compressed request body (reset first); *raw_len the uncompressed size

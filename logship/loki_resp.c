@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "logship/loki_resp.h"
+#include "timefmt.h"
 
 #define LOKI_MAX_AGE_NS (7LL * 24 * 3600 * 1000000000LL)
 #define LOKI_GRACE_NS (10LL * 60 * 1000000000LL)
@@ -120,8 +121,8 @@ enum ls_verdict ls_loki_verdict(const struct ls_loki_answer *a, size_t nentries,
     res->dropped = 0;
     res->reason[0] = '\0';
     if (st == 0) {
-        /* No answer: the push may or may not have been stored; resending is
-         * safe because Loki stores an exact duplicate once. */
+        /* No answer: the push may or may not have been stored. Loki does NOT
+         * drop replays reliably, so the resend is checked first (maybe-sent). */
         set_reason(res, a->timed_out ? "timeout" : "connection");
         set_detail(res, a->error ? a->error : "", a->error ? strlen(a->error) : 0);
         return LS_RETRY;
@@ -138,15 +139,25 @@ enum ls_verdict ls_loki_verdict(const struct ls_loki_answer *a, size_t nentries,
         return LS_DROP;
     }
     if (st == 429) {
-        set_reason(res, "rate_limited");
+        /* The per-stream limit answers with per-entry lines and a count; the
+         * distributor's tenant limit refuses the whole push. */
+        uint64_t n, m;
+        set_reason(res, ls_loki_parse_ignored(a->body, a->body_len, &n, &m) == 0 ? "stream_rate_limited"
+                                                                                 : "rate_limited");
         return LS_RETRY;
+    }
+    if (st == 413) {
+        set_reason(res, nentries == 1 ? "line_too_long" : "request_too_large");
+        res->dropped = nentries;
+        return LS_DROP;
     }
     if (st == 408) {
         set_reason(res, "timeout");
         return LS_RETRY;
     }
-    if (st == 401 || st == 403 || st == 404 || (st >= 300 && st < 400)) {
-        set_reason(res, st == 401 ? "unauthorized" : st == 403 ? "forbidden" : st == 404 ? "not_found" : "redirect");
+    if (st == 401 || st == 403 || st == 404 || st == 407 || (st >= 300 && st < 400)) {
+        set_reason(res, st == 401 ? "unauthorized" : st == 403 ? "forbidden" : st == 404 ? "not_found"
+                        : st == 407 ? "proxy_auth" : "redirect");
         return LS_CONFIG;
     }
     if (st >= 500) {
@@ -164,6 +175,71 @@ enum ls_verdict ls_loki_verdict(const struct ls_loki_answer *a, size_t nentries,
     return LS_RETRY;
 }
 
+/* Go's time.Time.String() in UTC, "2026-11-29 18:42:36.05134 +0000 UTC", to ns. */
+static int parse_go_time(const char *s, size_t n, int64_t *ns)
+{
+    char tmp[64];
+    /* date, time, optional fraction: up to the space before the offset */
+    size_t i = 0;
+    while (i < n && s[i] != ' ')
+        i++;
+    if (i == n)
+        return -1;
+    i++;
+    while (i < n && s[i] != ' ')
+        i++;
+    if (i + 6 > n || i >= sizeof(tmp) - 8 || (s[i + 1] != '+' && s[i + 1] != '-'))
+        return -1;
+    memcpy(tmp, s, i);
+    /* "+0000" → "+00:00" for RFC 3339 */
+    tmp[i] = s[i + 1];
+    tmp[i + 1] = s[i + 2];
+    tmp[i + 2] = s[i + 3];
+    tmp[i + 3] = ':';
+    tmp[i + 4] = s[i + 4];
+    tmp[i + 5] = s[i + 5];
+    return timefmt_parse_rfc3339(tmp, i + 6, ns);
+}
+
+size_t ls_loki_parse_listed(const char *body, size_t len, int64_t *ts, size_t max)
+{
+    static const char key[] = "entry with timestamp ";
+    static const char end[] = " ignored, reason: ";
+    size_t count = 0;
+    if (!body)
+        return 0;
+    const char *p = body, *lim = body + len;
+    for (;;) {
+        const char *f = memmem(p, (size_t)(lim - p), key, sizeof(key) - 1);
+        if (!f)
+            break;
+        const char *t = f + sizeof(key) - 1;
+        const char *e = memmem(t, (size_t)(lim - t), end, sizeof(end) - 1);
+        int64_t v;
+        /* a Go time is at most ~40 bytes: a longer gap means a malformed line */
+        if (e && e - t <= 48 && parse_go_time(t, (size_t)(e - t), &v) == 0) {
+            if (count < max)
+                ts[count] = v;
+            count++;
+            p = e + sizeof(end) - 1;
+        } else {
+            p = t;
+        }
+    }
+    return count;
+}
+
+const char *ls_loki_classify(const struct ls_record *r, int64_t now_ns)
+{
+    if (r->ts_ns < now_ns - LOKI_MAX_AGE_NS)
+        return "too_old";
+    if (r->ts_ns > now_ns + LOKI_GRACE_NS)
+        return "too_new";
+    if (r->line_len > LOKI_MAX_LINE)
+        return "line_too_long";
+    return NULL;
+}
+
 size_t ls_loki_estimate_rejected(const char *reason, const struct ls_record *recs, size_t n, int64_t now_ns)
 {
     size_t c = 0;
@@ -172,10 +248,8 @@ size_t ls_loki_estimate_rejected(const char *reason, const struct ls_record *rec
      * default limits reject, under the reason Loki gave. */
     if (strcmp(reason, "too_old") != 0 && strcmp(reason, "too_new") != 0 && strcmp(reason, "line_too_long") != 0)
         return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (recs[i].ts_ns < now_ns - LOKI_MAX_AGE_NS || recs[i].ts_ns > now_ns + LOKI_GRACE_NS ||
-            recs[i].line_len > LOKI_MAX_LINE)
+    for (size_t i = 0; i < n; i++)
+        if (ls_loki_classify(&recs[i], now_ns))
             c++;
-    }
     return c;
 }

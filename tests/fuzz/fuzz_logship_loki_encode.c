@@ -6,7 +6,9 @@
  * the line. Invariants: grouping keeps every record with a valid label string;
  * the protobuf body snappy-decodes and walks to exactly those entries, per
  * stream in non-decreasing time; the JSON body (gzip and plain) is valid JSON
- * (json-c) with the same number of entries. */
+ * (json-c) with the same number of entries; the label walker (what the query
+ * check compares Loki's answer with) accepts exactly the strings grouping
+ * accepts, and stream ends tile the order. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,6 +21,16 @@
 #include "logship/loki_encode.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int count_pair(void *ctx, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    (void)name;
+    (void)value;
+    if (nlen == 0 || (vlen && !value))
+        abort();
+    ++*(size_t *)ctx;
+    return 0;
+}
 
 #define MAXREC 256
 
@@ -210,6 +222,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             good += !ls_loki_enc_bad_labels(e, k);
         if (good != norder)
             abort();
+        /* the label walker agrees with the grouping on which strings are valid, and
+         * stream ends tile the order */
+        for (size_t k = 0; k < n; k++) {
+            size_t pairs = 0;
+            int ok = ls_loki_labels_each(e, recs[k].labels, recs[k].labels_len, count_pair, &pairs) == 0;
+            if (ok == ls_loki_enc_bad_labels(e, k))
+                abort();
+        }
+        for (size_t from = 0, to; from < norder; from = to)
+            if ((to = ls_loki_enc_stream_end(e, from)) <= from || to > norder)
+                abort();
         size_t got = mode == 0 ? count_pb(body.p, body.len) : count_json(body.p, body.len, mode == 1, raw);
         if (got != norder)
             abort();

@@ -1,9 +1,11 @@
-/* fuzz_logship_loki_resp: Loki's response reading (status → verdict, 400 body reason, "total ignored: N out of M") on hostile bytes.
+/* fuzz_logship_loki_resp: Loki's response reading (status → verdict, 400 body reason, "total ignored: N out of M", the 429/400 per-entry list) on hostile bytes.
  *
  * The first two bytes pick the status and the batch size; the rest is the body,
  * copied to an exact-size allocation so ASan catches any read past its end.
  * Invariants: a known verdict, dropped never above the batch size, reason and
- * detail NUL-terminated and within their arrays, and a parsed N <= M. */
+ * detail NUL-terminated and within their arrays, a parsed N <= M, and the
+ * per-entry list parser stores no more than asked and counts the same
+ * whatever room it is given. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -50,6 +52,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     uint64_t ign, of;
     if (ls_loki_parse_ignored(body, size, &ign, &of) == 0 && ign > of)
+        abort();
+    int64_t ts[4];
+    size_t nl = ls_loki_parse_listed(body, size, ts, 4);
+    if (ls_loki_parse_listed(body, size, NULL, 0) != nl)
         abort();
     const char *why = ls_loki_400_reason(body, size);
     if (!why || !*why)

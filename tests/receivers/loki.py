@@ -4,9 +4,22 @@ It behaves as /work/shared/docs/backends.md describes a real Loki: JSON bodies
 (optionally gzip/deflate), protobuf + raw snappy bodies (decoded by hand here),
 string timestamps, 204 on success, Loki 2.8's validation (missing labels, too
 old, too new, line too long, too many label names, "entry too far behind"),
-partial 400s that store the valid entries with Loki's exact body format, exact
-duplicates stored once, the burst limit (a push larger than the burst is always
-a 429), and the query side (query_range, labels, label values, series, ready).
+partial 400s that store the valid entries with Loki's exact body format, and the
+query side (query_range, labels, label values, series, ready). As real Loki does,
+and never more kindly:
+  - replays are NOT reliably dropped: "2.8" (the default) drops an exact
+    duplicate only while the original is in the stream's head block (the last
+    ~256 KiB of the stream, chunk_block_size) or is its last entry; "2.9" and
+    "3" store every replay and hide it from log queries only;
+  - the per-stream rate limit (3 MB/s, burst 15 MB) stores the entries that fit
+    and answers 429 listing at most 10 ignored entries, then "total ignored: N
+    out of M";
+  - only the LAST stream of a push is reported: an earlier stream's ingester
+    error is swallowed (204 when the last stream was fine);
+  - the distributor's tenant limit refuses a whole push (429, nothing stored),
+    and its validation 400 carries only the last validation message.
+Limits are Loki 2.x's defaults (no line size limit, 30 label names);
+version="3" takes 3.x's (256 KB lines, 15 label names).
 On top of that it can be scripted to fail: 429/500/503 for the next N pushes,
 a token-bucket rate limit, slow answers, dropped connections, and "down"
 (the listener is closed, so connections are refused).
@@ -39,17 +52,22 @@ import snappy
 
 NS = 1_000_000_000
 
-# Loki 2.8 defaults (pkg/validation/limits.go, pkg/ingester).
+# Loki 2.x defaults (pkg/validation/limits.go, pkg/ingester).
 DEFAULT_LIMITS = {
     "reject_old_samples_max_age_ns": 7 * 24 * 3600 * NS,   # 168h
     "creation_grace_period_ns": 10 * 60 * NS,              # 10m
-    "max_line_size": 256 * 1024,                           # 256KB
-    "max_label_names_per_series": 15,
+    "max_line_size": 0,                                    # 0 = unlimited in 2.x (256KB in 3.x)
+    "max_label_names_per_series": 30,                      # 15 in 3.x
     "out_of_order_window_ns": 3600 * NS,                   # max_chunk_age (2h) / 2
     "ingestion_burst_bytes": 6 * 1024 * 1024,              # ingestion_burst_size_mb 6
     "max_entries_limit_per_query": 5000,
     "max_returned_errors": 10,                             # ingester max_returned_stream_errors
+    "per_stream_rate_bytes": 3 * 1024 * 1024,              # per_stream_rate_limit 3MB
+    "per_stream_burst_bytes": 15 * 1024 * 1024,            # per_stream_rate_limit_burst 15MB
+    "chunk_block_size": 262144,                            # ingester chunk_block_size: the head block
 }
+LOKI3_LIMITS = {"max_line_size": 256 * 1024, "max_label_names_per_series": 15}
+VERSIONS = ("2.8", "2.9", "3")
 
 LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _VECTOR_RE = re.compile(r"^\s*vector\(\s*[0-9.]+\s*\)(\s*\+\s*vector\(\s*[0-9.]+\s*\))*\s*$")
@@ -335,15 +353,21 @@ def decode_json_push(raw):
 # --- the store ---------------------------------------------------------------------
 
 class _Stream:
-    __slots__ = ("tenant", "labels", "key", "entries", "seen", "highest")
+    __slots__ = ("tenant", "labels", "key", "entries", "seen", "highest", "head", "head_bytes", "last",
+                 "tokens", "t")
 
-    def __init__(self, tenant, labels):
+    def __init__(self, tenant, labels, burst):
         self.tenant = tenant
         self.labels = labels            # sorted [(name, value)]
         self.key = labels_string(labels)
         self.entries = []               # [(ts_ns, line, meta)] in arrival order
-        self.seen = set()               # {(ts_ns, line)} for exact-duplicate removal
+        self.seen = set()               # {(ts_ns, line)} ever stored (to count replays)
         self.highest = None             # newest ts_ns seen in this stream
+        self.head = set()               # {(ts_ns, line)} in the head block (2.8 drops these replays)
+        self.head_bytes = 0
+        self.last = None                # the stream's last entry (2.8 drops its replay too)
+        self.tokens = float(burst)      # per-stream rate limiter (golang.org/x/time/rate)
+        self.t = time.monotonic()
 
 
 class _Failure:
@@ -370,9 +394,15 @@ class LokiReceiver:
     """The Loki stand-in. All methods are thread-safe."""
 
     def __init__(self, host="127.0.0.1", port=0, ready_delay=0.0, limits=None, now=None,
-                 tls_cert=None, tls_key=None, client_ca=None):
+                 tls_cert=None, tls_key=None, client_ca=None, version="2.8", query_status=None):
         """tls_cert/tls_key serve HTTPS; client_ca additionally requires a client
-        certificate signed by it (mTLS)."""
+        certificate signed by it (mTLS). version: "2.8", "2.9" or "3" (replay
+        handling and default limits, see the module doc). query_status: answer
+        every query_range with this status (the query API refused or absent)."""
+        if version not in VERSIONS:
+            raise ValueError("version must be one of %s" % (VERSIONS,))
+        self.version = version
+        self._query_status = query_status
         self.host = host
         self._tls = None
         if tls_cert:
@@ -386,8 +416,11 @@ class LokiReceiver:
         self._want_port = port
         self.port = None
         self.limits = dict(DEFAULT_LIMITS)
+        if version == "3":
+            self.limits.update(LOKI3_LIMITS)
         if limits:
             self.limits.update(limits)
+        self._initial = (dict(self.limits), query_status)
         self._now = now or time.time_ns
         self._lock = threading.Lock()
         self._server = None
@@ -525,6 +558,16 @@ class LokiReceiver:
                 self._down_timer = t
             t.start()
 
+    def set_query_status(self, status):
+        """Answer every query_range with this status (404: no query API behind the push URL,
+        401: the gateway refuses, 503: queriers down); None serves queries again."""
+        with self._lock:
+            self._query_status = status
+
+    def query_status(self):
+        with self._lock:
+            return self._query_status
+
     def set_ready_delay(self, seconds):
         """GET /ready answers 503 for the next `seconds` seconds (Loki's ingester ring warm-up)."""
         with self._lock:
@@ -539,9 +582,12 @@ class LokiReceiver:
                 self.limits[k] = v
 
     def reset(self):
-        """Forget everything stored and every scripted failure."""
+        """Forget everything stored, every scripted failure and every limit or query
+        status set since start."""
         with self._lock:
             self._reset_state()
+            self.limits = dict(self._initial[0])
+            self._query_status = self._initial[1]
 
     def _reset_state(self):
         self._streams = {}          # (tenant, label key) → _Stream
@@ -553,7 +599,8 @@ class LokiReceiver:
         self._delay = 0.0
         self._rate = None
         self._stats = {"push_requests": 0, "entries_received": 0, "entries_stored": 0,
-                       "entries_ignored": 0, "duplicates": 0, "bytes_received": 0,
+                       "entries_ignored": 0, "duplicates": 0, "duplicates_dropped": 0,
+                       "bytes_received": 0, "query_requests": 0,
                        "connections": 0, "listens": 1 if getattr(self, "_server", None) else 0,
                        "dropped_connections": 0}
         self._status_counts = {}
@@ -574,8 +621,18 @@ class LokiReceiver:
                 out.append({"tenant": s.tenant, "labels": dict(s.labels), "ts": ts, "line": line})
             return out
 
+    def stored_duplicates(self):
+        """Extra copies stored: for each (tenant, stream, ts, line) stored k times, k - 1.
+        What a metric query (count_over_time) over-counts."""
+        with self._lock:
+            seen = {}
+            for s, ts, line in self._arrivals:
+                k = (id(s), ts, line)
+                seen[k] = seen.get(k, 0) + 1
+            return sum(c - 1 for c in seen.values())
+
     def count(self):
-        """Number of entries stored (duplicates count once)."""
+        """Number of entries stored (stored replays count again, as Loki stores them)."""
         with self._lock:
             return len(self._arrivals)
 
@@ -692,7 +749,7 @@ class LokiReceiver:
                         key, go_rfc3339(ts))
                     continue
                 ln = len(line.encode("utf-8"))
-                if ln > lim["max_line_size"]:
+                if lim["max_line_size"] and ln > lim["max_line_size"]:
                     validation_err = ("Max entry size '%d' bytes exceeded for stream '%s' while "
                                       "adding an entry with length '%d' bytes" % (
                                           lim["max_line_size"], key, ln))
@@ -722,33 +779,63 @@ class LokiReceiver:
                 skey = (tenant, labels_string(pairs))
                 st = self._streams.get(skey)
                 if st is None:
-                    st = self._streams[skey] = _Stream(tenant, pairs)
+                    st = self._streams[skey] = _Stream(tenant, pairs, lim["per_stream_burst_bytes"])
                 failed = []
+                rate_limited = 0
+                # the stream's limiter refills once per push (Loki: rate.Limiter AllowN per entry)
+                tnow = time.monotonic()
+                st.tokens = min(float(lim["per_stream_burst_bytes"]),
+                                st.tokens + (tnow - st.t) * lim["per_stream_rate_bytes"])
+                st.t = tnow
                 for ts, line, meta in entries:
                     if st.highest is not None and ts < st.highest - window:
                         failed.append((ts, "entry too far behind, oldest acceptable timestamp is: %s"
                                        % go_rfc3339(st.highest - window)))
                         continue
-                    if (ts, line) in st.seen:
+                    nb = len(line.encode("utf-8"))
+                    if nb > st.tokens:
+                        rate_limited += 1
+                        failed.append((ts, "Per stream rate limit exceeded (limit: %dMB/sec) while "
+                                       "attempting to ingest for stream '%s' totaling %dB, consider "
+                                       "splitting a stream via additional labels or contact your Loki "
+                                       "administrator to see if the limit can be increased"
+                                       % (lim["per_stream_rate_bytes"] // (1024 * 1024), st.key, nb)))
+                        continue
+                    st.tokens -= nb
+                    k = (ts, line)
+                    replay = k in st.seen
+                    if replay:
                         counts["duplicates"] += 1
+                    if self.version == "2.8" and (k in st.head or k == st.last):
+                        counts["dropped_duplicates"] = counts.get("dropped_duplicates", 0) + 1
                     else:
-                        st.seen.add((ts, line))
+                        st.seen.add(k)
                         st.entries.append((ts, line, meta))
                         self._arrivals.append((st, ts, line))
                         counts["stored"] += 1
+                        st.head.add(k)
+                        st.head_bytes += nb
+                        st.last = k
+                        if st.head_bytes >= lim["chunk_block_size"]:
+                            st.head = set()   # the head block is cut into a block
+                            st.head_bytes = 0
                     if st.highest is None or ts > st.highest:
                         st.highest = ts
+                # Loki 2.8/2.9 return the result of the LAST stream only (instance.Push)
+                ingester_err = None
                 if failed:
                     shown = failed[:lim["max_returned_errors"]]
                     parts = ["entry with timestamp %s ignored, reason: '%s' for stream: %s"
                              % (go_time_string(ts), why, st.key) for ts, why in shown]
-                    ingester_err = (",\n".join(parts) + ", user '%s', total ignored: %d out of %d"
+                    ingester_err = (429 if rate_limited else 400,
+                                    ",\n".join(parts) + ", user '%s', total ignored: %d out of %d"
                                     % (tenant, len(failed), len(entries)))
             self._stats["entries_stored"] += counts["stored"]
             self._stats["duplicates"] += counts["duplicates"]
-            counts["ignored"] = received - counts["stored"] - counts["duplicates"]
+            self._stats["duplicates_dropped"] += counts.get("dropped_duplicates", 0)
+            counts["ignored"] = received - counts["stored"] - counts.get("dropped_duplicates", 0)
             if ingester_err:
-                status, body = 400, ingester_err
+                status, body = ingester_err
             elif validation_err:
                 status, body = 400, validation_err
             else:
@@ -795,8 +882,14 @@ class LokiReceiver:
                 d = dict(st.labels)
                 if not _match(d, regs):
                     continue
+                shown = set()
                 for ts, line, _ in st.entries:
                     if start <= ts < end and _line_match(line, line_filters):
+                        if self.version != "2.8":
+                            # 2.9+: a stored replay is hidden from log queries (not from metrics)
+                            if (ts, line) in shown:
+                                continue
+                            shown.add((ts, line))
                         hits.append((ts, st, line))
         hits.sort(key=lambda h: h[0], reverse=(direction == "backward"))
         hits = hits[:limit]
@@ -1156,6 +1249,13 @@ class _Handler(BaseHTTPRequestHandler):
     # -- query
     def _query(self, qs, tenant):
         r = self.receiver
+        with r._lock:
+            r._stats["query_requests"] += 1
+        qst = r.query_status()
+        if qst is not None:
+            self._error(qst, {401: "no org id", 404: "404 page not found",
+                              503: "too many unhealthy instances in the ring"}.get(qst, "error"))
+            return
 
         def one(k, d=None):
             v = qs.get(k)
@@ -1249,7 +1349,9 @@ class _Handler(BaseHTTPRequestHandler):
         POST down   {seconds}          refuse connections for that long (then come back)
         POST ready  {delay}            /ready is 503 for that long
         POST rate_limit {bytes_per_sec, burst}  (bytes_per_sec null removes it)
-        POST limits {key: value}       override validation limits
+        POST limits {key: value}       override limits (keys of DEFAULT_LIMITS, e.g.
+                                       per_stream_rate_bytes, per_stream_burst_bytes)
+        POST query_status {status}     every query_range answers status (null: serve)
         """
         r = self.receiver
         name = path[len("/_receiver/"):].strip("/")
@@ -1298,6 +1400,10 @@ class _Handler(BaseHTTPRequestHandler):
             elif method == "POST" and name == "rate_limit":
                 r.set_rate_limit(args.get("bytes_per_sec"), args.get("burst"))
                 self._json(200, {"ok": True})
+            elif method == "POST" and name == "query_status":
+                st = args.get("status")
+                r.set_query_status(int(st) if st is not None else None)
+                self._json(200, {"ok": True})
             elif method == "POST" and name == "limits":
                 r.set_limits(**args)
                 self._json(200, {"ok": True})
@@ -1314,17 +1420,24 @@ def main(argv=None):
     ap.add_argument("--port-file", help="write the bound port here (atomically)")
     ap.add_argument("--ready-delay", type=float, default=0.0,
                     help="GET /ready answers 503 for this many seconds after start")
-    ap.add_argument("--max-line-size", type=int, default=DEFAULT_LIMITS["max_line_size"])
+    ap.add_argument("--max-line-size", type=int, default=None,
+                    help="0 = unlimited (Loki 2.x's default; 3.x: 262144)")
+    ap.add_argument("--loki-version", choices=VERSIONS, default="2.8",
+                    help="replay handling and default limits of this Loki version")
+    ap.add_argument("--query-status", type=int, default=None,
+                    help="answer every query_range with this status (the query API refused)")
     ap.add_argument("--max-entries-limit", type=int,
                     default=DEFAULT_LIMITS["max_entries_limit_per_query"])
     ap.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
     ap.add_argument("--tls-key", help="its private key (PEM)")
     ap.add_argument("--client-ca", help="require client certificates signed by this CA (mTLS)")
     args = ap.parse_args(argv)
-    r = LokiReceiver(args.host, args.port, ready_delay=args.ready_delay,
-                     limits={"max_line_size": args.max_line_size,
-                             "max_entries_limit_per_query": args.max_entries_limit},
-                     tls_cert=args.tls_cert, tls_key=args.tls_key, client_ca=args.client_ca)
+    limits = {"max_entries_limit_per_query": args.max_entries_limit}
+    if args.max_line_size is not None:
+        limits["max_line_size"] = args.max_line_size
+    r = LokiReceiver(args.host, args.port, ready_delay=args.ready_delay, limits=limits,
+                     tls_cert=args.tls_cert, tls_key=args.tls_key, client_ca=args.client_ca,
+                     version=args.loki_version, query_status=args.query_status)
     r.start()
     if args.port_file:
         tmp = args.port_file + ".tmp"

@@ -81,15 +81,21 @@ static void *make(const char *url, const char *encoding, int compress, uint64_t 
     return o;
 }
 
-static enum ls_verdict flush(void *o, size_t n, struct ls_flush_result *res)
+/* Flush R[0..n), the first nm marked maybe-sent (sent before, never acknowledged). */
+static enum ls_verdict flush_m(void *o, size_t n, size_t nm, struct ls_flush_result *res)
 {
-    struct ls_batch b = { R, n };
+    struct ls_batch b = { R, n, nm };
     memset(res, 0, sizeof(*res));
     res->retry_after_ms = -1;
     for (size_t i = 0; i < n; i++)
         ITEMS[i] = LS_DONE;
     res->item = ITEMS;
     return ls_output_loki.flush(o, &b, res);
+}
+
+static enum ls_verdict flush(void *o, size_t n, struct ls_flush_result *res)
+{
+    return flush_m(o, n, 0, res);
 }
 
 static const char A[] = "{level=\"info\",service=\"hello\"}";
@@ -360,6 +366,129 @@ static void test_bad_labels_dropped(void **st)
     ls_output_loki.destroy(o);
 }
 
+/* Maybe-sent entries Loki holds are not sent again; the others are. Paged: 2,500
+ * entries in groups of 7 sharing a timestamp, so page cuts fall inside groups. */
+static void test_maybe_sent_checked_with_the_query_api(void **st)
+{
+    (void)st;
+    void *o = make(RX.url, "protobuf", 1, 0, "team-q");
+    int64_t t = now_ns() - 60 * INT64_C(1000000000);
+    const size_t n = 2500, stored = 1700;
+    for (size_t i = 0; i < n; i++)
+        mk(i, i % 5 ? A : B, t + (int64_t)(i / 7), 40);
+    struct ls_flush_result res;
+    assert_int_equal(flush(o, stored, &res), LS_DONE);  /* a push whose answer was lost */
+    long reqs = rx_requests(&RX);
+    assert_int_equal(flush_m(o, n, n, &res), LS_DONE);
+    assert_int_equal(res.duplicates, stored);
+    assert_int_equal(res.maybe_duplicates, 0);
+    assert_int_equal(rx_state_int(&RX, "stored"), (long)n);
+    assert_int_equal(rx_state_int(&RX, "duplicates"), 0);       /* no replay reached Loki */
+    assert_true(rx_state_int(&RX, "query_requests") >= 3);      /* two streams, paged */
+    assert_int_equal(rx_requests(&RX) - reqs, 2);               /* one push per stream */
+    /* everything held: nothing is pushed */
+    reqs = rx_requests(&RX);
+    assert_int_equal(flush_m(o, n, n, &res), LS_DONE);
+    assert_int_equal(res.duplicates, n);
+    assert_int_equal(rx_requests(&RX), reqs);
+    ls_output_loki.destroy(o);
+}
+
+/* The query API refused: resend as before and count what could not be checked. */
+static void test_maybe_sent_unchecked_counted(void **st)
+{
+    (void)st;
+    void *o = make(RX.url, "json", 1, 0, NULL);
+    int64_t t = now_ns();
+    for (size_t i = 0; i < 30; i++)
+        mk(i, A, t + (int64_t)i, 40);
+    struct ls_flush_result res;
+    assert_int_equal(flush(o, 10, &res), LS_DONE);
+    assert_int_equal(rx_do(&RX, "query_status", "{\"status\":404}"), 0);
+    /* an outage: nothing taken, so nothing counted yet (not once per retry) */
+    assert_int_equal(rx_do(&RX, "fail", "{\"n\":1,\"status\":503}"), 0);
+    assert_int_equal(flush_m(o, 30, 20, &res), LS_RETRY);
+    assert_int_equal(res.maybe_duplicates, 0);
+    assert_int_equal(flush_m(o, 30, 20, &res), LS_DONE);
+    assert_int_equal(res.duplicates, 0);
+    assert_int_equal(res.maybe_duplicates, 20);
+    assert_int_equal(rx_state_int(&RX, "duplicates"), 10);      /* the replays reached Loki */
+    assert_int_equal(rx_do(&RX, "query_status", "{\"status\":null}"), 0);
+    ls_output_loki.destroy(o);
+}
+
+/* A per-stream 429 that lists all it ignored: only those are retried, the rest is done. */
+static void test_stream_429_retries_only_the_listed(void **st)
+{
+    (void)st;
+    void *o = make(RX.url, "protobuf", 1, 0, NULL);
+    int64_t t = now_ns();
+    for (size_t i = 0; i < 20; i++)
+        mk(i, A, t + (int64_t)i, 100);
+    /* room for about 15 of 20 lines: 5 ignored, all listed */
+    assert_int_equal(rx_do(&RX, "limits", "{\"per_stream_rate_bytes\":1,\"per_stream_burst_bytes\":1500}"), 0);
+    struct ls_flush_result res;
+    assert_int_equal(flush(o, 20, &res), LS_PARTIAL);
+    long stored = rx_state_int(&RX, "stored");
+    assert_true(stored > 10 && stored < 20);
+    for (size_t i = 0; i < 20; i++)
+        assert_int_equal(ITEMS[i], i < (size_t)stored ? LS_DONE : LS_RETRY);
+    assert_string_equal(res.reason, "stream_rate_limited");
+    assert_int_equal(rx_state_int(&RX, "query_requests"), 0);   /* the body said it all */
+    assert_int_equal(rx_do(&RX, "limits", "{\"per_stream_rate_bytes\":3145728,\"per_stream_burst_bytes\":15728640}"), 0);
+    ls_output_loki.destroy(o);
+}
+
+/* Two streams where Loki reports only the last: the first stream's rejection is not lost. */
+static void test_each_stream_reported(void **st)
+{
+    (void)st;
+    void *o = make(RX.url, "protobuf", 1, 0, NULL);
+    int64_t t = now_ns();
+    mk(0, A, t, 10);
+    struct ls_flush_result res;
+    assert_int_equal(flush(o, 1, &res), LS_DONE);
+    mk(0, A, t - 2 * 3600 * INT64_C(1000000000), 10);  /* too far behind in A */
+    mk(1, B, t, 10);                                     /* B is fine and would be last */
+    assert_int_equal(flush(o, 2, &res), LS_DROP);
+    assert_int_equal(res.dropped, 1);
+    assert_string_equal(res.reason, "too_far_behind");
+    ls_output_loki.destroy(o);
+}
+
+/* The distributor's 400 names one reason for a push refused for several: counted
+ * exactly (the query API shows what was stored) and as "mixed". A whole-push 400
+ * (bad body) is the whole push under its reason, with no lookup. */
+static void test_mixed_400_counted_as_mixed(void **st)
+{
+    (void)st;
+    void *o = make(RX.url, "protobuf", 1, 0, NULL);
+    int64_t t = now_ns(), day = 86400 * INT64_C(1000000000);
+    mk(0, A, t - 8 * day, 10);   /* too old */
+    mk(1, A, t - 8 * day + 1, 10);
+    mk(2, A, t, 10);
+    mk(3, A, t + day, 10);       /* too new: the body names only this one */
+    struct ls_flush_result res;
+    assert_int_equal(flush(o, 4, &res), LS_DROP);
+    assert_int_equal(res.dropped, 3);
+    assert_string_equal(res.reason, "mixed");
+    assert_int_equal(rx_state_int(&RX, "stored"), 1);
+    /* all rejected for the reason named: that reason */
+    mk(0, B, t + day, 10);
+    mk(1, B, t + day + 1, 10);
+    mk(2, B, t, 10);
+    assert_int_equal(flush(o, 3, &res), LS_DROP);
+    assert_int_equal(res.dropped, 2);
+    assert_string_equal(res.reason, "too_new");
+    long q = rx_state_int(&RX, "query_requests");
+    assert_int_equal(rx_do(&RX, "fail", "{\"n\":1,\"status\":400,\"body\":\"snappy: corrupt input\"}"), 0);
+    assert_int_equal(flush(o, 3, &res), LS_DROP);
+    assert_int_equal(res.dropped, 3);
+    assert_string_equal(res.reason, "bad_body");
+    assert_int_equal(rx_state_int(&RX, "query_requests"), q);
+    ls_output_loki.destroy(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -375,6 +504,11 @@ int main(void)
         cmocka_unit_test_setup(test_partial_when_later_push_rate_limited, reset),
         cmocka_unit_test_setup(test_bad_labels_dropped, reset),
         cmocka_unit_test_setup(test_413_halves_pushes, reset),
+        cmocka_unit_test_setup(test_maybe_sent_checked_with_the_query_api, reset),
+        cmocka_unit_test_setup(test_maybe_sent_unchecked_counted, reset),
+        cmocka_unit_test_setup(test_stream_429_retries_only_the_listed, reset),
+        cmocka_unit_test_setup(test_each_stream_reported, reset),
+        cmocka_unit_test_setup(test_mixed_400_counted_as_mixed, reset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

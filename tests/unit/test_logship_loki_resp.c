@@ -101,7 +101,8 @@ static void test_status_table(void **st)
         { 429, LS_RETRY, "rate_limited" }, { 500, LS_RETRY, "server_error" }, { 502, LS_RETRY, "server_error" },
         { 503, LS_RETRY, "server_error" }, { 504, LS_RETRY, "server_error" }, { 408, LS_RETRY, "timeout" },
         { 401, LS_CONFIG, "unauthorized" }, { 403, LS_CONFIG, "forbidden" }, { 404, LS_CONFIG, "not_found" },
-        { 301, LS_CONFIG, "redirect" },    { 413, LS_DROP, "http_413" },     { 422, LS_DROP, "http_422" },
+        { 301, LS_CONFIG, "redirect" },    { 413, LS_DROP, "request_too_large" }, { 422, LS_DROP, "http_422" },
+        { 407, LS_CONFIG, "proxy_auth" },
         { 100, LS_RETRY, "bad_status" },
     };
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
@@ -111,6 +112,72 @@ static void test_status_table(void **st)
         assert_int_equal(r.http_status, t[i].status);
         assert_string_equal(r.detail, "body");
     }
+}
+
+/* The per-stream 429 as Loki 2.8 writes it: part stored, at most 10 entries listed. */
+static const char STREAM_429[] =
+    "entry with timestamp 2026-11-29 18:42:36.05134 +0000 UTC ignored, reason: 'Per stream rate limit exceeded "
+    "(limit: 3MB/sec) while attempting to ingest for stream '{level=\"info\", service=\"hellod\"}' totaling 258B, "
+    "consider splitting a stream via additional labels or contact your Loki administrator to see if the limit can "
+    "be increased' for stream: {level=\"info\", service=\"hellod\"},\n"
+    "entry with timestamp 2026-11-29 18:42:36 +0000 UTC ignored, reason: 'Per stream rate limit exceeded' for "
+    "stream: {level=\"info\", service=\"hellod\"},\n"
+    "user 'fake', total ignored: 2 out of 5\n";
+
+static void test_413_407_and_stream_429(void **st)
+{
+    (void)st;
+    struct ls_flush_result r;
+    /* 413 for one entry: too long, dropped (not halved forever) */
+    assert_int_equal(judge(413, "Request Entity Too Large\n", 1, &r), LS_DROP);
+    assert_string_equal(r.reason, "line_too_long");
+    assert_int_equal(r.dropped, 1);
+    assert_int_equal(judge(407, "Proxy Authentication Required\n", 3, &r), LS_CONFIG);
+    assert_string_equal(r.reason, "proxy_auth");
+    /* the ingester's per-stream 429 is told apart from the distributor's */
+    assert_int_equal(judge(429, STREAM_429, 5, &r), LS_RETRY);
+    assert_string_equal(r.reason, "stream_rate_limited");
+    assert_int_equal(judge(429, RATE, 5, &r), LS_RETRY);
+    assert_string_equal(r.reason, "rate_limited");
+}
+
+static void test_parse_listed(void **st)
+{
+    (void)st;
+    int64_t ts[4];
+    const int64_t base = INT64_C(1795977756) * 1000000000; /* 2026-11-29 18:42:36 UTC */
+    assert_int_equal(ls_loki_parse_listed(STREAM_429, strlen(STREAM_429), ts, 4), 2);
+    assert_int_equal(ts[0], base + 51340000);
+    assert_int_equal(ts[1], base);
+    /* more lines than room: all counted, max stored */
+    assert_int_equal(ls_loki_parse_listed(STREAM_429, strlen(STREAM_429), ts, 1), 2);
+    /* a malformed time is not counted (the caller then asks Loki) */
+    static const char bad[] = "entry with timestamp 2026-13-99 99:00:00 +0000 UTC ignored, reason: 'x'\n"
+                              "entry with timestamp yesterday ignored, reason: 'x'\n"
+                              "entry with timestamp 2026-11-29 18:42:36.5 -0100 UTC ignored, reason: 'x'\n";
+    assert_int_equal(ls_loki_parse_listed(bad, strlen(bad), ts, 4), 1);
+    assert_int_equal(ts[0], base + 3600 * INT64_C(1000000000) + 500000000);
+    assert_int_equal(ls_loki_parse_listed(RATE, strlen(RATE), ts, 4), 0);
+    assert_int_equal(ls_loki_parse_listed(NULL, 0, ts, 4), 0);
+    /* cut in the middle of a line: the length is honoured */
+    assert_int_equal(ls_loki_parse_listed(STREAM_429, 60, ts, 4), 0);
+}
+
+static void test_classify(void **st)
+{
+    (void)st;
+    const int64_t now = INT64_C(1795813034000000000), day = INT64_C(86400000000000);
+    struct ls_record r;
+    memset(&r, 0, sizeof(r));
+    r.ts_ns = now;
+    assert_null(ls_loki_classify(&r, now));
+    r.ts_ns = now - 8 * day;
+    assert_string_equal(ls_loki_classify(&r, now), "too_old");
+    r.ts_ns = now + day;
+    assert_string_equal(ls_loki_classify(&r, now), "too_new");
+    r.ts_ns = now;
+    r.line_len = 262145;
+    assert_string_equal(ls_loki_classify(&r, now), "line_too_long");
 }
 
 static void test_429_keeps_loki_body_and_retry_after(void **st)
@@ -218,6 +285,9 @@ int main(void)
         cmocka_unit_test(test_400_reasons),
         cmocka_unit_test(test_status_table),
         cmocka_unit_test(test_429_keeps_loki_body_and_retry_after),
+        cmocka_unit_test(test_413_407_and_stream_429),
+        cmocka_unit_test(test_parse_listed),
+        cmocka_unit_test(test_classify),
         cmocka_unit_test(test_no_response),
         cmocka_unit_test(test_detail_is_first_kb),
         cmocka_unit_test(test_parse_ignored),

@@ -162,9 +162,16 @@ def test_missing_labels_is_400(loki):
 
 
 def test_too_many_label_names_is_400(loki):
-    labels = {"l%02d" % i: "v" for i in range(16)}
+    labels = {"l%02d" % i: "v" for i in range(31)}
     resp = post_json(loki, _json_push([(labels, [(now_ns(), "x")])]))
-    assert resp.status_code == 400 and "16 label names; limit 15" in resp.text
+    assert resp.status_code == 400 and "31 label names; limit 30" in resp.text   # 2.x's default
+    three = LokiReceiver(version="3").start()
+    try:
+        labels = {"l%02d" % i: "v" for i in range(16)}
+        resp = post_json(three, _json_push([(labels, [(now_ns(), "x")])]))
+        assert resp.status_code == 400 and "16 label names; limit 15" in resp.text
+    finally:
+        three.stop()
 
 
 def test_too_new_too_old_and_too_long_are_partial(loki):
@@ -179,11 +186,14 @@ def test_too_new_too_old_and_too_long_are_partial(loki):
     resp = post_json(loki, _json_push([({"job": "test-old"}, [(old, "old"), (t, "fine2")])]))
     assert resp.status_code == 400 and "has timestamp too old" in resp.text
     big = "x" * 307200
+    # no line size limit by default in 2.x; the 2.8 this body came from had max_line_size 256KB
+    assert post_json(loki, _json_push([({"job": "test-2x"}, [(t, big)])])).status_code == 204
+    loki.set_limits(max_line_size=262144)
     resp = post_json(loki, _json_push([({"job": "test-big"}, [(t, big), (t + 1, "fine3")])]))
     assert resp.status_code == 400
     assert resp.text == ("Max entry size '262144' bytes exceeded for stream '{job=\"test-big\"}' while "
                          "adding an entry with length '307200' bytes\n")
-    assert sorted(loki.lines()) == ["fine", "fine2", "fine3"]
+    assert sorted(loki.lines()) == sorted(["fine", "fine2", "fine3", big])
 
 
 def test_entry_too_far_behind_is_partial_with_loki_body(loki):
@@ -221,13 +231,89 @@ def test_label_string_parsing():
         parse_label_string('{a=~"re"}')
 
 
-def test_exact_duplicates_stored_once(loki):
+def test_exact_duplicates_dropped_only_in_the_head_block(loki):
     t = now_ns()
     doc = _json_push([({"job": "d"}, [(t, "same"), (t, "same"), (t, "other line same ts")])])
     assert post_json(loki, doc).status_code == 204
     assert post_json(loki, doc).status_code == 204
     assert loki.lines() == ["same", "other line same ts"]
-    assert loki.stats()["duplicates"] == 4
+    assert loki.stats()["duplicates"] == 4 and loki.stored_duplicates() == 0
+    # after 400 KiB of later lines in the stream the original has left the head block:
+    # Loki 2.8 stores the replay (and returns it again)
+    filler = [(t + 1 + i, "%06d" % i + "f" * 1018) for i in range(400)]
+    assert post_json(loki, _json_push([({"job": "d"}, filler)])).status_code == 204
+    assert post_json(loki, _json_push([({"job": "d"}, [(t, "same")])])).status_code == 204
+    assert loki.lines().count("same") == 2 and loki.stored_duplicates() == 1
+    # a replay of that replay lands while it is the last entry (and in the head): dropped
+    assert post_json(loki, _json_push([({"job": "d"}, [(t, "same")])])).status_code == 204
+    assert loki.stored_duplicates() == 1
+    res = _query(loki, '{job="d"}', limit=5000, direction="forward", start=str(t), end=str(t + 1)).json()
+    assert [v[1] for s in res["data"]["result"] for v in s["values"]] == ["same", "other line same ts", "same"]
+
+
+def test_loki_29_stores_replays_and_hides_them_from_log_queries():
+    r = LokiReceiver(version="2.9").start()
+    try:
+        t = now_ns()
+        doc = _json_push([({"job": "d"}, [(t, "a"), (t + 1, "b")])])
+        assert post_json(r, doc).status_code == 204
+        assert post_json(r, doc).status_code == 204
+        assert r.count() == 4 and r.stored_duplicates() == 2   # what count_over_time sees
+        res = _query(r, '{job="d"}', limit=100, direction="forward", start=str(t)).json()
+        assert [v[1] for s in res["data"]["result"] for v in s["values"]] == ["a", "b"]
+    finally:
+        r.stop()
+
+
+def test_per_stream_rate_limit_stores_part_and_lists_ten(loki):
+    loki.set_limits(per_stream_rate_bytes=1, per_stream_burst_bytes=1000)
+    t = now_ns()
+    entries = [(t + i, "%03d" % i + "x" * 97) for i in range(25)]   # 100 bytes each: 10 fit
+    resp = post_json(loki, _json_push([({"job": "r"}, entries)]), headers={"X-Scope-OrgID": "fake"})
+    assert resp.status_code == 429
+    lines = resp.text.split("\n")
+    listed = [ln for ln in lines if ln.startswith("entry with timestamp ")]
+    assert len(listed) == 10                                      # max_returned_stream_errors
+    assert listed[0] == ("entry with timestamp %s ignored, reason: 'Per stream rate limit exceeded "
+                         "(limit: 0MB/sec) while attempting to ingest for stream '{job=\"r\"}' totaling "
+                         "100B, consider splitting a stream via additional labels or contact your Loki "
+                         "administrator to see if the limit can be increased' for stream: {job=\"r\"},"
+                         % go_time_string(t + 10))
+    assert resp.text.endswith("user 'fake', total ignored: 15 out of 25\n")
+    assert loki.lines() == [e[1] for e in entries[:10]]
+    # another stream has its own bucket
+    assert post_json(loki, _json_push([({"job": "s"}, entries[:5])])).status_code == 204
+
+
+def test_only_the_last_stream_of_a_push_is_reported(loki):
+    t = now_ns()
+    assert post_json(loki, _json_push([({"job": "a"}, [(t, "newest")])])).status_code == 204
+    behind = (t - 2 * 3600 * NS, "behind")
+    # [a: 2 h behind a's newest, b: fresh] → 204 and a's entry is not stored
+    resp = post_json(loki, _json_push([({"job": "a"}, [behind]), ({"job": "b"}, [(t, "fresh")])]))
+    assert resp.status_code == 204
+    assert "behind" not in loki.lines()
+    # [b, a] → 400 naming a's entry
+    resp = post_json(loki, _json_push([({"job": "b"}, [(t + 1, "fresh2")]), ({"job": "a"}, [behind])]))
+    assert resp.status_code == 400 and resp.text.endswith("total ignored: 1 out of 1\n")
+
+
+def test_distributor_400_carries_the_last_message_only(loki):
+    loki.set_limits(max_line_size=100)
+    t = now_ns()
+    old = t - 8 * 24 * 3600 * NS
+    resp = post_json(loki, _json_push([({"job": "m"}, [(old, "o1"), (old + 1, "o2"), (t, "y" * 200),
+                                                       (t + 1, "ok")])]))
+    assert resp.status_code == 400
+    assert resp.text.startswith("Max entry size '100' bytes exceeded") and "total ignored" not in resp.text
+    assert loki.lines() == ["ok"]
+
+
+def test_query_status_refuses_the_query_api(loki):
+    loki.set_query_status(404)
+    assert _query(loki, '{job="x"}').status_code == 404
+    loki.set_query_status(None)
+    assert _query(loki, '{job="x"}').status_code == 200
 
 
 def test_tenant_recorded_and_separate(loki):
