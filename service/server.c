@@ -481,7 +481,7 @@ static int head_error_status(void)
 
     if (G.p.keepalive_timeout_ms > 0 && G.p.keepalive_timeout_ms < wait_ms)
         wait_ms = G.p.keepalive_timeout_ms;
-    if (w == NULL || w->wait_t0.tv_sec == 0)
+    if (framing_take_bad_byte() || w == NULL || w->wait_t0.tv_sec == 0)
         return 400;
     return elapsed_s(&w->wait_t0) * 1000.0 < (double)wait_ms * 0.9 ? 431 : 408;
 }
@@ -589,6 +589,7 @@ static int on_init_connection(const struct mg_connection *conn, void **conn_data
 
     (void)conn;
     (void)conn_data;
+    (void)framing_take_bad_byte();
     if (w != NULL) {
         w->conn_live = 1;
         w->answered = 0;
@@ -850,7 +851,9 @@ unsigned long server_framing_rejects(void)
 int server_begin_drain(void)
 {
     atomic_store(&G.draining, 1);
-    return listeners_close_all();
+    /* The main listeners only: the health listener keeps answering, so
+     * /readyz says 503 (rather than refusing) while the drain runs. */
+    return listeners_close_all(connguard_is_listener);
 }
 
 long server_inflight(void)

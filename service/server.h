@@ -37,7 +37,8 @@ unsigned long server_framing_rejects(void);
 
 /* Begin a graceful shutdown: /readyz answers 503 from now on, responses
  * carry "Connection: close" and keep-alive ends after the current request,
- * and the listening sockets are closed so new connections are refused.
+ * and the main listening sockets are closed so new connections are refused
+ * (the health listener stays open until server_stop).
  * Returns the number of listening sockets closed, or -1 (errno set). */
 int server_begin_drain(void);
 
