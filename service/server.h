@@ -29,6 +29,7 @@ int server_start(const struct server_params *p, char *err, size_t errlen);
 int server_tls_port(void);
 int server_http_port(void);
 int server_health_port(void);   /* 0 when the health listener is off */
+int server_conn_cap(void);      /* effective per-address cap (0: none) */
 
 /* Pressure counters for /metrics: responses that ended keep-alive because
  * most threads held a connection, and heads refused for their framing. */
