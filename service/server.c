@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "jsonw.h"
 #include "log.h"
+#include "service/accesslog.h"
 #include "service/connguard.h"
 #include "service/framing.h"
 #include "service/listeners.h"
@@ -206,7 +207,7 @@ static void access_line(buf_t *b, const struct mg_connection *conn, const struct
         if (rc != 0)
             log_begin(b, LOG_INFO, "request");
     }
-    log_emit(b);
+    accesslog_emit(b);
 }
 
 /* ---- responses ----------------------------------------------------------- */
@@ -434,8 +435,8 @@ static int on_begin_request(struct mg_connection *conn)
         }
     } else {
         d = route_decide(ri->is_ssl, w->method, ri->local_uri, !draining);
-        /* Under pressure (most threads hold a connection) a connection is
-         * not kept idle on a thread: the answer says close. */
+        /* Under pressure (nearly every thread holds a connection) a
+         * connection is not kept idle on a thread: the answer says close. */
         shed = G.shed_at > 0 && connguard_open() >= G.shed_at;
     }
     w->route = d.route;
@@ -798,6 +799,8 @@ int server_start(const struct server_params *p, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    if (accesslog_start() != 0)
+        log_kv(LOG_WARN, "access-log batching unavailable; writing lines one by one", NULL);
     atomic_store(&G.tls_port, p->tls_port); /* workers may redirect before mg_start2 returns */
     G.http_port = p->http_port;
     G.ctx = mg_start2(&init, &e);
@@ -820,7 +823,10 @@ int server_start(const struct server_params *p, char *err, size_t errlen)
         snprintf(err, errlen, "cannot find the listening sockets: %s", strerror(errno));
         return -1;
     }
-    G.shed_at = p->threads * 3L / 4L;
+    /* Shed keep-alive only when nearly every thread holds a connection
+     * (15/16): below that, reusing connections is cheaper for everyone
+     * (a closed keep-alive connection costs its client a new handshake). */
+    G.shed_at = p->threads - (p->threads / 16 > 1 ? p->threads / 16 : 1);
     if (G.shed_at < 1)
         G.shed_at = 1;
     if (p->health_port != 0 && start_health(p, &cb, err, errlen) != 0) {
@@ -881,6 +887,7 @@ void server_stop(void)
     if (G.ctx != NULL)
         mg_stop(G.ctx);
     G.ctx = NULL;
+    accesslog_stop(); /* every access line is out before "stopped" */
     listeners_release();
     connguard_free();
 }
