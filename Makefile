@@ -49,8 +49,11 @@ CIVETWEB_LIBS := -lssl -lcrypto -lpthread -ldl
 # takes HTAB; a tab anywhere else still fails civetweb's parser.
 # MG_MAX_HEADERS cannot be raised with -D: civetweb.h defines it (64)
 # unconditionally, so service/framing.c refuses a head that reaches it.
+# SSL_pending is hellod_ssl_pending (service/tlsctx.c), which also sees a
+# complete record OpenSSL read ahead, so hellod can turn read-ahead on (one
+# read(2) per request record, not two) without civetweb stalling in poll().
 HELLOD_CIVETWEB_HOOKS := -Daccept=hellod_accept -Dclose=hellod_close \
-    -D__NO_CTYPE -Disprint=hellod_isprint
+    -D__NO_CTYPE -Disprint=hellod_isprint -DSSL_pending=hellod_ssl_pending
 
 .PHONY: all deps test unit integration test-san fuzz-smoke check-style check-config \
         run bench e2e clean civetweb
@@ -70,7 +73,7 @@ civetweb: $(BUILD)/civetweb.o
 $(BUILD)/civetweb.o: $(CIVETWEB_DIR)/src/civetweb.c
 	@mkdir -p $(@D)
 	$(CC) $(CIVETWEB_CFLAGS) -c $< -o $@
-$(BUILD)/civetweb-hellod.o: $(CIVETWEB_DIR)/src/civetweb.c
+$(BUILD)/civetweb-hellod.o: $(CIVETWEB_DIR)/src/civetweb.c Makefile
 	@mkdir -p $(@D)
 	$(CC) $(CIVETWEB_CFLAGS) $(HELLOD_CIVETWEB_HOOKS) -c $< -o $@
 

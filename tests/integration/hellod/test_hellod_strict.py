@@ -222,3 +222,27 @@ def test_fifo_certificate_refused_at_start(hellod_factory, tmp_path):
         h.start(timeout=5)
     assert h.proc.wait(5) != 0
     assert "not a regular file" in h.text()
+
+
+def test_pipelined_requests_in_separate_records_are_all_answered(hellod):
+    # TLS read-ahead buffers later records; none may wait for more bytes from the socket
+    s = hellod.tls_socket()
+    try:
+        reqs = [b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: pipe-%d\r\n\r\n" % i for i in range(3)]
+        for r in reqs:  # three TLS records, sent back to back
+            s.sendall(r)
+        s.sendall(b"GET /helloworld HTTP/1.1\r\nHost: x\r\n\r\nGET /helloworld HTTP/1.1\r\nHost: x\r\n"
+                  b"Connection: close\r\n\r\n")  # and two requests in one record
+        s.settimeout(3)  # well below --keepalive-timeout: a stall shows as missing answers
+        data = b""
+        try:
+            while data.count(b"HTTP/1.1 200 OK") < 5:
+                b = s.recv(65536)
+                if not b:
+                    break
+                data += b
+        except (socket.timeout, TimeoutError):
+            pass
+        assert data.count(b"HTTP/1.1 200 OK") == 5, data[:600]
+    finally:
+        s.close()
