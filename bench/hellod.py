@@ -13,7 +13,7 @@
 # address (then from 16), reopening them as hellod closes them, for
 # BENCH_AVAIL_DURATION s, while probes from another address ask for /helloworld;
 # the figure is the share answered within 2 s. BENCH_ONLY=availability runs
-# only that part.
+# only that part; BENCH_AVAIL_DURATION=0 skips it.
 import os
 import re
 import shutil
@@ -358,7 +358,7 @@ def main():
                   f"{ratio(h['us_per_conn'], hs['nginx']['us_per_conn']):8.2f}  "
                   f"{' '.join('%.0f' % r['us_per_conn'] for r in hsr[name])}")
 
-        av = availability(d, cert, key) if "hellod" in ka else {}
+        av = availability(d, cert, key) if "hellod" in ka and AVAIL_DURATION > 0 else {}
 
         logs = [("nginx", "access-direct.log"), ("hellod", "hellod-access.log"), ("flask", "access-proxy.log")]
         counts = []
