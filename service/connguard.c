@@ -38,6 +38,7 @@ struct node {
 static struct {
     pthread_mutex_t mu;
     int cap;
+    long reserve_at;         /* from this many open, only addresses holding none */
     struct node *pool;       /* guarded by mu */
     int npool, free_head;    /* guarded by mu */
     int bucket[NBUCKETS];    /* guarded by mu */
@@ -52,11 +53,12 @@ static struct {
 /* fd -> pool index + 1 (0: untracked) */
 static atomic_int fd_node[FD_TRACK_MAX];
 
-int connguard_init(int per_addr_cap, int max_open)
+int connguard_init(int per_addr_cap, int max_open, long reserve_at)
 {
     int i;
 
     G.cap = per_addr_cap;
+    G.reserve_at = reserve_at;
     G.npool = max_open > 0 ? max_open : 1;
     G.pool = calloc((size_t)G.npool, sizeof(*G.pool));
     if (G.pool == NULL)
@@ -221,7 +223,8 @@ static int track(int fd, const struct sockaddr *sa, socklen_t len)
         G.pool[i].next = G.bucket[h];
         G.bucket[h] = i;
     }
-    if (G.cap > 0 && G.pool[i].count >= G.cap) {
+    if (G.cap > 0 && (G.pool[i].count >= G.cap ||
+                      (G.pool[i].count > 0 && atomic_load(&G.open) >= G.reserve_at))) {
         rc = -1;
         goto out;
     }

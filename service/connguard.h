@@ -6,11 +6,14 @@
 #include <sys/socket.h>
 
 /* Set the cap (connections open at once from one IPv4 address or one IPv6
- * /64; 0 = no cap) and allocate the table for at most max_open tracked
- * connections (beyond that, connections pass uncounted: the cap fails
- * open rather than refusing everyone). Call once, before any listener is
- * guarded. Returns 0, or -1 on OOM. */
-int connguard_init(int per_addr_cap, int max_open);
+ * /64; 0 = no cap and no reserve) and allocate the table for at most
+ * max_open tracked connections (beyond that, connections pass uncounted:
+ * the cap fails open rather than refusing everyone). Once reserve_at
+ * connections are open, only an address that holds none gets another: the
+ * last threads stay for new clients however many addresses an attack
+ * uses, as long as each of them holds one. Call once, before any listener
+ * is guarded. Returns 0, or -1 on OOM. */
+int connguard_init(int per_addr_cap, int max_open, long reserve_at);
 
 /* Guard every listening socket open right now (call after the main
  * civetweb context started and before the health one starts, so the

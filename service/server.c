@@ -795,7 +795,9 @@ int server_start(const struct server_params *p, char *err, size_t errlen)
     if (cap > p->threads / 2)
         cap = p->threads / 2 > 0 ? p->threads / 2 : 1;
     G.conn_cap = cap;
-    if (connguard_init(cap, 4 * p->threads + 64) != 0) {
+    /* The last quarter of the threads is kept for addresses that hold no
+     * connection yet (see connguard_init). */
+    if (connguard_init(cap, 4 * p->threads + 64, p->threads - p->threads / 4) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }

@@ -40,6 +40,17 @@ def test_one_address_holding_3x_threads_cannot_starve_others(hellod_factory):
     assert out["ratio"] >= 0.8, out
 
 
+def test_many_addresses_each_holding_one_leave_the_reserve_to_new_clients(hellod_factory):
+    # once 3/4 of the threads are held, only an address holding nothing gets a
+    # connection: attackers that all hold some cannot take the last quarter
+    h = hellod_factory("--threads", str(2 * THREADS))
+    out = run_harness(h, "--mode", "mixed", "--per-source", str(3 * THREADS),
+                      "--sources", ",".join("127.0.0.%d" % i for i in range(20, 24)),
+                      "--probe-url", f"https://127.0.0.1:{h.tls_port}/helloworld")
+    assert out["probes"] >= 10
+    assert out["ratio"] >= 0.8, out
+
+
 def test_harness_refuses_non_loopback_targets():
     r = subprocess.run([sys.executable, HARNESS, "--host", "192.0.2.1", "--port", "443",
                         "--probe-url", "https://192.0.2.1/", "--duration", "1"],
