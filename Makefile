@@ -39,6 +39,21 @@ CIVETWEB_CFLAGS := -std=gnu11 -O2 -g -w $(SANFLAGS) -I$(CIVETWEB_DIR)/include \
 # SOCKET_TIMEOUT_QUANTUM: how long an idle connection's poll() runs before it
 # rechecks the stop flag (civetweb's default is 2 s); 200 ms keeps shutdown prompt.
 CIVETWEB_LIBS := -lssl -lcrypto -lpthread -ldl
+# hellod links its own copy of civetweb with build-time hooks (the source is
+# never patched). civetweb's master thread calls hellod_accept and every
+# socket close goes through hellod_close (service/connguard.c), so hellod
+# caps connections per client address before one can own a worker thread.
+# civetweb's head scanner rejects any byte that is not isprint(), HTAB
+# included (RFC 9110 allows HTAB in field values): with glibc's ctype macros
+# off (__NO_CTYPE), isprint is hellod_isprint (service/framing.c), which also
+# takes HTAB; a tab anywhere else still fails civetweb's parser.
+# MG_MAX_HEADERS cannot be raised with -D: civetweb.h defines it (64)
+# unconditionally, so service/framing.c refuses a head that reaches it.
+# SSL_pending is hellod_ssl_pending (service/tlsctx.c), which also sees a
+# complete record OpenSSL read ahead, so hellod can turn read-ahead on (one
+# read(2) per request record, not two) without civetweb stalling in poll().
+HELLOD_CIVETWEB_HOOKS := -Daccept=hellod_accept -Dclose=hellod_close \
+    -D__NO_CTYPE -Disprint=hellod_isprint -DSSL_pending=hellod_ssl_pending
 
 .PHONY: all deps test unit integration test-san fuzz-smoke check-style check-config \
         run bench e2e clean civetweb
@@ -58,6 +73,9 @@ civetweb: $(BUILD)/civetweb.o
 $(BUILD)/civetweb.o: $(CIVETWEB_DIR)/src/civetweb.c
 	@mkdir -p $(@D)
 	$(CC) $(CIVETWEB_CFLAGS) -c $< -o $@
+$(BUILD)/civetweb-hellod.o: $(CIVETWEB_DIR)/src/civetweb.c Makefile
+	@mkdir -p $(@D)
+	$(CC) $(CIVETWEB_CFLAGS) $(HELLOD_CIVETWEB_HOOKS) -c $< -o $@
 
 # Headers of civetweb are needed before any of our objects compile.
 $(BUILD)/%.o: %.c | $(CIVETWEB_DIR)/src/civetweb.c

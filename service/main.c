@@ -53,6 +53,9 @@ static void log_start(const struct hopt *o)
     rc |= jsonw_kv_str(&b, "key", o->key);
     rc |= jsonw_kv_str(&b, "state_dir", o->state_dir);
     rc |= jsonw_kv_int(&b, "threads", o->threads);
+    rc |= jsonw_kv_int(&b, "max_conns_per_addr", o->max_conns_per_addr);
+    rc |= jsonw_kv_int(&b, "health_port", o->health_port);
+    rc |= jsonw_kv_str(&b, "health_bind", o->health_bind);
     rc |= jsonw_kv_str(&b, "log_file", o->log_file);
     rc |= jsonw_kv_str(&b, "log_level", log_level_name((enum log_level)o->log_level));
     rc |= jsonw_kv_int(&b, "shutdown_timeout_ms", o->shutdown_timeout_ms);
@@ -108,7 +111,10 @@ static void log_listening(const struct hopt *o)
     rc |= jsonw_kv_int(&b, "tls_port", server_tls_port());
     if (o->http_port != 0)
         rc |= jsonw_kv_int(&b, "http_port", server_http_port());
+    if (o->health_port != 0)
+        rc |= jsonw_kv_int(&b, "health_port", server_health_port());
     rc |= jsonw_kv_int(&b, "threads", o->threads);
+    rc |= jsonw_kv_int(&b, "max_conns_per_addr", server_conn_cap());
     if (rc != 0)
         log_begin(&b, LOG_INFO, "listening");
     log_emit(&b);
@@ -309,6 +315,9 @@ int main(int argc, char **argv)
     sp.keepalive_timeout_ms = o.keepalive_timeout_ms;
     sp.max_request_size = o.max_request_size;
     sp.hsts_max_age = o.hsts_max_age;
+    sp.max_conns_per_addr = (int)o.max_conns_per_addr;
+    sp.health_bind = o.health_bind;
+    sp.health_port = (int)o.health_port;
     if (server_start(&sp, err, sizeof(err)) != 0) {
         log_kv(LOG_ERROR, "cannot start server", "error", err, NULL);
         goto out_tls;

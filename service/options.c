@@ -9,7 +9,7 @@
 #include "log.h"
 
 #define ENV_PREFIX "HELLOD"
-#define NOPTS 17
+#define NOPTS 20
 
 static const char *const level_names[] = {"debug", "info", "warn", "error", NULL};
 
@@ -51,6 +51,16 @@ static size_t table(struct hopt *o, struct cfg_opt *t)
     t[n++] = (struct cfg_opt){"tls-session-tickets", 0, CFG_BOOL, &o->tls_session_tickets, "on",
         0, 0, NULL, "BOOL",
         "allow TLS session resumption (tickets and cache); off forces a full handshake per connection"};
+    t[n++] = (struct cfg_opt){"max-conns-per-addr", 0, CFG_INT, &o->max_conns_per_addr, "64",
+        0, 65535, NULL, "N",
+        "connections one client address (IPv6: one /64) may hold at once on the HTTPS and redirect "
+        "ports, at most half of --threads; more are reset at accept, before they take a thread. "
+        "0: no limit (behind a proxy, whose clients all share its address)"};
+    t[n++] = (struct cfg_opt){"health-port", 0, CFG_INT, &o->health_port, "9102", 0, 65535, NULL,
+        "PORT", "plain-HTTP listener with its own threads for /healthz, /readyz and /metrics "
+        "(probes never queue behind clients); 0 disables it"};
+    t[n++] = (struct cfg_opt){"health-bind", 0, CFG_STR, &o->health_bind, "0.0.0.0", 0, 0, NULL,
+        "ADDR", "address of the --health-port listener, an IPv4 or IPv6 literal (:: for IPv6)"};
     t[n++] = (struct cfg_opt){"help-markdown", 0, CFG_BOOL, &o->help_markdown, "false", 0, 0, NULL,
         NULL, "print this option table as Markdown (service/OPTIONS.md) and exit"};
     return n;
@@ -82,6 +92,15 @@ int hopt_parse(struct hopt *o, int argc, char **argv, char *err, size_t errlen)
     if (o->bind == NULL || !is_addr_literal(o->bind)) {
         snprintf(err, errlen, "--bind: '%s' is not an IPv4 or IPv6 address",
                  o->bind ? o->bind : "");
+        return HOPT_ERROR;
+    }
+    if (o->health_bind == NULL || !is_addr_literal(o->health_bind)) {
+        snprintf(err, errlen, "--health-bind: '%s' is not an IPv4 or IPv6 address",
+                 o->health_bind ? o->health_bind : "");
+        return HOPT_ERROR;
+    }
+    if (o->health_port != 0 && (o->health_port == o->tls_port || o->health_port == o->http_port)) {
+        snprintf(err, errlen, "--health-port must differ from --tls-port and --http-port");
         return HOPT_ERROR;
     }
     if ((o->cert == NULL) != (o->key == NULL)) {
@@ -133,5 +152,5 @@ void hopt_free(struct hopt *o)
     size_t n = table(o, t);
 
     cfg_free(t, n);
-    o->bind = o->cert = o->key = o->state_dir = o->log_file = NULL;
+    o->bind = o->cert = o->key = o->state_dir = o->log_file = o->health_bind = NULL;
 }

@@ -21,6 +21,9 @@ struct hopt {
     int64_t  keepalive_timeout_ms;/* idle time between requests; 0 disables keep-alive */
     int64_t  hsts_max_age;        /* seconds; 0: no Strict-Transport-Security */
     int      tls_session_tickets; /* TLS session resumption (tickets, session cache) */
+    int64_t  max_conns_per_addr;  /* per client address (IPv6 /64); 0: no cap */
+    int64_t  health_port;         /* plain-HTTP health/metrics listener; 0: none */
+    char    *health_bind;         /* its address literal */
     int      help_markdown;       /* print the options as Markdown and exit */
 };
 

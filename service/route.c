@@ -5,6 +5,7 @@
 
 static const char *const route_names[ROUTE__COUNT] = {
     "helloworld", "healthz", "readyz", "metrics", "not_found", "redirect", "invalid",
+    "server",
 };
 
 static const char *const method_names[METHOD__COUNT] = {

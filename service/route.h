@@ -15,6 +15,7 @@ enum route_id {
     ROUTE_NOT_FOUND,   /* any other path */
     ROUTE_REDIRECT,    /* anything on the plain-HTTP port */
     ROUTE_INVALID,     /* rejected before routing (bad request line, huge head, ...) */
+    ROUTE_SERVER,      /* targets that name no path here: "OPTIONS *", absolute-form for another server */
     ROUTE__COUNT
 };
 

@@ -14,6 +14,9 @@
 #include "buf.h"
 #include "jsonw.h"
 #include "log.h"
+#include "service/accesslog.h"
+#include "service/connguard.h"
+#include "service/framing.h"
 #include "service/listeners.h"
 #include "service/reqid.h"
 #include "service/response.h"
@@ -38,6 +41,12 @@ static const char METRICS_CT[] = "text/plain; version=0.0.4; charset=utf-8";
 
 static struct {
     struct mg_context *ctx;
+    struct mg_context *hctx;     /* the health/metrics listener, NULL when off */
+    int health_port;
+    int conn_cap;                /* effective per-address cap, 0: none */
+    long shed_at;                /* open connections from which keep-alive ends */
+    atomic_ulong shed;           /* responses that ended keep-alive under pressure */
+    atomic_ulong framing_rejects;
     struct server_params p;
     atomic_int tls_port;         /* read by workers for redirects */
     int http_port;
@@ -51,6 +60,9 @@ static struct {
 struct worker {
     buf_t out, body, loc, line;
     int active;                  /* between begin_request and end_request */
+    int conn_live;               /* init_connection ran for the current connection */
+    int answered;                /* this request got an answer from us */
+    struct timespec wait_t0;     /* the connection started or the last request ended */
     struct timespec t0;
     enum route_id route;
     enum method_id method;
@@ -118,6 +130,34 @@ static int has_token(const char *v, const char *tok)
 
 /* ---- access log ---------------------------------------------------------- */
 
+/* Length of s up to its first space, CR or LF (or NUL). civetweb hands a
+ * malformed request's fields over uncut (request_uri may run to the end of
+ * the head, Authorization and Cookie included), so a log field ends there. */
+static size_t token_len(const char *s, size_t max)
+{
+    size_t n = 0;
+
+    while (n < max && s[n] != '\0' && s[n] != ' ' && s[n] != '\r' && s[n] != '\n')
+        n++;
+    return n;
+}
+
+/* A request-line field (method, target, version): cut at the first
+ * space, CR or LF, then capped. */
+static int kv_token(buf_t *b, const char *key, const char *s, size_t cap, int *truncated)
+{
+    size_t n;
+
+    if (s == NULL)
+        return jsonw_kv_str(b, key, NULL);
+    n = token_len(s, cap + 1);
+    if (n > cap) {
+        n = cap;
+        *truncated = 1;
+    }
+    return jsonw_kv_strn(b, key, s, n);
+}
+
 static int kv_capped(buf_t *b, const char *key, const char *s, size_t cap, int *truncated)
 {
     size_t n;
@@ -142,8 +182,8 @@ static void access_line(buf_t *b, const struct mg_connection *conn, const struct
     int rc = 0, truncated = 0;
 
     log_begin(b, LOG_INFO, "request");
-    rc |= kv_capped(b, "method", ri ? ri->request_method : NULL, LOG_METHOD_MAX, &truncated);
-    rc |= kv_capped(b, "path", ri ? ri->request_uri : NULL, LOG_PATH_MAX, &truncated);
+    rc |= kv_token(b, "method", ri ? ri->request_method : NULL, LOG_METHOD_MAX, &truncated);
+    rc |= kv_token(b, "path", ri ? ri->request_uri : NULL, LOG_PATH_MAX, &truncated);
     rc |= jsonw_kv_str(b, "route", route_name(w->route));
     rc |= jsonw_kv_int(b, "status", w->status);
     rc |= jsonw_kv_uint(b, "bytes", w->bytes);
@@ -155,7 +195,7 @@ static void access_line(buf_t *b, const struct mg_connection *conn, const struct
     if (ver != NULL)
         rc |= jsonw_kv_str(b, "tls_version", ver);
     if (ri != NULL && ri->http_version != NULL)
-        rc |= kv_capped(b, "http_version", ri->http_version, 8, &truncated);
+        rc |= kv_token(b, "http_version", ri->http_version, 8, &truncated);
     if (truncated)
         rc |= jsonw_kv_bool(b, "truncated", 1);
     if (rc != 0) {
@@ -167,7 +207,7 @@ static void access_line(buf_t *b, const struct mg_connection *conn, const struct
         if (rc != 0)
             log_begin(b, LOG_INFO, "request");
     }
-    log_emit(b);
+    accesslog_emit(b);
 }
 
 /* ---- responses ----------------------------------------------------------- */
@@ -241,6 +281,7 @@ static int make_body(struct mg_connection *conn, const struct mg_request_info *r
     case 405: err = "method not allowed"; h->allow = ROUTE_ALLOW; break;
     case 408: err = "request body not received in time"; break;
     case 413: err = "request body too large"; break;
+    case 421: err = "request target names another server"; break;
     default:  err = resp_reason(h->status); break;
     }
     if (err != NULL)
@@ -317,6 +358,7 @@ static void start_request(struct worker *w, const char *rid_in, enum method_id m
 {
     clock_gettime(CLOCK_MONOTONIC, &w->t0);
     w->active = 1;
+    w->answered = 1;
     w->method = m;
     w->bytes = 0;
     w->status = 0;
@@ -355,6 +397,10 @@ static int on_begin_request(struct mg_connection *conn)
     int body_status, draining;
     int http10 = ri->http_version != NULL && strcmp(ri->http_version, "1.0") == 0;
 
+    const char *bad_framing;
+    int health = G.hctx != NULL && mg_get_context(conn) == G.hctx;
+    int shed = 0;
+
     if (w == NULL)
         return send_oom(conn);
     start_request(w, mg_get_header(conn, "X-Request-Id"), route_method(ri->request_method));
@@ -364,18 +410,49 @@ static int on_begin_request(struct mg_connection *conn)
     if (ri->is_ssl && G.hsts[0] != '\0')
         h.hsts = G.hsts;
 
+    /* A head a proxy could frame differently is refused before its body is
+     * touched, and the connection closed (what follows is unframed). */
+    bad_framing = framing_check(ri, (size_t)G.p.max_request_size);
+    if (bad_framing != NULL) {
+        atomic_fetch_add(&G.framing_rejects, 1);
+        w->route = ROUTE_INVALID;
+        h.status = 400;
+        h.conn_close = 1;
+        send_response(conn, ri, w, &h);
+        return w->status;
+    }
+
     body_status = drain_body(conn, ri, w);
     draining = atomic_load(&G.draining); /* after the body: shutdown may have begun meanwhile */
-    d = route_decide(ri->is_ssl, w->method, ri->local_uri, !draining);
+    if (health) {
+        /* The health listener serves the probes and the scrape only. */
+        enum route_id r = route_match(ri->local_uri);
+        if (r == ROUTE_HEALTHZ || r == ROUTE_READYZ || r == ROUTE_METRICS) {
+            d = route_decide(1, w->method, ri->local_uri, !draining);
+        } else {
+            d.route = ROUTE_NOT_FOUND;
+            d.status = 404;
+        }
+    } else {
+        d = route_decide(ri->is_ssl, w->method, ri->local_uri, !draining);
+        /* Under pressure (nearly every thread holds a connection) a
+         * connection is not kept idle on a thread: the answer says close. */
+        shed = G.shed_at > 0 && connguard_open() >= G.shed_at;
+    }
     w->route = d.route;
     h.status = body_status ? body_status : d.status;
 
     /* Keep-alive: civetweb decides from the request; we say "close" when we
-     * end it (draining, keep-alive off, body trouble) or the client asked. */
+     * end it (draining, keep-alive off, body trouble, pressure) or the
+     * client asked. */
     connection = mg_get_header(conn, "Connection");
     h.conn_close = draining || body_status != 0 || G.p.keepalive_timeout_ms == 0 ||
                    has_token(connection, "close") ||
                    (http10 && !has_token(connection, "keep-alive"));
+    if (shed && !h.conn_close) {
+        h.conn_close = 1;
+        atomic_fetch_add(&G.shed, 1);
+    }
     h.conn_keep_alive = !h.conn_close && http10;
 
     send_response(conn, ri, w, &h);
@@ -390,6 +467,25 @@ static void on_end_request(const struct mg_connection *conn, int reply_status_co
     if (w == NULL || !w->active)
         return;
     finish_request(conn, w);
+    w->answered = 0; /* the next request on this connection starts unanswered */
+    clock_gettime(CLOCK_MONOTONIC, &w->wait_t0);
+}
+
+/* civetweb reports a head that filled its buffer without ending, and one
+ * cut short by its timeout, alike ("Malformed message", 400). The buffer
+ * fills as fast as the client sends; a timeout takes the whole wait. So a
+ * head that ended well before the wait's deadline was too large (431);
+ * otherwise it timed out (408). */
+static int head_error_status(void)
+{
+    struct worker *w = tl_w;
+    int64_t wait_ms = G.p.request_timeout_ms;
+
+    if (G.p.keepalive_timeout_ms > 0 && G.p.keepalive_timeout_ms < wait_ms)
+        wait_ms = G.p.keepalive_timeout_ms;
+    if (framing_take_bad_byte() || w == NULL || w->wait_t0.tv_sec == 0)
+        return 400;
+    return elapsed_s(&w->wait_t0) * 1000.0 < (double)wait_ms * 0.9 ? 431 : 408;
 }
 
 /* civetweb's own errors (malformed request line, head too large, bad HTTP
@@ -401,7 +497,7 @@ static int on_http_error(struct mg_connection *conn, int status, const char *err
     struct worker *w = worker_get();
     struct resp_head h;
 
-    (void)errmsg; /* may quote request bytes; the status says enough */
+    /* errmsg may quote request bytes: only compared, never logged */
     if (w == NULL) {
         (void)send_oom(conn);
         return 0;
@@ -418,6 +514,8 @@ static int on_http_error(struct mg_connection *conn, int status, const char *err
         h.hsts = G.hsts;
     if (status == 413 && ri != NULL && ri->request_method == NULL)
         h.status = 431; /* the head, not a body, was too large */
+    if (status == 400 && errmsg != NULL && strcmp(errmsg, "Malformed message") == 0)
+        h.status = head_error_status();
     send_response(conn, ri, w, &h);
     finish_request(conn, w);
     return 0;
@@ -446,10 +544,60 @@ static int on_log_message(const struct mg_connection *conn, const char *message)
     return 1;
 }
 
+/* civetweb parsed a request whose target names no local path ("OPTIONS *",
+ * or an absolute-form target for another port or scheme) and closes the
+ * connection without calling any handler: answer it here, while the
+ * connection is still open, and log it like any other request. */
+static void answer_unrouted(struct mg_connection *conn, const struct mg_request_info *ri,
+                            struct worker *w)
+{
+    struct resp_head h;
+
+    start_request(w, mg_get_header(conn, "X-Request-Id"), route_method(ri->request_method));
+    w->route = ROUTE_SERVER;
+    memset(&h, 0, sizeof(h));
+    h.request_id = w->rid;
+    h.conn_close = 1;
+    if (ri->is_ssl && G.hsts[0] != '\0')
+        h.hsts = G.hsts;
+    if (strcmp(ri->request_uri, "*") == 0) {
+        h.status = w->method == METHOD_OPTIONS ? 200 : 400;
+        h.allow = ROUTE_ALLOW;
+    } else {
+        h.status = 421;
+    }
+    send_response(conn, ri, w, &h);
+    finish_request(conn, w);
+}
+
 static void on_connection_close(const struct mg_connection *conn)
 {
-    (void)conn;
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    struct worker *w = tl_w;
+
+    if (w != NULL && w->conn_live && !w->answered && !w->active && ri != NULL &&
+        ri->request_method != NULL && ri->request_uri != NULL && ri->local_uri == NULL)
+        answer_unrouted((struct mg_connection *)conn, ri, w);
+    if (w != NULL) {
+        w->conn_live = 0;
+        w->answered = 0;
+    }
     tlsctx_thread_reset();
+}
+
+static int on_init_connection(const struct mg_connection *conn, void **conn_data)
+{
+    struct worker *w = worker_get();
+
+    (void)conn;
+    (void)conn_data;
+    (void)framing_take_bad_byte();
+    if (w != NULL) {
+        w->conn_live = 1;
+        w->answered = 0;
+        clock_gettime(CLOCK_MONOTONIC, &w->wait_t0);
+    }
+    return 0;
 }
 
 static void *on_init_thread(const struct mg_context *ctx, int thread_type)
@@ -483,6 +631,59 @@ static int port_spec(char *out, size_t cap, const char *bind, int port, const ch
     return (n < 0 || (size_t)n >= cap) ? -1 : 0;
 }
 
+/* Health threads: a probe or a scrape is short, so a few threads serve
+ * them all; they never wait behind the clients of the main listener. */
+#define HEALTH_THREADS "4"
+
+/* The second civetweb context: plain HTTP on --health-bind:--health-port,
+ * same callbacks (on_begin_request restricts it to the health routes). */
+static int start_health(const struct server_params *p, const struct mg_callbacks *cb,
+                        char *err, size_t errlen)
+{
+    struct mg_init_data init;
+    struct mg_error_data e;
+    struct mg_server_port ports[2];
+    char spec[96], rt[24], cerr[256];
+    unsigned code = 0;
+    const char *opts[24];
+    int n = 0;
+
+    if (port_spec(spec, sizeof(spec), p->health_bind, p->health_port < 0 ? 0 : p->health_port,
+                  "") != 0) {
+        snprintf(err, errlen, "health bind address too long");
+        return -1;
+    }
+    snprintf(rt, sizeof(rt), "%lld", (long long)p->request_timeout_ms);
+    opts[n++] = "listening_ports";       opts[n++] = spec;
+    opts[n++] = "num_threads";           opts[n++] = HEALTH_THREADS;
+    opts[n++] = "request_timeout_ms";    opts[n++] = rt;
+    opts[n++] = "keep_alive_timeout_ms"; opts[n++] = rt;
+    opts[n++] = "enable_keep_alive";     opts[n++] = "yes";
+    opts[n++] = "connection_queue";      opts[n++] = "16";
+    opts[n++] = "tcp_nodelay";           opts[n++] = "1";
+    opts[n++] = "decode_url";            opts[n++] = "no";
+    opts[n++] = "enable_auth_domain_check"; opts[n++] = "no";
+    opts[n] = NULL;
+    memset(&e, 0, sizeof(e));
+    cerr[0] = '\0';
+    e.code = &code;
+    e.text = cerr;
+    e.text_buffer_size = sizeof(cerr);
+    memset(&init, 0, sizeof(init));
+    init.callbacks = cb;
+    init.configuration_options = opts;
+    G.hctx = mg_start2(&init, &e);
+    if (G.hctx == NULL) {
+        snprintf(err, errlen, "health listener did not start on %s: %s", spec,
+                 cerr[0] ? cerr : "unknown error");
+        return -1;
+    }
+    memset(ports, 0, sizeof(ports));
+    if (mg_get_server_ports(G.hctx, 2, ports) >= 1)
+        G.health_port = ports[0].port;
+    return 0;
+}
+
 int server_start(const struct server_params *p, char *err, size_t errlen)
 {
     struct mg_callbacks cb;
@@ -493,7 +694,7 @@ int server_start(const struct server_params *p, char *err, size_t errlen)
     char threads[24], rt[24], kt[24], mrs[24], queue[24], cerr[256];
     unsigned code = 0;
     const char *opts[40];
-    int n = 0, i, nports;
+    int n = 0, i, nports, cap;
 
     G.p = *p;
     G.hsts[0] = '\0';
@@ -576,6 +777,7 @@ int server_start(const struct server_params *p, char *err, size_t errlen)
     cb.log_message = on_log_message;
     cb.init_ssl = tlsctx_init_ssl;
     cb.connection_close = on_connection_close;
+    cb.init_connection = on_init_connection;
     cb.init_thread = on_init_thread;
     cb.exit_thread = on_exit_thread;
 
@@ -587,6 +789,20 @@ int server_start(const struct server_params *p, char *err, size_t errlen)
     init.callbacks = &cb;
     init.user_data = NULL;
     init.configuration_options = opts;
+    /* One address may hold at most half the threads, so it can never
+     * take them all whatever --max-conns-per-addr says. */
+    cap = p->max_conns_per_addr;
+    if (cap > p->threads / 2)
+        cap = p->threads / 2 > 0 ? p->threads / 2 : 1;
+    G.conn_cap = cap;
+    /* The last quarter of the threads is kept for addresses that hold no
+     * connection yet (see connguard_init). */
+    if (connguard_init(cap, 4 * p->threads + 64, p->threads - p->threads / 4) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (accesslog_start() != 0)
+        log_kv(LOG_WARN, "access-log batching unavailable; writing lines one by one", NULL);
     atomic_store(&G.tls_port, p->tls_port); /* workers may redirect before mg_start2 returns */
     G.http_port = p->http_port;
     G.ctx = mg_start2(&init, &e);
@@ -603,6 +819,22 @@ int server_start(const struct server_params *p, char *err, size_t errlen)
         else
             G.http_port = ports[i].port;
     }
+    /* Only the main listeners (open now, before the health context's) are
+     * capped per address and deferred until the client sends data. */
+    if (connguard_guard_listeners((int)((p->request_timeout_ms + 999) / 1000)) < 0) {
+        snprintf(err, errlen, "cannot find the listening sockets: %s", strerror(errno));
+        return -1;
+    }
+    /* Shed keep-alive only when nearly every thread holds a connection
+     * (15/16): below that, reusing connections is cheaper for everyone
+     * (a closed keep-alive connection costs its client a new handshake). */
+    G.shed_at = p->threads - (p->threads / 16 > 1 ? p->threads / 16 : 1);
+    if (G.shed_at < 1)
+        G.shed_at = 1;
+    if (p->health_port != 0 && start_health(p, &cb, err, errlen) != 0) {
+        server_stop();
+        return -1;
+    }
     return 0;
 }
 
@@ -616,10 +848,32 @@ int server_http_port(void)
     return G.http_port;
 }
 
+int server_conn_cap(void)
+{
+    return G.conn_cap;
+}
+
+int server_health_port(void)
+{
+    return G.health_port;
+}
+
+unsigned long server_keepalive_shed(void)
+{
+    return atomic_load(&G.shed);
+}
+
+unsigned long server_framing_rejects(void)
+{
+    return atomic_load(&G.framing_rejects);
+}
+
 int server_begin_drain(void)
 {
     atomic_store(&G.draining, 1);
-    return listeners_close_all();
+    /* The main listeners only: the health listener keeps answering, so
+     * /readyz says 503 (rather than refusing) while the drain runs. */
+    return listeners_close_all(connguard_is_listener);
 }
 
 long server_inflight(void)
@@ -629,8 +883,13 @@ long server_inflight(void)
 
 void server_stop(void)
 {
+    if (G.hctx != NULL)
+        mg_stop(G.hctx);
+    G.hctx = NULL;
     if (G.ctx != NULL)
         mg_stop(G.ctx);
     G.ctx = NULL;
+    accesslog_stop(); /* every access line is out before "stopped" */
     listeners_release();
+    connguard_free();
 }

@@ -14,6 +14,9 @@ struct server_params {
     int64_t keepalive_timeout_ms;  /* 0: keep-alive off */
     uint64_t max_request_size;
     int64_t hsts_max_age;          /* 0: no HSTS header */
+    int max_conns_per_addr;        /* 0: no per-address cap */
+    const char *health_bind;       /* address of the health/metrics listener */
+    int health_port;               /* plain HTTP /healthz /readyz /metrics; 0: none, -1: kernel-chosen */
 };
 
 /* Start civetweb with hellod's callbacks and options (see server.c for why
@@ -25,10 +28,18 @@ int server_start(const struct server_params *p, char *err, size_t errlen);
 /* The ports actually bound (the TLS one may have been 0). */
 int server_tls_port(void);
 int server_http_port(void);
+int server_health_port(void);   /* 0 when the health listener is off */
+int server_conn_cap(void);      /* effective per-address cap (0: none) */
+
+/* Pressure counters for /metrics: responses that ended keep-alive because
+ * most threads held a connection, and heads refused for their framing. */
+unsigned long server_keepalive_shed(void);
+unsigned long server_framing_rejects(void);
 
 /* Begin a graceful shutdown: /readyz answers 503 from now on, responses
  * carry "Connection: close" and keep-alive ends after the current request,
- * and the listening sockets are closed so new connections are refused.
+ * and the main listening sockets are closed so new connections are refused
+ * (the health listener stays open until server_stop).
  * Returns the number of listening sockets closed, or -1 (errno set). */
 int server_begin_drain(void);
 

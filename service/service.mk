@@ -6,5 +6,6 @@ $(BUILD)/libhellod.a: $(HELLOD_OBJS)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/hellod: $(BUILD)/service/main.o $(BUILD)/libhellod.a $(BUILD)/libcommon.a $(BUILD)/civetweb.o
+# civetweb-hellod.o comes before the archives: it references hellod_accept etc. in libhellod.a.
+$(BUILD)/hellod: $(BUILD)/service/main.o $(BUILD)/civetweb-hellod.o $(BUILD)/libhellod.a $(BUILD)/libcommon.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(HELLOD_LIBS)

@@ -7,10 +7,12 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "service/connguard.h"
+#include "service/server.h"
 #include "service/tlsctx.h"
 
 /* Statuses hellod sends; others still count, through the slow path. */
-static const int known_status[] = {200, 301, 308, 400, 404, 405, 408, 411, 413, 414, 431,
+static const int known_status[] = {200, 301, 308, 400, 404, 405, 408, 411, 413, 414, 421, 431,
                                    500, 503, 505};
 #define NSTATUS (sizeof(known_status) / sizeof(known_status[0]))
 
@@ -21,10 +23,11 @@ static struct {
     metrics_registry *reg;
     metrics_family *requests, *duration, *reloads;
     metrics_child *inflight, *hs_fail, *log_errors, *cert_expiry;
+    metrics_child *conns_open, *conns_refused, *ka_shed, *framing;
     metrics_child *route_duration[ROUTE__COUNT];
     _Atomic(metrics_child *) cache[ROUTE__COUNT][METHOD__COUNT][NSTATUS];
     pthread_mutex_t sync_mu;         /* guards the two "seen" values below */
-    double hs_seen, log_err_seen;
+    double hs_seen, log_err_seen, refused_seen, shed_seen, framing_seen;
 } S = {.sync_mu = PTHREAD_MUTEX_INITIALIZER};
 
 int stats_init(const char *version)
@@ -63,6 +66,23 @@ int stats_init(const char *version)
     f = metrics_counter(S.reg, "hellod_log_write_errors_total",
                         "Log writes that failed or were short.", 0, NULL);
     S.log_errors = f ? metrics_child_get(f, NULL) : NULL;
+    f = metrics_gauge(S.reg, "hellod_connections_open",
+                      "Connections accepted on the HTTPS and redirect ports and not yet closed "
+                      "(queued or held by a thread).", 0, NULL);
+    S.conns_open = f ? metrics_child_get(f, NULL) : NULL;
+    f = metrics_counter(S.reg, "hellod_connections_refused_total",
+                        "Connections reset at accept because their client address held "
+                        "--max-conns-per-addr already.", 0, NULL);
+    S.conns_refused = f ? metrics_child_get(f, NULL) : NULL;
+    f = metrics_counter(S.reg, "hellod_keepalive_shed_total",
+                        "Responses that closed a keep-alive connection because most threads "
+                        "held a connection.", 0, NULL);
+    S.ka_shed = f ? metrics_child_get(f, NULL) : NULL;
+    f = metrics_counter(S.reg, "hellod_framing_rejects_total",
+                        "Requests answered 400 for ambiguous framing (conflicting Content-Length, "
+                        "Transfer-Encoding, obs-fold, whitespace before a colon, too many fields).",
+                        0, NULL);
+    S.framing = f ? metrics_child_get(f, NULL) : NULL;
     f = metrics_gauge(S.reg, "process_start_time_seconds",
                       "Start time of the process since the Unix epoch in seconds.", 0, NULL);
     clock_gettime(CLOCK_REALTIME, &now);
@@ -74,7 +94,8 @@ int stats_init(const char *version)
     if (f != NULL)
         metrics_family_set(f, v, 1);
     if (S.requests == NULL || S.duration == NULL || S.inflight == NULL || S.hs_fail == NULL ||
-        S.reloads == NULL || S.cert_expiry == NULL || S.log_errors == NULL || f == NULL)
+        S.reloads == NULL || S.cert_expiry == NULL || S.log_errors == NULL || f == NULL ||
+        S.conns_open == NULL || S.conns_refused == NULL || S.ka_shed == NULL || S.framing == NULL)
         return -1;
     for (i = 0; i < ROUTE__COUNT; i++) {
         v[0] = route_name((enum route_id)i);
@@ -137,6 +158,15 @@ void stats_cert_reload(int ok)
         metrics_family_add(S.reloads, v, 1);
 }
 
+/* Bring a counter fed from elsewhere up to its source's total. */
+static void catch_up(metrics_child *c, double total, double *seen)
+{
+    if (total > *seen) {
+        metrics_add(c, total - *seen);
+        *seen = total;
+    }
+}
+
 int stats_render(buf_t *b)
 {
     double hs, le;
@@ -155,6 +185,10 @@ int stats_render(buf_t *b)
         S.log_err_seen = le;
     }
     metrics_set(S.cert_expiry, (double)tlsctx_not_after());
+    metrics_set(S.conns_open, (double)connguard_open());
+    catch_up(S.conns_refused, (double)connguard_refused(), &S.refused_seen);
+    catch_up(S.ka_shed, (double)server_keepalive_shed(), &S.shed_seen);
+    catch_up(S.framing, (double)server_framing_rejects(), &S.framing_seen);
     pthread_mutex_unlock(&S.sync_mu);
     return metrics_render(S.reg, b);
 }

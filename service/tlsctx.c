@@ -104,6 +104,29 @@ static int apply_policy(SSL_CTX *c)
     }
     SSL_CTX_set_info_callback(c, info_cb);
     SSL_CTX_set_tlsext_servername_callback(c, servername_cb);
+    /* One read(2) per request record instead of two (header, then body);
+     * hellod_ssl_pending keeps civetweb from polling over bytes already
+     * read ahead. */
+    SSL_CTX_set_read_ahead(c, 1);
+    return 0;
+}
+
+int hellod_ssl_pending(const SSL *cs)
+{
+    SSL *ssl = (SSL *)cs; /* SSL_peek needs it; the SSL is civetweb's, this thread's */
+    char c;
+    int n = SSL_pending(ssl);
+
+    if (n > 0 || !SSL_has_pending(ssl))
+        return n;
+    /* Read-ahead bytes that are not yet a decrypted record: decrypt one
+     * if it is complete (the socket is non-blocking, so an incomplete one
+     * just says "want read" and civetweb polls for the rest). */
+    if (SSL_peek(ssl, &c, 1) > 0) {
+        n = SSL_pending(ssl);
+        return n > 0 ? n : 1;
+    }
+    ERR_clear_error();
     return 0;
 }
 

@@ -47,4 +47,11 @@ void tlsctx_thread_reset(void);
 /* Release the certificate context. */
 void tlsctx_free(void);
 
+/* civetweb's SSL_pending (its object is compiled with
+ * -DSSL_pending=hellod_ssl_pending): also counts a complete record that
+ * read-ahead buffered but OpenSSL has not decrypted yet, so civetweb never
+ * waits in poll() for bytes it already holds (a pipelined request). */
+struct ssl_st;
+int hellod_ssl_pending(const struct ssl_st *ssl);
+
 #endif

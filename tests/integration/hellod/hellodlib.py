@@ -52,6 +52,7 @@ class Hellod:
         self.proc = None
         self.tls_port = None
         self.http_port = None
+        self.health_port = None
         self.ca = None  # CA file clients trust; default: the self-signed certificate
 
     # --- process ---------------------------------------------------------
@@ -60,7 +61,10 @@ class Hellod:
             http_port = free_port()
             argv = [HELLOD, "--bind", "127.0.0.1", "--tls-port", "0",
                     "--http-port", str(http_port), "--state-dir", str(self.state),
-                    "--shutdown-timeout", "5s"] + self.args
+                    "--shutdown-timeout", "5s"]
+            if "--health-port" not in self.args:  # never the fixed default 9102 in tests
+                argv += ["--health-port", str(free_port()), "--health-bind", "127.0.0.1"]
+            argv += self.args
             env = dict(os.environ)
             env.update(self.env or {})
             with open(self.log_path, "ab") as out, open(self.err_path, "ab") as err:
@@ -77,6 +81,7 @@ class Hellod:
             if isinstance(line, dict):
                 self.tls_port = line["tls_port"]
                 self.http_port = line.get("http_port")
+                self.health_port = line.get("health_port")
                 return self
             if self.proc.poll() is None:
                 self.kill()
