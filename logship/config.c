@@ -9,6 +9,8 @@
 
 #include "buf.h"
 #include "log.h"
+#include "logship/fileguard.h"
+#include "logship/redact.h"
 
 #define ENV_PREFIX "LOGSHIP"
 #define NOPTS 80
@@ -36,6 +38,9 @@ static void build_opts(struct ls_config *c)
     /* sources and parsing */
     OPT("source", CFG_LIST, &c->sources, NULL, 0, 0, NULL, "PATH|GLOB|-",
         "File path or glob to follow, or - for stdin (repeatable; positional arguments too).");
+    OPT("allow-root", CFG_LIST, &c->allow_roots, NULL, 0, 0, NULL, "DIR",
+        "Directory a followed file (symlinks resolved) may lie in besides its glob's own directory "
+        "(repeatable; e.g. /var/log/pods for /var/log/containers/*.log).");
     OPT("format", CFG_ENUM, &c->format, "json", 0, 0, formats, "json|raw|docker",
         "Input format: JSON lines (timestamp and label fields read), raw text, or Docker json-file.");
     OPT("label", CFG_LIST, &c->labels, NULL, 0, 0, NULL, "K=V", "Static label added to every entry (repeatable).");
@@ -71,10 +76,14 @@ static void build_opts(struct ls_config *c)
     OPT("username", CFG_STR, &c->username, NULL, 0, 0, NULL, "USER",
         "Basic auth user for every output kind without its own credentials (--loki-username, ...).");
     OPT("password", CFG_STR, &c->password, NULL, 0, 0, NULL, "PASS", "Basic auth password (with --username).");
+    OPT("password-file", CFG_STR, &c->password_file, NULL, 0, 0, NULL, "PATH",
+        "File holding the basic auth password instead of --password (re-read on change).");
     OPT("bearer-token-file", CFG_STR, &c->bearer_token_file, NULL, 0, 0, NULL, "PATH",
         "File holding a bearer token (Authorization: Bearer), for kinds without their own credentials.");
     OPT("api-key", CFG_STR, &c->api_key, NULL, 0, 0, NULL, "KEY",
         "Elasticsearch API key (Authorization: ApiKey), unless --es-* credentials are given.");
+    OPT("api-key-file", CFG_STR, &c->api_key_file, NULL, 0, 0, NULL, "PATH",
+        "File holding the Elasticsearch API key instead of --api-key (re-read on change).");
     OPT("ca-file", CFG_STR, &c->ca_file, NULL, 0, 0, NULL, "PATH",
         "CA bundle to verify backends' TLS certificates (kinds without their own --*-ca-file).");
     OPT("cert", CFG_STR, &c->cert, NULL, 0, 0, NULL, "PATH",
@@ -86,6 +95,8 @@ static void build_opts(struct ls_config *c)
         "Loki outputs only: basic auth user; any --loki-* credential replaces the shared ones (\"\" = none).");
     OPT("loki-password", CFG_STR, &c->loki_auth.password, NULL, 0, 0, NULL, "PASS",
         "Loki outputs only: basic auth password.");
+    OPT("loki-password-file", CFG_STR, &c->loki_auth.password_file, NULL, 0, 0, NULL, "PATH",
+        "Loki outputs only: file holding the basic auth password.");
     OPT("loki-bearer-token-file", CFG_STR, &c->loki_auth.bearer_token_file, NULL, 0, 0, NULL, "PATH",
         "Loki outputs only: file holding a bearer token.");
     OPT("loki-ca-file", CFG_STR, &c->loki_auth.ca_file, NULL, 0, 0, NULL, "PATH",
@@ -97,8 +108,12 @@ static void build_opts(struct ls_config *c)
         "Elasticsearch outputs only: basic auth user; any --es-* credential replaces the shared ones.");
     OPT("es-password", CFG_STR, &c->es_auth.password, NULL, 0, 0, NULL, "PASS",
         "Elasticsearch outputs only: basic auth password.");
+    OPT("es-password-file", CFG_STR, &c->es_auth.password_file, NULL, 0, 0, NULL, "PATH",
+        "Elasticsearch outputs only: file holding the basic auth password.");
     OPT("es-api-key", CFG_STR, &c->es_auth.api_key, NULL, 0, 0, NULL, "KEY",
         "Elasticsearch outputs only: API key (Authorization: ApiKey).");
+    OPT("es-api-key-file", CFG_STR, &c->es_auth.api_key_file, NULL, 0, 0, NULL, "PATH",
+        "Elasticsearch outputs only: file holding the API key.");
     OPT("es-ca-file", CFG_STR, &c->es_auth.ca_file, NULL, 0, 0, NULL, "PATH",
         "Elasticsearch outputs only: CA bundle (replaces --ca-file).");
     OPT("es-cert", CFG_STR, &c->es_auth.cert, NULL, 0, 0, NULL, "PATH",
@@ -109,6 +124,8 @@ static void build_opts(struct ls_config *c)
         "Logstash outputs only: basic auth user (http://); replaces the shared credentials.");
     OPT("logstash-password", CFG_STR, &c->logstash_auth.password, NULL, 0, 0, NULL, "PASS",
         "Logstash outputs only: basic auth password.");
+    OPT("logstash-password-file", CFG_STR, &c->logstash_auth.password_file, NULL, 0, 0, NULL, "PATH",
+        "Logstash outputs only: file holding the basic auth password.");
     OPT("logstash-ca-file", CFG_STR, &c->logstash_auth.ca_file, NULL, 0, 0, NULL, "PATH",
         "Logstash outputs only: CA bundle (replaces --ca-file).");
     OPT("logstash-cert", CFG_STR, &c->logstash_auth.cert, NULL, 0, 0, NULL, "PATH",
@@ -236,6 +253,11 @@ static int config_file_args(const char *path, buf_t *args, size_t *nargs, char *
             switch (json_object_get_type(e)) {
             case json_type_string:
                 txt = json_object_get_string(e);
+                if (strlen(txt) != (size_t)json_object_get_string_len(e)) {
+                    /* name the key, never the value: it may be a secret */
+                    snprintf(err, errlen, "config file %s: \"%s\" holds a NUL character", path, key);
+                    goto out;
+                }
                 break;
             case json_type_int:
                 snprintf(num, sizeof(num), "%" PRId64, json_object_get_int64(e));
@@ -292,11 +314,14 @@ static const char *nonempty(const char *s)
 int ls_config_resolve_auth(const struct ls_kind_auth *kind, const struct ls_kind_auth *shared,
                            const char *flag, struct ls_output_conf *o, char *err, size_t errlen)
 {
-    const struct ls_kind_auth *cred = kind->username || kind->password || kind->bearer_token_file ||
-                                              kind->api_key ? kind : shared;
+    const struct ls_kind_auth *cred = kind->username || kind->password || kind->password_file ||
+                                              kind->bearer_token_file || kind->api_key ||
+                                              kind->api_key_file ? kind : shared;
     const struct ls_kind_auth *tls = kind->cert || kind->key ? kind : shared;
     o->username = nonempty(cred->username);
     o->password = nonempty(cred->password);
+    o->password_file = nonempty(cred->password_file);
+    o->api_key_file = nonempty(cred->api_key_file);
     o->bearer_token_file = nonempty(cred->bearer_token_file);
     o->api_key = nonempty(cred->api_key);
     o->ca_file = nonempty(kind->ca_file ? kind->ca_file : shared->ca_file);
@@ -304,7 +329,7 @@ int ls_config_resolve_auth(const struct ls_kind_auth *kind, const struct ls_kind
     o->key_file = nonempty(tls->key);
     const char *pre = cred == kind ? flag : "";
     const char *dash = cred == kind ? "-" : "";
-    if (!o->username != !o->password) {
+    if (!o->username != !(o->password || o->password_file)) {
         snprintf(err, errlen, "--%s%susername and --%s%spassword go together", pre, dash, pre, dash);
         return -1;
     }
@@ -334,7 +359,8 @@ static int add_output(struct ls_config *c, const char *kind, const char *url, un
         ok = ok || strncmp(url, "beats://", 8) == 0 || strncmp(url, "beats+tls://", 12) == 0 ||
              strncmp(url, "tcp://", 6) == 0 || strncmp(url, "tls://", 6) == 0;
     if (!ok || strpbrk(url, " \t\r\n") != NULL) {
-        snprintf(err, errlen, "--%s: bad URL \"%s\"", kind, url);
+        char safe[512];
+        snprintf(err, errlen, "--%s: bad URL \"%s\"", kind, ls_redact_url(url, safe, sizeof(safe)));
         return -1;
     }
     struct ls_output_spec *s = &c->outputs[c->n_outputs++];
@@ -348,8 +374,9 @@ static int add_output(struct ls_config *c, const char *kind, const char *url, un
     o->url = url;
     o->tenant = c->tenant;
     const struct ls_kind_auth shared = {
-        .username = c->username, .password = c->password, .bearer_token_file = c->bearer_token_file,
-        .api_key = c->api_key, .ca_file = c->ca_file, .cert = c->cert, .key = c->key,
+        .username = c->username, .password = c->password, .password_file = c->password_file,
+        .bearer_token_file = c->bearer_token_file, .api_key = c->api_key,
+        .api_key_file = c->api_key_file, .ca_file = c->ca_file, .cert = c->cert, .key = c->key,
     };
     const struct ls_kind_auth *own = &c->loki_auth;
     const char *flag = "loki";
@@ -371,6 +398,67 @@ static int add_output(struct ls_config *c, const char *kind, const char *url, un
     o->dead_letter = c->dead_letter;
     o->batch_bytes = c->batch_bytes;
     return 0;
+}
+
+/* A value that goes into a request header must not end the header early:
+ * CR or LF would let it add headers of its own (and NUL cuts it). Other
+ * control characters are refused too; no credential needs them. */
+static int header_safe(const char *opt, const char *v, char *err, size_t errlen)
+{
+    if (!v)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if ((*p < 0x20 && *p != '\t') || *p == 0x7f) {
+            /* name the option, never the value */
+            snprintf(err, errlen, "--%s holds a control character (CR, LF, ...); refused", opt);
+            return -1;
+        }
+    return 0;
+}
+
+/* One credential level (shared "" or a kind's "loki-", "es-", "logstash-"):
+ * header-safe values, a basic auth user without ':', and a value or a file
+ * for each credential, not both. */
+static int check_level(const char *pre, const struct ls_kind_auth *a, char *err, size_t errlen)
+{
+    char n1[48], n2[48];
+    snprintf(n1, sizeof(n1), "%susername", pre);
+    if (header_safe(n1, a->username, err, errlen) != 0)
+        return -1;
+    if (a->username && strchr(a->username, ':')) {
+        snprintf(err, errlen, "--%s must not hold ':' (basic auth splits user and password there)", n1);
+        return -1;
+    }
+    snprintf(n1, sizeof(n1), "%spassword", pre);
+    snprintf(n2, sizeof(n2), "%spassword-file", pre);
+    if (header_safe(n1, a->password, err, errlen) != 0)
+        return -1;
+    if (nonempty(a->password) && nonempty(a->password_file)) {
+        snprintf(err, errlen, "--%s and --%s: give one, not both", n1, n2);
+        return -1;
+    }
+    snprintf(n1, sizeof(n1), "%sapi-key", pre);
+    snprintf(n2, sizeof(n2), "%sapi-key-file", pre);
+    if (header_safe(n1, a->api_key, err, errlen) != 0)
+        return -1;
+    if (nonempty(a->api_key) && nonempty(a->api_key_file)) {
+        snprintf(err, errlen, "--%s and --%s: give one, not both", n1, n2);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_secrets(struct ls_config *c, char *err, size_t errlen)
+{
+    const struct ls_kind_auth shared = {
+        .username = c->username, .password = c->password, .password_file = c->password_file,
+        .api_key = c->api_key, .api_key_file = c->api_key_file,
+    };
+    if (check_level("", &shared, err, errlen) != 0 || check_level("loki-", &c->loki_auth, err, errlen) != 0 ||
+        check_level("es-", &c->es_auth, err, errlen) != 0 ||
+        check_level("logstash-", &c->logstash_auth, err, errlen) != 0)
+        return -1;
+    return header_safe("tenant", c->tenant, err, errlen);
 }
 
 static int validate(struct ls_config *c, char *err, size_t errlen)
@@ -396,9 +484,18 @@ static int validate(struct ls_config *c, char *err, size_t errlen)
             snprintf(err, errlen, "--source: empty path");
             return -1;
         } else {
+            if (ls_fileguard_check_source(s, err, errlen) != 0)
+                return -1;
             c->file_sources[c->n_file_sources++] = s;
         }
     }
+    for (size_t i = 0; i < c->allow_roots.n; i++)
+        if (c->allow_roots.items[i][0] == '\0') {
+            snprintf(err, errlen, "--allow-root: empty path");
+            return -1;
+        }
+    if (check_secrets(c, err, errlen) != 0)
+        return -1;
     for (size_t i = 0; i < c->labels.n; i++) {
         const char *l = c->labels.items[i];
         const char *eq = strchr(l, '=');
@@ -460,7 +557,8 @@ static int validate(struct ls_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "no output given (--loki, --elasticsearch or --logstash)");
         return -1;
     }
-    if ((c->password && !c->username) || (c->username && !c->password)) {
+    if (((c->password || c->password_file) && !c->username) ||
+        (c->username && !(c->password || c->password_file))) {
         snprintf(err, errlen, "--username and --password go together");
         return -1;
     }
@@ -538,6 +636,31 @@ out:
     free(av);
     buf_free(&fargs);
     return rc;
+}
+
+size_t ls_config_secrets(const struct ls_config *c, const char **names, size_t max)
+{
+    const struct { const char *name; const char *v; } all[] = {
+        { "password", c->password },
+        { "password-file", c->password_file },
+        { "bearer-token-file", c->bearer_token_file },
+        { "api-key", c->api_key },
+        { "api-key-file", c->api_key_file },
+        { "loki-password", c->loki_auth.password },
+        { "loki-password-file", c->loki_auth.password_file },
+        { "loki-bearer-token-file", c->loki_auth.bearer_token_file },
+        { "es-password", c->es_auth.password },
+        { "es-password-file", c->es_auth.password_file },
+        { "es-api-key", c->es_auth.api_key },
+        { "es-api-key-file", c->es_auth.api_key_file },
+        { "logstash-password", c->logstash_auth.password },
+        { "logstash-password-file", c->logstash_auth.password_file },
+    };
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        if (nonempty(all[i].v) && n < max)
+            names[n++] = all[i].name;
+    return n;
 }
 
 void ls_config_usage(struct ls_config *c, FILE *out)

@@ -19,17 +19,27 @@
 #define DEFAULT_REQUEST_MS 30000
 #define RETRY_AFTER_CAP_MS (24LL * 3600 * 1000)
 
+/* A credential read from a file and re-read when the file changes. */
+struct secret {
+    const char *path;     /* NULL: this credential does not come from a file */
+    const char *what;     /* "bearer token file", ... for messages */
+    int trim_ws;          /* strip all surrounding whitespace (a token), else trailing CR/LF */
+    char *value;          /* last good value, or NULL */
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+    int warned;           /* a failed re-read was reported (until the next good read) */
+};
+
+enum { SECRET_TOKEN, SECRET_PASSWORD, SECRET_APIKEY, SECRET_N };
+
 struct ls_http {
     CURL *curl;
     const struct ls_output_conf *conf;
     char errbuf[CURL_ERROR_SIZE];
-    /* bearer token file cache: re-read when identity, size or mtime changes */
+    struct secret sec[SECRET_N]; /* credential files, re-read when they change */
     char *token;          /* "Authorization: Bearer <token>" header line, or NULL */
-    dev_t tok_dev;
-    ino_t tok_ino;
-    off_t tok_size;
-    struct timespec tok_mtime;
-    int tok_warned;
     char *apikey_hdr;     /* "Authorization: ApiKey <key>", or NULL */
     struct ls_http_response *cur; /* response being filled by the callbacks */
     size_t body_max;      /* response body cap, LS_HTTP_BODY_MAX unless set */
@@ -127,33 +137,38 @@ static size_t on_header(char *ptr, size_t size, size_t nitems, void *ud)
     return n;
 }
 
-/* Read the token file into h->token when it changed since the last read.
- * Returns 0 (token current or unchanged), -1 when it could not be read (the
- * previous token, if any, stays in use). */
-static int token_refresh(struct ls_http *h, char *err, size_t errlen)
+/* Read sf->path into sf->value when the file changed (identity, size or
+ * mtime) since the last read. Trailing CR/LF are stripped (all surrounding
+ * whitespace for a token); what is left must be non-empty and hold no
+ * control character, so a file can never add a header of its own. Sets
+ * *changed when sf->value was replaced. Returns 0 (value current), or -1 with
+ * the reason in err (the previous value, if any, stays: the file is not
+ * sent half-written or with CR/LF). Messages name the file, never the value. */
+static int secret_refresh(struct secret *sf, int *changed, char *err, size_t errlen)
 {
-    const char *path = h->conf->bearer_token_file;
+    const char *path = sf->path;
     struct stat st;
     int fd = -1, rc = -1;
-    char *data = NULL, *line = NULL;
+    char *data = NULL;
 
+    *changed = 0;
     if (stat(path, &st) != 0) {
-        snprintf(err, errlen, "bearer token file %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "%s %s: %s", sf->what, path, strerror(errno));
         goto out;
     }
-    if (h->token && st.st_dev == h->tok_dev && st.st_ino == h->tok_ino && st.st_size == h->tok_size &&
-        st.st_mtim.tv_sec == h->tok_mtime.tv_sec && st.st_mtim.tv_nsec == h->tok_mtime.tv_nsec) {
+    if (sf->value && st.st_dev == sf->dev && st.st_ino == sf->ino && st.st_size == sf->size &&
+        st.st_mtim.tv_sec == sf->mtime.tv_sec && st.st_mtim.tv_nsec == sf->mtime.tv_nsec) {
         rc = 0;
         goto out;
     }
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
-        snprintf(err, errlen, "bearer token file %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "%s %s: %s", sf->what, path, strerror(errno));
         goto out;
     }
     data = malloc(TOKEN_MAX + 1);
     if (!data) {
-        snprintf(err, errlen, "bearer token file %s: out of memory", path);
+        snprintf(err, errlen, "%s %s: out of memory", sf->what, path);
         goto out;
     }
     size_t got = 0;
@@ -162,56 +177,115 @@ static int token_refresh(struct ls_http *h, char *err, size_t errlen)
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            snprintf(err, errlen, "bearer token file %s: %s", path, strerror(errno));
+            snprintf(err, errlen, "%s %s: %s", sf->what, path, strerror(errno));
             goto out;
         }
         if (r == 0)
             break;
         got += (size_t)r;
         if (got > TOKEN_MAX) {
-            snprintf(err, errlen, "bearer token file %s: larger than %d bytes", path, TOKEN_MAX);
+            snprintf(err, errlen, "%s %s: larger than %d bytes", sf->what, path, TOKEN_MAX);
             goto out;
         }
     }
     size_t a = 0, b = got;
-    while (a < b && is_ws(data[a]))
-        a++;
-    while (b > a && is_ws(data[b - 1]))
-        b--;
+    if (sf->trim_ws) {
+        while (a < b && is_ws(data[a]))
+            a++;
+        while (b > a && is_ws(data[b - 1]))
+            b--;
+    } else {
+        while (b > a && (data[b - 1] == '\n' || data[b - 1] == '\r'))
+            b--;
+    }
     if (a == b) {
-        snprintf(err, errlen, "bearer token file %s is empty", path);
+        snprintf(err, errlen, "%s %s is empty", sf->what, path);
         goto out;
     }
     for (size_t i = a; i < b; i++) {
         unsigned char c = (unsigned char)data[i];
-        if (c < 0x20 || c == 0x7f) {
-            snprintf(err, errlen, "bearer token file %s: control character in the token", path);
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            snprintf(err, errlen, "%s %s: control character (CR, LF, NUL, ...) in the value; refused",
+                     sf->what, path);
             goto out;
         }
     }
-    static const char pre[] = "Authorization: Bearer ";
-    line = malloc(sizeof(pre) + (b - a));
-    if (!line) {
-        snprintf(err, errlen, "bearer token file %s: out of memory", path);
-        goto out;
-    }
-    memcpy(line, pre, sizeof(pre) - 1);
-    memcpy(line + sizeof(pre) - 1, data + a, b - a);
-    line[sizeof(pre) - 1 + (b - a)] = '\0';
-    free(h->token);
-    h->token = line;
-    line = NULL;
-    h->tok_dev = st.st_dev;
-    h->tok_ino = st.st_ino;
-    h->tok_size = st.st_size;
-    h->tok_mtime = st.st_mtim;
-    h->tok_warned = 0;
+    memmove(data, data + a, b - a);
+    data[b - a] = '\0';
+    free(sf->value);
+    sf->value = data;
+    data = NULL;
+    sf->dev = st.st_dev;
+    sf->ino = st.st_ino;
+    sf->size = st.st_size;
+    sf->mtime = st.st_mtim;
+    sf->warned = 0;
+    *changed = 1;
     rc = 0;
 out:
     if (fd >= 0)
         close(fd);
     free(data);
-    free(line);
+    return rc;
+}
+
+/* "prefix value" as a new string, or NULL on OOM. */
+static char *header_line(const char *prefix, const char *value)
+{
+    size_t pl = strlen(prefix), vl = strlen(value);
+    char *line = malloc(pl + vl + 1);
+    if (line) {
+        memcpy(line, prefix, pl);
+        memcpy(line + pl, value, vl + 1);
+    }
+    return line;
+}
+
+static const char BEARER[] = "Authorization: Bearer ";
+static const char APIKEY[] = "Authorization: ApiKey ";
+
+/* Re-read every secret file of h that changed and rebuild what depends on
+ * it (header lines, the basic auth password). Returns 0, or -1 with err set
+ * for the first file that could not be used (its old value stays). */
+static int secrets_refresh(struct ls_http *h, char *err, size_t errlen)
+{
+    int rc = 0;
+    for (size_t i = 0; i < SECRET_N; i++) {
+        struct secret *sf = &h->sec[i];
+        int changed = 0;
+        char e[256];
+        if (!sf->path)
+            continue;
+        if (secret_refresh(sf, &changed, e, sizeof(e)) != 0) {
+            if (!sf->warned && rc == 0)
+                snprintf(err, errlen, "%s", e);
+            if (!sf->warned)
+                rc = -1;
+            sf->warned = 1;
+            continue;
+        }
+        if (!changed)
+            continue;
+        if (i == SECRET_PASSWORD) {
+            if (curl_easy_setopt(h->curl, CURLOPT_PASSWORD, sf->value) != CURLE_OK && rc == 0) {
+                snprintf(err, errlen, "libcurl: cannot set the password");
+                rc = -1;
+            }
+            continue;
+        }
+        char **hdr = i == SECRET_TOKEN ? &h->token : &h->apikey_hdr;
+        char *line = header_line(i == SECRET_TOKEN ? BEARER : APIKEY, sf->value);
+        if (!line) {
+            if (rc == 0)
+                snprintf(err, errlen, "%s %s: out of memory", sf->what, sf->path);
+            rc = -1;
+            sf->dev = 0; /* read it again next time */
+            sf->ino = 0;
+            continue;
+        }
+        free(*hdr);
+        *hdr = line;
+    }
     return rc;
 }
 
@@ -279,22 +353,21 @@ struct ls_http *ls_http_new(const struct ls_output_conf *conf, char *err, size_t
         SETOPT(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         SETOPT(CURLOPT_USERNAME, conf->username);
         SETOPT(CURLOPT_PASSWORD, conf->password ? conf->password : "");
+        if (conf->password_file && *conf->password_file)
+            h->sec[SECRET_PASSWORD] = (struct secret){ .path = conf->password_file, .what = "password file" };
     }
-    if (conf->bearer_token_file && *conf->bearer_token_file) {
-        if (token_refresh(h, err, errlen) != 0)
-            goto fail;
+    if (conf->bearer_token_file && *conf->bearer_token_file)
+        h->sec[SECRET_TOKEN] = (struct secret){ .path = conf->bearer_token_file, .what = "bearer token file",
+                                                .trim_ws = 1 };
+    if (conf->api_key_file && *conf->api_key_file)
+        h->sec[SECRET_APIKEY] = (struct secret){ .path = conf->api_key_file, .what = "API key file" };
+    else if (conf->api_key && *conf->api_key && !(h->apikey_hdr = header_line(APIKEY, conf->api_key))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
     }
-    if (conf->api_key && *conf->api_key) {
-        static const char pre[] = "Authorization: ApiKey ";
-        size_t kl = strlen(conf->api_key);
-        h->apikey_hdr = malloc(sizeof(pre) + kl);
-        if (!h->apikey_hdr) {
-            snprintf(err, errlen, "out of memory");
-            goto fail;
-        }
-        memcpy(h->apikey_hdr, pre, sizeof(pre) - 1);
-        memcpy(h->apikey_hdr + sizeof(pre) - 1, conf->api_key, kl + 1);
-    }
+    /* A credential file that cannot be used at start is a configuration error. */
+    if (secrets_refresh(h, err, errlen) != 0)
+        goto fail;
     if (conf->ca_file && *conf->ca_file) {
         if (readable("CA file", conf->ca_file, err, errlen) != 0)
             goto fail;
@@ -338,11 +411,9 @@ int ls_http_post(struct ls_http *h, const char *url, const char *const *extra_he
     h->cur = resp;
     h->errbuf[0] = '\0';
 
-    if (h->conf->bearer_token_file && *h->conf->bearer_token_file &&
-        token_refresh(h, err, sizeof(err)) != 0 && !h->tok_warned) {
-        /* Keep sending the last good token; say so once per change. */
-        h->tok_warned = 1;
-        log_kv(LOG_WARN, "cannot re-read the bearer token file; using the previous token",
+    if (secrets_refresh(h, err, sizeof(err)) != 0) {
+        /* Keep sending the last good value; said once per file until it is good again. */
+        log_kv(LOG_WARN, "cannot re-read a credential file; using the previous value",
                "output", h->conf->name ? h->conf->name : "", "error", err, NULL);
     }
     for (size_t i = 0; extra_headers && extra_headers[i]; i++) {
@@ -412,5 +483,7 @@ void ls_http_free(struct ls_http *h)
         curl_easy_cleanup(h->curl);
     free(h->token);
     free(h->apikey_hdr);
+    for (size_t i = 0; i < SECRET_N; i++)
+        free(h->sec[i].value);
     free(h);
 }

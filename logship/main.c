@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
+#include "jsonw.h"
 #include "log.h"
 #include "metrics.h"
 #include "logship/admin.h"
@@ -54,6 +56,31 @@ static int check_outputs(struct ls_config *c, char *err, size_t errlen)
         c->outputs[i].ops->destroy(ctx);
     }
     return 0;
+}
+
+/* The start line: version, spool, and which secrets are set, by option
+ * name only ("secrets":["es-password-file"]), so an operator can see where
+ * credentials come from without any of them reaching the log. */
+static void log_started(const struct ls_config *c)
+{
+    const char *names[LS_CONFIG_MAX_SECRETS];
+    size_t n = ls_config_secrets(c, names, LS_CONFIG_MAX_SECRETS);
+    buf_t arr, line;
+    buf_init(&arr, 4096);
+    buf_init(&line, LOG_LINE_MAX);
+    int bad = buf_addc(&arr, '[') != 0;
+    for (size_t i = 0; i < n; i++)
+        bad |= (i && buf_addc(&arr, ',') != 0) || jsonw_str(&arr, names[i], strlen(names[i])) != 0;
+    bad |= buf_addc(&arr, ']') != 0;
+    log_begin(&line, LOG_INFO, "started");
+    bad |= log_kv_strn(&line, "version", PROJECT_VERSION, strlen(PROJECT_VERSION)) != 0;
+    bad |= log_kv_strn(&line, "spool", c->spool_dir, strlen(c->spool_dir)) != 0;
+    /* a half-built array is left out; the line says "started" either way */
+    if (!bad && jsonw_kv_raw(&line, "secrets", arr.p, arr.len) != 0)
+        bad = 1;
+    log_emit(&line);
+    buf_free(&line);
+    buf_free(&arr);
 }
 
 int main(int argc, char **argv)
@@ -160,8 +187,10 @@ int main(int argc, char **argv)
         }
     }
     if (c.n_file_sources > 0) {
-        src_file = ls_source_file_new(c.file_sources, c.n_file_sources, &c.parse,
-                                      (enum ls_start_at)c.start_at, c.spool_dir, reg, err, sizeof(err));
+        src_file = ls_source_file_new_guarded(c.file_sources, c.n_file_sources,
+                                              (const char *const *)c.allow_roots.items, c.allow_roots.n,
+                                              &c.parse, (enum ls_start_at)c.start_at, c.spool_dir, reg,
+                                              err, sizeof(err));
         if (!src_file) {
             fprintf(stderr, "logship: %s\n", err);
             rc = 2;
@@ -190,7 +219,7 @@ int main(int argc, char **argv)
     }
     if (ls_pipeline_start(p) != 0)
         goto out;
-    log_kv(LOG_INFO, "started", "version", PROJECT_VERSION, "spool", c.spool_dir, NULL);
+    log_started(&c);
     r = ls_pipeline_run(p, &g_stop, &g_reopen);
     if (r < 0) {
         /* A thread is stuck in a request; positions and cursors are saved,

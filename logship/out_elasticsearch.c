@@ -36,6 +36,7 @@
 #include "jsonw.h"
 #include "log.h"
 #include "timefmt.h"
+#include "logship/redact.h"
 #include "logship/es_bulk.h"
 #include "logship/gzip.h"
 #include "logship/http.h"
@@ -120,8 +121,9 @@ static void *es_create(const struct ls_output_conf *conf, char *err, size_t errl
     buf_init(&u, 4096);
     snprintf(o->name, sizeof o->name, "%s", conf->name && *conf->name ? conf->name : "elasticsearch");
     if (!conf->url || (strncmp(conf->url, "http://", 7) != 0 && strncmp(conf->url, "https://", 8) != 0)) {
+        char safe[512];
         snprintf(err, errlen, "elasticsearch: URL must start with http:// or https:// (got '%s')",
-                 conf->url ? conf->url : "");
+                 ls_redact_url(conf->url ? conf->url : "", safe, sizeof(safe)));
         goto fail;
     }
     if (es_bulk_index_check(pattern, err, errlen) != 0) goto fail;

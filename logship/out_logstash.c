@@ -23,6 +23,7 @@
 
 #include "jsonw.h"
 #include "log.h"
+#include "logship/redact.h"
 #include "logship/es_bulk.h"
 #include "logship/gzip.h"
 #include "logship/http.h"
@@ -120,6 +121,7 @@ static void *lso_create(const struct ls_output_conf *conf, char *err, size_t err
     const char *url = conf->url ? conf->url : "";
     const char *rest = NULL;
     int tls = 0;
+    char safe[512]; /* the URL as printed: without its credentials */
 
     if (!o) { snprintf(err, errlen, "logstash: out of memory"); return NULL; }
     snprintf(o->name, sizeof o->name, "%s", conf->name && *conf->name ? conf->name : "logstash");
@@ -142,11 +144,11 @@ static void *lso_create(const struct ls_output_conf *conf, char *err, size_t err
     else {
         snprintf(err, errlen,
                  "logstash: URL must start with http://, https://, beats://, beats+tls://, tcp:// or "
-                 "tls:// (got '%s')", url);
+                 "tls:// (got '%s')", ls_redact_url(url, safe, sizeof(safe)));
         goto fail;
     }
     if (split_hostport(rest, o->host, sizeof o->host, o->port, sizeof o->port) != 0) {
-        snprintf(err, errlen, "logstash: '%s': expected host:port", url);
+        snprintf(err, errlen, "logstash: '%s': expected host:port", ls_redact_url(url, safe, sizeof(safe)));
         goto fail;
     }
     o->ca_file = dup_opt(conf->ca_file);

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "logship/redact.h"
 #include "logship/http.h"
 #include "logship/loki_encode.h"
 #include "logship/loki_resp.h"
@@ -88,7 +89,9 @@ static void *loki_create(const struct ls_output_conf *conf, char *err, size_t er
         goto fail;
     }
     if (strncmp(conf->url, "http://", 7) != 0 && strncmp(conf->url, "https://", 8) != 0) {
-        snprintf(err, errlen, "loki: URL must start with http:// or https://: %s", conf->url);
+        char safe[512];
+        snprintf(err, errlen, "loki: URL must start with http:// or https://: %s",
+                 ls_redact_url(conf->url, safe, sizeof(safe)));
         goto fail;
     }
     if (ls_loki_encoding_parse(conf->encoding, &enc) != 0) {

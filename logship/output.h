@@ -64,6 +64,8 @@ struct ls_output_conf {
     const char *username, *password;   /* basic auth */
     const char *bearer_token_file;     /* Authorization: Bearer <file contents> */
     const char *api_key;               /* Elasticsearch: Authorization: ApiKey <key> */
+    const char *password_file;         /* basic auth password read from a file (re-read on change) */
+    const char *api_key_file;          /* Elasticsearch API key read from a file (re-read on change) */
     const char *ca_file, *cert_file, *key_file; /* TLS, mTLS */
     int         insecure_skip_verify;
     int64_t     connect_timeout_ms, request_timeout_ms;

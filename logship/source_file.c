@@ -24,12 +24,14 @@
 #include "log.h"
 #include "timefmt.h"
 #include "logship/checkpoint.h"
+#include "logship/fileguard.h"
 #include "logship/linereader.h"
 #include "logship/source_metrics.h"
 
 #define READ_CHUNK (64 * 1024)
 #define NS_PER_MS 1000000LL
 #define FAILED_MEMORY 16
+#define REFUSED_MEMORY 256
 
 struct tfile {
     struct ls_file_id id;
@@ -54,6 +56,7 @@ struct saved {            /* one entry of positions.json */
 
 struct glob_m {
     char          *pattern;
+    char          *base;  /* its literal directory (fileguard): where its files may resolve */
     metrics_child *lines, *bytes, *watched;
     int            wd;    /* inotify watch on its directory, -1 */
 };
@@ -87,6 +90,9 @@ struct fsrc {
     struct { uint64_t dev, ino; } failed[FAILED_MEMORY];
     size_t                nfailed;
     int                   had_positions; /* a checkpoint was loaded: not a first run */
+    struct ls_fileguard   guard;        /* what may be opened (--allow-root) */
+    struct { uint64_t dev, ino; size_t glob; } refused[REFUSED_MEMORY];
+    size_t                nrefused;
 };
 
 static const struct ls_source_ops file_ops;
@@ -426,6 +432,42 @@ static int failed_before(struct fsrc *s, const struct stat *st)
     return 0;
 }
 
+/* Was this file (by what its name leads to) refused for glob gi before?
+ * Refused files are skipped at every later scan without a word. */
+static int refused_known(const struct fsrc *s, const struct stat *st, size_t gi)
+{
+    size_t i, n = s->nrefused < REFUSED_MEMORY ? s->nrefused : REFUSED_MEMORY;
+
+    for (i = 0; i < n; i++)
+        if (s->refused[i].dev == (uint64_t)st->st_dev && s->refused[i].ino == (uint64_t)st->st_ino &&
+            s->refused[i].glob == gi)
+            return 1;
+    return 0;
+}
+
+/* Refuse a file: one log line and one count per file (remembered by the
+ * identity of its target, the last REFUSED_MEMORY of them). */
+static void refuse(struct fsrc *s, const char *path, const struct stat *st, size_t gi,
+                   enum ls_refuse why)
+{
+    char target[PATH_MAX];
+    metrics_child *c = why == LS_REFUSE_SPECIAL     ? s->m->refused_special
+                       : why == LS_REFUSE_PSEUDO_FS ? s->m->refused_pseudo_fs
+                                                    : s->m->refused_outside_root;
+
+    if (refused_known(s, st, gi))
+        return;
+    s->refused[s->nrefused % REFUSED_MEMORY].dev = (uint64_t)st->st_dev;
+    s->refused[s->nrefused % REFUSED_MEMORY].ino = (uint64_t)st->st_ino;
+    s->refused[s->nrefused % REFUSED_MEMORY].glob = gi;
+    s->nrefused++;
+    ls_sm_add(c, 1);
+    if (!realpath(path, target))
+        snprintf(target, sizeof(target), "%s", path);
+    log_kv(LOG_WARN, "file refused, not reading it", "path", path, "target", target, "reason",
+           ls_fileguard_reason(why), "glob", s->globs[gi].pattern, NULL);
+}
+
 /* Start following path (not yet tracked), whose stat is st. 0, or -1 on OOM. */
 static int add_file(struct fsrc *s, const char *path, const struct stat *st, size_t gi,
                     int64_t now)
@@ -443,7 +485,15 @@ static int add_file(struct fsrc *s, const char *path, const struct stat *st, siz
         s->warned_cap = 1;
         return 0;
     }
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    {
+        struct stat ost;
+        enum ls_refuse why;
+        fd = ls_fileguard_open(&s->guard, path, s->globs[gi].base, &ost, &why);
+        if (fd < 0 && why != LS_REFUSE_NONE) {
+            refuse(s, path, st, gi, why);
+            return 0;
+        }
+    }
     if (fd < 0) {
         /* retried at every scan; said once per file (by inode) */
         if (errno != ENOENT && !failed_before(s, st)) {
@@ -617,8 +667,12 @@ static int scan(struct fsrc *s, int64_t now)
             struct stat st;
             const char *p = g.gl_pathv[k];
 
-            if (stat(p, &st) != 0 || !S_ISREG(st.st_mode))
+            if (stat(p, &st) != 0 || S_ISDIR(st.st_mode))
+                continue; /* gone, a dangling link, or a directory a wildcard matched */
+            if (!S_ISREG(st.st_mode)) {
+                refuse(s, p, &st, gi, LS_REFUSE_SPECIAL);
                 continue;
+            }
             f = find_file(s, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
             if (f != NULL) {
                 if (f->seen)
@@ -640,6 +694,8 @@ static int scan(struct fsrc *s, int64_t now)
                 check_truncation(s, f);
                 continue;
             }
+            if (refused_known(s, &st, gi))
+                continue;
             if (add_file(s, p, &st, gi, now) != 0) {
                 globfree(&g);
                 return -1;
@@ -848,8 +904,11 @@ static void file_destroy(void *ctx)
         s->files = f->next;
         file_free(f);
     }
-    for (i = 0; s->globs != NULL && i < s->nglobs; i++)
+    for (i = 0; s->globs != NULL && i < s->nglobs; i++) {
         free(s->globs[i].pattern);
+        free(s->globs[i].base);
+    }
+    ls_fileguard_free(&s->guard);
     free(s->globs);
     if (s->wait_fd >= 0 && s->wait_fd != s->ino_fd)
         close(s->wait_fd);
@@ -968,6 +1027,16 @@ struct ls_source *ls_source_file_new(const char *const *globs, size_t nglobs,
                                      const char *state_dir, metrics_registry *reg, char *err,
                                      size_t errlen)
 {
+    return ls_source_file_new_guarded(globs, nglobs, NULL, 0, pc, start, state_dir, reg, err,
+                                      errlen);
+}
+
+struct ls_source *ls_source_file_new_guarded(const char *const *globs, size_t nglobs,
+                                             const char *const *allow_roots, size_t nroots,
+                                             const struct ls_parse_conf *pc,
+                                             enum ls_start_at start, const char *state_dir,
+                                             metrics_registry *reg, char *err, size_t errlen)
+{
     struct fsrc *s;
     size_t i;
 
@@ -995,6 +1064,8 @@ struct ls_source *ls_source_file_new(const char *const *globs, size_t nglobs,
     s->lp = ls_lineparse_new(pc, s->m, err, errlen);
     if (s->lp == NULL)
         goto fail;
+    if (ls_fileguard_init(&s->guard, allow_roots, nroots, err, errlen) != 0)
+        goto fail;
     s->rbuf = malloc(READ_CHUNK);
     s->globs = calloc(nglobs, sizeof(*s->globs));
     if (s->rbuf == NULL || s->globs == NULL)
@@ -1007,9 +1078,14 @@ struct ls_source *ls_source_file_new(const char *const *globs, size_t nglobs,
         }
         s->globs[i].wd = -1;
         s->globs[i].pattern = strdup(globs[i]);
-        if (s->globs[i].pattern == NULL)
-            goto oom;
+        s->globs[i].base = malloc(PATH_MAX);
         s->nglobs++;
+        if (s->globs[i].pattern == NULL || s->globs[i].base == NULL)
+            goto oom;
+        if (ls_fileguard_glob_base(globs[i], s->globs[i].base, PATH_MAX) != 0) {
+            snprintf(err, errlen, "file source: path too long: %s", globs[i]);
+            goto fail;
+        }
         v[0] = globs[i];
         if (s->m->lines != NULL) {
             s->globs[i].lines = metrics_child_get(s->m->lines, v);

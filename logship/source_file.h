@@ -51,6 +51,18 @@ struct ls_source *ls_source_file_new(const char *const *globs, size_t nglobs,
                                      const char *state_dir, metrics_registry *reg, char *err,
                                      size_t errlen);
 
+/* The same, with the files a glob finds limited by fileguard.h's policy:
+ * besides its own literal directory, a file may resolve under any of
+ * allow_roots[0..nroots) (--allow-root). ls_source_file_new is this with no
+ * extra roots. Also fails (NULL, err) on a relative root that does not
+ * exist. Refused files are logged once and counted in
+ * logship_input_refused_total{reason}. */
+struct ls_source *ls_source_file_new_guarded(const char *const *globs, size_t nglobs,
+                                             const char *const *allow_roots, size_t nroots,
+                                             const struct ls_parse_conf *pc,
+                                             enum ls_start_at start, const char *state_dir,
+                                             metrics_registry *reg, char *err, size_t errlen);
+
 /* Tune the timers (milliseconds; <= 0 leaves a value unchanged): how often
  * to rescan the globs, and how long a rotated-away file must stay at EOF
  * before it is dropped. For tests and the engine's config. */

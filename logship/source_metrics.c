@@ -25,7 +25,7 @@ static int fill(struct ls_srcmetrics *m, metrics_registry *reg)
     static const char *const l_source[] = { "source" };
     static const char *const l_reason[] = { "reason" };
     static const char *const l_kind[] = { "kind" };
-    metrics_family *dropped, *trunc, *invalid, *rot;
+    metrics_family *dropped, *trunc, *invalid, *rot, *refused;
 
     m->reg = reg;
     m->lines = metrics_counter(reg, "logship_source_lines_total",
@@ -42,9 +42,14 @@ static int fill(struct ls_srcmetrics *m, metrics_registry *reg)
                               "(kind=docker_record).", 1, l_kind);
     rot = metrics_counter(reg, "logship_rotations_total",
                           "File rotations seen, by kind (rename, truncate, delete).", 1, l_kind);
+    refused = metrics_counter(reg, "logship_input_refused_total",
+                              "Files a glob matched that were not opened, by reason: special_file "
+                              "(FIFO, socket, device), pseudo_fs (proc, sysfs, ...), outside_root "
+                              "(resolves outside its glob's directory and every --allow-root).",
+                              1, l_reason);
     m->files_watched = metrics_gauge(reg, "logship_source_files_watched",
                                      "Files currently followed per source.", 1, l_source);
-    if (!m->lines || !m->bytes || !dropped || !trunc || !invalid || !rot || !m->files_watched)
+    if (!m->lines || !m->bytes || !dropped || !trunc || !invalid || !rot || !refused || !m->files_watched)
         return -1;
     m->drop_empty = child1(dropped, "empty");
     m->drop_too_long = child1(dropped, "too_long");
@@ -55,9 +60,13 @@ static int fill(struct ls_srcmetrics *m, metrics_registry *reg)
     m->rot_rename = child1(rot, "rename");
     m->rot_truncate = child1(rot, "truncate");
     m->rot_delete = child1(rot, "delete");
+    m->refused_special = child1(refused, "special_file");
+    m->refused_pseudo_fs = child1(refused, "pseudo_fs");
+    m->refused_outside_root = child1(refused, "outside_root");
     if (!m->drop_empty || !m->drop_too_long || !m->drop_invalid ||
         !m->truncated || !m->invalid_encoding || !m->invalid_docker || !m->rot_rename ||
-        !m->rot_truncate || !m->rot_delete)
+        !m->rot_truncate || !m->rot_delete || !m->refused_special || !m->refused_pseudo_fs ||
+        !m->refused_outside_root)
         return -1;
     return 0;
 }

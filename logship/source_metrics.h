@@ -20,6 +20,8 @@ struct ls_srcmetrics {
     metrics_child  *invalid_encoding;       /* logship_input_invalid_total{kind="encoding"} */
     metrics_child  *invalid_docker;         /* logship_input_invalid_total{kind="docker_record"} */
     metrics_child  *rot_rename, *rot_truncate, *rot_delete;
+    /* logship_input_refused_total{reason}: files the file source would not open (fileguard.h) */
+    metrics_child  *refused_special, *refused_pseudo_fs, *refused_outside_root;
     metrics_family *files_watched;          /* logship_source_files_watched{source} gauge */
 };
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "logship/config.h"
@@ -196,6 +197,140 @@ static void test_per_kind_auth(void **state)
 }
 
 /* --help-markdown returns 3 before validation (no source/output needed). */
+/* A value that goes into a header with CR, LF (or another control
+ * character) is refused, naming the option and never echoing the value. */
+static void test_header_values_refused(void **state)
+{
+    (void)state;
+    struct ls_config c;
+    char err[256];
+    static const char *const opts[] = { "--api-key", "--es-api-key", "--password", "--es-password",
+                                        "--loki-password", "--logstash-password", "--tenant", "--username",
+                                        "--loki-username" };
+    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+        assert_int_equal(load(&c, err, sizeof(err), "--source", "a", "--elasticsearch", "http://x", opts[i],
+                              "S3CR3T\r\nX-Evil: 1", NULL), -1);
+        assert_non_null(strstr(err, opts[i]));
+        assert_null(strstr(err, "S3CR3T"));
+        assert_null(strstr(err, "Evil"));
+        ls_config_free(&c);
+    }
+    assert_int_equal(load(&c, err, sizeof(err), "--source", "a", "--loki", "http://x", "--username", "a:b",
+                          "--password", "p", NULL), -1);
+    assert_non_null(strstr(err, "':'"));
+    ls_config_free(&c);
+    /* NUL can only come from the config file */
+    char path[] = "/tmp/test_logship_config.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    static const char body[] = "{\"es-api-key\": \"S3CR3T\\u0000more\"}";
+    assert_int_equal(write(fd, body, sizeof(body) - 1), (ssize_t)(sizeof(body) - 1));
+    close(fd);
+    assert_int_equal(load(&c, err, sizeof(err), "--config", path, "--source", "a", "--elasticsearch",
+                          "http://x", NULL), -1);
+    assert_non_null(strstr(err, "es-api-key"));
+    assert_null(strstr(err, "S3CR3T"));
+    ls_config_free(&c);
+    unlink(path);
+}
+
+static void test_secret_files(void **state)
+{
+    (void)state;
+    struct ls_config c;
+    char err[256];
+    /* a file counts as the credential: the kind's group wins, and pairs with a username */
+    assert_int_equal(load(&c, err, sizeof(err), "--source", "a", "--loki", "http://l", "--elasticsearch",
+                          "http://e", "--username", "u", "--password", "p", "--es-username", "eu",
+                          "--es-password-file", "/run/secrets/es", NULL), 0);
+    assert_string_equal(c.outputs[0].conf.password, "p");
+    assert_null(c.outputs[0].conf.password_file);
+    assert_string_equal(c.outputs[1].conf.username, "eu");
+    assert_null(c.outputs[1].conf.password);
+    assert_string_equal(c.outputs[1].conf.password_file, "/run/secrets/es");
+    const char *names[LS_CONFIG_MAX_SECRETS];
+    size_t n = ls_config_secrets(&c, names, LS_CONFIG_MAX_SECRETS);
+    assert_int_equal(n, 2);
+    assert_string_equal(names[0], "password");
+    assert_string_equal(names[1], "es-password-file");
+    ls_config_free(&c);
+    assert_int_equal(load(&c, err, sizeof(err), "--source", "a", "--elasticsearch", "http://e",
+                          "--es-api-key-file", "/k", NULL), 0);
+    assert_string_equal(c.outputs[0].conf.api_key_file, "/k");
+    ls_config_free(&c);
+    /* --es-api-key-file alone replaces the shared credentials for ES */
+    assert_int_equal(load(&c, err, sizeof(err), "--source", "a", "--elasticsearch", "http://e",
+                          "--username", "u", "--password-file", "/p", "--es-api-key-file", "/k", NULL), 0);
+    assert_null(c.outputs[0].conf.username);
+    assert_null(c.outputs[0].conf.password_file);
+    ls_config_free(&c);
+    /* a value and a file for the same credential */
+    static const char *const pairs[][2] = { { "--password", "--password-file" },
+                                            { "--api-key", "--api-key-file" },
+                                            { "--es-password", "--es-password-file" },
+                                            { "--es-api-key", "--es-api-key-file" },
+                                            { "--loki-password", "--loki-password-file" },
+                                            { "--logstash-password", "--logstash-password-file" } };
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        assert_int_equal(load(&c, err, sizeof(err), "--source", "a", "--elasticsearch", "http://e",
+                              "--username", "u", "--es-username", "u", "--loki-username", "u",
+                              "--logstash-username", "u", pairs[i][0], "v", pairs[i][1], "/f", NULL), -1);
+        assert_non_null(strstr(err, pairs[i][0]));
+        assert_non_null(strstr(err, pairs[i][1]));
+        ls_config_free(&c);
+    }
+    /* a password file without a user, like a password without one */
+    assert_int_equal(load(&c, err, sizeof(err), "--source", "a", "--elasticsearch", "http://e",
+                          "--es-password-file", "/f", NULL), -1);
+    assert_non_null(strstr(err, "--es-username and --es-password go together"));
+    ls_config_free(&c);
+}
+
+static void test_url_credentials_redacted(void **state)
+{
+    (void)state;
+    struct ls_config c;
+    char err[256];
+    assert_int_equal(load(&c, err, sizeof(err), "--source", "a", "--loki", "gopher://bob:hunter2@host:1/x",
+                          NULL), -1);
+    assert_non_null(strstr(err, "gopher://REDACTED@host:1/x"));
+    assert_null(strstr(err, "hunter2"));
+    assert_null(strstr(err, "bob"));
+    ls_config_free(&c);
+}
+
+static void test_sources_and_roots(void **state)
+{
+    (void)state;
+    struct ls_config c;
+    char err[256], dir[] = "/tmp/test_logship_config.XXXXXX", fifo[300];
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(load(&c, err, sizeof(err), "--source", dir, "--loki", "http://x", NULL), -1);
+    assert_non_null(strstr(err, "is a directory"));
+    ls_config_free(&c);
+    snprintf(fifo, sizeof(fifo), "%s/p", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(load(&c, err, sizeof(err), "--source", fifo, "--loki", "http://x", NULL), -1);
+    assert_non_null(strstr(err, "FIFO"));
+    ls_config_free(&c);
+    assert_int_equal(load(&c, err, sizeof(err), "--source", "/proc/self/status", "--loki", "http://x", NULL),
+                     -1);
+    assert_non_null(strstr(err, "pseudo filesystem"));
+    ls_config_free(&c);
+    /* a glob over the same directory is fine: what it matches is judged file by file */
+    char glob[300];
+    snprintf(glob, sizeof(glob), "%s/*", dir);
+    setenv("LOGSHIP_ALLOW_ROOT", "/var/log/pods", 1);
+    assert_int_equal(load(&c, err, sizeof(err), "--source", glob, "--loki", "http://x", "--allow-root",
+                          "/var/lib/docker/containers", NULL), 0);
+    unsetenv("LOGSHIP_ALLOW_ROOT");
+    assert_true(c.allow_roots.n >= 1);
+    assert_string_equal(c.allow_roots.items[c.allow_roots.n - 1], "/var/lib/docker/containers");
+    ls_config_free(&c);
+    unlink(fifo);
+    rmdir(dir);
+}
+
 static void test_help_markdown(void **state)
 {
     (void)state;
@@ -221,6 +356,10 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_config_file_precedence),
         cmocka_unit_test(test_per_kind_auth),
+        cmocka_unit_test(test_header_values_refused),
+        cmocka_unit_test(test_secret_files),
+        cmocka_unit_test(test_url_credentials_redacted),
+        cmocka_unit_test(test_sources_and_roots),
         cmocka_unit_test(test_help_markdown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -262,6 +262,64 @@ static void test_bearer_token_file_reread(void **st)
     ls_http_free(h);
 }
 
+/* Send one request and return its Authorization header in v. */
+static void auth_of_post(struct ls_http *h, char *v, size_t n)
+{
+    char url[256];
+    struct ls_http_response r;
+    push_url(url, sizeof(url), &RX);
+    assert_int_equal(rx_do(&RX, "reset", NULL), 0);
+    assert_int_equal(ls_http_post(h, url, JSON_HDRS, BODY, strlen(BODY), &r), 0);
+    ls_http_response_free(&r);
+    assert_int_equal(rx_request_field(&RX, 0, "Authorization", NULL, v, n), 0);
+}
+
+/* --password-file / --api-key-file: used, re-read after a change (trailing
+ * newline stripped), and a re-read value with CR/LF is refused: the old one
+ * stays in use and the bad one is never sent. */
+static void test_password_and_apikey_files(void **st)
+{
+    (void)st;
+    char pw[300], key[300], v[256];
+    snprintf(pw, sizeof(pw), "%s/pw", TMPDIR_);
+    snprintf(key, sizeof(key), "%s/key", TMPDIR_);
+    write_file(pw, "s3cret\n");
+    struct ls_output_conf c = { .name = "t", .username = "logship", .password_file = pw };
+    struct ls_http *h = client(&c);
+    auth_of_post(h, v, sizeof(v));
+    assert_string_equal(v, "Basic bG9nc2hpcDpzM2NyZXQ="); /* base64("logship:s3cret") */
+    write_file(pw, "n3w pass\r\n");
+    auth_of_post(h, v, sizeof(v));
+    assert_string_equal(v, "Basic bG9nc2hpcDpuM3cgcGFzcw=="); /* base64("logship:n3w pass") */
+    write_file(pw, "evil\r\nX-Injected: 1\n");
+    auth_of_post(h, v, sizeof(v));
+    assert_string_equal(v, "Basic bG9nc2hpcDpuM3cgcGFzcw==");
+    assert_int_not_equal(rx_request_field(&RX, 0, "X-Injected", NULL, v, sizeof(v)), 0);
+    ls_http_free(h);
+
+    write_file(key, "aWQ6a2V5\n");
+    struct ls_output_conf k = { .name = "t", .api_key_file = key };
+    h = client(&k);
+    auth_of_post(h, v, sizeof(v));
+    assert_string_equal(v, "ApiKey aWQ6a2V5");
+    write_file(key, "bmV3OmtleQ==");
+    auth_of_post(h, v, sizeof(v));
+    assert_string_equal(v, "ApiKey bmV3OmtleQ==");
+    write_file(key, "bad\nX-Injected: 1");
+    auth_of_post(h, v, sizeof(v));
+    assert_string_equal(v, "ApiKey bmV3OmtleQ==");
+    ls_http_free(h);
+
+    /* at start, a bad file is a configuration error naming the file, not the value */
+    char err[256];
+    write_file(pw, "S3CR3T\rX");
+    struct ls_output_conf bad = { .name = "t", .username = "u", .password_file = pw };
+    assert_null(ls_http_new(&bad, err, sizeof(err)));
+    assert_non_null(strstr(err, "control character"));
+    assert_non_null(strstr(err, pw));
+    assert_null(strstr(err, "S3CR3T"));
+}
+
 static void test_bad_config(void **st)
 {
     (void)st;
@@ -458,6 +516,7 @@ int main(void)
         cmocka_unit_test_setup(test_body_max_setter, reset),
         cmocka_unit_test_setup(test_basic_auth_and_apikey, reset),
         cmocka_unit_test_setup(test_bearer_token_file_reread, reset),
+        cmocka_unit_test_setup(test_password_and_apikey_files, reset),
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test_setup(test_timeout, reset),
         cmocka_unit_test_setup(test_connection_errors, reset),
