@@ -47,8 +47,8 @@ EXCEPTIONS = {
         "writable": "the image's entrypoint writes the keystore into config/ at every start",
     },
     "logstash": {
-        "writable": "the image's entrypoint rewrites config/logstash.yml from the environment "
-                    "and Logstash writes data/ and logs/ under its install directory",
+        "writable": "Logstash writes data/ (uuid, queues) and logs/ under its install directory, "
+                    "and the image's entrypoint rewrites config/logstash.yml when a setting is in the environment",
     },
     "kibana": {
         "writable": "Kibana writes data/ (its uuid) and optimizer caches under its install directory",
