@@ -258,6 +258,25 @@ def step_edge(rx):
         check("query_range {service=\"nginx\"} returns the edge's line", False, str(e))
 
 
+def step_symlink(rx):
+    """hellod can write into the log volume logship reads: a symlink it plants
+    there (to logship's own secret) must not be followed."""
+    target = "/run/secrets/logship/logship_es_password"
+    name = "/var/log/hello/e2e-%s-planted.log" % RUN
+    compose("exec", "-T", "hellod", "ln", "-s", target, name)
+    secret = compose("exec", "-T", "logship", "cat", target).strip()
+    t0, refused = time.time(), False
+    while time.time() - t0 < 30 and not refused:
+        time.sleep(1)
+        refused = any("file refused" in l and "planted" in l
+                      for l in compose("logs", "--no-color", "logship", check_rc=False).splitlines())
+    check("a symlink planted by hellod in the log volume is refused by logship", refused,
+          "%.0f s" % (time.time() - t0))
+    leaked = [e for e in rx.loki_entries() if secret and secret in e.get("line", "")]
+    check("logship's secret never reached Loki", len(secret) >= 32 and not leaked, "%d lines" % len(leaked))
+    compose("exec", "-T", "hellod", "rm", "-f", name, check_rc=False)
+
+
 def step_slowclients():
     """The slow-client harness against the edge, through its published port on
     loopback: fresh requests keep being answered within 2 s."""
@@ -469,6 +488,7 @@ def main():
         rx = Receivers()
         step_ports()
         step_edge(rx)
+        step_symlink(rx)
         step_scale(rx)
         step_slowclients()
         step_prometheus()
