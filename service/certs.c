@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,6 +34,136 @@ static const char *ossl_err(char *buf, size_t cap, const char *fallback)
     return buf;
 }
 
+#define PEM_FILE_MAX (1024 * 1024)
+
+/* Read a whole PEM file without ever blocking: opened non-blocking (a FIFO
+ * at the path would otherwise wait for a writer, and SIGHUP with it, and
+ * SIGTERM behind that), and refused unless it is a regular file. The
+ * checked descriptor is the one read, so the file cannot be swapped in
+ * between. Returns a BIO over the bytes (free with BIO_free, then free
+ * *mem), or NULL with err set. */
+static BIO *pem_bio(const char *what, const char *path, char **mem, char *err, size_t errlen)
+{
+    struct stat st;
+    size_t len = 0;
+    char *buf = NULL;
+    BIO *bio = NULL;
+    int fd;
+
+    *mem = NULL;
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s %s: not a regular file", what, path);
+        goto out;
+    }
+    if (st.st_size > PEM_FILE_MAX) {
+        snprintf(err, errlen, "%s %s: larger than %d bytes", what, path, PEM_FILE_MAX);
+        goto out;
+    }
+    buf = malloc((size_t)st.st_size + 1);
+    if (buf == NULL) {
+        snprintf(err, errlen, "%s %s: out of memory", what, path);
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = read(fd, buf + len, (size_t)st.st_size + 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len > (size_t)st.st_size) {
+            snprintf(err, errlen, "%s %s: grew while being read", what, path);
+            goto out;
+        }
+    }
+    bio = BIO_new_mem_buf(buf, (int)len);
+    if (bio == NULL)
+        snprintf(err, errlen, "%s %s: out of memory", what, path);
+out:
+    close(fd);
+    if (bio == NULL)
+        free(buf);
+    else
+        *mem = buf;
+    return bio;
+}
+
+/* Never ask for a passphrase (OpenSSL's default would prompt on a tty). */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return 0;
+}
+
+/* SSL_CTX_use_certificate_chain_file and SSL_CTX_use_PrivateKey_file, from
+ * memory read by pem_bio. Returns 0, or -1 with err set. */
+static int use_pem_files(SSL_CTX *ctx, const char *cert_path, const char *key_path,
+                         char *err, size_t errlen)
+{
+    char e[256], *mem = NULL;
+    BIO *bio;
+    X509 *x;
+    EVP_PKEY *pk;
+    int rc = -1;
+
+    bio = pem_bio("certificate", cert_path, &mem, err, errlen);
+    if (bio == NULL)
+        return -1;
+    x = PEM_read_bio_X509_AUX(bio, NULL, no_passphrase, NULL);
+    if (x == NULL || SSL_CTX_use_certificate(ctx, x) != 1) {
+        snprintf(err, errlen, "certificate %s: %s", cert_path,
+                 ossl_err(e, sizeof(e), "cannot load"));
+        X509_free(x);
+        goto out;
+    }
+    X509_free(x);
+    for (;;) {
+        X509 *ca = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
+        if (ca == NULL)
+            break;
+        if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) {
+            X509_free(ca);
+            snprintf(err, errlen, "certificate %s: %s", cert_path,
+                     ossl_err(e, sizeof(e), "cannot add chain certificate"));
+            goto out;
+        }
+    }
+    ERR_clear_error(); /* the end of the chain reads as "no start line" */
+    BIO_free(bio);
+    free(mem);
+    bio = pem_bio("key", key_path, &mem, err, errlen);
+    if (bio == NULL)
+        return -1;
+    pk = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+    if (pk == NULL || SSL_CTX_use_PrivateKey(ctx, pk) != 1) {
+        snprintf(err, errlen, "key %s: %s", key_path, ossl_err(e, sizeof(e), "cannot load"));
+        EVP_PKEY_free(pk);
+        goto out;
+    }
+    EVP_PKEY_free(pk);
+    rc = 0;
+out:
+    BIO_free(bio);
+    free(mem);
+    return rc;
+}
+
 void *certs_load_ctx(const char *cert_path, const char *key_path, time_t *not_after,
                      char *err, size_t errlen)
 {
@@ -48,15 +179,8 @@ void *certs_load_ctx(const char *cert_path, const char *key_path, time_t *not_af
         snprintf(err, errlen, "SSL_CTX_new: %s", ossl_err(e, sizeof(e), "out of memory"));
         goto fail;
     }
-    if (SSL_CTX_use_certificate_chain_file(ctx, cert_path) != 1) {
-        snprintf(err, errlen, "certificate %s: %s", cert_path,
-                 ossl_err(e, sizeof(e), "cannot load"));
+    if (use_pem_files(ctx, cert_path, key_path, err, errlen) != 0)
         goto fail;
-    }
-    if (SSL_CTX_use_PrivateKey_file(ctx, key_path, SSL_FILETYPE_PEM) != 1) {
-        snprintf(err, errlen, "key %s: %s", key_path, ossl_err(e, sizeof(e), "cannot load"));
-        goto fail;
-    }
     if (SSL_CTX_check_private_key(ctx) != 1) {
         snprintf(err, errlen, "key %s does not match certificate %s: %s", key_path, cert_path,
                  ossl_err(e, sizeof(e), "mismatch"));

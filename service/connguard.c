@@ -88,6 +88,8 @@ uint64_t connguard_refused(void)
     return atomic_load(&G.refused);
 }
 
+static int is_guarded(int fd);
+
 static int is_listening_socket(int fd)
 {
     int on = 0;
@@ -122,6 +124,11 @@ int connguard_guard_listeners(int defer_s)
     }
     closedir(d);
     return n;
+}
+
+int connguard_is_listener(int fd)
+{
+    return is_guarded(fd);
 }
 
 static int is_guarded(int fd)

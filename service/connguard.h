@@ -21,6 +21,9 @@ int connguard_init(int per_addr_cap, int max_open);
  * Returns the number of listeners guarded, or -1 (errno set). */
 int connguard_guard_listeners(int defer_s);
 
+/* Is fd one of the guarded (main) listening sockets? */
+int connguard_is_listener(int fd);
+
 /* Guarded connections accepted and not yet closed (in civetweb's queue or
  * held by a worker). */
 long connguard_open(void);

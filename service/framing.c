@@ -13,9 +13,25 @@
 
 #include "civetweb.h"
 
+/* Set when civetweb's head scanner met a byte it refuses, so the caller
+ * can tell that 400 from a head too large (civetweb reports both, and a
+ * timeout, as "Malformed message"). Per worker thread. */
+static _Thread_local int tl_bad_byte;
+
 int hellod_isprint(int c)
 {
-    return c == '\t' || (c >= 0x20 && c < 0x7f);
+    if (c == '\t' || (c >= 0x20 && c < 0x7f))
+        return 1;
+    tl_bad_byte = 1;
+    return 0;
+}
+
+int framing_take_bad_byte(void)
+{
+    int v = tl_bad_byte;
+
+    tl_bad_byte = 0;
+    return v;
 }
 
 static int all_digits(const char *s)

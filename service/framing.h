@@ -34,4 +34,8 @@ const char *framing_check(const struct mg_request_info *ri, size_t head_cap);
  * accepts a tab inside a field value (RFC 9110 5.5). */
 int hellod_isprint(int c);
 
+/* Did civetweb's head scanner refuse a byte on this thread since the last
+ * call? Clears the flag. */
+int framing_take_bad_byte(void);
+
 #endif

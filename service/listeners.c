@@ -21,7 +21,7 @@ static int is_listening_socket(int fd)
     return on != 0;
 }
 
-int listeners_close_all(void)
+int listeners_close_all(int (*pick)(int fd))
 {
     DIR *d = NULL;
     struct dirent *e;
@@ -41,7 +41,7 @@ int listeners_close_all(void)
         if (errno != 0 || *end != '\0' || end == e->d_name || fd < 0 || fd == dirfd(d) ||
             fd == pipe_fds[0] || fd == pipe_fds[1])
             continue;
-        if (!is_listening_socket((int)fd))
+        if (!is_listening_socket((int)fd) || (pick != NULL && !pick((int)fd)))
             continue;
         /* shutdown() stops the listener at once (Linux resets its backlog
          * and refuses new connections) even while civetweb's poll() still

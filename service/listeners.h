@@ -2,8 +2,9 @@
 #ifndef HELLOD_LISTENERS_H
 #define HELLOD_LISTENERS_H
 
-/* Close every listening socket of the process (hellod has none but
- * civetweb's) without disturbing civetweb: each one is shut down and then
+/* Close every listening socket of the process for which pick(fd) returns
+ * nonzero (hellod has none but civetweb's; pick NULL: all of them) without
+ * disturbing civetweb: each one is shut down and then
  * replaced, with
  * dup2(2), by the read end of a pipe whose write end stays open, so
  * civetweb's accept loop keeps polling a descriptor that never becomes
@@ -12,7 +13,7 @@
  * unaccepted are reset. Already accepted connections are not touched.
  * Returns the number of sockets closed, or -1 on error (errno set).
  * Call at most once. */
-int listeners_close_all(void);
+int listeners_close_all(int (*pick)(int fd));
 
 /* Release the pipe kept by listeners_close_all (after mg_stop). */
 void listeners_release(void);

@@ -114,6 +114,7 @@ static void log_listening(const struct hopt *o)
     if (o->health_port != 0)
         rc |= jsonw_kv_int(&b, "health_port", server_health_port());
     rc |= jsonw_kv_int(&b, "threads", o->threads);
+    rc |= jsonw_kv_int(&b, "max_conns_per_addr", server_conn_cap());
     if (rc != 0)
         log_begin(&b, LOG_INFO, "listening");
     log_emit(&b);

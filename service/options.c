@@ -51,10 +51,11 @@ static size_t table(struct hopt *o, struct cfg_opt *t)
     t[n++] = (struct cfg_opt){"tls-session-tickets", 0, CFG_BOOL, &o->tls_session_tickets, "on",
         0, 0, NULL, "BOOL",
         "allow TLS session resumption (tickets and cache); off forces a full handshake per connection"};
-    t[n++] = (struct cfg_opt){"max-conns-per-addr", 0, CFG_INT, &o->max_conns_per_addr, "16",
+    t[n++] = (struct cfg_opt){"max-conns-per-addr", 0, CFG_INT, &o->max_conns_per_addr, "64",
         0, 65535, NULL, "N",
         "connections one client address (IPv6: one /64) may hold at once on the HTTPS and redirect "
-        "ports; more are reset at accept. 0: no limit (behind a proxy, all clients share its address)"};
+        "ports, at most half of --threads; more are reset at accept, before they take a thread. "
+        "0: no limit (behind a proxy, whose clients all share its address)"};
     t[n++] = (struct cfg_opt){"health-port", 0, CFG_INT, &o->health_port, "9102", 0, 65535, NULL,
         "PORT", "plain-HTTP listener with its own threads for /healthz, /readyz and /metrics "
         "(probes never queue behind clients); 0 disables it"};

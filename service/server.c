@@ -42,6 +42,7 @@ static struct {
     struct mg_context *ctx;
     struct mg_context *hctx;     /* the health/metrics listener, NULL when off */
     int health_port;
+    int conn_cap;                /* effective per-address cap, 0: none */
     long shed_at;                /* open connections from which keep-alive ends */
     atomic_ulong shed;           /* responses that ended keep-alive under pressure */
     atomic_ulong framing_rejects;
@@ -481,7 +482,7 @@ static int head_error_status(void)
 
     if (G.p.keepalive_timeout_ms > 0 && G.p.keepalive_timeout_ms < wait_ms)
         wait_ms = G.p.keepalive_timeout_ms;
-    if (w == NULL || w->wait_t0.tv_sec == 0)
+    if (framing_take_bad_byte() || w == NULL || w->wait_t0.tv_sec == 0)
         return 400;
     return elapsed_s(&w->wait_t0) * 1000.0 < (double)wait_ms * 0.9 ? 431 : 408;
 }
@@ -589,6 +590,7 @@ static int on_init_connection(const struct mg_connection *conn, void **conn_data
 
     (void)conn;
     (void)conn_data;
+    (void)framing_take_bad_byte();
     if (w != NULL) {
         w->conn_live = 1;
         w->answered = 0;
@@ -691,7 +693,7 @@ int server_start(const struct server_params *p, char *err, size_t errlen)
     char threads[24], rt[24], kt[24], mrs[24], queue[24], cerr[256];
     unsigned code = 0;
     const char *opts[40];
-    int n = 0, i, nports;
+    int n = 0, i, nports, cap;
 
     G.p = *p;
     G.hsts[0] = '\0';
@@ -786,7 +788,13 @@ int server_start(const struct server_params *p, char *err, size_t errlen)
     init.callbacks = &cb;
     init.user_data = NULL;
     init.configuration_options = opts;
-    if (connguard_init(p->max_conns_per_addr, 4 * p->threads + 64) != 0) {
+    /* One address may hold at most half the threads, so it can never
+     * take them all whatever --max-conns-per-addr says. */
+    cap = p->max_conns_per_addr;
+    if (cap > p->threads / 2)
+        cap = p->threads / 2 > 0 ? p->threads / 2 : 1;
+    G.conn_cap = cap;
+    if (connguard_init(cap, 4 * p->threads + 64) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -832,6 +840,11 @@ int server_http_port(void)
     return G.http_port;
 }
 
+int server_conn_cap(void)
+{
+    return G.conn_cap;
+}
+
 int server_health_port(void)
 {
     return G.health_port;
@@ -850,7 +863,9 @@ unsigned long server_framing_rejects(void)
 int server_begin_drain(void)
 {
     atomic_store(&G.draining, 1);
-    return listeners_close_all();
+    /* The main listeners only: the health listener keeps answering, so
+     * /readyz says 503 (rather than refusing) while the drain runs. */
+    return listeners_close_all(connguard_is_listener);
 }
 
 long server_inflight(void)

@@ -29,6 +29,7 @@ int server_start(const struct server_params *p, char *err, size_t errlen);
 int server_tls_port(void);
 int server_http_port(void);
 int server_health_port(void);   /* 0 when the health listener is off */
+int server_conn_cap(void);      /* effective per-address cap (0: none) */
 
 /* Pressure counters for /metrics: responses that ended keep-alive because
  * most threads held a connection, and heads refused for their framing. */
@@ -37,7 +38,8 @@ unsigned long server_framing_rejects(void);
 
 /* Begin a graceful shutdown: /readyz answers 503 from now on, responses
  * carry "Connection: close" and keep-alive ends after the current request,
- * and the listening sockets are closed so new connections are refused.
+ * and the main listening sockets are closed so new connections are refused
+ * (the health listener stays open until server_stop).
  * Returns the number of listening sockets closed, or -1 (errno set). */
 int server_begin_drain(void);
 

@@ -35,7 +35,8 @@ build-fuzz/fuzz_logship_%: build-fuzz/obj/tests/fuzz/fuzz_logship_%.o build-fuzz
 		build-fuzz/libcommon.a build-fuzz/civetweb.o
 	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LOGSHIP_LIBS)
 
-FUZZ_HELLOD_OBJS := build-fuzz/obj/service/route.o build-fuzz/obj/service/reqid.o
+FUZZ_HELLOD_OBJS := build-fuzz/obj/service/route.o build-fuzz/obj/service/reqid.o \
+                    build-fuzz/obj/service/framing.o
 build-fuzz/fuzz_hellod_%: build-fuzz/obj/tests/fuzz/fuzz_hellod_%.o $(FUZZ_HELLOD_OBJS) \
 		build-fuzz/libcommon.a
 	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ -lm -lpthread
