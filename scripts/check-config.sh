@@ -1,7 +1,11 @@
 #!/bin/sh
 # check-config.sh: `make check-config` (part of `make test`): static checks of
 # the deployment, all offline and without a Docker daemon:
-#   docker-compose config for every profile (and the e2e override), promtool
+#   docker-compose config for every profile (the e2e override and
+#   deploy/compose.direct.yml too), the compose policy (scripts/compose-policy.py:
+#   hardening or a listed exception, only the edge on a public address, no
+#   secret in any environment), no password in .env.example, the secrets job
+#   (generates every file for its one reader; refuses placeholders), promtool
 #   check config/rules (+ rule unit tests), amtool check-config, nginx -t on
 #   the proxy config (with a throw-away self-signed certificate), yamllint,
 #   ShellCheck (warnings and errors) on every shell script in the repo, the Grafana dashboard's
