@@ -105,6 +105,13 @@ secrets_refused() { # VAR=VALUE MESSAGE: the job exits 1 with MESSAGE and writes
     ! fresh_secrets "$1" 2>"$tmp/secrets.err" && cat "$tmp/secrets.err" &&
     grep -q "$2" "$tmp/secrets.err" && [ ! -e "$tmp/secrets/grafana/admin_password" ]
 }
+with_secrets_env() { # the Elastic entrypoint wrapper: NAME__FILE -> NAME, missing file -> exit 2
+    printf 'pw-from-file' >"$tmp/ws"
+    [ "$(env -i PATH="$PATH" A__FILE="$tmp/ws" sh elk/with-secrets.sh sh -c 'echo "$A:${A__FILE:-unset}"')" \
+        = "pw-from-file:unset" ] &&
+    { env -i PATH="$PATH" A__FILE="$tmp/missing" sh elk/with-secrets.sh true 2>/dev/null; [ $? -eq 2 ]; }
+}
+run "elk/with-secrets.sh: NAME__FILE becomes NAME; a missing file stops with 2" with_secrets_env
 if [ "$(id -u)" = 0 ]; then
     run "secrets job: generates every secret, 0400, owned by its reader" secrets_generated
     run "secrets job: refuses a placeholder password" secrets_refused \

@@ -324,7 +324,7 @@ def step_slowclients():
     check("slow clients at the edge (%d held by one client address): >= 99 %% of the harness's fresh "
           "requests answered within 2 s" % (threads * 3), ratio >= 0.99, json.dumps(res)[:300])
     own = probes["ok"] / probes["n"] if probes["n"] else 0.0
-    check("... and >= 99 %% of our own fresh requests got 200 within 2 s meanwhile", own >= 0.99,
+    check("... and >= 99 % of our own fresh requests got 200 within 2 s meanwhile", own >= 0.99,
           "%d/%d, others %s" % (probes["ok"], probes["n"], probes["other"]))
 
 
