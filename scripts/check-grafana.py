@@ -2,7 +2,9 @@
 dashboard is valid JSON with a uid and panels, every datasource a panel or
 target names is provisioned, LogQL/PromQL expressions have balanced
 brackets, and the hello dashboard has the panels the README promises
-(request rate and error rate from LogQL, and a logs panel)."""
+(request rate and error rate from LogQL, and a logs panel). The hello
+dashboard is the home dashboard of the default profile, which has no
+Prometheus: all its panels must use Loki, or a new user sees error panels."""
 import glob
 import json
 import sys
@@ -10,6 +12,8 @@ import sys
 import yaml
 
 ROOT = "deploy/grafana"
+# datasources whose service runs without any profile (docker-compose.yml)
+DEFAULT_PROFILE_DATASOURCES = {"loki"}
 
 
 def balanced(expr):
@@ -60,6 +64,11 @@ def main():
             titles = " ".join(p["title"].lower() for p in loki)
             if "logs" not in kinds or "request rate" not in titles or "error rate" not in titles:
                 errors.append("%s: needs LogQL request rate, error rate and a logs panel" % f)
+            for p in d["panels"]:
+                for ds in [p.get("datasource")] + [t.get("datasource") for t in p.get("targets", [])]:
+                    if isinstance(ds, dict) and ds.get("uid") not in DEFAULT_PROFILE_DATASOURCES:
+                        errors.append("%s panel %r: datasource %r is not in the default profile"
+                                      % (f, p.get("title"), ds.get("uid")))
     for e in errors:
         print("check-grafana: " + e)
     print("check-grafana: %d dashboards, %d datasources, %d problems" % (len(dashboards), len(uids), len(errors)))

@@ -4,9 +4,11 @@
 #   none (default)   Loki only
 #   logstash         --logstash $LOGSTASH_URL (default beats://logstash:5044)
 #   elasticsearch    --elasticsearch $ELASTICSEARCH_URL (default
-#                    http://elasticsearch:9200) as $ELASTIC_USER/$ELASTIC_PASSWORD
-# Credentials travel in logship's environment (LOGSHIP_ES_USERNAME/PASSWORD),
-# never on its command line, and are Elasticsearch's only: Loki never sees them.
+#                    http://elasticsearch:9200) as $ELASTIC_USER, with the
+#                    password in the file $ELASTIC_PASSWORD_FILE (the secrets job's)
+# The password is handed over as a file (--es-password-file), never on the
+# command line or in the environment, and is Elasticsearch's only: Loki never
+# sees it.
 set -eu
 case "${ELK_OUTPUT:-none}" in
     none | "") ;;
@@ -15,8 +17,8 @@ case "${ELK_OUTPUT:-none}" in
     elasticsearch)
         set -- "$@" --elasticsearch "${ELASTICSEARCH_URL:-http://elasticsearch:9200}"
         if [ -n "${ELASTIC_USER:-}" ]; then
-            export LOGSHIP_ES_USERNAME="$ELASTIC_USER"
-            export LOGSHIP_ES_PASSWORD="${ELASTIC_PASSWORD:-}"
+            set -- "$@" --es-username "$ELASTIC_USER" \
+                --es-password-file "${ELASTIC_PASSWORD_FILE:-/run/secrets/logship/logship_es_password}"
         fi ;;
     *)
         echo "logship-entrypoint: ELK_OUTPUT must be none, logstash or elasticsearch, not '$ELK_OUTPUT'" >&2

@@ -1,11 +1,16 @@
 #!/bin/sh
 # nginx-entrypoint.sh: run nginx in the foreground with the shared certificate,
 # making a self-signed one first when the "certs" volume is empty, and
-# reloading nginx (nginx -s reload, graceful) when the certificate changes
-# (certbot renewal); checked every $RELOAD_CHECK_SECONDS.
+# reloading nginx (SIGHUP, graceful) when the certificate changes (certbot
+# renewal); checked every $RELOAD_CHECK_SECONDS. The JSON access log that
+# logship ships (/var/log/edge/access.log) is rotated once it passes
+# $LOG_ROTATE_BYTES: renamed to .1 (logship follows the rename), then SIGUSR1
+# makes nginx reopen it.
 set -eu
 crt=/certs/tls.crt
+access=/var/log/edge/access.log
 interval=${RELOAD_CHECK_SECONDS:-30}
+max_bytes=${LOG_ROTATE_BYTES:-52428800}
 /usr/local/bin/gen-selfsigned "$crt" /certs/tls.key
 nginx -g 'daemon off;' "$@" &
 child=$!
@@ -20,6 +25,11 @@ trap 'kill -HUP "$child" 2>/dev/null || true' HUP
             last=$now
             echo '{"level":"info","service":"nginx-entrypoint","msg":"certificate changed: reloading"}' >&2
             kill -HUP "$child" 2>/dev/null || true
+        fi
+        if [ -f "$access" ] && [ "$(stat -c %s "$access")" -gt "$max_bytes" ]; then
+            mv -f "$access" "$access.1"
+            echo '{"level":"info","service":"nginx-entrypoint","msg":"access log rotated"}' >&2
+            kill -USR1 "$child" 2>/dev/null || true
         fi
     done
 ) &

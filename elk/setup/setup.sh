@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# setup.sh: one-shot set-up of the "elk" profile, run by the compose service
-# "setup" after Elasticsearch is healthy (idempotent; safe to re-run with
-# `docker-compose --profile elk run --rm setup`):
+# setup.sh elasticsearch|kibana: one-shot set-up of the "elk" profile
+# (idempotent; safe to re-run with `docker-compose --profile elk run --rm setup`).
+# "elasticsearch" (compose service "setup", once Elasticsearch is healthy;
+# Logstash and Kibana wait for it, so they never log in before their users exist):
 #   - the kibana_system password (Kibana's own user),
 #   - role hello_writer (write to the logs-hello-* data streams) and the users
 #     logstash_internal (Logstash) and logship_writer (logship shipping straight
 #     to Elasticsearch, ELK_OUTPUT=elasticsearch),
-#   - index template logs-hello (data stream, mappings for hellod's fields),
-#   - the Kibana data view "hello logs" over logs-hello-* (waits for Kibana).
-# Passwords come from the environment (.env), never from this file.
+#   - index template logs-hello (data stream, mappings for hellod's fields).
+# "kibana" (compose service "kibana-setup", once Kibana is healthy):
+#   - the Kibana data view "hello logs" over logs-hello-*.
+# Passwords come from the environment (elk/with-secrets.sh reads the files of
+# the "secrets" job), never from this file.
 set -euo pipefail
 
 ES_URL=${ES_URL:-http://elasticsearch:9200}
@@ -17,19 +20,24 @@ KIBANA_URL=${KIBANA_URL:-http://kibana:5601}
 log() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 
+mode=${1:-}
+[[ "$mode" == elasticsearch || "$mode" == kibana ]] || die "usage: setup.sh elasticsearch|kibana"
+
 check_password() { # NAME VALUE: non-empty and safe to embed in JSON
-    [[ -n "$2" ]] || die "$1 is empty: copy .env.example to .env and set it"
+    [[ -n "$2" ]] || die "$1 is empty: the secrets job did not run (docker-compose up -d runs it)"
     [[ ${#2} -ge 8 ]] || die "$1 must be at least 8 characters"
     [[ "$2" =~ ^[A-Za-z0-9._~+=@%^*!-]+$ ]] || die "$1 may hold only letters, digits and ._~+=@%^*!-"
 }
 check_password ELASTIC_PASSWORD "${ELASTIC_PASSWORD:-}"
-check_password KIBANA_SYSTEM_PASSWORD "${KIBANA_SYSTEM_PASSWORD:-}"
-check_password LOGSTASH_INTERNAL_PASSWORD "${LOGSTASH_INTERNAL_PASSWORD:-}"
+# curl reads the credentials from a file (-K), so no command line shows them
+auth=$(mktemp)
+trap 'rm -f "$auth"' EXIT
+printf 'user = "elastic:%s"\n' "$ELASTIC_PASSWORD" >"$auth"
 
 es() { # METHOD PATH [JSON]: call Elasticsearch as elastic; fail on HTTP >= 300
     local method=$1 path=$2 body=${3:-} out code
     out=$(mktemp)
-    code=$(curl -sS -o "$out" -w '%{http_code}' -u "elastic:${ELASTIC_PASSWORD}" \
+    code=$(curl -sS -o "$out" -w '%{http_code}' -K "$auth" \
         -X "$method" -H 'Content-Type: application/json' ${body:+--data-binary "$body"} \
         "${ES_URL}${path}") || code=000
     if [[ "$code" -ge 300 || "$code" -lt 200 ]]; then
@@ -40,6 +48,9 @@ es() { # METHOD PATH [JSON]: call Elasticsearch as elastic; fail on HTTP >= 300
     rm -f "$out"
 }
 
+if [[ "$mode" == elasticsearch ]]; then
+check_password KIBANA_SYSTEM_PASSWORD "${KIBANA_SYSTEM_PASSWORD:-}"
+check_password LOGSTASH_INTERNAL_PASSWORD "${LOGSTASH_INTERNAL_PASSWORD:-}"
 log "waiting for Elasticsearch at $ES_URL"
 for _ in $(seq 1 120); do
     if es GET '/_cluster/health?wait_for_status=yellow&timeout=5s' 2>/dev/null; then break; fi
@@ -104,21 +115,25 @@ es PUT /_index_template/logs-hello '{
   }
 }'
 
+log "done (Elasticsearch)"
+exit 0
+fi
+
 log "waiting for Kibana at $KIBANA_URL (for the data view)"
 for _ in $(seq 1 150); do
-    if curl -fsS -u "elastic:${ELASTIC_PASSWORD}" "$KIBANA_URL/api/status" 2>/dev/null |
+    if curl -fsS -K "$auth" "$KIBANA_URL/api/status" 2>/dev/null |
         grep -q '"level":"available"'; then
         break
     fi
     sleep 2
 done
-code=$(curl -sS -o /dev/null -w '%{http_code}' -u "elastic:${ELASTIC_PASSWORD}" \
+code=$(curl -sS -o /dev/null -w '%{http_code}' -K "$auth" \
     -X POST -H 'kbn-xsrf: setup' -H 'Content-Type: application/json' \
     "$KIBANA_URL/api/data_views/data_view" --data-binary '{
       "override": true,
       "data_view": {"id": "logs-hello", "name": "hello logs", "title": "logs-hello-*",
                     "timeFieldName": "@timestamp"}}') || code=000
 if [[ "$code" != 200 ]]; then
-    die "creating the Kibana data view failed (HTTP $code); re-run: docker-compose --profile elk run --rm setup"
+    die "creating the Kibana data view failed (HTTP $code); re-run: docker-compose --profile elk run --rm kibana-setup"
 fi
 log "done"
