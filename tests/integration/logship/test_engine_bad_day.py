@@ -311,7 +311,7 @@ def test_ctrl_c_to_hellod_pipe_logship_ships_hellods_last_line(loki, logship_bin
     spool = tmp_path / "spool"
     hellod = subprocess.Popen(
         [HELLOD_BIN, "--state-dir", str(state), "--bind", "127.0.0.1", "--tls-port", "0",
-         "--http-port", "0"],
+         "--http-port", "0", "--health-port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, process_group=0)
     pgid = hellod.pid
     err = open(tmp_path / "logship.stderr", "wb")

@@ -61,9 +61,8 @@ def pki(tmp_path_factory):
 
 # --- running the logship binary against the receiver --------------------------------------
 
-# The Loki output tests' defaults: short batches and backoffs, so tests stay quick.
-FLAGS = ["--batch-wait", "50ms", "--retry-initial-backoff", "100ms", "--retry-max-backoff", "1s",
-         "--shutdown-timeout", "10s"]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lokiflags import FLAGS  # noqa: E402
 
 
 @pytest.fixture

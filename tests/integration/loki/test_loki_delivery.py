@@ -15,7 +15,7 @@ from lib.logshipproc import LogshipProcess
 from receivers.loki import LokiReceiver
 
 from test_loki_output import NS, write_lines, wait_count  # noqa: E402
-from conftest import FLAGS  # noqa: E402
+from lokiflags import FLAGS  # noqa: E402
 
 
 def copies(loki):
