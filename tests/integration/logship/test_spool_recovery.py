@@ -220,15 +220,20 @@ def test_in_flight_batch_is_marked_before_the_send(loki, logship_bin, tmp_path):
         except (OSError, ValueError):
             pass
     time.sleep(0.5)                                   # the mark is saved just before the send
-    ls.kill9()                                        # with that push in flight, unacknowledged
+    ls.kill9()                                        # with that batch in flight, unacknowledged
     assert cur.get("sent", 0) >= 1 and cur["seq"] == 1, cur
     in_flight = cur["sent"] - cur["seq"] + 1
-    print("in flight at the kill", in_flight)
-    assert loki.wait_count(in_flight, timeout=20) == in_flight   # the backend did store it
+    # The Loki output sends one push per stream (the lines have two levels), so the
+    # backend holds the pushes that left before the kill: part of the batch, never more.
+    time.sleep(2.5)                                   # let the delayed push(es) land
+    stored = loki.count()
+    print("in flight at the kill", in_flight, "stored by the backend", stored)
+    assert 1 <= stored <= in_flight, (stored, in_flight)
     loki.set_delay(0)
     ls = start(logship_bin, tmp_path, loki, "--source", path)
     assert loki.wait_count(n, timeout=60) == n, ls.stderr_tail()
+    # exactly the batch marked in flight was looked up; what the backend had is not sent again
+    assert ls.metric_sum("logship_output_duplicates_total") == stored
     assert ls.stop() == 0
-    # exactly the batch marked in flight was sent again, nothing else
-    assert loki.stats()["duplicates"] == in_flight
+    assert loki.stats()["duplicates"] == 0
     assert cursor_seq(tmp_path) - 1 == n
