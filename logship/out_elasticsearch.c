@@ -447,4 +447,5 @@ const struct ls_output_ops ls_output_elasticsearch = {
     .create = es_create,
     .flush = es_flush,
     .destroy = es_destroy,
+    .resend_soon_on_progress = 1,
 };

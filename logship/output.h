@@ -89,6 +89,14 @@ struct ls_output_ops {
     enum ls_verdict (*flush)(void *ctx, const struct ls_batch *b, struct ls_flush_result *res);
     /* Release everything create made. NULL-safe. */
     void (*destroy)(void *ctx);
+    /* 1 when an item RETRY means a momentarily full queue rather than a rate
+     * limit (Elasticsearch's item 429, es_rejected_execution_exception): a
+     * LS_PARTIAL answer that stored at least as many items as it asks to
+     * retry then has the rest resent after a short pause (the batch wait)
+     * instead of a backoff draw. 0 (Loki's per-stream 429s are rate limits):
+     * always a backoff draw. Either way an answer that stores nothing backs
+     * off. */
+    int resend_soon_on_progress;
 };
 
 /* The registry of built-in output kinds (output.c). Returns the ops for kind

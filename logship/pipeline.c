@@ -319,6 +319,29 @@ static void set_config_state(struct out *o, int on)
         log_kv(LOG_INFO, "backend accepts logship's configuration again; ready", "output", o->name, NULL);
 }
 
+/* The wait before resending the RETRY items of a partial answer that stored
+ * ndone and asks to retry nr. When the output says its item RETRYs mean a
+ * momentarily full queue and the answer stored at least as many as it
+ * refused, the backend is mostly accepting: resend after the batch wait
+ * (within [ROUND_GAP_MS, the initial backoff]) rather than a backoff draw,
+ * because a batch needs several such rounds (10 % refused, then 1 %, ...)
+ * and nothing newer is sent meanwhile. The retry set at least halves each
+ * such round, so at most log2(batch) of them run back to back; any other
+ * answer (and one that stores nothing, which is not LS_PARTIAL) draws from
+ * the backoff as before. A Retry-After is always honoured. */
+static int64_t partial_delay(struct out *o, size_t ndone, size_t nr, int64_t retry_after_ms)
+{
+    const struct ls_pipeline_opts *po = &o->p->o;
+    if (!o->ops->resend_soon_on_progress || ndone < nr)
+        return ls_backoff_next(&o->bo, retry_after_ms);
+    int64_t d = po->batch_wait_ms < po->backoff_initial_ms ? po->batch_wait_ms : po->backoff_initial_ms;
+    if (d < ROUND_GAP_MS)
+        d = ROUND_GAP_MS;
+    if (retry_after_ms > d)
+        d = retry_after_ms < po->backoff_max_ms ? retry_after_ms : po->backoff_max_ms;
+    return d;
+}
+
 static void *out_main(void *arg)
 {
     struct out *o = arg;
@@ -461,7 +484,7 @@ static void *out_main(void *arg)
                  * minutes after an outage doubled the ceiling. */
                 if (ndone > 0)
                     ls_backoff_reset(&o->bo);
-                delay = ls_backoff_next(&o->bo, res.retry_after_ms);
+                delay = partial_delay(o, ndone, nr, res.retry_after_ms);
                 fam_add(p->f_retries, o->name, retry_reason(&res, tmp, sizeof(tmp)), 1);
                 log_result(LOG_INFO, "resending entries the backend asked to retry", o, &res, nr,
                            retry_reason(&res, tmp, sizeof(tmp)), delay);

@@ -13,7 +13,9 @@
  * keeps the batch and waits with full-jitter backoff (honouring Retry-After),
  * reading nothing more meanwhile; CONFIG logs an error and probes every
  * config_retry_ms, keeping the data; LS_PARTIAL resends exactly the RETRY
- * items until none is left, then acks. Outputs run independently, so a dead
+ * items until none is left, then acks (after batch_wait when the output sets
+ * resend_soon_on_progress and the answer stored at least as many as it
+ * refused, else after a backoff draw). Outputs run independently, so a dead
  * one only holds back the others once the spool is full.
  *
  * Bad days: a full filesystem (LS_SPOOL_NOSPACE) pauses reading with the

@@ -377,6 +377,52 @@ static void test_progress_resets_backoff(void **state)
     run_free(&r, 1);
 }
 
+/* Elasticsearch-like item 429s: each answer stores the first half (rounded
+ * up) of a batch and asks to retry the rest, so a batch of 12 needs four
+ * rounds (12, 6, 3, 1), each storing at least as much as it refuses. */
+static enum ls_verdict halve_flush(void *ctx, const struct ls_batch *b, struct ls_flush_result *res)
+{
+    struct fout *o = ctx;
+    enum ls_verdict v = LS_DONE;
+    size_t keep = (b->n + 1) / 2;
+    pthread_mutex_lock(&o->mu);
+    o->calls++;
+    if (b->n > 1) {
+        for (size_t i = 0; i < b->n; i++)
+            res->item[i] = i < keep ? LS_DONE : LS_RETRY;
+        res->http_status = 200;
+        snprintf(res->reason, sizeof(res->reason), "http_429");
+        v = LS_PARTIAL;
+    } else {
+        keep = b->n;
+    }
+    for (size_t i = 0; i < keep; i++)
+        o->seen[num(&b->recs[i])]++;
+    pthread_mutex_unlock(&o->mu);
+    return v;
+}
+static const struct ls_output_ops halve_ops = { "halve", NULL, halve_flush, fout_destroy, 1 };
+
+/* An output whose item RETRYs mean a momentarily full queue
+ * (resend_soon_on_progress, as Elasticsearch's) gets the leftovers of an
+ * answer that stored at least half resent after the batch wait (5 ms), not
+ * after a backoff draw: with a 60 s initial backoff the three resends finish
+ * in well under the 20 s shutdown timeout. Drawing from the backoff (the
+ * old behaviour), the three waits of up to 60 s each would sum to less
+ * than 20 s only about once in 160 runs, and the drain would time out. */
+static void test_progress_resends_soon(void **state)
+{
+    (void)state;
+    struct run r;
+    memset(&r, 0, sizeof(r));
+    run_setup_bo(&r, 12, 8u << 20, 20000, 60000, 60000);
+    add_out_ops(&r, 0, &halve_ops, 0);
+    assert_int_equal(run_it(&r), 0);
+    for (unsigned i = 0; i < 12; i++)
+        assert_int_equal(r.outs[0].seen[i], 1);
+    run_free(&r, 1);
+}
+
 static const struct ls_source_ops endless_src_ops = { "endless", fsrc_poll, fsrc_commit, fsrc_wait_fd,
                                                       NULL, fsrc_destroy };
 
@@ -788,6 +834,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retry_then_done, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_resends_only_retry_items, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_resets_backoff, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_progress_resends_soon, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_items_not_ready_until_accepted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drop_acks_and_flows_on, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout_dead_output_does_not_block_live_one, setup, teardown),
