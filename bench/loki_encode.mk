@@ -7,10 +7,10 @@ CFLAGS  ?= -O2 -g
 BENCH_BUILD ?= build/bench
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wstrict-prototypes \
         -Wmissing-prototypes -Wno-missing-field-initializers
-LOKI_BENCH_SRCS := bench/loki_encode.c logship/loki_encode.c common/buf.c common/jsonw.c
+LOKI_BENCH_SRCS := bench/loki_encode.c logship/loki_encode.c logship/gzip.c common/buf.c common/jsonw.c
 LOKI_BENCH_ARGS ?=
 
-$(BENCH_BUILD)/loki_encode: $(LOKI_BENCH_SRCS) logship/loki_encode.h common/buf.h common/jsonw.h
+$(BENCH_BUILD)/loki_encode: $(LOKI_BENCH_SRCS) logship/loki_encode.h logship/gzip.h common/buf.h common/jsonw.h
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -I. -Icommon $(WARN) $(CFLAGS) -o $@ $(LOKI_BENCH_SRCS) -lsnappy -lz
 
