@@ -142,29 +142,17 @@ static size_t token_len(const char *s, size_t max)
     return n;
 }
 
-/* A request-line field (method, target, version): cut at the first
- * space, CR or LF, then capped. */
-static int kv_token(buf_t *b, const char *key, const char *s, size_t cap, int *truncated)
+/* A string field capped at cap bytes (marking the line truncated). A
+ * request-line field (method, target, version) is also cut at its first
+ * space, CR or LF (as_token). */
+static int kv_field(buf_t *b, const char *key, const char *s, size_t cap, int as_token,
+                    int *truncated)
 {
     size_t n;
 
     if (s == NULL)
         return jsonw_kv_str(b, key, NULL);
-    n = token_len(s, cap + 1);
-    if (n > cap) {
-        n = cap;
-        *truncated = 1;
-    }
-    return jsonw_kv_strn(b, key, s, n);
-}
-
-static int kv_capped(buf_t *b, const char *key, const char *s, size_t cap, int *truncated)
-{
-    size_t n;
-
-    if (s == NULL)
-        return jsonw_kv_str(b, key, NULL);
-    n = strnlen(s, cap + 1);
+    n = as_token ? token_len(s, cap + 1) : strnlen(s, cap + 1);
     if (n > cap) {
         n = cap;
         *truncated = 1;
@@ -182,20 +170,20 @@ static void access_line(buf_t *b, const struct mg_connection *conn, const struct
     int rc = 0, truncated = 0;
 
     log_begin(b, LOG_INFO, "request");
-    rc |= kv_token(b, "method", ri ? ri->request_method : NULL, LOG_METHOD_MAX, &truncated);
-    rc |= kv_token(b, "path", ri ? ri->request_uri : NULL, LOG_PATH_MAX, &truncated);
+    rc |= kv_field(b, "method", ri ? ri->request_method : NULL, LOG_METHOD_MAX, 1, &truncated);
+    rc |= kv_field(b, "path", ri ? ri->request_uri : NULL, LOG_PATH_MAX, 1, &truncated);
     rc |= jsonw_kv_str(b, "route", route_name(w->route));
     rc |= jsonw_kv_int(b, "status", w->status);
     rc |= jsonw_kv_uint(b, "bytes", w->bytes);
     rc |= jsonw_kv_double(b, "duration_ms", seconds * 1000.0, 3);
     rc |= jsonw_kv_str(b, "remote", ri ? ri->remote_addr : NULL);
     rc |= jsonw_kv_str(b, "request_id", w->rid);
-    rc |= kv_capped(b, "user_agent", mg_get_header(conn, "User-Agent"), LOG_UA_MAX, &truncated);
+    rc |= kv_field(b, "user_agent", mg_get_header(conn, "User-Agent"), LOG_UA_MAX, 0, &truncated);
     rc |= jsonw_kv_bool(b, "tls", ri ? ri->is_ssl : 0);
     if (ver != NULL)
         rc |= jsonw_kv_str(b, "tls_version", ver);
     if (ri != NULL && ri->http_version != NULL)
-        rc |= kv_token(b, "http_version", ri->http_version, 8, &truncated);
+        rc |= kv_field(b, "http_version", ri->http_version, 8, 1, &truncated);
     if (truncated)
         rc |= jsonw_kv_bool(b, "truncated", 1);
     if (rc != 0) {
