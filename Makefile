@@ -26,7 +26,7 @@ WARNFLAGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wstrict-prototypes
              -Wmissing-prototypes -Wno-missing-field-initializers
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -I. $(WARNFLAGS) $(CFLAGS) $(SANFLAGS) \
-             -Icommon -I$(CIVETWEB_DIR)/include -DPROJECT_VERSION='"$(VERSION)"' -MMD -MP
+             -Icommon -Ilogship -I$(CIVETWEB_DIR)/include -DPROJECT_VERSION='"$(VERSION)"' -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 
 # civetweb comes from Debian's source package at build time (never committed),

@@ -10,7 +10,7 @@
 #include <time.h>
 #include <zlib.h>
 
-#include "logship/es_bulk.h"
+#include "logship/out/es_bulk.h"
 
 static double now_s(void)
 {

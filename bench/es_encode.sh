@@ -4,6 +4,6 @@
 set -eu
 make -s build/liblogship.a build/libcommon.a
 mkdir -p build/bench
-cc -std=c11 -D_GNU_SOURCE -O2 -g -I. -Icommon -Wall -Wextra -Werror -o build/bench/es_encode \
+cc -std=c11 -D_GNU_SOURCE -O2 -g -I. -Icommon -Ilogship -Wall -Wextra -Werror -o build/bench/es_encode \
     bench/es_encode.c build/liblogship.a build/libcommon.a -lcrypto -lz
 exec build/bench/es_encode "${1:-1000000}"

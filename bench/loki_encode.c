@@ -18,7 +18,7 @@
 
 #include <zlib.h>
 
-#include "logship/loki_encode.h"
+#include "logship/out/loki_encode.h"
 
 static double cpu_now(void)
 {

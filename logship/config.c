@@ -9,7 +9,7 @@
 
 #include "buf.h"
 #include "log.h"
-#include "logship/fileguard.h"
+#include "logship/in/fileguard.h"
 #include "logship/redact.h"
 
 #define ENV_PREFIX "LOGSHIP"

@@ -13,9 +13,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "cfg.h"
-#include "logship/output.h"
-#include "logship/source.h"
-#include "logship/spool.h"
+#include "logship/core/output.h"
+#include "logship/core/source.h"
+#include "logship/spool/spool.h"
 
 #define LS_MAX_OUTPUTS 16
 

@@ -1,6 +1,9 @@
 # logship/: the shipper. Everything but main.c goes into liblogship.a so unit tests link it.
 # Objects live under $(BUILD)/obj/logship/ because $(BUILD)/logship is the binary.
-LOGSHIP_OBJS := $(patsubst logship/%.c,$(BUILD)/obj/logship/%.o,$(filter-out logship/main.c,$(wildcard logship/*.c)))
+# The folders are the pipeline: core/ (contracts), in/ (sources), spool/ (the disk buffer), out/ (backends),
+# engine/ (the reader loop and the delivery threads); main, config and the admin endpoint stay at the top.
+LOGSHIP_SRCS := $(filter-out logship/main.c,$(wildcard logship/*.c logship/*/*.c))
+LOGSHIP_OBJS := $(patsubst logship/%.c,$(BUILD)/obj/logship/%.o,$(LOGSHIP_SRCS))
 LOGSHIP_LIBS := -ljson-c -lcurl -lz -lsnappy $(CIVETWEB_LIBS) -lm
 
 $(BUILD)/obj/logship/%.o: logship/%.c | $(CIVETWEB_DIR)/src/civetweb.c

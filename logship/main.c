@@ -12,10 +12,10 @@
 #include "metrics.h"
 #include "logship/admin.h"
 #include "logship/config.h"
-#include "logship/pipeline.h"
-#include "logship/source_file.h"
-#include "logship/source_stdin.h"
-#include "logship/spool.h"
+#include "logship/engine/pipeline.h"
+#include "logship/in/source_file.h"
+#include "logship/in/source_stdin.h"
+#include "logship/spool/spool.h"
 
 static volatile sig_atomic_t g_stop, g_reopen;
 

@@ -8,12 +8,12 @@
 FUZZ_SECONDS ?= 10
 FUZZ_CC := clang
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -I. -Icommon -I$(CIVETWEB_DIR)/include -g -O1 \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -I. -Icommon -Ilogship -I$(CIVETWEB_DIR)/include -g -O1 \
                -DPROJECT_VERSION='"fuzz"' -fsanitize=fuzzer-no-link $(FUZZ_SAN) -Wall -Wextra -Werror -Wno-missing-field-initializers
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRCS))
 FUZZ_COMMON_OBJS := $(patsubst %.c,build-fuzz/obj/%.o,$(wildcard common/*.c))
-FUZZ_LOGSHIP_OBJS := $(patsubst %.c,build-fuzz/obj/%.o,$(filter-out logship/main.c,$(wildcard logship/*.c)))
+FUZZ_LOGSHIP_OBJS := $(patsubst %.c,build-fuzz/obj/%.o,$(filter-out logship/main.c,$(wildcard logship/*.c logship/*/*.c)))
 
 build-fuzz/obj/%.o: %.c | $(CIVETWEB_DIR)/src/civetweb.c
 	@mkdir -p $(@D)

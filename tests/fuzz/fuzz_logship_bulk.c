@@ -11,8 +11,8 @@
 
 #include <json-c/json.h>
 
-#include "logship/es_bulk.h"
-#include "logship/es_status.h"
+#include "logship/out/es_bulk.h"
+#include "logship/out/es_status.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "logship/docker.h"
-#include "logship/lineparse.h"
+#include "logship/in/docker.h"
+#include "logship/in/lineparse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

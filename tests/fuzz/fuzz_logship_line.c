@@ -6,8 +6,8 @@
 
 #include <json-c/json.h>
 
-#include "logship/linereader.h"
-#include "logship/lineparse.h"
+#include "logship/in/linereader.h"
+#include "logship/in/lineparse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

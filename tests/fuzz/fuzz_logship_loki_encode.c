@@ -18,7 +18,7 @@
 #include <snappy-c.h>
 #include <zlib.h>
 
-#include "logship/loki_encode.h"
+#include "logship/out/loki_encode.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

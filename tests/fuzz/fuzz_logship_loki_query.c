@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "logship/loki_query.h"
+#include "logship/out/loki_query.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

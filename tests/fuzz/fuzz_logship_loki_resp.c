@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "logship/loki_resp.h"
+#include "logship/out/loki_resp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "logship/lumberjack.h"
+#include "logship/out/lumberjack.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

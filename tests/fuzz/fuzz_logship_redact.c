@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "logship/fileguard.h"
+#include "logship/in/fileguard.h"
 #include "logship/redact.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

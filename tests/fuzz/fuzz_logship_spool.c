@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "logship/spool.h"
+#include "logship/spool/spool.h"
 
 static char g_dir[128];
 

@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "logship/spool_marks.h"
+#include "logship/spool/spool_marks.h"
 
 static char g_dir[128];
 

@@ -5,7 +5,7 @@
 #include <cmocka.h>
 #include <stdint.h>
 
-#include "logship/backoff.h"
+#include "logship/core/backoff.h"
 
 /* A scripted RNG: returns the values in order, then repeats the last. */
 struct script { const uint64_t *v; size_t n, i; };

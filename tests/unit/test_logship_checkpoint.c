@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "buf.h"
-#include "logship/checkpoint.h"
+#include "logship/core/checkpoint.h"
 
 struct dir {
     char path[256];

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "logship/docker.h"
+#include "logship/in/docker.h"
 
 static int feed(struct ls_docker *d, const char *rec, uint64_t off, struct ls_docker_line *out)
 {

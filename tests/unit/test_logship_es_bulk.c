@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <cmocka.h>
 
-#include "logship/es_bulk.h"
+#include "logship/out/es_bulk.h"
 
 static struct ls_record rec_of(const char *line, const char *labels, const char *origin, int64_t ts)
 {

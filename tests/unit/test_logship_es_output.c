@@ -17,8 +17,8 @@
 #include <zlib.h>
 #include <cmocka.h>
 
-#include "logship/es_bulk.h"
-#include "logship/output.h"
+#include "logship/out/es_bulk.h"
+#include "logship/core/output.h"
 
 extern const struct ls_output_ops ls_output_elasticsearch;
 

@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-#include "logship/es_status.h"
+#include "logship/out/es_status.h"
 
 static void expect_item(int status, const char *type, enum ls_verdict v, const char *reason)
 {

@@ -16,9 +16,9 @@
 
 #include "log.h"
 #include "metrics.h"
-#include "logship/source_file.h"
-#include "logship/source_metrics.h"
-#include "logship/source_stdin.h"
+#include "logship/in/source_file.h"
+#include "logship/in/source_metrics.h"
+#include "logship/in/source_stdin.h"
 
 /* ------------------------------------------------------------ decisions --- */
 

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "logship/fileguard.h"
+#include "logship/in/fileguard.h"
 #include "logship/redact.h"
 
 static void test_under(void **state)

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "logship/http.h"
+#include "logship/out/http.h"
 #include "loki_harness.h"
 
 static struct rx RX;

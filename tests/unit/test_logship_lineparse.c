@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "metrics.h"
-#include "logship/lineparse.h"
+#include "logship/in/lineparse.h"
 
 struct fix {
     metrics_registry     *reg;

@@ -14,8 +14,8 @@
 #include <sys/socket.h>
 #include <cmocka.h>
 
-#include "logship/lumberjack.h"
-#include "logship/output.h"
+#include "logship/out/lumberjack.h"
+#include "logship/core/output.h"
 
 extern const struct ls_output_ops ls_output_logstash;
 

@@ -12,7 +12,7 @@
 #include <snappy-c.h>
 #include <zlib.h>
 
-#include "logship/loki_encode.h"
+#include "logship/out/loki_encode.h"
 
 /* --- a decoded push: what Loki would see ------------------------------------------- */
 #define MAXS 64

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "logship/output.h"
+#include "logship/core/output.h"
 #include "loki_harness.h"
 
 extern const struct ls_output_ops ls_output_loki;

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "logship/loki_query.h"
+#include "logship/out/loki_query.h"
 
 static const char LAB[] = "{level=\"info\",service=\"hello\"}";
 

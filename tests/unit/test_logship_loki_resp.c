@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "logship/loki_resp.h"
+#include "logship/out/loki_resp.h"
 
 static const char PARTIAL[] =
     "entry with timestamp 2026-11-27 20:57:14.967224927 +0000 UTC ignored, reason: 'entry too far behind, "

@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <cmocka.h>
 
-#include "logship/lumberjack.h"
+#include "logship/out/lumberjack.h"
 
 static void test_frames_roundtrip(void **state)
 {

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "logship/pipeline.h"
+#include "logship/engine/pipeline.h"
 
 static char g_dir[256];
 

@@ -16,7 +16,7 @@
 #include "buf.h"
 #include "log.h"
 #include "metrics.h"
-#include "logship/spool.h"
+#include "logship/spool/spool.h"
 
 static char g_dir[256];
 

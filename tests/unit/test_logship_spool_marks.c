@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "logship/spool_marks.h"
+#include "logship/spool/spool_marks.h"
 
 static void test_parse_origin(void **state)
 {

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "logship/spool.h"
+#include "logship/spool/spool.h"
 
 static char g_dir[256];
 static int g_mounted;

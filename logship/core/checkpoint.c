@@ -1,0 +1,151 @@
+/* checkpoint: atomic, durable replacement of small state files (temp + fsync + rename + fsync dir). */
+#include "logship/core/checkpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Write all of data to fd, retrying short writes and EINTR. 0 or -1. */
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* fsync the directory that holds path, so a rename in it is durable. */
+static int fsync_parent(const char *path)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    int fd, rc = -1, saved;
+
+    if (slash == NULL) {
+        dir[0] = '.';
+        dir[1] = '\0';
+    } else if (slash == path) {
+        dir[0] = '/';
+        dir[1] = '\0';
+    } else {
+        size_t n = (size_t)(slash - path);
+        if (n >= sizeof(dir)) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+    }
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (fsync(fd) == 0)
+        rc = 0;
+    saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
+/* Temp file, write, [fsync], rename, [fsync(dir)]. */
+static int replace(const char *path, const void *data, size_t len, int durable)
+{
+    char tmp[PATH_MAX];
+    int fd = -1, rc = -1, saved = 0, n;
+
+    n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+    if (n < 0 || (size_t)n >= sizeof(tmp)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -1;
+    if (write_all(fd, data, len) != 0)
+        goto out;
+    if (durable && fsync(fd) != 0)
+        goto out;
+    if (close(fd) != 0) {
+        fd = -1;
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0)
+        goto out;
+    if (durable && fsync_parent(path) != 0)
+        goto out_renamed;
+    return 0;
+out:
+    saved = errno;
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    errno = saved;
+    return rc;
+out_renamed:
+    /* The new content is in place but its rename may not survive a crash. */
+    return rc;
+}
+
+int ls_checkpoint_read(const char *path, buf_t *out)
+{
+    struct stat st;
+    char chunk[8192];
+    int fd, rc = -1, saved = 0;
+    size_t total = 0;
+
+    buf_reset(out);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 1 : -1;
+    if (fstat(fd, &st) != 0)
+        goto out;
+    if (!S_ISREG(st.st_mode)) {
+        errno = EINVAL;
+        goto out;
+    }
+    for (;;) {
+        ssize_t r = read(fd, chunk, sizeof(chunk));
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            goto out;
+        }
+        if (r == 0)
+            break;
+        total += (size_t)r;
+        if (total > LS_CHECKPOINT_MAX || buf_add(out, chunk, (size_t)r) != 0) {
+            errno = EFBIG;
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    saved = errno;
+    close(fd);
+    if (rc != 0)
+        buf_reset(out);
+    errno = saved;
+    return rc;
+}
+
+int ls_checkpoint_write(const char *path, const void *data, size_t len)
+{
+    return replace(path, data, len, 1);
+}
+
+int ls_checkpoint_replace(const char *path, const void *data, size_t len)
+{
+    return replace(path, data, len, 0);
+}

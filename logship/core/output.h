@@ -1,0 +1,106 @@
+/* output: the one small interface every backend implements.
+ *
+ * An output turns a batch of records into a request and maps the response to
+ * a verdict. That is all: the engine (pipeline) owns batching, the spool
+ * cursor, backoff with full jitter, retry limits and the counters. So a new
+ * backend is one new file with one ls_output_ops table, plus a line in
+ * output.c's registry; outputs contain no retry loops and no sleeps.
+ *
+ * Verdicts, per batch or per record:
+ *   LS_DONE   delivered (or already stored: ES 409 on create) → acknowledge
+ *   LS_RETRY  transient (429, 5xx, timeout, connection error) → resend later
+ *   LS_DROP   permanent for this data (Loki 400, ES item 4xx) → count, log,
+ *             dead-letter if configured, acknowledge
+ *   LS_CONFIG the backend says our configuration is wrong (401/403/404/407,
+ *             or an ES item's security_exception / index_not_found_exception):
+ *             alert loudly with res->fix, keep the data, /ready 503, probe
+ *             every config_retry_ms until it works */
+#ifndef LOGSHIP_OUTPUT_H
+#define LOGSHIP_OUTPUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "logship/core/record.h"
+
+enum ls_verdict { LS_DONE = 0, LS_RETRY, LS_DROP, LS_CONFIG };
+
+/* What the engine hands to flush: records in spool order. */
+struct ls_batch {
+    const struct ls_record *recs;
+    size_t n;
+    /* The first n_maybe_sent records were handed to this output before a
+     * restart (or an earlier attempt) and never acknowledged: the backend may
+     * already hold them. An output that can ask the backend (Loki's query
+     * API) checks them before sending; the others resend them and count them
+     * in res->maybe_duplicates (Elasticsearch's deterministic _id turns its
+     * replays into 409s, so it counts nothing). */
+    size_t n_maybe_sent;
+};
+
+/* What flush reports back beside its verdict. */
+struct ls_flush_result {
+    /* Per-record verdicts, n entries, filled only when flush returns
+     * LS_PARTIAL; the engine resends exactly the LS_RETRY and LS_CONFIG ones
+     * (after config_retry_ms when any is LS_CONFIG). */
+    enum ls_verdict *item;
+    int     http_status;        /* 0 when no response (connection error, timeout) */
+    int64_t retry_after_ms;     /* from a Retry-After header, else -1 */
+    char    reason[64];         /* drop/retry reason, a short metric label value,
+                                 * e.g. "too_far_behind", "rate_limited", "timeout" */
+    char    detail[1024];       /* first KB of the response body or the error text */
+    size_t  dropped;            /* records dropped (Loki partial 400 reports N of M) */
+    size_t  duplicates;         /* records the backend already had (Elasticsearch 409 on
+                                 * create with a deterministic _id, or found by Loki's query
+                                 * API): delivered, counted apart */
+    size_t  maybe_duplicates;   /* maybe-sent records resent without a way to check whether
+                                 * the backend already had them */
+    const char *fix;            /* LS_CONFIG (whole or per item): a static one-line remedy the
+                                 * engine logs (which privilege, which setting), or NULL */
+};
+
+/* Returned by flush when item[] carries per-record verdicts. */
+#define LS_PARTIAL ((enum ls_verdict)100)
+
+/* Options common to every output, from the command line / config file. */
+struct ls_output_conf {
+    const char *name;          /* instance name, the "output" metric label */
+    const char *url;
+    const char *tenant;        /* Loki X-Scope-OrgID */
+    const char *username, *password;   /* basic auth */
+    const char *bearer_token_file;     /* Authorization: Bearer <file contents> */
+    const char *api_key;               /* Elasticsearch: Authorization: ApiKey <key> */
+    const char *password_file;         /* basic auth password read from a file (re-read on change) */
+    const char *api_key_file;          /* Elasticsearch API key read from a file (re-read on change) */
+    const char *ca_file, *cert_file, *key_file; /* TLS, mTLS */
+    int         insecure_skip_verify;
+    int64_t     connect_timeout_ms, request_timeout_ms;
+    const char *encoding;      /* output-specific, e.g. Loki "protobuf" | "json" */
+    int         compress;      /* gzip request bodies where the backend takes them */
+    const char *index;         /* Elasticsearch data stream or index pattern */
+    const char *dead_letter;   /* Elasticsearch: NDJSON file for rejected documents */
+    uint64_t    batch_bytes;   /* upper bound on one request's payload */
+};
+
+struct ls_output_ops {
+    const char *kind;  /* "loki", "elasticsearch", "logstash" */
+    /* Build an instance. On failure return NULL with a one-line message in err. */
+    void *(*create)(const struct ls_output_conf *conf, char *err, size_t errlen);
+    /* Send one batch (b->n >= 1). Must not sleep or retry; must fill res. */
+    enum ls_verdict (*flush)(void *ctx, const struct ls_batch *b, struct ls_flush_result *res);
+    /* Release everything create made. NULL-safe. */
+    void (*destroy)(void *ctx);
+    /* 1 when an item RETRY means a momentarily full queue rather than a rate
+     * limit (Elasticsearch's item 429, es_rejected_execution_exception): a
+     * LS_PARTIAL answer that stored at least as many items as it asks to
+     * retry then has the rest resent after a short pause (the batch wait)
+     * instead of a backoff draw. 0 (Loki's per-stream 429s are rate limits):
+     * always a backoff draw. Either way an answer that stores nothing backs
+     * off. */
+    int resend_soon_on_progress;
+};
+
+/* The registry of built-in output kinds (output.c). Returns the ops for kind
+ * ("loki", "elasticsearch", "logstash"), or NULL when not built in. */
+const struct ls_output_ops *ls_output_find(const char *kind);
+
+#endif

@@ -1,0 +1,143 @@
+/* source_metrics: shared source metric families, registered once per registry (reference-counted). */
+#include "logship/in/source_metrics.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+struct slot {
+    struct ls_srcmetrics m;
+    unsigned refs;
+    struct slot *next;
+};
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct slot *g_slots;
+static struct ls_srcmetrics g_null; /* all NULL: for reg == NULL */
+
+static metrics_child *child1(metrics_family *f, const char *v)
+{
+    const char *vals[1] = { v };
+    return f ? metrics_child_get(f, vals) : NULL;
+}
+
+static int fill(struct ls_srcmetrics *m, metrics_registry *reg)
+{
+    static const char *const l_source[] = { "source" };
+    static const char *const l_reason[] = { "reason" };
+    static const char *const l_kind[] = { "kind" };
+    metrics_family *dropped, *trunc, *invalid, *rot, *refused, *poscor;
+
+    m->reg = reg;
+    m->lines = metrics_counter(reg, "logship_source_lines_total",
+                               "Input lines read per source (delivered + dropped).", 1, l_source);
+    m->bytes = metrics_counter(reg, "logship_source_bytes_total",
+                               "Input bytes read per source.", 1, l_source);
+    dropped = metrics_counter(reg, "logship_input_dropped_total",
+                              "Input lines not shipped, by reason.", 1, l_reason);
+    trunc = metrics_counter(reg, "logship_input_truncated_total",
+                            "Input lines longer than --max-line-bytes shipped truncated.", 0, NULL);
+    invalid = metrics_counter(reg, "logship_input_invalid_total",
+                              "Input lines shipped repaired: invalid UTF-8 or NUL bytes replaced "
+                              "(kind=encoding), malformed docker json-file records shipped raw "
+                              "(kind=docker_record).", 1, l_kind);
+    rot = metrics_counter(reg, "logship_rotations_total",
+                          "File rotations seen, by kind (rename, truncate, delete).", 1, l_kind);
+    refused = metrics_counter(reg, "logship_input_refused_total",
+                              "Files a glob matched that were not opened, by reason: special_file "
+                              "(FIFO, socket, device), pseudo_fs (proc, sysfs, ...), outside_root "
+                              "(resolves outside its glob's directory and every --allow-root).",
+                              1, l_reason);
+    m->files_watched = metrics_gauge(reg, "logship_source_files_watched",
+                                     "Files currently followed per source.", 1, l_source);
+    poscor = metrics_counter(reg, "logship_source_positions_corrupt_total",
+                             "positions.json files found unreadable and moved aside (files then resume "
+                             "from the spool's marks).", 0, NULL);
+    if (!m->lines || !m->bytes || !dropped || !trunc || !invalid || !rot || !refused || !m->files_watched ||
+        !poscor)
+        return -1;
+    m->positions_corrupt = child1(poscor, "");
+    m->drop_empty = child1(dropped, "empty");
+    m->drop_too_long = child1(dropped, "too_long");
+    m->drop_invalid = child1(dropped, "invalid");
+    m->truncated = child1(trunc, "");
+    m->invalid_encoding = child1(invalid, "encoding");
+    m->invalid_docker = child1(invalid, "docker_record");
+    m->rot_rename = child1(rot, "rename");
+    m->rot_truncate = child1(rot, "truncate");
+    m->rot_delete = child1(rot, "delete");
+    m->refused_special = child1(refused, "special_file");
+    m->refused_pseudo_fs = child1(refused, "pseudo_fs");
+    m->refused_outside_root = child1(refused, "outside_root");
+    if (!m->drop_empty || !m->drop_too_long || !m->drop_invalid ||
+        !m->truncated || !m->invalid_encoding || !m->invalid_docker || !m->rot_rename ||
+        !m->rot_truncate || !m->rot_delete || !m->refused_special || !m->refused_pseudo_fs ||
+        !m->refused_outside_root)
+        return -1;
+    return 0;
+}
+
+struct ls_srcmetrics *ls_srcmetrics_get(metrics_registry *reg)
+{
+    struct slot *s, *dormant = NULL;
+    struct ls_srcmetrics *res = NULL;
+
+    if (reg == NULL)
+        return &g_null;
+    pthread_mutex_lock(&g_mu);
+    for (s = g_slots; s != NULL; s = s->next) {
+        if (s->m.reg != reg)
+            continue;
+        if (s->refs > 0) {
+            s->refs++;
+            res = &s->m;
+            goto out;
+        }
+        dormant = s;
+    }
+    /* A slot whose users are all gone is kept: its registry may still be
+     * alive (families cannot be registered twice), or a new registry may have
+     * the same address. Registering tells the two apart. */
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        goto out;
+    if (fill(&s->m, reg) != 0) {
+        int fresh_failed = s->m.lines == NULL;
+        free(s);
+        if (fresh_failed && dormant != NULL) {
+            dormant->refs = 1;
+            res = &dormant->m;
+        }
+        goto out;
+    }
+    if (dormant != NULL)
+        dormant->m.reg = NULL; /* stale: its registry was freed */
+    s->refs = 1;
+    s->next = g_slots;
+    g_slots = s;
+    res = &s->m;
+out:
+    pthread_mutex_unlock(&g_mu);
+    return res;
+}
+
+void ls_srcmetrics_put(struct ls_srcmetrics *m)
+{
+    struct slot *s;
+
+    if (m == NULL || m == &g_null)
+        return;
+    pthread_mutex_lock(&g_mu);
+    for (s = g_slots; s != NULL; s = s->next) {
+        if (&s->m == m && s->refs > 0) {
+            s->refs--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g_mu);
+}
+
+void ls_sm_add(metrics_child *c, double v)
+{
+    if (c != NULL)
+        metrics_add(c, v);
+}

@@ -1,0 +1,399 @@
+/* out_logstash: the Logstash output, one of three transports chosen by the URL scheme.
+ *
+ * Every record becomes the same JSON event as an Elasticsearch document
+ * (es_bulk_encode_doc: @timestamp, the line's fields or "message", labels).
+ *
+ *   http://, https://   the http input (codec json): one POST of a JSON array
+ *       per batch, judged by http_status_table below: 2xx DONE; 408, 429
+ *       (queue full), 5xx, timeout, connection error RETRY (the engine backs
+ *       off with full jitter); 401/403/404/407 and 3xx CONFIG (credentials,
+ *       URL, proxy auth: the data is kept); other 4xx DROP (logged and
+ *       counted by the engine).
+ *   beats://host:port, beats+tls://host:port   Lumberjack v2 (the beats
+ *       input): windows of events, zlib-compressed, each DONE only when
+ *       Logstash ACKs its last sequence number. A partial ACK marks 1..acked
+ *       DONE; a connection lost, or no ACK progress within the request
+ *       timeout, RETRIES the rest. At-least-once. The window adapts as
+ *       Filebeat's does (lj_window in lumberjack.h): it starts at
+ *       LJ_WINDOW_START events, grows by half on every fully ACKed full
+ *       window up to LS_BEATS_WINDOW, and halves on errors and timeouts, so
+ *       a server that caps the window it accepts still gets everything.
+ *   tcp://host:port, tls://host:port   the tcp input with codec json_lines: one event per
+ *       line. There is NO acknowledgement: a batch is DONE once written to
+ *       the socket, so a connection that dies with data in flight can lose it.
+ *       Use beats:// when that matters. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+#include "jsonw.h"
+#include "log.h"
+#include "logship/redact.h"
+#include "logship/out/es_bulk.h"
+#include "logship/out/gzip.h"
+#include "logship/out/http.h"
+#include "logship/out/lumberjack.h"
+#include "logship/core/output.h"
+
+#define LS_BEATS_WINDOW 2048
+#define LS_BODY_MAX (64u << 20)
+
+enum ls_transport { T_HTTP, T_BEATS, T_TCP };
+
+struct lsout {
+    enum ls_transport t;
+    char name[64];
+    struct ls_http *http;               /* T_HTTP */
+    char *url;
+    int compress;
+    struct lj_conn_conf cc;             /* T_BEATS, T_TCP */
+    char host[256], port[16];
+    char *ca_file, *cert_file, *key_file;
+    struct lj_conn *conn;
+    struct lj_window win;               /* T_BEATS: adapts to what the server ACKs */
+    buf_t body, inner, gz;
+    struct ls_gzip gz_state;            /* http body compressor, reused */
+};
+
+static void lso_log(enum log_level l, const struct lsout *o, const char *msg, const char *k, const char *v)
+{
+    buf_t b;
+    if (!log_enabled(l)) return;
+    buf_init(&b, LOG_LINE_MAX);
+    log_begin(&b, l, msg);
+    if (jsonw_kv_str(&b, "output", o->name) || (k && jsonw_kv_str(&b, k, v))) {
+        /* the line goes out with what fitted */
+    }
+    log_emit(&b);
+    buf_free(&b);
+}
+
+static void lso_destroy(void *ctx)
+{
+    struct lsout *o = ctx;
+    if (!o) return;
+    if (o->http) ls_http_free(o->http);
+    ls_gzip_end(&o->gz_state);
+    lj_conn_close(o->conn);
+    free(o->url);
+    free(o->ca_file);
+    free(o->cert_file);
+    free(o->key_file);
+    buf_free(&o->body);
+    buf_free(&o->inner);
+    buf_free(&o->gz);
+    free(o);
+}
+
+/* Split "host:port", "[v6]:port", with an optional trailing "/". 0 or -1. */
+static int split_hostport(const char *s, char *host, size_t hl, char *port, size_t pl)
+{
+    const char *end = s + strlen(s);
+    while (end > s && end[-1] == '/') end--;
+    const char *colon;
+    if (*s == '[') {
+        const char *rb = memchr(s, ']', (size_t)(end - s));
+        if (!rb || rb + 1 >= end || rb[1] != ':') return -1;
+        if ((size_t)(rb - s - 1) >= hl) return -1;
+        memcpy(host, s + 1, (size_t)(rb - s - 1));
+        host[rb - s - 1] = '\0';
+        colon = rb + 1;
+    } else {
+        colon = NULL;
+        for (const char *p = s; p < end; p++)
+            if (*p == ':') colon = p;
+        if (!colon || colon == s || (size_t)(colon - s) >= hl) return -1;
+        memcpy(host, s, (size_t)(colon - s));
+        host[colon - s] = '\0';
+    }
+    size_t n = (size_t)(end - colon - 1);
+    if (n == 0 || n >= pl) return -1;
+    for (size_t i = 0; i < n; i++)
+        if (colon[1 + i] < '0' || colon[1 + i] > '9') return -1;
+    memcpy(port, colon + 1, n);
+    port[n] = '\0';
+    long v = strtol(port, NULL, 10);
+    return v >= 1 && v <= 65535 ? 0 : -1;
+}
+
+static char *dup_opt(const char *s)
+{
+    return s && *s ? strdup(s) : NULL;
+}
+
+static void *lso_create(const struct ls_output_conf *conf, char *err, size_t errlen)
+{
+    struct lsout *o = calloc(1, sizeof *o);
+    const char *url = conf->url ? conf->url : "";
+    const char *rest = NULL;
+    int tls = 0;
+    char safe[512]; /* the URL as printed: without its credentials */
+
+    if (!o) { snprintf(err, errlen, "logstash: out of memory"); return NULL; }
+    snprintf(o->name, sizeof o->name, "%s", conf->name && *conf->name ? conf->name : "logstash");
+    buf_init(&o->body, LS_BODY_MAX);
+    buf_init(&o->inner, LS_BODY_MAX);
+    buf_init(&o->gz, LS_BODY_MAX);
+    o->compress = conf->compress;
+    if (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0) {
+        o->t = T_HTTP;
+        o->url = strdup(url);
+        if (!o->url) { snprintf(err, errlen, "logstash: out of memory"); goto fail; }
+        o->http = ls_http_new(conf, err, errlen);
+        if (!o->http) goto fail;
+        return o;
+    }
+    if (strncmp(url, "beats://", 8) == 0) { o->t = T_BEATS; rest = url + 8; }
+    else if (strncmp(url, "beats+tls://", 12) == 0) { o->t = T_BEATS; rest = url + 12; tls = 1; }
+    else if (strncmp(url, "tcp://", 6) == 0) { o->t = T_TCP; rest = url + 6; }
+    else if (strncmp(url, "tls://", 6) == 0) { o->t = T_TCP; rest = url + 6; tls = 1; }
+    else {
+        snprintf(err, errlen,
+                 "logstash: URL must start with http://, https://, beats://, beats+tls://, tcp:// or "
+                 "tls:// (got '%s')", ls_redact_url(url, safe, sizeof(safe)));
+        goto fail;
+    }
+    if (split_hostport(rest, o->host, sizeof o->host, o->port, sizeof o->port) != 0) {
+        snprintf(err, errlen, "logstash: '%s': expected host:port", ls_redact_url(url, safe, sizeof(safe)));
+        goto fail;
+    }
+    o->ca_file = dup_opt(conf->ca_file);
+    o->cert_file = dup_opt(conf->cert_file);
+    o->key_file = dup_opt(conf->key_file);
+    if ((conf->ca_file && *conf->ca_file && !o->ca_file) || (conf->cert_file && *conf->cert_file && !o->cert_file) ||
+        (conf->key_file && *conf->key_file && !o->key_file)) {
+        snprintf(err, errlen, "logstash: out of memory");
+        goto fail;
+    }
+    o->cc.host = o->host;
+    o->cc.port = o->port;
+    o->cc.tls = tls;
+    o->cc.ca_file = o->ca_file;
+    o->cc.cert_file = o->cert_file;
+    o->cc.key_file = o->key_file;
+    o->cc.insecure_skip_verify = conf->insecure_skip_verify;
+    o->cc.connect_timeout_ms = conf->connect_timeout_ms > 0 ? conf->connect_timeout_ms : 10000;
+    o->cc.io_timeout_ms = conf->request_timeout_ms > 0 ? conf->request_timeout_ms : 30000;
+    lj_window_init(&o->win, LS_BEATS_WINDOW);
+    return o;
+fail:
+    lso_destroy(o);
+    return NULL;
+}
+
+static void fill(struct ls_flush_result *res, int status, const char *reason, const char *detail)
+{
+    res->http_status = status;
+    snprintf(res->reason, sizeof res->reason, "%s", reason);
+    snprintf(res->detail, sizeof res->detail, "%s", detail ? detail : "");
+}
+
+/* The http input's answers, in one table (ELK.md shows the same). */
+static const struct {
+    long lo, hi;              /* status range, inclusive */
+    enum ls_verdict v;
+    const char *reason;
+} http_status_table[] = {
+    { 200, 299, LS_DONE, "" },
+    { 408, 408, LS_RETRY, "timeout" },
+    { 429, 429, LS_RETRY, "rate_limited" },     /* the pipeline queue is full */
+    { 500, 599, LS_RETRY, "server_error" },
+    { 401, 401, LS_CONFIG, "unauthorized" },
+    { 403, 403, LS_CONFIG, "forbidden" },
+    { 404, 404, LS_CONFIG, "not_found" },
+    { 407, 407, LS_CONFIG, "proxy_auth" },      /* a proxy in the way wants credentials */
+    { 100, 199, LS_CONFIG, "unexpected" },
+    { 300, 399, LS_CONFIG, "redirect" },        /* redirects are not followed: wrong URL */
+    { 400, 499, LS_DROP, "rejected" },          /* the events themselves are refused */
+};
+
+static enum ls_verdict http_verdict(long st, const char **reason)
+{
+    for (size_t i = 0; i < sizeof http_status_table / sizeof http_status_table[0]; i++)
+        if (st >= http_status_table[i].lo && st <= http_status_table[i].hi) {
+            *reason = http_status_table[i].reason;
+            return http_status_table[i].v;
+        }
+    *reason = "server_error";
+    return LS_RETRY;
+}
+
+/* The http input: 200 done, 429 back off. */
+static enum ls_verdict flush_http(struct lsout *o, const struct ls_batch *b, struct ls_flush_result *res)
+{
+    struct ls_http_response resp;
+    const char *hdrs[3] = { "Content-Type: application/json", NULL, NULL };
+    enum ls_verdict v;
+
+    buf_reset(&o->body);
+    if (buf_addc(&o->body, '[')) goto toobig;
+    for (size_t i = 0; i < b->n; i++) {
+        if ((i && buf_addc(&o->body, ',')) || es_bulk_encode_doc(&o->body, &b->recs[i])) goto toobig;
+    }
+    if (buf_addc(&o->body, ']')) goto toobig;
+    const void *body = o->body.p;
+    size_t blen = o->body.len;
+    if (o->compress && ls_gzip_body(&o->gz_state, o->body.p, o->body.len, &o->gz) == 0) {
+        body = o->gz.p;
+        blen = o->gz.len;
+        hdrs[1] = "Content-Encoding: gzip";
+    }
+    memset(&resp, 0, sizeof resp);
+    if (ls_http_post(o->http, o->url, hdrs, body, blen, &resp) != 0) {
+        fill(res, 0, resp.timed_out ? "timeout" : "connection", resp.error);
+        ls_http_response_free(&resp);
+        return LS_RETRY;
+    }
+    long st = resp.status;
+    res->retry_after_ms = resp.retry_after_ms;
+    char detail[1024];
+    size_t dn = resp.body.len < sizeof detail - 1 ? resp.body.len : sizeof detail - 1;
+    if (dn) memcpy(detail, resp.body.p, dn);
+    detail[dn] = '\0';
+    const char *why;
+    v = http_verdict(st, &why);
+    fill(res, (int)st, why, v == LS_DONE ? "" : detail);
+    if (v == LS_DROP) res->dropped = b->n;
+    if (v == LS_CONFIG)
+        res->fix = st == 407 ? "a proxy in the way (http_proxy / https_proxy) wants credentials: put them in "
+                               "the proxy URL, or set no_proxy for Logstash"
+                 : st == 401 || st == 403 ? "check --username/--password (the http input's user and password)"
+                                          : "check the --logstash URL";
+    ls_http_response_free(&resp);
+    return v;
+toobig:
+    fill(res, 0, "too_large", "batch does not fit the request cap");
+    res->dropped = b->n;
+    return LS_DROP;
+}
+
+static int ensure_conn(struct lsout *o, struct ls_flush_result *res)
+{
+    char err[256];
+    if (o->conn && !lj_conn_alive(o->conn)) {
+        lso_log(LOG_INFO, o, "connection closed by the peer while idle; reconnecting", "peer", o->host);
+        lj_conn_close(o->conn);
+        o->conn = NULL;
+    }
+    if (o->conn) return 0;
+    o->conn = lj_conn_open(&o->cc, err, sizeof err);
+    if (!o->conn) {
+        fill(res, 0, "connection", err);
+        return -1;
+    }
+    lso_log(LOG_INFO, o, "connected", "peer", o->host);
+    return 0;
+}
+
+static void drop_conn(struct lsout *o)
+{
+    lj_conn_close(o->conn);
+    o->conn = NULL;
+}
+
+/* Lumberjack v2: window, compressed JSON frames, wait for the ACK. */
+static enum ls_verdict flush_beats(struct lsout *o, const struct ls_batch *b, struct ls_flush_result *res)
+{
+    size_t acked_total = 0;   /* records [0, acked_total) are delivered */
+    char err[256];
+
+    if (ensure_conn(o, res) != 0) return LS_RETRY;
+    while (acked_total < b->n) {
+        size_t n = b->n - acked_total;
+        if (n > o->win.size) n = o->win.size;
+        buf_reset(&o->inner);
+        buf_reset(&o->body);
+        for (size_t k = 0; k < n; k++) {
+            const struct ls_record *r = &b->recs[acked_total + k];
+            buf_reset(&o->body);
+            if (es_bulk_encode_doc(&o->body, r) || lj_encode_json(&o->inner, (uint32_t)(k + 1), o->body.p, o->body.len)) {
+                if (k == 0) {
+                    fill(res, 0, "too_large", "event does not fit the frame cap");
+                    goto partial_drop;
+                }
+                n = k;
+                break;
+            }
+        }
+        buf_reset(&o->body);
+        if (lj_encode_window(&o->body, (uint32_t)n) || lj_encode_compressed(&o->body, o->inner.p, o->inner.len, 3)) {
+            fill(res, 0, "too_large", "window does not fit the frame cap");
+            goto partial_drop;
+        }
+        uint32_t acked = 0;
+        if (lj_conn_send_window(o->conn, o->body.p, o->body.len, (uint32_t)n, &acked, err, sizeof err) != 0) {
+            char ws[16];
+            lj_window_shrink(&o->win);
+            snprintf(ws, sizeof ws, "%u", (unsigned)o->win.size);
+            log_kv(LOG_WARN, "beats window not acknowledged; resending the rest in smaller windows",
+                   "output", o->name, "error", err, "next_window", ws, NULL);
+            drop_conn(o);
+            acked_total += acked;
+            fill(res, 0, strstr(err, "no ACK") ? "timeout" : "connection", err);
+            break;
+        }
+        acked_total += n;
+        lj_window_ok(&o->win, (uint32_t)n);
+    }
+    if (acked_total == b->n) {
+        fill(res, 0, "", "");
+        return LS_DONE;
+    }
+    if (acked_total > 0 && res->item) {
+        for (size_t i = 0; i < b->n; i++) res->item[i] = i < acked_total ? LS_DONE : LS_RETRY;
+        return LS_PARTIAL;
+    }
+    return LS_RETRY;
+partial_drop:
+    /* a single event too big to ever send: drop it (counted by the engine) */
+    if (res->item) {
+        for (size_t i = 0; i < b->n; i++)
+            res->item[i] = i < acked_total ? LS_DONE : i == acked_total ? LS_DROP : LS_RETRY;
+        res->dropped = 1;
+        return LS_PARTIAL;
+    }
+    res->dropped = b->n;
+    return LS_DROP;
+}
+
+/* tcp json_lines: no acknowledgement exists; DONE once written. */
+static enum ls_verdict flush_tcp(struct lsout *o, const struct ls_batch *b, struct ls_flush_result *res)
+{
+    char err[256];
+    buf_reset(&o->body);
+    for (size_t i = 0; i < b->n; i++) {
+        if (es_bulk_encode_doc(&o->body, &b->recs[i]) || buf_addc(&o->body, '\n')) {
+            fill(res, 0, "too_large", "batch does not fit the write cap");
+            res->dropped = b->n;
+            return LS_DROP;
+        }
+    }
+    if (ensure_conn(o, res) != 0) return LS_RETRY;
+    if (lj_conn_write(o->conn, o->body.p, o->body.len, err, sizeof err) != 0) {
+        drop_conn(o);
+        fill(res, 0, strstr(err, "timed out") ? "timeout" : "connection", err);
+        return LS_RETRY;
+    }
+    fill(res, 0, "", "");
+    return LS_DONE;
+}
+
+static enum ls_verdict lso_flush(void *ctx, const struct ls_batch *b, struct ls_flush_result *res)
+{
+    struct lsout *o = ctx;
+    res->retry_after_ms = -1;
+    res->dropped = 0;
+    switch (o->t) {
+    case T_HTTP: return flush_http(o, b, res);
+    case T_BEATS: return flush_beats(o, b, res);
+    default: return flush_tcp(o, b, res);
+    }
+}
+
+const struct ls_output_ops ls_output_logstash = {
+    .kind = "logstash",
+    .create = lso_create,
+    .flush = lso_flush,
+    .destroy = lso_destroy,
+};
