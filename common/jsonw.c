@@ -1,5 +1,6 @@
 /* jsonw: turns untrusted bytes into valid JSON text in valid UTF-8 (escaping, U+FFFD repair, object helpers). */
 #include "jsonw.h"
+#include "utf8.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -29,52 +30,6 @@ static inline uint64_t word_special(uint64_t w)
     return (w | ((w - ONES * 0x20) & ~w) | ((q - ONES) & ~q) | ((bs - ONES) & ~bs)) & HIGHS;
 }
 
-/* Length of the well-formed UTF-8 sequence starting a non-ASCII byte at p
- * (rem bytes available), or 0 when it is not well formed. */
-static size_t utf8_len(const unsigned char *p, size_t rem)
-{
-    unsigned c = p[0];
-    if (c < 0xC2 || c > 0xF4)
-        return 0;
-    if (c < 0xE0)
-        return (rem >= 2 && (p[1] & 0xC0) == 0x80) ? 2 : 0;
-    if (c < 0xF0) {
-        if (rem < 3 || (p[2] & 0xC0) != 0x80)
-            return 0;
-        unsigned lo = 0x80, hi = 0xBF;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-        return (p[1] >= lo && p[1] <= hi) ? 3 : 0;
-    }
-    if (rem < 4 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
-        return 0;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c == 0xF0)
-        lo = 0x90;
-    else if (c == 0xF4)
-        hi = 0x8F;
-    return (p[1] >= lo && p[1] <= hi) ? 4 : 0;
-}
-
-int jsonw_utf8_valid(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        size_t l = utf8_len(p + i, n - i);
-        if (l == 0)
-            return 0;
-        i += l;
-    }
-    return 1;
-}
-
 /* Encode s[0..n) (no quotes) appending at most limit bytes. *used gets the
  * number of input bytes consumed (n unless limit stopped us). Each escape or
  * character is written whole or not at all. -1 on cap/OOM. */
@@ -95,7 +50,7 @@ static int encode(buf_t *b, const unsigned char *p, size_t n, size_t limit, size
             while (i < n && plain[p[i]])
                 i++;
             if (i < n && p[i] >= 0x80) {
-                size_t l = utf8_len(p + i, n - i);
+                size_t l = utf8_seq_len(p + i, n - i);
                 if (l != 0) {
                     i += l;
                     continue;

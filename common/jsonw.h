@@ -24,9 +24,6 @@ int jsonw_str_body(buf_t *b, const char *s, size_t n) BUF_WARN_UNUSED;
  * -1 (buffer unchanged) when room < 2 or on buffer cap/OOM. */
 int jsonw_str_capped(buf_t *b, const char *s, size_t n, size_t room, int *cut) BUF_WARN_UNUSED;
 
-/* Report whether s[0..n) is well-formed UTF-8 (RFC 3629). */
-int jsonw_utf8_valid(const char *s, size_t n);
-
 /* Object helpers. They write a leading comma unless the previous byte in the
  * buffer is '{', so a sequence of jsonw_kv_* calls after '{' just works. */
 int jsonw_kv_str(buf_t *b, const char *key, const char *val) BUF_WARN_UNUSED;   /* val NULL → null */

@@ -166,14 +166,7 @@ static void now_text(char out[TIMEFMT_RFC3339_US_LEN + 1])
         t_sec = (int64_t)ts.tv_sec;
     }
     memcpy(out, t_sec_text, 19);
-    unsigned us = (unsigned)(ts.tv_nsec / 1000);
-    out[19] = '.';
-    for (int i = 25; i >= 20; i--) {
-        out[i] = (char)('0' + us % 10);
-        us /= 10;
-    }
-    out[26] = 'Z';
-    out[27] = '\0';
+    timefmt_put_us_z(out, (unsigned)(ts.tv_nsec / 1000));
 }
 
 /* Room reserved at the end of every line for ',"truncated":true}\n'. */

@@ -1,5 +1,8 @@
 /* metrics: the Prometheus registry (families, lock-free children, text exposition 0.0.4 rendering). */
 #include "metrics.h"
+#include "hash.h"
+#include "utf8.h"
+#include "clock.h"
 #include "jsonw.h"
 
 #include <inttypes.h>
@@ -203,11 +206,11 @@ metrics_family *metrics_histogram(metrics_registry *r, const char *name, const c
 
 static uint64_t hash_values(size_t n, const char *const *values)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    static const unsigned char sep = 0xff;
+    uint64_t h = HASH_FNV64_INIT;
     for (size_t i = 0; i < n; i++) {
-        for (const unsigned char *p = (const unsigned char *)values[i]; *p; p++)
-            h = (h ^ *p) * 1099511628211ULL;
-        h = (h ^ 0xff) * 1099511628211ULL;
+        h = hash_fnv1a64_add(h, values[i], strlen(values[i]));
+        h = hash_fnv1a64_add(h, &sep, 1);
     }
     return h;
 }
@@ -235,7 +238,7 @@ static int add_escaped(buf_t *b, const char *s, int q)
 static int add_label_value(buf_t *b, const char *v)
 {
     size_t n = strlen(v);
-    if (jsonw_utf8_valid(v, n))
+    if (utf8_valid(v, n))
         return add_escaped(b, v, 1);
     buf_t clean;
     int rc = 0;
@@ -243,7 +246,7 @@ static int add_label_value(buf_t *b, const char *v)
     for (size_t i = 0; i < n && rc == 0;) {
         size_t l = 1;
         if ((unsigned char)v[i] >= 0x80) {
-            for (l = 2; l <= 4 && i + l <= n && !jsonw_utf8_valid(v + i, l); l++)
+            for (l = 2; l <= 4 && i + l <= n && !utf8_valid(v + i, l); l++)
                 ;
             if (l > 4 || i + l > n) {
                 rc = buf_add(&clean, "\xef\xbf\xbd", 3);

@@ -33,6 +33,17 @@ static void put2(char *o, unsigned v)
     o[1] = (char)('0' + v % 10);
 }
 
+void timefmt_put_us_z(char *out, unsigned us)
+{
+    out[19] = '.';
+    for (int i = 25; i >= 20; i--) {
+        out[i] = (char)('0' + us % 10);
+        us /= 10;
+    }
+    out[26] = 'Z';
+    out[27] = '\0';
+}
+
 size_t timefmt_rfc3339_us(char *out, const struct timespec *ts)
 {
     int64_t s = (int64_t)ts->tv_sec;
@@ -66,23 +77,10 @@ size_t timefmt_rfc3339_us(char *out, const struct timespec *ts)
     put2(out + 14, (unsigned)(rem / 60 % 60));
     out[16] = ':';
     put2(out + 17, (unsigned)(rem % 60));
-    out[19] = '.';
-    for (int i = 25; i >= 20; i--) {
-        out[i] = (char)('0' + us % 10);
-        us /= 10;
-    }
-    out[26] = 'Z';
-    out[27] = '\0';
+    timefmt_put_us_z(out, us);
     return TIMEFMT_RFC3339_US_LEN;
 }
 
-int64_t timefmt_now_ns(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
-        return 0;
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* Read exactly k digits at s; -1 if any is not a digit. */
 static int digits(const char *s, int k)

@@ -16,8 +16,9 @@
  * NUL-terminated). Returns the length (27). Cannot fail for years 0..9999. */
 size_t timefmt_rfc3339_us(char *out, const struct timespec *ts);
 
-/* Nanoseconds since the Unix epoch, from CLOCK_REALTIME. */
-int64_t timefmt_now_ns(void);
+/* Write ".uuuuuuZ" and a NUL at out[19..27]: the part of a timestamp that
+ * changes every microsecond, for callers that cache the seconds (log.c). */
+void timefmt_put_us_z(char *out, unsigned us);
 
 /* Parse an RFC 3339 date-time ("T" or " " or "t" separator, fraction of
  * 0..9 digits, "Z"/"z" or ±HH:MM) into ns since the epoch. Returns 0, or -1

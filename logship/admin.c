@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "buf.h"
 #include "jsonw.h"
 #include "log.h"
@@ -51,12 +52,6 @@ struct ls_admin {
     size_t nconns;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void conn_close(struct ls_admin *a, size_t i)
 {
@@ -86,7 +81,7 @@ static void answer(struct conn *c, int status, const char *ctype, const char *bo
     }
     c->st = C_WRITE;
     c->outoff = 0;
-    c->deadline_ms = now_ms() + WRITE_TIMEOUT_MS;
+    c->deadline_ms = clock_mono_ms() + WRITE_TIMEOUT_MS;
 }
 
 static void text(struct conn *c, int status, const char *s, int head_only)
@@ -177,7 +172,7 @@ static int on_write(struct conn *c)
      * the close into a reset that discards the answer. */
     shutdown(c->fd, SHUT_WR);
     c->st = C_LINGER;
-    c->deadline_ms = now_ms() + LINGER_MS;
+    c->deadline_ms = clock_mono_ms() + LINGER_MS;
     buf_free(&c->out);
     buf_init(&c->out, METRICS_MAX + 1024);
     return 0;
@@ -212,7 +207,7 @@ static void on_accept(struct ls_admin *a)
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c->fd = fd;
         c->st = C_READ;
-        c->born_ms = now_ms();
+        c->born_ms = clock_mono_ms();
         c->deadline_ms = c->born_ms + HEAD_TIMEOUT_MS;
         buf_init(&c->out, METRICS_MAX + 1024);
         a->conns[a->nconns++] = c;
@@ -224,7 +219,7 @@ static void *admin_main(void *arg)
     struct ls_admin *a = arg;
     struct pollfd pfd[MAX_CONNS + 2];
     for (;;) {
-        int64_t now = now_ms(), next = now + 1000;
+        int64_t now = clock_mono_ms(), next = now + 1000;
         pfd[0] = (struct pollfd){ .fd = a->wake[0], .events = POLLIN };
         pfd[1] = (struct pollfd){ .fd = a->lfd, .events = POLLIN };
         for (size_t i = 0; i < a->nconns; i++) {
@@ -239,7 +234,7 @@ static void *admin_main(void *arg)
             break;
         if (pfd[0].revents)
             break;
-        now = now_ms();
+        now = clock_mono_ms();
         /* Connections first (indices shift when one closes: walk backwards). */
         for (size_t i = n; i-- > 0;) {
             struct conn *c = a->conns[i];

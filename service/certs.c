@@ -1,5 +1,6 @@
 /* certs: generates hellod's self-signed ECDSA certificate with OpenSSL's C API and loads PEM pairs. */
 #include "service/certs.h"
+#include "atomicfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -259,69 +260,35 @@ out:
     return rc;
 }
 
-/* Write one PEM object to dir/name atomically: temp file, fsync, rename. */
+/* Write one PEM object to dir/name atomically (common/atomicfile: temp, fsync, rename, fsync dir). */
 static int write_pem(const char *dir, const char *name, mode_t mode, EVP_PKEY *pkey, X509 *x,
                      char *err, size_t errlen)
 {
-    char tmp[4096], dst[4096];
-    FILE *f = NULL;
-    int fd = -1, ok = 0, rc = -1;
+    char dst[4096];
+    char *pem = NULL;
+    int rc = -1;
 
-    if (snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name) >= (int)sizeof(tmp) ||
-        snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= (int)sizeof(dst)) {
+    if (snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= (int)sizeof(dst)) {
         snprintf(err, errlen, "state dir path too long");
         return -1;
     }
-    (void)unlink(tmp);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    f = fdopen(fd, "w");
-    if (f == NULL) {
-        snprintf(err, errlen, "fdopen %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    fd = -1; /* owned by f now */
-    if (pkey != NULL)
-        ok = PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL);
-    else
-        ok = PEM_write_X509(f, x);
-    if (ok != 1 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    if (fclose(f) != 0) {
-        f = NULL;
-        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    f = NULL;
-    if (rename(tmp, dst) != 0) {
-        snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, dst, strerror(errno));
+    BIO *mem = BIO_new(BIO_s_mem());
+    if (mem == NULL)
+        goto out_ossl;
+    int ok = pkey ? PEM_write_bio_PrivateKey(mem, pkey, NULL, NULL, 0, NULL, NULL) : PEM_write_bio_X509(mem, x);
+    long n = BIO_get_mem_data(mem, &pem);
+    if (ok != 1 || n <= 0)
+        goto out_ossl;
+    if (atomicfile_write_mode(dst, pem, (size_t)n, mode) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", dst, strerror(errno));
         goto out;
     }
     rc = 0;
+    goto out;
+out_ossl:
+    snprintf(err, errlen, "cannot encode %s: OpenSSL failure", name);
 out:
-    if (f != NULL)
-        fclose(f);
-    if (fd >= 0)
-        close(fd);
-    if (rc != 0)
-        (void)unlink(tmp);
-    return rc;
-}
-
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc;
-
-    if (fd < 0)
-        return -1;
-    rc = fsync(fd);
-    close(fd);
+    BIO_free(mem);
     return rc;
 }
 
@@ -363,7 +330,7 @@ int certs_ensure_selfsigned(const char *state_dir, char *cert_path, size_t cert_
     if (write_pem(state_dir, CERTS_SELF_KEY, 0600, pkey, NULL, err, errlen) != 0 ||
         write_pem(state_dir, CERTS_SELF_CERT, 0644, NULL, x, err, errlen) != 0)
         goto out;
-    if (fsync_dir(state_dir) != 0) {
+    if (atomicfile_fsync_dir(state_dir) != 0) {
         snprintf(err, errlen, "cannot fsync state dir %s: %s", state_dir, strerror(errno));
         goto out;
     }

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "log.h"
 
 #define FD_TRACK_MAX 65536   /* descriptors above this pass uncounted */
@@ -171,12 +172,7 @@ static int addr_key(const struct sockaddr *sa, socklen_t len, unsigned char key[
 
 static unsigned hash_key(const unsigned char key[16])
 {
-    uint32_t h = 2166136261u;
-    int i;
-
-    for (i = 0; i < 16; i++)
-        h = (h ^ key[i]) * 16777619u;
-    return h & (NBUCKETS - 1);
+    return hash_fnv1a32(key, 16) & (NBUCKETS - 1);
 }
 
 static void log_refusal(const struct sockaddr *sa)

@@ -11,6 +11,7 @@
 
 #include "civetweb.h"
 
+#include "clock.h"
 #include "buf.h"
 #include "jsonw.h"
 #include "log.h"
@@ -24,13 +25,6 @@
 #define PROJECT_VERSION "unknown"
 #endif
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The "starting" line: every effective option (paths are not secrets; the
  * key's contents never reach a log), plus library versions. */
@@ -182,7 +176,7 @@ static void log_ints(enum log_level l, const char *msg, const char *skey, const 
  * the log says what was cut short). */
 static int shutdown_gracefully(const struct hopt *o, int sig)
 {
-    int64_t t0 = mono_ms(), timeout = o->shutdown_timeout_ms, rest;
+    int64_t t0 = clock_mono_ms(), timeout = o->shutdown_timeout_ms, rest;
     /* mg_stop needs a share of the deadline: idle connections notice the
      * stop flag within SOCKET_TIMEOUT_QUANTUM (200 ms), then every worker
      * thread is joined. */
@@ -199,7 +193,7 @@ static int shutdown_gracefully(const struct hopt *o, int sig)
         log_kv(LOG_ERROR, "could not close listening sockets", "error", strerror(errno), NULL);
     else
         log_ints(LOG_INFO, "listening stopped", NULL, NULL, "sockets", closed, NULL, 0, NULL, 0);
-    while (server_inflight() > 0 && mono_ms() - t0 < timeout - reserve) {
+    while (server_inflight() > 0 && clock_mono_ms() - t0 < timeout - reserve) {
         struct timespec nap = {0, 5 * 1000 * 1000};
         nanosleep(&nap, NULL);
     }
@@ -211,7 +205,7 @@ static int shutdown_gracefully(const struct hopt *o, int sig)
         server_stop();
     } else {
         clock_gettime(CLOCK_REALTIME, &abs);
-        rest = timeout - (mono_ms() - t0);
+        rest = timeout - (clock_mono_ms() - t0);
         if (rest < 50)
             rest = 50;
         abs.tv_sec += rest / 1000;
@@ -226,7 +220,7 @@ static int shutdown_gracefully(const struct hopt *o, int sig)
             return -1;
         }
     }
-    log_ints(LOG_INFO, "stopped", NULL, NULL, "duration_ms", mono_ms() - t0,
+    log_ints(LOG_INFO, "stopped", NULL, NULL, "duration_ms", clock_mono_ms() - t0,
              "abandoned", left, NULL, 0);
     return 0;
 }

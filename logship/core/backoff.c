@@ -1,5 +1,6 @@
 /* backoff: exponential delays with full jitter and Retry-After (see backoff.h). */
 #include "logship/core/backoff.h"
+#include "clock.h"
 
 #include <time.h>
 
@@ -17,12 +18,11 @@ static uint64_t xorshift(void *ctx)
 void ls_backoff_init(struct ls_backoff *b, int64_t base_ms, int64_t max_ms,
                      ls_backoff_rng rng, void *rng_ctx)
 {
-    struct timespec ts;
     b->base_ms = base_ms > 0 ? base_ms : 1;
     b->max_ms = max_ms >= b->base_ms ? max_ms : b->base_ms;
     b->attempt = 0;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    b->state = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)b;
+    int64_t t = clock_mono_ns();
+    b->state = ((uint64_t)(t % 1000000000) << 20) ^ (uint64_t)(t / 1000000000) ^ (uint64_t)(uintptr_t)b;
     if (b->state == 0)
         b->state = 0x9e3779b97f4a7c15ull;
     if (rng) {

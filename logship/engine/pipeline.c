@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "logship/core/backoff.h"
 
@@ -61,19 +62,7 @@ struct ls_pipeline {
     metrics_family *f_entries, *f_batches, *f_retries, *f_dropped, *f_send, *f_up, *f_lag, *f_acklat;
 };
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
-static int64_t real_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static int flag(const int *f)
 {
@@ -82,7 +71,7 @@ static int flag(const int *f)
 
 static void beat(int64_t *hb)
 {
-    __atomic_store_n(hb, mono_ns(), __ATOMIC_RELAXED);
+    __atomic_store_n(hb, clock_mono_ns(), __ATOMIC_RELAXED);
 }
 
 static void set_flag(struct ls_pipeline *p, int *f)
@@ -96,14 +85,7 @@ static void set_flag(struct ls_pipeline *p, int *f)
 /* Sleep up to ms, waking early on abort. */
 static void nap(struct ls_pipeline *p, int64_t ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    struct timespec ts = clock_mono_deadline(ms);
     pthread_mutex_lock(&p->mu);
     while (!flag(&p->abort_))
         if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) == ETIMEDOUT)
@@ -215,7 +197,7 @@ int ls_pipeline_add_output(struct ls_pipeline *p, const struct ls_output_ops *op
     if (!o->rd)
         goto fail;
     ls_backoff_init(&o->bo, p->o.backoff_initial_ms, p->o.backoff_max_ms, NULL, NULL);
-    o->hb = mono_ns();
+    o->hb = clock_mono_ns();
     const char *v[1] = { o->name };
     if (p->f_entries) {
         o->m_entries = metrics_child_get(p->f_entries, v);
@@ -283,7 +265,7 @@ static void finish_batch(struct out *o)
     size_t n;
     const int64_t *app;
     ls_spool_reader_batch(o->rd, &n, &app);
-    int64_t now = real_ns();
+    int64_t now = clock_real_ns();
     for (size_t i = 0; i < n && o->m_acklat; i++)
         child_observe(o->m_acklat, (double)(now - app[i]) / 1e9);
     while (ls_spool_reader_ack(o->rd) != 0) {
@@ -368,7 +350,7 @@ static void *out_main(void *arg)
                 ls_spool_wait(o->rd, 250);
                 continue;
             }
-            int64_t now = real_ns();
+            int64_t now = clock_real_ns();
             child_set(o->m_lag, (double)(now - app[0]) / 1e9);
             if (!ls_spool_reader_batch_full(o->rd) && !flag(&p->draining)) {
                 int64_t due = app[0] + p->o.batch_wait_ms * 1000000;
@@ -378,7 +360,7 @@ static void *out_main(void *arg)
                      * per batch, and a flood still fills the batch on time. */
                     int64_t left = (due - now) / 1000000 + 1;
                     nap(p, left < BATCH_TICK_MS ? left : BATCH_TICK_MS);
-                    if (real_ns() < due || ls_spool_reader_fill(o->rd) > 0)
+                    if (clock_real_ns() < due || ls_spool_reader_fill(o->rd) > 0)
                         continue;
                     recs = ls_spool_reader_batch(o->rd, &n, &app);
                 }
@@ -394,7 +376,7 @@ static void *out_main(void *arg)
             size_t n;
             const int64_t *app;
             ls_spool_reader_batch(o->rd, &n, &app);
-            child_set(o->m_lag, (double)(real_ns() - app[0]) / 1e9);
+            child_set(o->m_lag, (double)(clock_real_ns() - app[0]) / 1e9);
         }
 
         /* Records handed out before (an earlier attempt, or the run before a
@@ -408,9 +390,9 @@ static void *out_main(void *arg)
             o->items[i] = LS_DONE;
         res.item = o->items;
         res.retry_after_ms = -1;
-        int64_t t0 = mono_ns();
+        int64_t t0 = clock_mono_ns();
         enum ls_verdict v = o->ops->flush(o->ctx, &b, &res);
-        child_observe(o->m_send, (double)(mono_ns() - t0) / 1e9);
+        child_observe(o->m_send, (double)(clock_mono_ns() - t0) / 1e9);
         res.reason[sizeof(res.reason) - 1] = '\0';
         res.detail[sizeof(res.detail) - 1] = '\0';
         int64_t delay = -1;
@@ -517,7 +499,7 @@ static void *out_main(void *arg)
             beat(&o->hb); /* waiting out a backoff is not being stuck */
             ls_spool_reader_batch(o->rd, &n, &app);
             if (n > 0)
-                child_set(o->m_lag, (double)(real_ns() - app[0]) / 1e9);
+                child_set(o->m_lag, (double)(clock_real_ns() - app[0]) / 1e9);
         }
     }
     pthread_mutex_lock(&p->mu);
@@ -553,7 +535,7 @@ int ls_pipeline_health(struct ls_pipeline *p, char *why, size_t whylen)
 {
     static const char *const reader_why[] = { "wedged", "the spool's filesystem is full",
                                               "a source keeps failing" };
-    int64_t now = mono_ns(), lim = p->o.stall_timeout_ms * 1000000;
+    int64_t now = clock_mono_ns(), lim = p->o.stall_timeout_ms * 1000000;
     if (p->o.stall_timeout_ms <= 0 || flag(&p->draining))
         return 1;
     int64_t age = now - __atomic_load_n(&p->hb_reader, __ATOMIC_RELAXED);
@@ -633,17 +615,10 @@ static int wait_outputs(struct ls_pipeline *p, int64_t deadline)
     int ok;
     pthread_mutex_lock(&p->mu);
     while (!(ok = all_done(p))) {
-        int64_t left = deadline - mono_ns();
+        int64_t left = deadline - clock_mono_ns();
         if (left <= 0)
             break;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t step = left < 50000000 ? left : 50000000;
-        ts.tv_nsec += step;
-        while (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        struct timespec ts = clock_mono_deadline(left < 50000000 ? left / 1000000 + 1 : 50);
         pthread_cond_timedwait(&p->cv, &p->mu, &ts);
     }
     pthread_mutex_unlock(&p->mu);
@@ -669,7 +644,7 @@ int ls_pipeline_run(struct ls_pipeline *p, volatile sig_atomic_t *stop, volatile
     struct ls_backoff sbo[MAX_SOURCES];
     int64_t retry_at[MAX_SOURCES] = { 0 };
     int failing[MAX_SOURCES] = { 0 };
-    int64_t last_commit = mono_ns(), stop_deadline = 0;
+    int64_t last_commit = clock_mono_ns(), stop_deadline = 0;
     uint64_t consumed = 0;
     int wait_ms = 0;
 
@@ -680,14 +655,14 @@ int ls_pipeline_run(struct ls_pipeline *p, volatile sig_atomic_t *stop, volatile
             if (!drain_pending(p))
                 break;
             /* stdin has no checkpoint: what we do not read now is lost. */
-            stop_deadline = mono_ns() + p->o.shutdown_timeout_ms * 1000000;
+            stop_deadline = clock_mono_ns() + p->o.shutdown_timeout_ms * 1000000;
             __atomic_store_n(&p->ready, 0, __ATOMIC_RELEASE);
             log_kv(LOG_INFO, "stopping: reading stdin to its end first (a second signal skips this)", NULL);
         }
         if (stop_deadline != 0) {
             if (*stop >= 2 || !drain_pending(p))
                 break;
-            if (mono_ns() >= stop_deadline) {
+            if (clock_mono_ns() >= stop_deadline) {
                 log_kv(LOG_WARN, "stopping: stdin did not end within the shutdown timeout; "
                        "what was not read is not shipped", NULL);
                 break;
@@ -702,7 +677,7 @@ int ls_pipeline_run(struct ls_pipeline *p, volatile sig_atomic_t *stop, volatile
             (void)poll(NULL, 0, wait_ms);
         } else {
             nfds_t n = 0;
-            int64_t now = mono_ns();
+            int64_t now = clock_mono_ns();
             for (size_t i = 0; i < p->nsrcs; i++) {
                 struct ls_source *s = p->srcs[i];
                 int fd = s->ops->wait_fd ? s->ops->wait_fd(s->ctx) : -1;
@@ -723,7 +698,7 @@ int ls_pipeline_run(struct ls_pipeline *p, volatile sig_atomic_t *stop, volatile
         ec.nospace = 0;
         int finished = 1;
         size_t consumed_round = 0;
-        int64_t now = mono_ns();
+        int64_t now = clock_mono_ns();
         for (size_t i = 0; i < p->nsrcs && !ec.blocked && !ec.error && !ec.nospace; i++) {
             struct ls_source *s = p->srcs[i];
             if (stop_deadline && !s->drain_on_stop)
@@ -742,7 +717,7 @@ int ls_pipeline_run(struct ls_pipeline *p, volatile sig_atomic_t *stop, volatile
                      * directory, EIO, OOM) must not end shipping for good. */
                     int64_t d = ls_backoff_next(&sbo[i], -1);
                     char dl[24];
-                    retry_at[i] = mono_ns() + d * 1000000;
+                    retry_at[i] = clock_mono_ns() + d * 1000000;
                     snprintf(dl, sizeof(dl), "%" PRId64, d);
                     if (!failing[i]) {
                         failing[i] = 1;
@@ -772,7 +747,7 @@ int ls_pipeline_run(struct ls_pipeline *p, volatile sig_atomic_t *stop, volatile
         wait_ms = ec.nospace ? NOSPACE_RETRY_MS : ec.blocked ? FULL_RETRY_MS : ec.error ? ERROR_RETRY_MS : 0;
         if (wait_ms == 0 && consumed_round > 0 && consumed_round < ROUND_BUDGET)
             wait_ms = ROUND_GAP_MS;
-        now = mono_ns();
+        now = clock_mono_ns();
         int fr = 0;
         if (consumed > 0 && (p->o.commit_every_round ||
                              now - last_commit >= p->o.commit_interval_ms * 1000000)) {
@@ -811,12 +786,12 @@ int ls_pipeline_run(struct ls_pipeline *p, volatile sig_atomic_t *stop, volatile
     set_flag(p, &p->draining);
     ls_spool_wake_all(p->o.spool);
     /* One budget for the whole stop: reading stdin above and sending here. */
-    int64_t deadline = stop_deadline ? stop_deadline : mono_ns() + p->o.shutdown_timeout_ms * 1000000;
+    int64_t deadline = stop_deadline ? stop_deadline : clock_mono_ns() + p->o.shutdown_timeout_ms * 1000000;
     int clean = wait_outputs(p, deadline);
     if (!clean) {
         set_flag(p, &p->abort_);
         ls_spool_wake_all(p->o.spool);
-        if (!wait_outputs(p, mono_ns() + 2000000000LL)) {
+        if (!wait_outputs(p, clock_mono_ns() + 2000000000LL)) {
             log_kv(LOG_ERROR, "an output did not stop in time; exiting without waiting for it", NULL);
             return -1;
         }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
 #include "timefmt.h"
 
 static const char REPL[3] = { (char)0xEF, (char)0xBF, (char)0xBD }; /* U+FFFD */
@@ -43,35 +44,6 @@ struct ls_lineparse {
 
 /* ---------------------------------------------------------------- UTF-8 --- */
 
-/* Length of the well-formed UTF-8 sequence at p (1..4), or 0 when the byte at
- * p starts no well-formed sequence. NUL counts as well-formed here. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        return (n >= 2 && (p[1] & 0xC0) == 0x80) ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c == 0xE0)
-            lo = 0xA0;
-        if (c == 0xED)
-            hi = 0x9F;
-        return (n >= 3 && p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80) ? 3 : 0;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c == 0xF0)
-            lo = 0x90;
-        if (c == 0xF4)
-            hi = 0x8F;
-        return (n >= 4 && p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 &&
-                (p[3] & 0xC0) == 0x80) ? 4 : 0;
-    }
-    return 0;
-}
-
 int ls_utf8_clean(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -95,7 +67,7 @@ int ls_utf8_clean(const char *s, size_t n)
             continue;
         }
         {
-            size_t k = utf8_seq(p + i, n - i);
+            size_t k = utf8_seq_len(p + i, n - i);
             if (k == 0)
                 return 0;
             i += k;
@@ -129,7 +101,7 @@ static int utf8_repair(buf_t *out, const char *s, size_t n, int ctl, size_t *con
                 run++;
                 continue;
             }
-            k = utf8_seq(p + run, n - run);
+            k = utf8_seq_len(p + run, n - run);
             if (k == 0)
                 break;
             run += k;

@@ -78,20 +78,6 @@ uint64_t ls_reader_safe_off(const struct ls_reader *r)
     return s;
 }
 
-/* FNV-1a 64: the fingerprint function (declared in source_file.h). */
-uint64_t ls_fingerprint(const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    uint64_t h = 1469598103934665603ULL;
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 /* Decimal digits of v into out (at least 21 bytes), NUL-terminated; returns the length. */
 static int u64_dec(char *out, uint64_t v)
 {

@@ -19,11 +19,12 @@
 
 #include <json-c/json.h>
 
+#include "clock.h"
 #include "buf.h"
 #include "jsonw.h"
 #include "log.h"
 #include "timefmt.h"
-#include "logship/core/checkpoint.h"
+#include "atomicfile.h"
 #include "logship/in/fileguard.h"
 #include "logship/in/linereader.h"
 #include "logship/in/source_metrics.h"
@@ -225,8 +226,8 @@ static int load_positions(struct fsrc *s)
     int r, rc = 0;
     size_t i, n;
 
-    buf_init(&b, LS_CHECKPOINT_MAX);
-    r = ls_checkpoint_read(s->pos_path, &b);
+    buf_init(&b, ATOMICFILE_MAX);
+    r = atomicfile_read(s->pos_path, &b);
     if (r == 1)
         goto out;
     if (r < 0) {
@@ -348,7 +349,7 @@ static int file_commit(void *ctx)
 
     if (s->pos_path == NULL)
         return 0;
-    buf_init(&b, LS_CHECKPOINT_MAX);
+    buf_init(&b, ATOMICFILE_MAX);
     if (buf_adds(&b, "{\"version\":1,\"files\":[") != 0)
         goto out;
     for (f = s->files; f != NULL; f = f->next) {
@@ -368,7 +369,7 @@ static int file_commit(void *ctx)
         rc = 0; /* unchanged: no write, no fsync */
         goto out;
     }
-    if (ls_checkpoint_write(s->pos_path, b.p, b.len) != 0) {
+    if (atomicfile_write(s->pos_path, b.p, b.len) != 0) {
         log_kv(LOG_ERROR, "cannot save file positions", "path", s->pos_path, "error",
                strerror(errno), NULL);
         goto out;
@@ -773,7 +774,7 @@ static int head_matches(int fd, uint64_t off, uint64_t fp)
 {
     unsigned char b[LS_FP_BYTES];
     size_t got = 0, lo = off + 1 < LS_FP_BYTES ? (size_t)off + 1 : LS_FP_BYTES;
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = HASH_FNV64_INIT;
 
     while (got < sizeof(b)) {
         ssize_t r = pread(fd, b + got, sizeof(b) - got, (off_t)got);
@@ -784,7 +785,7 @@ static int head_matches(int fd, uint64_t off, uint64_t fp)
         got += (size_t)r;
     }
     for (size_t i = 0; i < got; i++) {
-        h = (h ^ b[i]) * 1099511628211ULL; /* ls_fingerprint, one byte at a time */
+        h = hash_fnv1a64_add(h, b + i, 1); /* ls_fingerprint, one byte at a time */
         if (i + 1 >= lo && h == fp)
             return 1;
     }
@@ -915,7 +916,7 @@ static void kick(struct fsrc *s, int on)
 static long file_poll(void *ctx, struct ls_emitter *em, size_t budget)
 {
     struct fsrc *s = ctx;
-    int64_t now = timefmt_now_ns();
+    int64_t now = clock_real_ns();
     struct tfile *order[LS_FILE_MAX_FILES], *f;
     size_t n = 0, i, first = 0;
     long total = 0;
@@ -1153,7 +1154,7 @@ struct ls_source *ls_source_file_new_guarded(const char *const *globs, size_t ng
     s->initial = 1;
     s->rescan_ns = 1000 * NS_PER_MS;
     s->rotate_wait_ns = 5000 * NS_PER_MS;
-    buf_init(&s->ckpt, LS_CHECKPOINT_MAX);
+    buf_init(&s->ckpt, ATOMICFILE_MAX);
     s->m = ls_srcmetrics_get(reg);
     if (s->m == NULL) {
         snprintf(err, errlen, "file source: cannot register metrics");
@@ -1212,7 +1213,7 @@ struct ls_source *ls_source_file_new_guarded(const char *const *globs, size_t ng
         log_kv(LOG_WARN, "inotify unavailable, rescanning on a timer only", "error",
                strerror(errno), NULL);
     /* the first scan now: "tail" means the end as of startup */
-    if (scan(s, timefmt_now_ns()) != 0 || recover_rotated(s, timefmt_now_ns()) != 0)
+    if (scan(s, clock_real_ns()) != 0 || recover_rotated(s, clock_real_ns()) != 0)
         goto oom;
     s->src.ops = &file_ops;
     s->src.ctx = s;

@@ -40,6 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "metrics.h"
+#include "hash.h"
 #include "logship/core/source.h"
 
 #define LS_FILE_MAX_FILES 512
@@ -117,6 +118,9 @@ enum ls_rot ls_rotation_decide(const struct ls_file_id *known, uint64_t offset,
                                const struct ls_file_obs *obs);
 
 /* FNV-1a 64 of p[0..n), the fingerprint function. */
-uint64_t ls_fingerprint(const void *p, size_t n);
+static inline uint64_t ls_fingerprint(const void *p, size_t n)
+{
+    return hash_fnv1a64(p, n);
+}
 
 #endif

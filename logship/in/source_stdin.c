@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "timefmt.h"
 #include "logship/in/linereader.h"
@@ -33,7 +34,7 @@ struct ssrc {
 static long fd_poll(void *ctx, struct ls_emitter *em, size_t budget)
 {
     struct ssrc *s = ctx;
-    int64_t now = timefmt_now_ns();
+    int64_t now = clock_real_ns();
     long total = 0;
 
     if (s->finished)
@@ -156,7 +157,7 @@ struct ls_source *ls_source_fd_new(int fd, const char *label, const struct ls_pa
     if (ls_reader_init(&s->rd, s->lp, s->m, s->lines, pc->format, pc->max_line_bytes, 0) != 0)
         goto oom;
     s->rd_ok = 1;
-    snprintf(origin, sizeof(origin), "stdin:%" PRId64, timefmt_now_ns());
+    snprintf(origin, sizeof(origin), "stdin:%" PRId64, clock_real_ns());
     ls_reader_set_origin(&s->rd, origin);
     fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) {

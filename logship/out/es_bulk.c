@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "utf8.h"
+#include "hash.h"
 #include "jsonw.h"
 
 #define JS_MAX_DEPTH 64   /* nesting accepted inside a line before it counts as plain text */
@@ -25,31 +27,6 @@ static int hexval(char c)
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
-}
-
-/* Length of the well-formed UTF-8 sequence at p (RFC 3629), or 0. */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
-{
-    unsigned c = p[0];
-    size_t n;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0) lo = 0xA0;
-        if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0) lo = 0x90;
-        if (c == 0xF4) hi = 0x8F;
-    } else
-        return 0;
-    if ((size_t)(end - p) < n) return 0;
-    if (p[1] < lo || p[1] > hi) return 0;
-    for (size_t i = 2; i < n; i++)
-        if (p[i] < 0x80 || p[i] > 0xBF) return 0;
-    return n;
 }
 
 /* p at '"'. Returns the position after the closing quote, or NULL. *esc is set
@@ -85,7 +62,7 @@ static const char *js_string(const char *p, const char *end, int *esc)
             }
             continue;
         }
-        size_t n = utf8_seq((const unsigned char *)p, (const unsigned char *)end);
+        size_t n = utf8_seq_len((const unsigned char *)p, (size_t)(end - p));
         if (n == 0) return NULL;
         p += n;
     }
@@ -200,7 +177,7 @@ static const char *js_decode_str(const char *p, const char *end, char *out, size
             default: tmp[0] = c; break;
             }
         } else {
-            tn = utf8_seq((const unsigned char *)p, (const unsigned char *)q);
+            tn = utf8_seq_len((const unsigned char *)p, (size_t)(q - p));
             if (tn == 0 || tn > 4) tn = 1;
             memcpy(tmp, p, tn);
             p += tn;
@@ -338,11 +315,7 @@ static uint64_t mix64(uint64_t x)   /* splitmix64's finaliser: full avalanche */
  * length, so the 128-bit pair behaves like a random function of the input. */
 static void hash128(const unsigned char *p, size_t n, uint64_t *a, uint64_t *b)
 {
-    uint64_t h1 = 0xcbf29ce484222325ULL, h2 = 0x9e3779b97f4a7c15ULL ^ (uint64_t)n;
-    for (size_t i = 0; i < n; i++) {
-        h1 ^= p[i];
-        h1 *= 0x100000001b3ULL;
-    }
+    uint64_t h1 = hash_fnv1a64(p, n), h2 = 0x9e3779b97f4a7c15ULL ^ (uint64_t)n;
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         uint64_t w;
@@ -401,22 +374,12 @@ static void keyset_clear(struct keyset *ks)
     ks->overflow = 0;
 }
 
-static uint64_t fnv1a(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 /* Returns 1 when (k, n) was added, 0 when it was already there or the set is
  * full (a full set refuses new keys and sets overflow). k must outlive the
  * set's current generation. */
 static int keyset_add(struct keyset *ks, const char *k, size_t n)
 {
-    uint64_t h = fnv1a(k, n);
+    uint64_t h = hash_fnv1a64(k, n);
     size_t i = (size_t)(h % KEYSET_SLOTS);
     for (size_t probe = 0; probe < KEYSET_SLOTS; probe++, i = (i + 1) % KEYSET_SLOTS) {
         if (ks->stamp[i] != ks->cur) {

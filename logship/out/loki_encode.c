@@ -6,6 +6,7 @@
 #include <snappy-c.h>
 
 #include "jsonw.h"
+#include "hash.h"
 #include "logship/out/gzip.h"
 #include "logship/out/loki_encode.h"
 
@@ -218,16 +219,6 @@ int ls_loki_labels_each(struct ls_loki_enc *e, const char *s, size_t n, ls_loki_
 
 /* --- grouping ------------------------------------------------------------------------ */
 
-static uint64_t hash_bytes(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 static int cmp_tsidx(const void *a, const void *b)
 {
     const struct tsidx *x = a, *y = b;
@@ -239,7 +230,7 @@ static int cmp_tsidx(const void *a, const void *b)
 /* Find or add the stream for these labels; returns its id or -1 on OOM. */
 static int64_t stream_id(struct ls_loki_enc *e, const char *labels, size_t len)
 {
-    uint64_t h = hash_bytes(labels, len);
+    uint64_t h = hash_fnv1a64(labels, len);
     size_t mask = e->table_cap - 1;
     size_t slot = (size_t)h & mask;
     for (;;) {

@@ -1,5 +1,6 @@
 /* lumberjack: Lumberjack v2 frames and a TCP/TLS client connection (see lumberjack.h). */
 #include "logship/out/lumberjack.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -211,18 +212,12 @@ struct lj_conn {
     size_t   rlen;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Wait until fd is ready for events or the deadline passes. 1 ready, 0 timeout, -1 error. */
 static int wait_fd(int fd, short events, int64_t deadline)
 {
     for (;;) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - clock_mono_ms();
         struct pollfd pfd = { fd, events, 0 };
         if (left <= 0) return 0;
         int r = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
@@ -328,7 +323,7 @@ struct lj_conn *lj_conn_open(const struct lj_conn_conf *conf, char *err, size_t 
 {
     struct addrinfo hints, *res = NULL, *ai;
     struct lj_conn *c = calloc(1, sizeof *c);
-    int64_t deadline = now_ms() + (conf->connect_timeout_ms > 0 ? conf->connect_timeout_ms : 10000);
+    int64_t deadline = clock_mono_ms() + (conf->connect_timeout_ms > 0 ? conf->connect_timeout_ms : 10000);
     int gai;
     char last[200] = "no address";
 
@@ -391,7 +386,7 @@ static void block_sigpipe(void)
 int lj_conn_write(struct lj_conn *c, const void *p, size_t n, char *err, size_t errlen)
 {
     const char *q = p;
-    int64_t deadline = now_ms() + c->io_timeout_ms;
+    int64_t deadline = clock_mono_ms() + c->io_timeout_ms;
     if (c->ssl) block_sigpipe();
     while (n > 0) {
         ssize_t w;
@@ -416,7 +411,7 @@ int lj_conn_write(struct lj_conn *c, const void *p, size_t n, char *err, size_t 
         }
         q += w;
         n -= (size_t)w;
-        deadline = now_ms() + c->io_timeout_ms;   /* progress restarts the clock */
+        deadline = clock_mono_ms() + c->io_timeout_ms;   /* progress restarts the clock */
     }
     return 0;
 }
@@ -455,7 +450,7 @@ int lj_conn_send_window(struct lj_conn *c, const void *frames, size_t len, uint3
     *acked = 0;
     c->rlen = 0;
     if (lj_conn_write(c, frames, len, err, errlen) != 0) return -1;
-    int64_t deadline = now_ms() + c->io_timeout_ms;
+    int64_t deadline = clock_mono_ms() + c->io_timeout_ms;
     for (;;) {
         struct lj_frame f;
         long used;
@@ -472,7 +467,7 @@ int lj_conn_send_window(struct lj_conn *c, const void *frames, size_t len, uint3
             }
             if (f.seq > *acked) *acked = f.seq;
             if (*acked == n) return 0;
-            deadline = now_ms() + c->io_timeout_ms;   /* progress or keep-alive */
+            deadline = clock_mono_ms() + c->io_timeout_ms;   /* progress or keep-alive */
         }
         if (used < 0) {
             snprintf(err, errlen, "protocol: malformed frame from server");

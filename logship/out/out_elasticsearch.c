@@ -28,6 +28,7 @@
 
 
 #include "jsonw.h"
+#include "clock.h"
 #include "log.h"
 #include "timefmt.h"
 #include "logship/redact.h"
@@ -205,7 +206,7 @@ static void reject(struct es_out *o, const struct ls_record *r, size_t i, int st
     set_reason(o, o->drop_reason, reason, strlen(reason));
     if (o->dl_fd < 0) return;
     size_t mark = o->dl.len;
-    es_bulk_rfc3339_ns(timefmt_now_ns(), ts);
+    es_bulk_rfc3339_ns(clock_real_ns(), ts);
     es_bulk_doc_id(r, id);
     if (buf_adds(&o->dl, "{") || jsonw_kv_str(&o->dl, "time", ts) ||
         jsonw_kv_str(&o->dl, "output", o->name) ||

@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "clock.h"
 #include "logship/redact.h"
 #include "logship/out/http.h"
 #include "logship/out/loki_encode.h"
@@ -170,12 +171,6 @@ fail:
     return NULL;
 }
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* Encode order[from..to) into l->body, shrinking `to` until the decoded size
  * (*raw) fits l->limit (a single record is sent whatever its size: Loki judges
@@ -303,7 +298,7 @@ static void judge_400(struct loki *l, const uint32_t *order, size_t from, size_t
     size_t pushed = to - from, nd = 0;
     const char *reason = one->reason;
     uint64_t n, m;
-    int64_t now = now_ns();
+    int64_t now = clock_real_ns();
 
     if (ls_loki_parse_ignored(l->answer.p, l->answer.len, &n, &m) == 0 && m <= pushed) {
         nd = (size_t)n + (pushed - (size_t)m);

@@ -15,10 +15,11 @@
 #include <unistd.h>
 #include <json-c/json.h>
 
+#include "clock.h"
 #include "buf.h"
 #include "jsonw.h"
 #include "log.h"
-#include "logship/core/checkpoint.h"
+#include "atomicfile.h"
 #include "logship/spool/spool_marks.h"
 
 #define WBUF_CAP (256u * 1024u)
@@ -124,12 +125,6 @@ struct ls_spool_reader {
     uint64_t seen_gen;
 };
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* CRC-32C (Castagnoli): the SSE4.2 instruction when the CPU has it (about
  * ten times zlib's crc32 here, which was a quarter of logship's CPU), else
@@ -500,7 +495,7 @@ static int write_failed(struct ls_spool *sp, int e, const char *what, const char
 {
     const char *reason = is_nospace(e) ? "nospace" : "io";
     const char *v[1] = { reason };
-    int64_t now = mono_ns();
+    int64_t now = clock_mono_ns();
     if (sp->m_werr)
         metrics_family_add(sp->m_werr, v, 1);
     if (sp->werr_attempts++ == 0) {
@@ -537,7 +532,7 @@ static void write_ok(struct ls_spool *sp)
     if (sp->werr_attempts == 0)
         return;
     char ms[24], n[24];
-    snprintf(ms, sizeof(ms), "%" PRId64, (mono_ns() - sp->werr_since_ns) / 1000000);
+    snprintf(ms, sizeof(ms), "%" PRId64, (clock_mono_ns() - sp->werr_since_ns) / 1000000);
     snprintf(n, sizeof(n), "%" PRIu64, sp->werr_attempts);
     log_kv(LOG_INFO, "spool: writing again; reading resumed", "dir", sp->dir, "paused_ms", ms,
            "refused_writes", n, NULL);
@@ -557,15 +552,6 @@ static void update_gauges(struct ls_spool *sp)
         metrics_set(sp->m_recs, (double)sp->total_recs);
 }
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
 
 static int seg_push(struct ls_spool *sp, const struct seg *s)
 {
@@ -710,7 +696,7 @@ static int every_cursor_past(struct ls_spool *sp, uint64_t base, uint64_t size)
         buf_init(&b, 4096);
         snprintf(path, sizeof(path), "%s/%s", sp->dir, de->d_name);
         json_object *o = NULL, *sg, *off;
-        past = ls_checkpoint_read(path, &b) == 0 && (o = json_tokener_parse(b.p ? b.p : "")) != NULL &&
+        past = atomicfile_read(path, &b) == 0 && (o = json_tokener_parse(b.p ? b.p : "")) != NULL &&
                json_object_object_get_ex(o, "seg", &sg) && json_object_object_get_ex(o, "off", &off) &&
                ((uint64_t)json_object_get_int64(sg) > base ||
                 ((uint64_t)json_object_get_int64(sg) == base && (uint64_t)json_object_get_int64(off) >= size));
@@ -990,7 +976,7 @@ struct ls_spool *ls_spool_open(const struct ls_spool_opts *o, char *err, size_t 
         goto fail;
     if (probe_dir(sp, err, errlen) != 0)
         goto fail;
-    sp->last_sync_ns = mono_ns();
+    sp->last_sync_ns = clock_mono_ns();
     sp->w_total = sp->total_bytes;
     pthread_mutex_lock(&sp->mu);
     update_gauges(sp);
@@ -1117,7 +1103,7 @@ static int create_active(struct ls_spool *sp)
     if (fd < 0)
         return write_failed(sp, errno, "create segment", path);
     if (sp->o.fsync != LS_FSYNC_NEVER)
-        (void)fsync_dir(sp->dir);
+        (void)atomicfile_fsync_dir(sp->dir);
     pthread_mutex_lock(&sp->mu);
     int rc = seg_push(sp, &s);
     if (rc == 0) {
@@ -1426,7 +1412,7 @@ int ls_spool_commit_point(struct ls_spool *sp, int force)
         dmarks_apply(sp);
         return 1;
     }
-    int64_t now = mono_ns();
+    int64_t now = clock_mono_ns();
     if (!force && sp->o.fsync == LS_FSYNC_INTERVAL &&
         now - sp->last_sync_ns < sp->o.fsync_interval_ms * 1000000)
         return 0;
@@ -1549,7 +1535,7 @@ static int load_cursor(struct ls_spool_reader *rd, uint64_t *seq, uint64_t *sg, 
     buf_t b;
     int rc = 2;
     buf_init(&b, 4096);
-    int r = ls_checkpoint_read(rd->cursor_path, &b);
+    int r = atomicfile_read(rd->cursor_path, &b);
     if (r != 0) {
         buf_free(&b);
         return r;
@@ -2018,14 +2004,7 @@ int ls_spool_reader_batch_full(struct ls_spool_reader *rd)
 void ls_spool_wait(struct ls_spool_reader *rd, int64_t timeout_ms)
 {
     struct ls_spool *sp = rd->sp;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (timeout_ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    struct timespec ts = clock_mono_deadline(timeout_ms);
     pthread_mutex_lock(&sp->mu);
     while (sp->gen == rd->seen_gen) {
         if (pthread_cond_timedwait(&sp->cv, &sp->mu, &ts) == ETIMEDOUT)
@@ -2041,8 +2020,8 @@ static int write_cursor(struct ls_spool_reader *rd, uint64_t seq, uint64_t sg, u
     char js[160];
     int l = snprintf(js, sizeof(js), "{\"seq\":%" PRIu64 ",\"seg\":%" PRIu64 ",\"off\":%" PRIu64
                      ",\"sent\":%" PRIu64 "}\n", seq, sg, off, sent);
-    int r = durable ? ls_checkpoint_write(rd->cursor_path, js, (size_t)l)
-                    : ls_checkpoint_replace(rd->cursor_path, js, (size_t)l);
+    int r = durable ? atomicfile_write(rd->cursor_path, js, (size_t)l)
+                    : atomicfile_replace(rd->cursor_path, js, (size_t)l);
     if (r == 0 && sent > rd->sent_saved)
         rd->sent_saved = sent;
     return r;

@@ -8,7 +8,7 @@
 #include <json-c/json.h>
 
 #include "buf.h"
-#include "logship/core/checkpoint.h"
+#include "atomicfile.h"
 
 struct ls_marks {
     struct ls_mark *tab;   /* open addressing; dev == 0 && ino == 0 is empty */
@@ -190,7 +190,7 @@ int ls_marks_save(struct ls_marks *ms, const char *path)
 {
     buf_t b;
     int rc = -1;
-    buf_init(&b, LS_CHECKPOINT_MAX);
+    buf_init(&b, ATOMICFILE_MAX);
     if (buf_adds(&b, "{\"version\":1,\"marks\":[") != 0)
         goto out;
     size_t k = 0;
@@ -205,7 +205,7 @@ int ls_marks_save(struct ls_marks *ms, const char *path)
     }
     if (buf_adds(&b, "\n]}\n") != 0)
         goto out;
-    if (ls_checkpoint_write(path, b.p, b.len) != 0)
+    if (atomicfile_write(path, b.p, b.len) != 0)
         goto out;
     ms->dirty = 0;
     rc = 0;
@@ -233,8 +233,8 @@ int ls_marks_load(struct ls_marks *ms, const char *path)
     buf_t b;
     json_object *root = NULL, *arr, *fpv;
     int rc = 1;
-    buf_init(&b, LS_CHECKPOINT_MAX);
-    int r = ls_checkpoint_read(path, &b);
+    buf_init(&b, ATOMICFILE_MAX);
+    int r = atomicfile_read(path, &b);
     if (r != 0) {
         buf_free(&b);
         return r == 1 ? 0 : -1;

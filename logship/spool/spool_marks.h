@@ -51,7 +51,7 @@ uint64_t ls_marks_max_seq(const struct ls_marks *ms);
 /* 1 when a put changed the set since the last successful save or load. */
 int ls_marks_dirty(const struct ls_marks *ms);
 
-/* Write the set to path atomically (ls_checkpoint_write: durable). 0 or -1
+/* Write the set to path atomically (atomicfile_write: durable). 0 or -1
  * (errno set; the caller logs). Clears the dirty flag on success. */
 int ls_marks_save(struct ls_marks *ms, const char *path);
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "jsonw.h"
+#include "utf8.h"
 #include "../unit/test_common_json_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -19,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!jc_is_json_string(b.p, b.len))
         abort();
     /* Valid UTF-8 is reported as such exactly when the independent check agrees. */
-    if (jsonw_utf8_valid((const char *)data, size) != jc_utf8(data, size))
+    if (utf8_valid((const char *)data, size) != jc_utf8(data, size))
         abort();
     /* A capped encoding is a valid string within its room. */
     size_t room = size ? (size_t)data[0] + 2 : 2;

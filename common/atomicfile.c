@@ -1,5 +1,5 @@
-/* checkpoint: atomic, durable replacement of small state files (temp + fsync + rename + fsync dir). */
-#include "logship/core/checkpoint.h"
+/* atomicfile: atomic, durable replacement of small state files (temp + fsync + rename + fsync dir). */
+#include "atomicfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +30,6 @@ static int fsync_parent(const char *path)
 {
     char dir[PATH_MAX];
     const char *slash = strrchr(path, '/');
-    int fd, rc = -1, saved;
 
     if (slash == NULL) {
         dir[0] = '.';
@@ -47,19 +46,23 @@ static int fsync_parent(const char *path)
         memcpy(dir, path, n);
         dir[n] = '\0';
     }
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return atomicfile_fsync_dir(dir);
+}
+
+int atomicfile_fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return -1;
-    if (fsync(fd) == 0)
-        rc = 0;
-    saved = errno;
+    int rc = fsync(fd);
+    int saved = errno;
     close(fd);
     errno = saved;
     return rc;
 }
 
 /* Temp file, write, [fsync], rename, [fsync(dir)]. */
-static int replace(const char *path, const void *data, size_t len, int durable)
+static int replace(const char *path, const void *data, size_t len, int durable, mode_t mode)
 {
     char tmp[PATH_MAX];
     int fd = -1, rc = -1, saved = 0, n;
@@ -69,7 +72,8 @@ static int replace(const char *path, const void *data, size_t len, int durable)
         errno = ENAMETOOLONG;
         return -1;
     }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    (void)unlink(tmp); /* a leftover of a crashed write must not lend its mode */
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0)
         return -1;
     if (write_all(fd, data, len) != 0)
@@ -98,7 +102,7 @@ out_renamed:
     return rc;
 }
 
-int ls_checkpoint_read(const char *path, buf_t *out)
+int atomicfile_read(const char *path, buf_t *out)
 {
     struct stat st;
     char chunk[8192];
@@ -125,7 +129,7 @@ int ls_checkpoint_read(const char *path, buf_t *out)
         if (r == 0)
             break;
         total += (size_t)r;
-        if (total > LS_CHECKPOINT_MAX || buf_add(out, chunk, (size_t)r) != 0) {
+        if (total > ATOMICFILE_MAX || buf_add(out, chunk, (size_t)r) != 0) {
             errno = EFBIG;
             goto out;
         }
@@ -140,12 +144,17 @@ out:
     return rc;
 }
 
-int ls_checkpoint_write(const char *path, const void *data, size_t len)
+int atomicfile_write(const char *path, const void *data, size_t len)
 {
-    return replace(path, data, len, 1);
+    return replace(path, data, len, 1, 0640);
 }
 
-int ls_checkpoint_replace(const char *path, const void *data, size_t len)
+int atomicfile_replace(const char *path, const void *data, size_t len)
 {
-    return replace(path, data, len, 0);
+    return replace(path, data, len, 0, 0640);
+}
+
+int atomicfile_write_mode(const char *path, const void *data, size_t len, mode_t mode)
+{
+    return replace(path, data, len, 1, mode);
 }

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "buf.h"
-#include "logship/core/checkpoint.h"
+#include "atomicfile.h"
 
 struct dir {
     char path[256];
@@ -49,18 +49,18 @@ static void test_roundtrip_and_replace(void **st)
     buf_t b;
     char big[100000];
     buf_init(&b, 0);
-    assert_int_equal(ls_checkpoint_read(d->file, &b), 1);
+    assert_int_equal(atomicfile_read(d->file, &b), 1);
     assert_int_equal(b.len, 0);
-    assert_int_equal(ls_checkpoint_write(d->file, "first", 5), 0);
-    assert_int_equal(ls_checkpoint_read(d->file, &b), 0);
+    assert_int_equal(atomicfile_write(d->file, "first", 5), 0);
+    assert_int_equal(atomicfile_read(d->file, &b), 0);
     assert_int_equal(b.len, 5);
     assert_memory_equal(b.p, "first", 5);
     memset(big, 'z', sizeof(big));
-    assert_int_equal(ls_checkpoint_write(d->file, big, sizeof(big)), 0);
-    assert_int_equal(ls_checkpoint_read(d->file, &b), 0);
+    assert_int_equal(atomicfile_write(d->file, big, sizeof(big)), 0);
+    assert_int_equal(atomicfile_read(d->file, &b), 0);
     assert_int_equal(b.len, sizeof(big));
-    assert_int_equal(ls_checkpoint_write(d->file, "", 0), 0);
-    assert_int_equal(ls_checkpoint_read(d->file, &b), 0);
+    assert_int_equal(atomicfile_write(d->file, "", 0), 0);
+    assert_int_equal(atomicfile_read(d->file, &b), 0);
     assert_int_equal(b.len, 0);
     buf_free(&b);
 }
@@ -73,7 +73,7 @@ static void test_no_temp_left_and_leftovers_ignored(void **st)
     FILE *fp;
     struct stat sb;
     buf_init(&b, 0);
-    assert_int_equal(ls_checkpoint_write(d->file, "ok", 2), 0);
+    assert_int_equal(atomicfile_write(d->file, "ok", 2), 0);
     snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", d->file, (long)getpid());
     assert_int_not_equal(stat(tmp, &sb), 0);
     /* a torn temp file of an interrupted write (crash before rename) */
@@ -82,7 +82,7 @@ static void test_no_temp_left_and_leftovers_ignored(void **st)
     assert_non_null(fp);
     fputs("{\"torn", fp);
     fclose(fp);
-    assert_int_equal(ls_checkpoint_read(d->file, &b), 0);
+    assert_int_equal(atomicfile_read(d->file, &b), 0);
     assert_memory_equal(b.p, "ok", 2);
     buf_free(&b);
 }
@@ -96,19 +96,19 @@ static void test_errors(void **st)
     /* missing directory: write fails, errno set */
     snprintf(p, sizeof(p), "%s/nope/positions.json", d->path);
     errno = 0;
-    assert_int_equal(ls_checkpoint_write(p, "x", 1), -1);
+    assert_int_equal(atomicfile_write(p, "x", 1), -1);
     assert_int_equal(errno, ENOENT);
     /* a directory is not a state file */
-    assert_int_equal(ls_checkpoint_read(d->path, &b), -1);
+    assert_int_equal(atomicfile_read(d->path, &b), -1);
     /* larger than the caller's cap: error, buffer left empty */
-    assert_int_equal(ls_checkpoint_write(d->file, "0123456789", 10), 0);
-    assert_int_equal(ls_checkpoint_read(d->file, &b), -1);
+    assert_int_equal(atomicfile_write(d->file, "0123456789", 10), 0);
+    assert_int_equal(atomicfile_read(d->file, &b), -1);
     assert_int_equal(errno, EFBIG);
     assert_int_equal(b.len, 0);
     /* the old content survives a failed write into a read-only directory */
     if (geteuid() != 0) {
         assert_int_equal(chmod(d->path, 0500), 0);
-        assert_int_equal(ls_checkpoint_write(d->file, "new", 3), -1);
+        assert_int_equal(atomicfile_write(d->file, "new", 3), -1);
         assert_int_equal(chmod(d->path, 0700), 0);
     }
     buf_free(&b);
