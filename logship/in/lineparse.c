@@ -8,17 +8,8 @@
 #include <string.h>
 
 #include "utf8.h"
+#include "logship/in/line_labels.h"
 #include "timefmt.h"
-
-static const char REPL[3] = { (char)0xEF, (char)0xBF, (char)0xBD }; /* U+FFFD */
-
-struct label {
-    char  *name;   /* sanitized */
-    size_t nlen;
-    char  *val;    /* sanitized and escaped */
-    size_t vlen;
-    int    prec;   /* 0 static, 1 stream, 2 field */
-};
 
 struct ls_lineparse {
     size_t             max_line;
@@ -29,121 +20,10 @@ struct ls_lineparse {
 
     struct ls_jfield *jf;       /* ts fields, then label fields */
     size_t            n_ts, n_lf;
-    char            **lf_names; /* sanitized label names of the label fields */
-    struct label     *statics;
-    size_t            n_static;
+    struct ls_line_labels labels;
 
     buf_t line;    /* repaired / truncated line */
-    buf_t labels;  /* canonical label string */
-    buf_t vals;    /* escaped dynamic label values */
-    buf_t tmp;     /* unescape scratch */
-    char   key[2048]; /* inputs of the label string in labels (see labels_unchanged) */
-    size_t key_len;
-    int    key_ok;
 };
-
-/* ---------------------------------------------------------------- UTF-8 --- */
-
-int ls_utf8_clean(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-
-    while (i < n) {
-        if (n - i >= 8) {
-            uint64_t w;
-            memcpy(&w, p + i, 8);
-            /* all ASCII and no zero byte: skip 8 at once */
-            if ((w & 0x8080808080808080ull) == 0 &&
-                ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull) == 0) {
-                i += 8;
-                continue;
-            }
-        }
-        if (p[i] == 0)
-            return 0;
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        {
-            size_t k = utf8_seq_len(p + i, n - i);
-            if (k == 0)
-                return 0;
-            i += k;
-        }
-    }
-    return 1;
-}
-
-/* Append s[0..n) to out with every NUL or ill-formed byte replaced by U+FFFD
- * and, when ctl, every other control character by ' '. Stops (returning -1)
- * when out is full; what was appended is whole characters only. */
-static int utf8_repair(buf_t *out, const char *s, size_t n, int ctl, size_t *consumed)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-
-    *consumed = 0;
-
-    while (i < n) {
-        size_t run = i;
-        /* copy runs of clean bytes in one go */
-        while (run < n) {
-            size_t k;
-            if (p[run] >= 0x20 && p[run] < 0x7f) {
-                run++;
-                continue;
-            }
-            if (p[run] == 0 || (ctl && (p[run] < 0x20 || p[run] == 0x7f)))
-                break;
-            if (p[run] < 0x80) {
-                run++;
-                continue;
-            }
-            k = utf8_seq_len(p + run, n - run);
-            if (k == 0)
-                break;
-            run += k;
-        }
-        while (run > i && buf_add(out, s + i, run - i) != 0) {
-            /* does not fit: keep what fits, on a character boundary */
-            size_t room = out->max > out->len ? out->max - out->len : 0, k;
-            if (room == 0 || room >= run - i)
-                return -1;
-            k = i + room;
-            while (k > i && (p[k] & 0xC0) == 0x80)
-                k--;
-            if (k > i && buf_add(out, s + i, k - i) != 0)
-                return -1;
-            *consumed = k;
-            return -1;
-        }
-        i = run;
-        *consumed = i;
-        if (i >= n)
-            break;
-        if (p[i] != 0 && p[i] < 0x80) { /* a control character, ctl mode */
-            if (buf_addc(out, ' ') != 0)
-                return -1;
-        } else if (buf_add(out, REPL, sizeof(REPL)) != 0) {
-            return -1;
-        }
-        i++;
-        *consumed = i;
-    }
-    return 0;
-}
-
-/* Largest k <= lim such that s[0..k) ends on a character boundary of the
- * well-formed UTF-8 string s. */
-static size_t utf8_floor(const char *s, size_t len, size_t lim)
-{
-    size_t k = lim < len ? lim : len;
-    while (k > 0 && k < len && ((unsigned char)s[k] & 0xC0) == 0x80)
-        k--;
-    return k;
-}
 
 /* ----------------------------------------------------------------- JSON --- */
 
@@ -498,7 +378,7 @@ int ls_json_unescape(const char *raw, size_t n, buf_t *out)
         case 'u': {
             uint32_t cp, lo;
             if (hex4(p, e, &cp) != 0) {
-                if (buf_add(out, REPL, sizeof(REPL)) != 0)
+                if (buf_add(out, UTF8_REPL, UTF8_REPL_LEN) != 0)
                     return -1;
                 continue;
             }
@@ -598,110 +478,62 @@ int ls_parse_ts_field(const struct ls_jfield *f, int64_t *ns)
     return 0;
 }
 
-/* --------------------------------------------------------------- labels --- */
-
-/* Sanitize a label name into dst (at least LS_LABEL_NAME_MAX + 1 bytes). */
-static size_t sanitize_name(const char *s, size_t n, char *dst)
-{
-    size_t o = 0, i;
-
-    if (n > 0 && s[0] >= '0' && s[0] <= '9')
-        dst[o++] = '_';
-    for (i = 0; i < n && o < LS_LABEL_NAME_MAX; i++) {
-        char c = s[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '_';
-        dst[o++] = ok ? c : '_';
-    }
-    if (o == 0)
-        dst[o++] = '_';
-    dst[o] = '\0';
-    return o;
-}
-
-/* Append value v[0..n) sanitized (UTF-8 repaired, controls → ' ', capped)
- * and escaped for the label string to out. Returns bytes appended, or -1. */
-static long put_label_value(buf_t *out, buf_t *scratch, const char *v, size_t n)
-{
-    size_t start = out->len, i, lim, used;
-
-    buf_reset(scratch);
-    if (n > LS_LABEL_VALUE_MAX * 4)
-        n = LS_LABEL_VALUE_MAX * 4;
-    if (utf8_repair(scratch, v, n, 1, &used) != 0)
-        return -1;
-    lim = utf8_floor(scratch->p ? scratch->p : "", scratch->len, LS_LABEL_VALUE_MAX);
-    for (i = 0; i < lim; i++) {
-        char c = scratch->p[i];
-        if ((c == '\\' || c == '"') && buf_addc(out, '\\') != 0)
-            return -1;
-        if (buf_addc(out, c) != 0)
-            return -1;
-    }
-    return (long)(out->len - start);
-}
-
 #define set_err(err, errlen, ...) \
     do { \
         if ((err) != NULL && (errlen) > 0) \
             snprintf((err), (errlen), __VA_ARGS__); \
     } while (0)
 
-static int label_cmp(const void *a, const void *b)
-{
-    const struct label *x = a, *y = b;
-    size_t n = x->nlen < y->nlen ? x->nlen : y->nlen;
-    int c = memcmp(x->name, y->name, n);
-    if (c != 0)
-        return c;
-    if (x->nlen != y->nlen)
-        return x->nlen < y->nlen ? -1 : 1;
-    return x->prec - y->prec;
-}
-
 /* --------------------------------------------------------------- parser --- */
 
 void ls_lineparse_free(struct ls_lineparse *lp)
 {
-    size_t i;
-
-    if (lp == NULL)
+    if (!lp)
         return;
-    for (i = 0; i < lp->n_static; i++) {
-        free(lp->statics[i].name);
-        free(lp->statics[i].val);
-    }
-    free(lp->statics);
-    if (lp->lf_names != NULL)
-        for (i = 0; i < lp->n_lf; i++)
-            free(lp->lf_names[i]);
-    free(lp->lf_names);
-    if (lp->jf != NULL)
-        for (i = 0; i < lp->n_ts + lp->n_lf; i++)
-            free((char *)lp->jf[i].name);
+    ls_line_labels_free(&lp->labels);
+    for (size_t i = 0; lp->jf && i < lp->n_ts + lp->n_lf; i++)
+        free((char *)lp->jf[i].name);
     free(lp->jf);
     buf_free(&lp->line);
-    buf_free(&lp->labels);
-    buf_free(&lp->vals);
-    buf_free(&lp->tmp);
     free(lp);
+}
+
+/* The fields the JSON scan looks for: ts[0..nts) then lf[0..nlf). 0, 1 with
+ * err set on an empty name, -1 on OOM. */
+static int fields_init(struct ls_lineparse *lp, const char *const *ts, size_t nts,
+                       const char *const *lf, size_t nlf, char *err, size_t errlen)
+{
+    lp->jf = calloc(nts + nlf + 1, sizeof(*lp->jf));
+    if (!lp->jf)
+        return -1;
+    lp->n_ts = nts;
+    lp->n_lf = nlf;
+    for (size_t i = 0; i < nts + nlf; i++) {
+        const char *nm = i < nts ? ts[i] : lf[i - nts];
+        if (!nm || nm[0] == '\0') {
+            set_err(err, errlen, "%s", "empty field name in --ts-field/--label-field");
+            return 1;
+        }
+        lp->jf[i].name = strdup(nm);
+        if (!lp->jf[i].name)
+            return -1;
+        lp->jf[i].name_len = strlen(nm);
+    }
+    return 0;
 }
 
 struct ls_lineparse *ls_lineparse_new(const struct ls_parse_conf *pc, struct ls_srcmetrics *m,
                                       char *err, size_t errlen)
 {
-    static const char *const def_ts[] = { "ts", "time", "@timestamp" };
-    static const char *const def_lf[] = { "level" };
+    static const char *const def_ts[] = {"ts", "time", "@timestamp"};
+    static const char *const def_lf[] = {"level"};
     const char *const *ts = pc->ts_fields, *const *lf = pc->label_fields;
-    size_t nts = pc->n_ts_fields, nlf = pc->n_label_fields, i;
-    struct ls_lineparse *lp;
-    char name[LS_LABEL_NAME_MAX + 1];
-
-    if (ts == NULL || nts == 0) {
+    size_t nts = pc->n_ts_fields, nlf = pc->n_label_fields;
+    if (!ts || nts == 0) {
         ts = def_ts;
         nts = 3;
     }
-    if (lf == NULL) {
+    if (!lf) {
         lf = def_lf;
         nlf = 1;
     }
@@ -713,8 +545,8 @@ struct ls_lineparse *ls_lineparse_new(const struct ls_parse_conf *pc, struct ls_
         set_err(err, errlen, "%s", "too many labels (Loki accepts at most 15)");
         return NULL;
     }
-    lp = calloc(1, sizeof(*lp));
-    if (lp == NULL)
+    struct ls_lineparse *lp = calloc(1, sizeof(*lp));
+    if (!lp)
         goto oom;
     lp->max_line = pc->max_line_bytes ? pc->max_line_bytes : 256 * 1024;
     lp->format = pc->format;
@@ -722,190 +554,20 @@ struct ls_lineparse *ls_lineparse_new(const struct ls_parse_conf *pc, struct ls_
     lp->on_long = pc->on_long;
     lp->m = m;
     buf_init(&lp->line, lp->max_line);
-    buf_init(&lp->labels, 64 * 1024);
-    buf_init(&lp->vals, 64 * 1024);
-    buf_init(&lp->tmp, LS_LABEL_VALUE_MAX * 16);
-    lp->n_ts = nts;
-    lp->n_lf = nlf;
-    lp->jf = calloc(nts + nlf + 1, sizeof(*lp->jf));
-    lp->lf_names = calloc(nlf + 1, sizeof(*lp->lf_names));
-    lp->statics = calloc(pc->n_static_labels + 1, sizeof(*lp->statics));
-    if (lp->jf == NULL || lp->lf_names == NULL || lp->statics == NULL)
+    int r = fields_init(lp, ts, nts, lf, nlf, err, errlen);
+    if (r == 0)
+        r = ls_line_labels_init(&lp->labels, lf, nlf, pc->static_labels, pc->n_static_labels, err,
+                                errlen);
+    if (r > 0)
+        goto fail;
+    if (r < 0)
         goto oom;
-    for (i = 0; i < nts + nlf; i++) {
-        const char *nm = i < nts ? ts[i] : lf[i - nts];
-        if (nm == NULL || nm[0] == '\0') {
-            set_err(err, errlen, "%s", "empty field name in --ts-field/--label-field");
-            goto fail;
-        }
-        lp->jf[i].name = strdup(nm);
-        if (lp->jf[i].name == NULL)
-            goto oom;
-        lp->jf[i].name_len = strlen(nm);
-        if (i >= nts) {
-            sanitize_name(nm, strlen(nm), name);
-            lp->lf_names[i - nts] = strdup(name);
-            if (lp->lf_names[i - nts] == NULL)
-                goto oom;
-        }
-    }
-    for (i = 0; i < pc->n_static_labels; i++) {
-        const char *kv = pc->static_labels[i], *eq = kv ? strchr(kv, '=') : NULL;
-        struct label *l = &lp->statics[lp->n_static];
-        buf_t v;
-        long vl;
-        size_t nl;
-
-        if (eq == NULL || eq == kv) {
-            set_err(err, errlen, "bad --label '%s': expected name=value", kv ? kv : "");
-            goto fail;
-        }
-        nl = sanitize_name(kv, (size_t)(eq - kv), name);
-        buf_init(&v, 4096);
-        vl = put_label_value(&v, &lp->tmp, eq + 1, strlen(eq + 1));
-        if (vl < 0) {
-            buf_free(&v);
-            goto oom;
-        }
-        if (vl == 0) {
-            buf_free(&v);
-            set_err(err, errlen, "bad --label '%s': empty value", kv);
-            goto fail;
-        }
-        l->name = strdup(name);
-        l->nlen = nl;
-        l->val = buf_steal(&v, &l->vlen);
-        l->prec = 0;
-        lp->n_static++;
-        if (l->name == NULL || l->val == NULL)
-            goto oom;
-    }
-    qsort(lp->statics, lp->n_static, sizeof(*lp->statics), label_cmp);
     return lp;
 oom:
     set_err(err, errlen, "%s", "out of memory");
 fail:
     ls_lineparse_free(lp);
     return NULL;
-}
-
-/* Render the canonical label string of this line into lp->labels. */
-/* The inputs of this line's label set, as bytes: equal keys give equal label
- * strings, so consecutive lines of the same stream (the usual case) reuse the
- * last one. 0 when the key is new (and now stored), 1 when unchanged. */
-static int labels_unchanged(struct ls_lineparse *lp, const char *stream, int json_ok)
-{
-    char key[2048];
-    size_t k = 0, i;
-
-    if (stream != NULL) {
-        size_t n = strlen(stream);
-        if (n > 64)
-            return 0;
-        key[k++] = 'S';
-        memcpy(key + k, stream, n);
-        k += n;
-        key[k++] = '\0';
-    }
-    for (i = 0; json_ok && i < lp->n_lf; i++) {
-        const struct ls_jfield *f = &lp->jf[lp->n_ts + i];
-        if (f->type != 's') {
-            key[k++] = '-';
-            continue;
-        }
-        if (f->vlen > 96 || k + f->vlen + 8 > sizeof(key)) {
-            lp->key_ok = 0;
-            return 0;
-        }
-        key[k++] = (char)('0' + f->esc);
-        memcpy(key + k, &f->vlen, sizeof(f->vlen));
-        k += sizeof(f->vlen);
-        memcpy(key + k, f->v, f->vlen);
-        k += f->vlen;
-    }
-    if (lp->key_ok && k == lp->key_len && memcmp(key, lp->key, k) == 0)
-        return 1;
-    memcpy(lp->key, key, k);
-    lp->key_len = k;
-    lp->key_ok = 0; /* valid once the labels are built */
-    return 0;
-}
-
-static int build_labels(struct ls_lineparse *lp, const char *stream, int json_ok)
-{
-    struct label dyn[LS_MAX_LABELS * 2 + 2];
-    size_t voff[LS_MAX_LABELS * 2 + 2];
-    size_t n = 0, i, out = 0;
-
-    if (labels_unchanged(lp, stream, json_ok))
-        return 0;
-    buf_reset(&lp->labels);
-    buf_reset(&lp->vals);
-    for (i = 0; i < lp->n_static; i++)
-        dyn[n++] = lp->statics[i];
-    if (stream != NULL) {
-        size_t off = lp->vals.len;
-        long vl = put_label_value(&lp->vals, &lp->tmp, stream, strlen(stream));
-        if (vl < 0)
-            return -1;
-        if (vl > 0) {
-            dyn[n] = (struct label){ (char *)"stream", 6, NULL, (size_t)vl, 1 };
-            voff[n++] = off;
-        }
-    }
-    for (i = 0; json_ok && i < lp->n_lf; i++) {
-        const struct ls_jfield *f = &lp->jf[lp->n_ts + i];
-        size_t off = lp->vals.len;
-        long vl;
-
-        if (f->type != 's')
-            continue;
-        if (f->esc) {
-            buf_t dec;
-            buf_init(&dec, LS_LABEL_VALUE_MAX * 8);
-            if (ls_json_unescape(f->v, f->vlen < LS_LABEL_VALUE_MAX * 6 ? f->vlen
-                                                                          : LS_LABEL_VALUE_MAX * 6,
-                                 &dec) != 0 && dec.len == 0) {
-                buf_free(&dec);
-                continue;
-            }
-            vl = put_label_value(&lp->vals, &lp->tmp, dec.p ? dec.p : "", dec.len);
-            buf_free(&dec);
-        } else {
-            vl = put_label_value(&lp->vals, &lp->tmp, f->v, f->vlen);
-        }
-        if (vl < 0)
-            return -1;
-        if (vl == 0)
-            continue;
-        dyn[n] = (struct label){ lp->lf_names[i], strlen(lp->lf_names[i]), NULL, (size_t)vl, 2 };
-        voff[n++] = off;
-    }
-    for (i = lp->n_static; i < n; i++)
-        dyn[i].val = lp->vals.p + voff[i];
-    qsort(dyn, n, sizeof(dyn[0]), label_cmp);
-    if (buf_addc(&lp->labels, '{') != 0)
-        return -1;
-    for (i = 0; i < n; i++) {
-        if (i > 0 && dyn[i].nlen == dyn[i - 1].nlen &&
-            memcmp(dyn[i].name, dyn[i - 1].name, dyn[i].nlen) == 0)
-            continue; /* lower precedence duplicate */
-        if (out == LS_MAX_LABELS)
-            break;
-        if ((out > 0 && buf_addc(&lp->labels, ',') != 0) ||
-            buf_add(&lp->labels, dyn[i].name, dyn[i].nlen) != 0 ||
-            buf_add(&lp->labels, "=\"", 2) != 0 ||
-            buf_add(&lp->labels, dyn[i].val, dyn[i].vlen) != 0 ||
-            buf_addc(&lp->labels, '"') != 0)
-            return -1;
-        out++;
-    }
-    if (out == 0 && buf_adds(&lp->labels, "job=\"logship\"") != 0)
-        return -1;
-    if (buf_addc(&lp->labels, '}') != 0)
-        return -1;
-    lp->key_ok = 1;
-    return 0;
 }
 
 int ls_lineparse_line(struct ls_lineparse *lp, const struct ls_line_in *in, struct ls_record *out)
@@ -927,7 +589,7 @@ int ls_lineparse_line(struct ls_lineparse *lp, const struct ls_line_in *in, stru
         return 0;
     }
     buf_reset(&lp->line);
-    if (!ls_utf8_clean(p, len)) {
+    if (!utf8_clean(p, len)) {
         if (lp->on_invalid == LS_INVALID_DROP) {
             ls_sm_add(lp->m->drop_invalid, 1);
             return 0;
@@ -935,7 +597,7 @@ int ls_lineparse_line(struct ls_lineparse *lp, const struct ls_line_in *in, stru
         size_t used;
         ls_sm_add(lp->m->invalid_encoding, 1);
         if (utf8_repair(&lp->line, p, len, 0, &used) != 0) {
-            if (lp->line.len + 2 * sizeof(REPL) < lp->line.max) /* not the cap: OOM */
+            if (lp->line.len + 2 * UTF8_REPL_LEN < lp->line.max) /* not the cap: OOM */
                 return -1;
             /* the repaired line outgrew the cap: cut what did not fit */
             cut += len - used;
@@ -982,11 +644,11 @@ int ls_lineparse_line(struct ls_lineparse *lp, const struct ls_line_in *in, stru
             ts = 0;
     if (ts == 0)
         ts = in->read_ns;
-    if (build_labels(lp, in->stream, json_ok) != 0)
+    if (ls_line_labels_build(&lp->labels, in->stream, json_ok ? lp->jf + lp->n_ts : NULL) != 0)
         return -1;
     out->ts_ns = ts;
-    out->labels = lp->labels.p;
-    out->labels_len = lp->labels.len;
+    out->labels = lp->labels.labels.p;
+    out->labels_len = lp->labels.labels.len;
     out->line = p;
     out->line_len = len;
     return 1;

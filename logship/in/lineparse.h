@@ -101,9 +101,6 @@ int ls_json_scan(const char *s, size_t n, struct ls_jfield *f, size_t nf);
  * copied. Returns 0, or -1 when out's cap was reached (out keeps what fit). */
 int ls_json_unescape(const char *raw, size_t n, buf_t *out);
 
-/* Is s[0..n) well-formed UTF-8 without NUL bytes? */
-int ls_utf8_clean(const char *s, size_t n);
-
 /* Timestamp from a JSON field value as ls_json_scan found it. 0 or -1. */
 int ls_parse_ts_field(const struct ls_jfield *f, int64_t *ns);
 

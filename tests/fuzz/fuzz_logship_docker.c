@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "logship/in/docker.h"
+#include "utf8.h"
 #include "logship/in/lineparse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -40,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (l.start_off > pos)
                 abort();
             if (ls_lineparse_line(lp, &in, &rec) == 1 &&
-                (rec.line_len > MAXL || !ls_utf8_clean(rec.line, rec.line_len)))
+                (rec.line_len > MAXL || !utf8_clean(rec.line, rec.line_len)))
                 abort();
         }
         if (ls_docker_pending_off(d) != UINT64_MAX && ls_docker_pending_off(d) > pos)

@@ -7,6 +7,7 @@
 #include <json-c/json.h>
 
 #include "logship/in/linereader.h"
+#include "utf8.h"
 #include "logship/in/lineparse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -16,10 +17,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static int check_emit(struct ls_emitter *em, const struct ls_record *r)
 {
     size_t *n = em->ctx;
-    if (r->line_len > MAXL || !ls_utf8_clean(r->line, r->line_len))
+    if (r->line_len > MAXL || !utf8_clean(r->line, r->line_len))
         abort();
     if (r->labels_len < 2 || r->labels[0] != '{' || r->labels[r->labels_len - 1] != '}' ||
-        !ls_utf8_clean(r->labels, r->labels_len))
+        !utf8_clean(r->labels, r->labels_len))
         abort();
     if (r->origin_len == 0)
         abort();
@@ -104,7 +105,7 @@ static void against_json_c(const uint8_t *data, size_t size)
     int ours, theirs = 0;
     size_t i;
 
-    if (size > 4096 || !ls_utf8_clean((const char *)data, size))
+    if (size > 4096 || !utf8_clean((const char *)data, size))
         return;
     for (i = 0; i < size; i++)
         if (data[i] < 0x20)

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "metrics.h"
+#include "utf8.h"
 #include "logship/in/lineparse.h"
 
 struct fix {
@@ -357,13 +358,13 @@ static void test_long_lines(void **st)
         big[1023 - LS_TRUNC_RESERVE] = 'y'; /* shift the boundary by one */
         assert_int_equal(parse(f, big + 1, 1999, 0), 1);
         assert_true(f->rec.line_len <= 1024);
-        assert_true(ls_utf8_clean(f->rec.line, f->rec.line_len));
+        assert_true(utf8_clean(f->rec.line, f->rec.line_len));
     }
     /* invalid bytes that grow past the cap when repaired are cut too */
     memset(big, 0xff, 1000);
     assert_int_equal(parse(f, big, 1000, 0), 1);
     assert_true(f->rec.line_len <= 1024);
-    assert_true(ls_utf8_clean(f->rec.line, f->rec.line_len));
+    assert_true(utf8_clean(f->rec.line, f->rec.line_len));
     assert_non_null(memmem(f->rec.line, f->rec.line_len, "[truncated ", 11));
     rm(f);
     pc.on_long = LS_LONG_DROP;
