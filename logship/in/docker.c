@@ -31,7 +31,7 @@ struct ls_docker *ls_docker_new(size_t max_line_bytes)
     struct ls_docker *d = calloc(1, sizeof(*d));
     size_t i;
 
-    if (d == NULL)
+    if (!d)
         return NULL;
     d->max = max_line_bytes ? max_line_bytes : 256 * 1024;
     for (i = 0; i < LS_DOCKER_STREAMS; i++)
@@ -46,7 +46,7 @@ void ls_docker_free(struct ls_docker *d)
 {
     size_t i;
 
-    if (d == NULL)
+    if (!d)
         return;
     for (i = 0; i < LS_DOCKER_STREAMS; i++)
         buf_free(&d->s[i].buf);
@@ -94,10 +94,10 @@ static struct stream *find_stream(struct ls_docker *d, const char *name, size_t 
         struct stream *st = &d->s[i];
         if (st->used && strlen(st->name) == n && memcmp(st->name, name, n) == 0)
             return st;
-        if (!st->used && freeslot == NULL)
+        if (!st->used && !freeslot)
             freeslot = st;
     }
-    if (freeslot != NULL) {
+    if (freeslot) {
         memcpy(freeslot->name, name, n);
         freeslot->name[n] = '\0';
         freeslot->used = 1;
@@ -129,7 +129,7 @@ int ls_docker_feed(struct ls_docker *d, const char *rec, size_t len, size_t rec_
         buf_truncate(&d->piece, d->piece.len - 1);
     }
     st = f[1].type == 's' ? find_stream(d, f[1].v, f[1].vlen) : find_stream(d, "stdout", 6);
-    if (st == NULL) {
+    if (!st) {
         st = &d->pass; /* unknown extra stream: no joining */
         complete = 1;
         memcpy(st->name, "other", 6);

@@ -173,7 +173,7 @@ static const char *skip_value(const char *p, const char *e, int depth_left)
             p = scan_number(p, e);
             break;
         }
-        if (p == NULL)
+        if (!p)
             return NULL;
     after_value:
         if (sp == 0)
@@ -197,7 +197,7 @@ static const char *skip_value(const char *p, const char *e, int depth_left)
         if (p >= e || *p != '"')
             return NULL;
         p = scan_string(p, e, &esc);
-        if (p == NULL)
+        if (!p)
             return NULL;
         p = skip_ws(p, e);
         if (p >= e || *p != ':')
@@ -221,7 +221,7 @@ static int key_eq(const char *k, size_t klen, int kesc, const char *name, size_t
         buf_free(&b);
         return 0;
     }
-    eq = b.len == nlen && b.p != NULL && memcmp(b.p, name, nlen) == 0;
+    eq = b.len == nlen && b.p && memcmp(b.p, name, nlen) == 0;
     buf_free(&b);
     return eq;
 }
@@ -250,7 +250,7 @@ int ls_json_scan(const char *s, size_t n, struct ls_jfield *f, size_t nf)
             return -1;
         k = p + 1;
         p = scan_string(p, e, &kesc);
-        if (p == NULL)
+        if (!p)
             return -1;
         klen = (size_t)(p - 1 - k);
         p = skip_ws(p, e);
@@ -274,7 +274,7 @@ int ls_json_scan(const char *s, size_t n, struct ls_jfield *f, size_t nf)
             }
             p = skip_value(p, e, LS_JSON_MAX_DEPTH - 1);
         }
-        if (p == NULL)
+        if (!p)
             return -1;
         for (i = 0; i < nf; i++) {
             if (f[i].type == 0 && key_eq(k, klen, kesc, f[i].name, f[i].name_len)) {
@@ -408,79 +408,83 @@ int ls_json_unescape(const char *raw, size_t n, buf_t *out)
 
 /* ------------------------------------------------------------ timestamps --- */
 
+/* Epoch nanoseconds from a decimal number without exponent in tmp: the
+ * integer part and up to 9 fraction digits, exactly (a double would lose
+ * nanoseconds); the unit follows from the integer part's size. 0 or -1. */
+static int ts_decimal(const char *tmp, int64_t *ns)
+{
+    char *end;
+    errno = 0;
+    long long ll = strtoll(tmp, &end, 10);
+    if (errno != 0 || ll < 0 || tmp[0] == '-')
+        return -1;
+    int64_t frac = 0;
+    if (*end == '.') {
+        const char *q = end + 1;
+        int64_t mul = 100000000LL;
+        while (*q >= '0' && *q <= '9') {
+            frac += (*q - '0') * mul;
+            mul /= 10;
+            q++;
+        }
+        end = (char *)q;
+    }
+    if (*end != '\0')
+        return -1;
+    if (ll < 100000000000LL) {
+        if (ll > INT64_MAX / 1000000000LL - 1)
+            return -1;
+        *ns = (int64_t)ll * 1000000000LL + frac;
+        return 0;
+    }
+    int64_t scale = 1;
+    if (ll < 100000000000000LL)
+        scale = 1000000LL;
+    else if (ll < 100000000000000000LL)
+        scale = 1000LL;
+    if ((int64_t)ll > (INT64_MAX - scale) / scale)
+        return -1;
+    *ns = (int64_t)ll * scale + (int64_t)((double)frac * (double)scale / 1e9);
+    return 0;
+}
+
+/* The same for a number with an exponent, through a double. 0 or -1. */
+static int ts_float(const char *tmp, int64_t *ns)
+{
+    char *end;
+    double d = strtod(tmp, &end);
+    if (*end != '\0' || !(d >= 0) || d >= 9.2e18)
+        return -1;
+    if (d < 1e11)
+        d *= 1e9;
+    else if (d < 1e14)
+        d *= 1e6;
+    else if (d < 1e17)
+        d *= 1e3;
+    if (d >= 9.2e18)
+        return -1;
+    *ns = (int64_t)d;
+    return 0;
+}
+
 int ls_parse_ts_field(const struct ls_jfield *f, int64_t *ns)
 {
-    char tmp[64];
-    int64_t v;
-
     if (f->type == 's') {
         if (f->esc || f->vlen == 0)
             return -1;
         return timefmt_parse_rfc3339(f->v, f->vlen, ns);
     }
+    char tmp[64];
     if (f->type != 'n' || f->vlen == 0 || f->vlen >= sizeof(tmp))
         return -1;
     memcpy(tmp, f->v, f->vlen);
     tmp[f->vlen] = '\0';
-    if (strpbrk(tmp, "eE") == NULL) {
-        /* integer part and up to 9 fraction digits, exactly (a double would
-         * lose nanoseconds) */
-        long long ll;
-        char *end;
-        int64_t frac = 0, scale = 1000000000LL;
-        errno = 0;
-        ll = strtoll(tmp, &end, 10);
-        if (errno != 0 || ll < 0 || tmp[0] == '-')
-            return -1;
-        if (*end == '.') {
-            const char *q = end + 1;
-            int64_t mul = 100000000LL;
-            while (*q >= '0' && *q <= '9') {
-                frac += (*q - '0') * mul;
-                mul /= 10;
-                q++;
-            }
-            end = (char *)q;
-        }
-        if (*end != '\0')
-            return -1;
-        if (ll < 100000000000LL) {
-            if (ll > INT64_MAX / 1000000000LL - 1)
-                return -1;
-            v = (int64_t)ll * 1000000000LL + frac;
-        } else {
-            if (ll < 100000000000000LL)
-                scale = 1000000LL;
-            else if (ll < 100000000000000000LL)
-                scale = 1000LL;
-            else
-                scale = 1;
-            if ((int64_t)ll > (INT64_MAX - scale) / scale)
-                return -1;
-            v = (int64_t)ll * scale + (int64_t)((double)frac * (double)scale / 1e9);
-        }
-    } else {
-        char *end;
-        double d = strtod(tmp, &end);
-        if (*end != '\0' || !(d >= 0) || d >= 9.2e18)
-            return -1;
-        if (d < 1e11)
-            d *= 1e9;
-        else if (d < 1e14)
-            d *= 1e6;
-        else if (d < 1e17)
-            d *= 1e3;
-        if (d >= 9.2e18)
-            return -1;
-        v = (int64_t)d;
-    }
-    *ns = v;
-    return 0;
+    return strpbrk(tmp, "eE") ? ts_float(tmp, ns) : ts_decimal(tmp, ns);
 }
 
 #define set_err(err, errlen, ...) \
     do { \
-        if ((err) != NULL && (errlen) > 0) \
+        if ((err) && (errlen) > 0) \
             snprintf((err), (errlen), __VA_ARGS__); \
     } while (0)
 
@@ -546,38 +550,65 @@ struct ls_lineparse *ls_lineparse_new(const struct ls_parse_conf *pc, struct ls_
         return NULL;
     }
     struct ls_lineparse *lp = calloc(1, sizeof(*lp));
-    if (!lp)
-        goto oom;
-    lp->max_line = pc->max_line_bytes ? pc->max_line_bytes : 256 * 1024;
-    lp->format = pc->format;
-    lp->on_invalid = pc->on_invalid;
-    lp->on_long = pc->on_long;
-    lp->m = m;
-    buf_init(&lp->line, lp->max_line);
-    int r = fields_init(lp, ts, nts, lf, nlf, err, errlen);
+    int r = -1;
+    if (lp) {
+        lp->max_line = pc->max_line_bytes ? pc->max_line_bytes : 256 * 1024;
+        lp->format = pc->format;
+        lp->on_invalid = pc->on_invalid;
+        lp->on_long = pc->on_long;
+        lp->m = m;
+        buf_init(&lp->line, lp->max_line);
+        r = fields_init(lp, ts, nts, lf, nlf, err, errlen);
+    }
     if (r == 0)
         r = ls_line_labels_init(&lp->labels, lf, nlf, pc->static_labels, pc->n_static_labels, err,
                                 errlen);
-    if (r > 0)
-        goto fail;
     if (r < 0)
-        goto oom;
+        set_err(err, errlen, "%s", "out of memory");
+    if (r != 0) {
+        ls_lineparse_free(lp);
+        return NULL;
+    }
     return lp;
-oom:
-    set_err(err, errlen, "%s", "out of memory");
-fail:
-    ls_lineparse_free(lp);
-    return NULL;
+}
+
+/* Cut the line *p[0..*len) to fit max_line with the marker "…[truncated N
+ * bytes]" (N: cut plus what is cut here) into lp->line. 0, or -1 on OOM. */
+static int truncate_line(struct ls_lineparse *lp, const char **p, size_t *len, size_t cut)
+{
+    char marker[LS_TRUNC_RESERVE];
+    size_t keep = utf8_floor(*p, *len, lp->max_line - LS_TRUNC_RESERVE);
+    int mn = snprintf(marker, sizeof(marker), "\xE2\x80\xA6[truncated %zu bytes]",
+                      cut + (*len - keep));
+    if (*p != lp->line.p) {
+        if (buf_add(&lp->line, *p, keep) != 0)
+            return -1;
+    } else {
+        buf_truncate(&lp->line, keep);
+    }
+    if (mn > 0 && buf_add(&lp->line, marker, (size_t)mn) != 0)
+        return -1;
+    *p = lp->line.p;
+    *len = lp->line.len;
+    return 0;
+}
+
+/* The line's timestamp: the container's, else the first parsable ts field
+ * (when json_ok), else the read time. */
+static int64_t line_ts(const struct ls_lineparse *lp, const struct ls_line_in *in, int json_ok)
+{
+    int64_t ts = in->ts_ns;
+    for (size_t i = 0; ts == 0 && json_ok && i < lp->n_ts; i++)
+        if (lp->jf[i].type != 0 && ls_parse_ts_field(&lp->jf[i], &ts) != 0)
+            ts = 0;
+    return ts != 0 ? ts : in->read_ns;
 }
 
 int ls_lineparse_line(struct ls_lineparse *lp, const struct ls_line_in *in, struct ls_record *out)
 {
     const char *p = in->p;
     size_t len = in->len, cut = in->cut;
-    int truncated = cut > 0, json_ok = 0;
-    int64_t ts = 0;
-    size_t i;
-
+    int truncated = cut > 0;
     if (len > 0 && p[len - 1] == '\r' && cut == 0)
         len--;
     if (len == 0 && cut == 0) {
@@ -594,8 +625,8 @@ int ls_lineparse_line(struct ls_lineparse *lp, const struct ls_line_in *in, stru
             ls_sm_add(lp->m->drop_invalid, 1);
             return 0;
         }
-        size_t used;
         ls_sm_add(lp->m->invalid_encoding, 1);
+        size_t used;
         if (utf8_repair(&lp->line, p, len, 0, &used) != 0) {
             if (lp->line.len + 2 * UTF8_REPL_LEN < lp->line.max) /* not the cap: OOM */
                 return -1;
@@ -611,25 +642,12 @@ int ls_lineparse_line(struct ls_lineparse *lp, const struct ls_line_in *in, stru
             ls_sm_add(lp->m->drop_too_long, 1);
             return 0;
         }
-        {
-            char marker[LS_TRUNC_RESERVE];
-            size_t keep = utf8_floor(p, len, lp->max_line - LS_TRUNC_RESERVE);
-            int mn = snprintf(marker, sizeof(marker), "\xE2\x80\xA6[truncated %zu bytes]",
-                              cut + (len - keep));
-            if (p != lp->line.p) {
-                if (buf_add(&lp->line, p, keep) != 0)
-                    return -1;
-            } else {
-                buf_truncate(&lp->line, keep);
-            }
-            if (mn > 0 && buf_add(&lp->line, marker, (size_t)mn) != 0)
-                return -1;
-            p = lp->line.p;
-            len = lp->line.len;
-            truncated = 1;
-        }
+        if (truncate_line(lp, &p, &len, cut) != 0)
+            return -1;
+        truncated = 1;
         ls_sm_add(lp->m->truncated, 1);
     }
+    int json_ok = 0;
     if (lp->format != LS_FORMAT_RAW && !truncated) {
         const char *q = p, *e = p + len;
         while (q < e && (*q == ' ' || *q == '\t'))
@@ -637,13 +655,7 @@ int ls_lineparse_line(struct ls_lineparse *lp, const struct ls_line_in *in, stru
         if (q < e && *q == '{')
             json_ok = ls_json_scan(p, len, lp->jf, lp->n_ts + lp->n_lf) == 0;
     }
-    if (in->ts_ns != 0)
-        ts = in->ts_ns;
-    for (i = 0; ts == 0 && json_ok && i < lp->n_ts; i++)
-        if (lp->jf[i].type != 0 && ls_parse_ts_field(&lp->jf[i], &ts) != 0)
-            ts = 0;
-    if (ts == 0)
-        ts = in->read_ns;
+    int64_t ts = line_ts(lp, in, json_ok);
     if (ls_line_labels_build(&lp->labels, in->stream, json_ok ? lp->jf + lp->n_ts : NULL) != 0)
         return -1;
     out->ts_ns = ts;

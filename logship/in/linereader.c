@@ -21,7 +21,7 @@ int ls_reader_init(struct ls_reader *r, struct ls_lineparse *lp, struct ls_srcme
         /* a record is its (escaped) piece plus a little JSON around it */
         r->keep = max_line_bytes + 128 * 1024;
         r->dk = ls_docker_new(max_line_bytes);
-        if (r->dk == NULL)
+        if (!r->dk)
             return -1;
     }
     buf_init(&r->part, r->keep);
@@ -57,7 +57,7 @@ void ls_reader_reset(struct ls_reader *r, uint64_t off)
     r->line_start = off;
     r->done_off = off;
     r->skipping = 0;
-    if (r->dk != NULL)
+    if (r->dk)
         ls_docker_reset(r->dk);
 }
 
@@ -70,7 +70,7 @@ void ls_reader_skip_to(struct ls_reader *r, uint64_t off)
 uint64_t ls_reader_safe_off(const struct ls_reader *r)
 {
     uint64_t s = r->done_off;
-    if (r->dk != NULL) {
+    if (r->dk) {
         uint64_t p = ls_docker_pending_off(r->dk);
         if (p < s)
             s = p;
@@ -157,7 +157,7 @@ static int ship(struct ls_reader *r, struct ls_emitter *em, const struct ls_line
         return 0;
     }
     nl = u64_dec(num, origin_off);
-    if (r->head != NULL && end < LS_HEAD_BYTES) {
+    if (r->head && end < LS_HEAD_BYTES) {
         /* early line: the fingerprint part covers only bytes up to its end */
         const struct ls_head *h = r->head;
         size_t hl = end < h->len ? (size_t)end : h->len;
@@ -188,7 +188,7 @@ static int unit(struct ls_reader *r, struct ls_emitter *em, const char *p, size_
 {
     struct ls_line_in in = { p, len, cut, 0, NULL, now };
 
-    if (r->dk != NULL) {
+    if (r->dk) {
         struct ls_docker_line dl;
         int k = ls_docker_feed(r->dk, p, len, cut, start, &dl);
         if (k < 0)
@@ -234,7 +234,7 @@ long ls_reader_feed(struct ls_reader *r, const char *data, size_t n, uint64_t ba
         uint64_t end;
         int k;
 
-        if (nlp == NULL) {
+        if (!nlp) {
             part_add(r, data + pos, n - pos);
             pos = n;
             break;
@@ -282,7 +282,7 @@ int ls_reader_finish(struct ls_reader *r, struct ls_emitter *em, uint64_t end, i
         if (k != 0)
             return k;
     }
-    if (r->dk != NULL) {
+    if (r->dk) {
         struct ls_docker_line dl;
         while (ls_docker_flush(r->dk, &dl) == 1) {
             struct ls_line_in in = { dl.line, dl.len, dl.cut, dl.ts_ns, dl.stream, now_ns };

@@ -197,6 +197,42 @@ static int state_init(struct ls_fsrc *s, const char *state_dir, char *err, size_
     return ls_file_positions_load(s);
 }
 
+/* Everything after the allocation of s. 0, 1 with err set, -1 on OOM. */
+static int setup(struct ls_fsrc *s, const char *const *globs, size_t nglobs,
+                 const char *const *allow_roots, size_t nroots, const struct ls_parse_conf *pc,
+                 const char *state_dir, metrics_registry *reg, char *err, size_t errlen)
+{
+    s->m = ls_srcmetrics_get(reg);
+    if (!s->m) {
+        snprintf(err, errlen, "file source: cannot register metrics");
+        return 1;
+    }
+    s->lp = ls_lineparse_new(pc, s->m, err, errlen);
+    if (!s->lp)
+        return 1;
+    if (ls_fileguard_init(&s->guard, allow_roots, nroots, err, errlen) != 0)
+        return 1;
+    s->rbuf = malloc(LS_FILE_READ_CHUNK);
+    s->globs = calloc(nglobs, sizeof(*s->globs));
+    if (!s->rbuf || !s->globs)
+        return -1;
+    for (size_t i = 0; i < nglobs; i++) {
+        int r = glob_init(s, i, globs[i], err, errlen);
+        if (r != 0)
+            return r;
+    }
+    if (state_dir && state_dir[0] != '\0') {
+        int r = state_init(s, state_dir, err, errlen);
+        if (r != 0)
+            return r;
+    }
+    ls_file_watch_setup(s);
+    /* the first scan now: "tail" means the end as of startup */
+    if (ls_file_scan(s, clock_real_ns()) != 0 || ls_file_recover_rotated(s) != 0)
+        return -1;
+    return 0;
+}
+
 struct ls_source *ls_source_file_new_guarded(const char *const *globs, size_t nglobs,
                                              const char *const *allow_roots, size_t nroots,
                                              const struct ls_parse_conf *pc,
@@ -208,8 +244,10 @@ struct ls_source *ls_source_file_new_guarded(const char *const *globs, size_t ng
         return NULL;
     }
     struct ls_fsrc *s = calloc(1, sizeof(*s));
-    if (!s)
-        goto oom;
+    if (!s) {
+        snprintf(err, errlen, "file source: out of memory");
+        return NULL;
+    }
     s->ino_fd = -1;
     s->kick_fd = -1;
     s->wait_fd = -1;
@@ -219,46 +257,16 @@ struct ls_source *ls_source_file_new_guarded(const char *const *globs, size_t ng
     s->rescan_ns = 1000 * LS_FILE_NS_PER_MS;
     s->rotate_wait_ns = 5000 * LS_FILE_NS_PER_MS;
     buf_init(&s->ckpt, ATOMICFILE_MAX);
-    s->m = ls_srcmetrics_get(reg);
-    if (!s->m) {
-        snprintf(err, errlen, "file source: cannot register metrics");
-        goto fail;
+    int r = setup(s, globs, nglobs, allow_roots, nroots, pc, state_dir, reg, err, errlen);
+    if (r < 0)
+        snprintf(err, errlen, "file source: out of memory");
+    if (r != 0) {
+        file_destroy(s);
+        return NULL;
     }
-    s->lp = ls_lineparse_new(pc, s->m, err, errlen);
-    if (!s->lp)
-        goto fail;
-    if (ls_fileguard_init(&s->guard, allow_roots, nroots, err, errlen) != 0)
-        goto fail;
-    s->rbuf = malloc(LS_FILE_READ_CHUNK);
-    s->globs = calloc(nglobs, sizeof(*s->globs));
-    if (!s->rbuf || !s->globs)
-        goto oom;
-    for (size_t i = 0; i < nglobs; i++) {
-        int r = glob_init(s, i, globs[i], err, errlen);
-        if (r < 0)
-            goto oom;
-        if (r > 0)
-            goto fail;
-    }
-    if (state_dir && state_dir[0] != '\0') {
-        int r = state_init(s, state_dir, err, errlen);
-        if (r < 0)
-            goto oom;
-        if (r > 0)
-            goto fail;
-    }
-    ls_file_watch_setup(s);
-    /* the first scan now: "tail" means the end as of startup */
-    if (ls_file_scan(s, clock_real_ns()) != 0 || ls_file_recover_rotated(s) != 0)
-        goto oom;
     s->src.ops = &file_ops;
     s->src.ctx = s;
     return &s->src;
-oom:
-    snprintf(err, errlen, "file source: out of memory");
-fail:
-    file_destroy(s);
-    return NULL;
 }
 
 void ls_source_file_set_timing(struct ls_source *src, int64_t rescan_ms, int64_t rotate_wait_ms)

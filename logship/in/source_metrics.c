@@ -12,7 +12,7 @@ struct slot {
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct slot *g_slots;
-static struct ls_srcmetrics g_null; /* all NULL: for reg == NULL */
+static struct ls_srcmetrics g_null; /* all NULL: for no registry */
 
 static metrics_child *child1(metrics_family *f, const char *v)
 {
@@ -81,10 +81,10 @@ struct ls_srcmetrics *ls_srcmetrics_get(metrics_registry *reg)
     struct slot *s, *dormant = NULL;
     struct ls_srcmetrics *res = NULL;
 
-    if (reg == NULL)
+    if (!reg)
         return &g_null;
     pthread_mutex_lock(&g_mu);
-    for (s = g_slots; s != NULL; s = s->next) {
+    for (s = g_slots; s; s = s->next) {
         if (s->m.reg != reg)
             continue;
         if (s->refs > 0) {
@@ -98,18 +98,18 @@ struct ls_srcmetrics *ls_srcmetrics_get(metrics_registry *reg)
      * alive (families cannot be registered twice), or a new registry may have
      * the same address. Registering tells the two apart. */
     s = calloc(1, sizeof(*s));
-    if (s == NULL)
+    if (!s)
         goto out;
     if (fill(&s->m, reg) != 0) {
-        int fresh_failed = s->m.lines == NULL;
+        int fresh_failed = !s->m.lines;
         free(s);
-        if (fresh_failed && dormant != NULL) {
+        if (fresh_failed && dormant) {
             dormant->refs = 1;
             res = &dormant->m;
         }
         goto out;
     }
-    if (dormant != NULL)
+    if (dormant)
         dormant->m.reg = NULL; /* stale: its registry was freed */
     s->refs = 1;
     s->next = g_slots;
@@ -124,10 +124,10 @@ void ls_srcmetrics_put(struct ls_srcmetrics *m)
 {
     struct slot *s;
 
-    if (m == NULL || m == &g_null)
+    if (!m || m == &g_null)
         return;
     pthread_mutex_lock(&g_mu);
-    for (s = g_slots; s != NULL; s = s->next) {
+    for (s = g_slots; s; s = s->next) {
         if (&s->m == m && s->refs > 0) {
             s->refs--;
             break;
@@ -138,6 +138,6 @@ void ls_srcmetrics_put(struct ls_srcmetrics *m)
 
 void ls_sm_add(metrics_child *c, double v)
 {
-    if (c != NULL)
+    if (c)
         metrics_add(c, v);
 }
