@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "jsonscan.h"
 #include "logship/in/lineparse.h"
 #include "timefmt.h"
 
@@ -140,7 +141,7 @@ int ls_docker_feed(struct ls_docker *d, const char *rec, size_t len, size_t rec_
         (f[1].type != 's' && f[1].type != 0) || f[1].esc)
         return malformed(rec, len, rec_cut, off, out);
     buf_reset(&d->piece);
-    if (ls_json_unescape(f[0].v, f[0].vlen, &d->piece) != 0 && d->piece.len == 0)
+    if (jsonscan_unescape(f[0].v, f[0].vlen, &d->piece) != 0 && d->piece.len == 0)
         return -1;
     int complete = 0;
     if (d->piece.len > 0 && d->piece.p[d->piece.len - 1] == '\n') {

@@ -1,11 +1,14 @@
-/* line_labels: sanitizing, ranking and rendering the label set of one line; see line_labels.h. */
+/* line_labels: sanitizing, ranking and rendering the label set of one line (line_labels.h); the
+ * string itself is written with core/labels.h, the grammar every output parses. */
 #include "logship/in/line_labels.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonscan.h"
 #include "utf8.h"
+#include "core/labels.h"
 
 struct ls_label {
     char  *name;   /* sanitized */
@@ -44,14 +47,11 @@ static long put_label_value(buf_t *out, buf_t *scratch, const char *v, size_t n)
     size_t used;
     if (utf8_repair(scratch, v, n, 1, &used) != 0)
         return -1;
-    size_t lim = utf8_floor(scratch->p ? scratch->p : "", scratch->len, LS_LABEL_VALUE_MAX);
-    for (size_t i = 0; i < lim; i++) {
-        char c = scratch->p[i];
-        if ((c == '\\' || c == '"') && buf_addc(out, '\\') != 0)
-            return -1;
-        if (buf_addc(out, c) != 0)
-            return -1;
-    }
+    const char *clean = scratch->p ? scratch->p : "";
+    size_t lim = utf8_floor(clean, scratch->len, LS_LABEL_VALUE_MAX);
+    /* controls are spaces by now: of the grammar's escapes only \\ and \" occur */
+    if (ls_labels_escape(out, clean, lim) != 0)
+        return -1;
     return (long)(out->len - start);
 }
 
@@ -194,7 +194,7 @@ static long field_value(struct ls_line_labels *ll, const struct ls_jfield *f)
     buf_init(&dec, LS_LABEL_VALUE_MAX * 8);
     size_t n = f->vlen < LS_LABEL_VALUE_MAX * 6 ? f->vlen : LS_LABEL_VALUE_MAX * 6;
     long vl = 0;
-    if (ls_json_unescape(f->v, n, &dec) == 0 || dec.len > 0)
+    if (jsonscan_unescape(f->v, n, &dec) == 0 || dec.len > 0)
         vl = put_label_value(&ll->vals, &ll->tmp, dec.p ? dec.p : "", dec.len);
     buf_free(&dec);
     return vl;
@@ -213,9 +213,7 @@ static int render(buf_t *out, const struct ls_label *dyn, size_t n)
             continue; /* lower precedence duplicate */
         if (shown == LS_MAX_LABELS)
             break;
-        if ((shown > 0 && buf_addc(out, ',') != 0) || buf_add(out, dyn[i].name, dyn[i].nlen) != 0 ||
-            buf_add(out, "=\"", 2) != 0 || buf_add(out, dyn[i].val, dyn[i].vlen) != 0 ||
-            buf_addc(out, '"') != 0)
+        if (ls_labels_add_escaped(out, dyn[i].name, dyn[i].nlen, dyn[i].val, dyn[i].vlen) != 0)
             return -1;
         shown++;
     }

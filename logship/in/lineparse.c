@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonscan.h"
 #include "utf8.h"
 #include "logship/in/line_labels.h"
 #include "timefmt.h"
@@ -27,383 +28,63 @@ struct ls_lineparse {
 
 /* ----------------------------------------------------------------- JSON --- */
 
-static const char *skip_ws(const char *p, const char *e)
+/* The type letter of the value starting at p (see struct ls_jfield). */
+static int value_type(char c)
 {
-    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    return p;
+    switch (c) {
+    case '"':
+        return 's';
+    case '{':
+        return 'o';
+    case '[':
+        return 'a';
+    case 't':
+        return 't';
+    case 'f':
+        return 'f';
+    case 'n':
+        return 'z';
+    default:
+        return 'n';
+    }
 }
 
-static int hexval(char c)
+/* Record the member the walk is at in every field of that name not yet
+ * found; v..end is the value as scanned, vesc whether a string has escapes. */
+static void fill_fields(const struct jsonscan_obj *o, const char *v, const char *end, int vesc,
+                        struct ls_jfield *f, size_t nf)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* 1 for the bytes that end a run of plain string bytes: '"', '\\', controls. */
-static const unsigned char str_stop[256] = {
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    ['"'] = 1, ['\\'] = 1,
-};
-
-/* p at '"'. Returns the byte after the closing quote, or NULL. */
-static const char *scan_string(const char *p, const char *e, int *esc)
-{
-    p++;
-    while (p < e) {
-        unsigned char c;
-        while (e - p >= 4 && !str_stop[(unsigned char)p[0]] && !str_stop[(unsigned char)p[1]] &&
-               !str_stop[(unsigned char)p[2]] && !str_stop[(unsigned char)p[3]])
-            p += 4;
-        if (p >= e)
-            break;
-        c = (unsigned char)*p;
-        if (c == '"')
-            return p + 1;
-        if (c == '\\') {
-            *esc = 1;
-            if (e - p < 2)
-                return NULL;
-            c = (unsigned char)p[1];
-            if (c == 'u') {
-                if (e - p < 6 || hexval(p[2]) < 0 || hexval(p[3]) < 0 || hexval(p[4]) < 0 ||
-                    hexval(p[5]) < 0)
-                    return NULL;
-                p += 6;
-            } else if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' ||
-                       c == 'r' || c == 't') {
-                p += 2;
-            } else {
-                return NULL;
-            }
+    int type = value_type(*v);
+    for (size_t i = 0; i < nf; i++) {
+        if (f[i].type != 0 || !jsonscan_key_is(o, f[i].name, f[i].name_len))
             continue;
-        }
-        if (c < 0x20)
-            return NULL;
-        p++;
+        f[i].type = type;
+        f[i].esc = vesc;
+        f[i].v = type == 's' ? v + 1 : v;
+        f[i].vlen = type == 's' ? (size_t)(end - 1 - (v + 1)) : (size_t)(end - v);
     }
-    return NULL;
-}
-
-static const char *scan_digits(const char *p, const char *e)
-{
-    const char *s = p;
-    while (p < e && *p >= '0' && *p <= '9')
-        p++;
-    return p > s ? p : NULL;
-}
-
-/* JSON number grammar. Returns the byte after it, or NULL. */
-static const char *scan_number(const char *p, const char *e)
-{
-    if (p < e && *p == '-')
-        p++;
-    if (p >= e)
-        return NULL;
-    if (*p == '0')
-        p++;
-    else if ((p = scan_digits(p, e)) == NULL)
-        return NULL;
-    if (p < e && *p == '.') {
-        if ((p = scan_digits(p + 1, e)) == NULL)
-            return NULL;
-    }
-    if (p < e && (*p == 'e' || *p == 'E')) {
-        p++;
-        if (p < e && (*p == '+' || *p == '-'))
-            p++;
-        if ((p = scan_digits(p, e)) == NULL)
-            return NULL;
-    }
-    return p;
-}
-
-static const char *scan_lit(const char *p, const char *e, const char *lit, size_t n)
-{
-    if ((size_t)(e - p) < n || memcmp(p, lit, n) != 0)
-        return NULL;
-    return p + n;
-}
-
-/* Skip one JSON value at p (after whitespace), nested at most depth_left
- * levels. Returns the byte after it, or NULL when malformed. */
-static const char *skip_value(const char *p, const char *e, int depth_left)
-{
-    char stack[LS_JSON_MAX_DEPTH];
-    int sp = 0, esc = 0;
-
-    for (;;) {
-        p = skip_ws(p, e);
-        if (p >= e)
-            return NULL;
-        switch (*p) {
-        case '{':
-        case '[':
-            if (sp >= depth_left || sp >= LS_JSON_MAX_DEPTH)
-                return NULL;
-            stack[sp++] = *p;
-            p = skip_ws(p + 1, e);
-            if (p < e && *p == (stack[sp - 1] == '{' ? '}' : ']')) {
-                p++;
-                sp--;
-                goto after_value;
-            }
-            if (stack[sp - 1] == '{')
-                goto key;
-            continue;
-        case '"':
-            p = scan_string(p, e, &esc);
-            break;
-        case 't':
-            p = scan_lit(p, e, "true", 4);
-            break;
-        case 'f':
-            p = scan_lit(p, e, "false", 5);
-            break;
-        case 'n':
-            p = scan_lit(p, e, "null", 4);
-            break;
-        default:
-            p = scan_number(p, e);
-            break;
-        }
-        if (!p)
-            return NULL;
-    after_value:
-        if (sp == 0)
-            return p;
-        p = skip_ws(p, e);
-        if (p >= e)
-            return NULL;
-        if (*p == ',') {
-            p = skip_ws(p + 1, e);
-            if (stack[sp - 1] == '{')
-                goto key;
-            continue;
-        }
-        if (*p == (stack[sp - 1] == '{' ? '}' : ']')) {
-            p++;
-            sp--;
-            goto after_value;
-        }
-        return NULL;
-    key:
-        if (p >= e || *p != '"')
-            return NULL;
-        p = scan_string(p, e, &esc);
-        if (!p)
-            return NULL;
-        p = skip_ws(p, e);
-        if (p >= e || *p != ':')
-            return NULL;
-        p++;
-    }
-}
-
-/* Does the raw (possibly escaped) key equal name? */
-static int key_eq(const char *k, size_t klen, int kesc, const char *name, size_t nlen)
-{
-    buf_t b;
-    int eq;
-
-    if (!kesc)
-        return klen == nlen && memcmp(k, name, nlen) == 0;
-    if (klen > nlen * 6 + 6)
-        return 0;
-    buf_init(&b, nlen * 4 + 8);
-    if (ls_json_unescape(k, klen, &b) != 0) {
-        buf_free(&b);
-        return 0;
-    }
-    eq = b.len == nlen && b.p && memcmp(b.p, name, nlen) == 0;
-    buf_free(&b);
-    return eq;
 }
 
 int ls_json_scan(const char *s, size_t n, struct ls_jfield *f, size_t nf)
 {
-    const char *p = s, *e = s + n;
-    size_t i;
-
-    for (i = 0; i < nf; i++)
+    const char *e = s + n;
+    for (size_t i = 0; i < nf; i++)
         f[i].type = 0;
-    p = skip_ws(p, e);
-    if (p >= e || *p != '{')
+    struct jsonscan_obj o;
+    if (jsonscan_obj_open(&o, s, e) != 0)
         return -1;
-    p = skip_ws(p + 1, e);
-    if (p < e && *p == '}') {
-        p++;
-        goto end;
+    int r;
+    while ((r = jsonscan_obj_next(&o)) == 1) {
+        const char *v = o.p;
+        int vesc = 0;
+        o.p = *v == '"' ? jsonscan_string(v, e, &vesc) : jsonscan_value(v, e, JSONSCAN_MAX_DEPTH - 1);
+        if (!o.p)
+            return -1;
+        fill_fields(&o, v, o.p, vesc, f, nf);
     }
-    for (;;) {
-        const char *k, *v;
-        size_t klen;
-        int kesc = 0, vesc = 0, type;
-
-        if (p >= e || *p != '"')
-            return -1;
-        k = p + 1;
-        p = scan_string(p, e, &kesc);
-        if (!p)
-            return -1;
-        klen = (size_t)(p - 1 - k);
-        p = skip_ws(p, e);
-        if (p >= e || *p != ':')
-            return -1;
-        p = skip_ws(p + 1, e);
-        if (p >= e)
-            return -1;
-        v = p;
-        if (*p == '"') {
-            type = 's';
-            p = scan_string(p, e, &vesc);
-        } else {
-            switch (*p) {
-            case '{': type = 'o'; break;
-            case '[': type = 'a'; break;
-            case 't': type = 't'; break;
-            case 'f': type = 'f'; break;
-            case 'n': type = 'z'; break;
-            default:  type = 'n'; break;
-            }
-            p = skip_value(p, e, LS_JSON_MAX_DEPTH - 1);
-        }
-        if (!p)
-            return -1;
-        for (i = 0; i < nf; i++) {
-            if (f[i].type == 0 && key_eq(k, klen, kesc, f[i].name, f[i].name_len)) {
-                f[i].type = type;
-                f[i].esc = vesc;
-                if (type == 's') {
-                    f[i].v = v + 1;
-                    f[i].vlen = (size_t)(p - 1 - (v + 1));
-                } else {
-                    f[i].v = v;
-                    f[i].vlen = (size_t)(p - v);
-                }
-            }
-        }
-        p = skip_ws(p, e);
-        if (p < e && *p == ',') {
-            p = skip_ws(p + 1, e);
-            continue;
-        }
-        if (p < e && *p == '}') {
-            p++;
-            break;
-        }
+    if (r != 0)
         return -1;
-    }
-end:
-    p = skip_ws(p, e);
-    return p == e ? 0 : -1;
-}
-
-static int put_cp(buf_t *out, uint32_t cp)
-{
-    char u[4];
-    size_t n;
-
-    if (cp < 0x80) {
-        u[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xC0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        u[0] = (char)(0xF0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    return buf_add(out, u, n);
-}
-
-static int hex4(const char *p, const char *e, uint32_t *cp)
-{
-    uint32_t v = 0;
-    int i;
-    if (e - p < 4)
-        return -1;
-    for (i = 0; i < 4; i++) {
-        int h = hexval(p[i]);
-        if (h < 0)
-            return -1;
-        v = (v << 4) | (uint32_t)h;
-    }
-    *cp = v;
-    return 0;
-}
-
-int ls_json_unescape(const char *raw, size_t n, buf_t *out)
-{
-    const char *p = raw, *e = raw + n;
-
-    while (p < e) {
-        const char *bs = memchr(p, '\\', (size_t)(e - p));
-        size_t run = bs ? (size_t)(bs - p) : (size_t)(e - p);
-        char c;
-
-        if (run > 0 && buf_add(out, p, run) != 0)
-            return -1;
-        p += run;
-        if (p >= e)
-            break;
-        if (e - p < 2) { /* lone trailing backslash: keep it */
-            if (buf_addc(out, '\\') != 0)
-                return -1;
-            break;
-        }
-        c = p[1];
-        p += 2;
-        switch (c) {
-        case 'b': c = '\b'; break;
-        case 'f': c = '\f'; break;
-        case 'n': c = '\n'; break;
-        case 'r': c = '\r'; break;
-        case 't': c = '\t'; break;
-        case 'u': {
-            uint32_t cp, lo;
-            if (hex4(p, e, &cp) != 0) {
-                if (buf_add(out, UTF8_REPL, UTF8_REPL_LEN) != 0)
-                    return -1;
-                continue;
-            }
-            p += 4;
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                if (e - p >= 6 && p[0] == '\\' && p[1] == 'u' && hex4(p + 2, e, &lo) == 0 &&
-                    lo >= 0xDC00 && lo <= 0xDFFF) {
-                    p += 6;
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                } else {
-                    cp = 0xFFFD;
-                }
-            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                cp = 0xFFFD;
-            }
-            if (put_cp(out, cp) != 0)
-                return -1;
-            continue;
-        }
-        default: break; /* '"', '\\', '/' and anything else: the char itself */
-        }
-        if (buf_addc(out, c) != 0)
-            return -1;
-    }
-    return 0;
+    return jsonscan_ws(o.p, e) == e ? 0 : -1;
 }
 
 /* ------------------------------------------------------------ timestamps --- */

@@ -7,6 +7,7 @@
 #include <json-c/json.h>
 
 #include "logship/in/linereader.h"
+#include "jsonscan.h"
 #include "utf8.h"
 #include "logship/in/lineparse.h"
 
@@ -111,7 +112,7 @@ static void against_json_c(const uint8_t *data, size_t size)
         if (data[i] < 0x20)
             return;
     ours = ls_json_scan((const char *)data, size, f, 1) == 0;
-    tok = json_tokener_new_ex(LS_JSON_MAX_DEPTH);
+    tok = json_tokener_new_ex(JSONSCAN_MAX_DEPTH);
     if (tok == NULL)
         abort();
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);

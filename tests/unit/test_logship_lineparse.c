@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "metrics.h"
+#include "jsonscan.h"
 #include "utf8.h"
 #include "logship/in/lineparse.h"
 
@@ -416,11 +417,11 @@ static void test_unescape(void **st)
     buf_t b;
     (void)st;
     buf_init(&b, 64);
-    assert_int_equal(ls_json_unescape("a\\u0000b\\ud83d\\ude00\\/\\t", 24, &b), 0);
+    assert_int_equal(jsonscan_unescape("a\\u0000b\\ud83d\\ude00\\/\\t", 24, &b), 0);
     assert_int_equal(b.len, 9);
     assert_memory_equal(b.p, "a\0b\xf0\x9f\x98\x80/\t", 9);
     buf_reset(&b);
-    assert_int_equal(ls_json_unescape("\\udc00\\u", 8, &b), 0);
+    assert_int_equal(jsonscan_unescape("\\udc00\\u", 8, &b), 0);
     assert_memory_equal(b.p, "\xef\xbf\xbd\xef\xbf\xbd", 6);
     buf_free(&b);
 }
