@@ -1,4 +1,5 @@
-/* libFuzzer target for the docker json-file joiner: records split by newlines, any bytes; joined lines respect the cap and offsets stay ordered. */
+/* libFuzzer target for the docker json-file joiner: records split by newlines, any bytes; joined
+ * lines respect the cap and offsets stay ordered. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pc.format = LS_FORMAT_DOCKER;
     pc.max_line_bytes = MAXL;
     lp = ls_lineparse_new(&pc, ls_srcmetrics_get(NULL), err, sizeof(err));
-    if (d == NULL || lp == NULL)
+    if (!d || !lp)
         abort();
     while (pos < size) {
         const uint8_t *nl = memchr(data + pos, '\n', size - pos);

@@ -1,4 +1,5 @@
-/* libFuzzer target for lineparse and the line reader: any bytes → records that are valid UTF-8, within max_line_bytes, with a well-formed label string. */
+/* libFuzzer target for lineparse and the line reader: any bytes → records that are valid UTF-8,
+ * within max_line_bytes, with a well-formed label string. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -51,7 +52,7 @@ static void one_conf(const uint8_t *data, size_t size, enum ls_format fmt, int v
     pc.on_invalid = (variant & 1) ? LS_INVALID_DROP : LS_INVALID_ESCAPE;
     pc.on_long = (variant & 2) ? LS_LONG_DROP : LS_LONG_TRUNCATE;
     lp = ls_lineparse_new(&pc, ls_srcmetrics_get(NULL), err, sizeof(err));
-    if (lp == NULL)
+    if (!lp)
         abort();
     /* the whole input as one line */
     {
@@ -113,21 +114,21 @@ static void against_json_c(const uint8_t *data, size_t size)
             return;
     ours = ls_json_scan((const char *)data, size, f, 1) == 0;
     tok = json_tokener_new_ex(JSONSCAN_MAX_DEPTH);
-    if (tok == NULL)
+    if (!tok)
         abort();
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     o = json_tokener_parse_ex(tok, (const char *)data, (int)size);
-    if (o == NULL && json_tokener_get_error(tok) == json_tokener_continue) {
+    if (!o && json_tokener_get_error(tok) == json_tokener_continue) {
         json_tokener_free(tok);
         return;
     }
-    if (o != NULL && json_object_is_type(o, json_type_object)) {
+    if (o && json_object_is_type(o, json_type_object)) {
         theirs = 1;
         for (i = json_tokener_get_parse_end(tok); i < size; i++)
             if (data[i] != ' ')
                 theirs = 0;
     }
-    if (o != NULL)
+    if (o)
         json_object_put(o);
     json_tokener_free(tok);
     if (ours != theirs)

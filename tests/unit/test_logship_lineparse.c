@@ -1,4 +1,5 @@
-/* Unit tests for lineparse: timestamps, labels, canonical label strings, invalid UTF-8, NUL, long and empty lines, the JSON scanner. */
+/* Unit tests for lineparse: timestamps, labels, canonical label strings, invalid UTF-8, NUL, long and
+ * empty lines, the JSON scanner. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
