@@ -31,7 +31,7 @@ static int fsync_parent(const char *path)
     char dir[PATH_MAX];
     const char *slash = strrchr(path, '/');
 
-    if (slash == NULL) {
+    if (!slash) {
         dir[0] = '.';
         dir[1] = '\0';
     } else if (slash == path) {

@@ -62,7 +62,7 @@ int connguard_init(int per_addr_cap, int max_open, long reserve_at)
     G.reserve_at = reserve_at;
     G.npool = max_open > 0 ? max_open : 1;
     G.pool = calloc((size_t)G.npool, sizeof(*G.pool));
-    if (G.pool == NULL)
+    if (!G.pool)
         return -1;
     for (i = 0; i < G.npool; i++)
         G.pool[i].next = i + 1 < G.npool ? i + 1 : -1;
@@ -109,9 +109,9 @@ int connguard_guard_listeners(int defer_s)
     struct dirent *e;
     int n = 0;
 
-    if (d == NULL)
+    if (!d)
         return -1;
-    while ((e = readdir(d)) != NULL && n < MAX_LISTENERS) {
+    while ((e = readdir(d)) && n < MAX_LISTENERS) {
         char *end;
         long fd;
 
@@ -202,7 +202,7 @@ static int track(int fd, const struct sockaddr *sa, socklen_t len)
     unsigned h;
     int i, rc = 0;
 
-    if (fd >= FD_TRACK_MAX || addr_key(sa, len, key) != 0 || G.pool == NULL)
+    if (fd >= FD_TRACK_MAX || addr_key(sa, len, key) != 0 || !G.pool)
         return 0;
     h = hash_key(key);
     pthread_mutex_lock(&G.mu);
@@ -257,7 +257,7 @@ int hellod_accept(int lfd, struct sockaddr *sa, socklen_t *len)
 {
     int fd = accept(lfd, sa, len);
 
-    if (fd < 0 || sa == NULL || len == NULL || !is_guarded(lfd))
+    if (fd < 0 || !sa || !len || !is_guarded(lfd))
         return fd;
     if (track(fd, sa, *len) == 0)
         return fd;

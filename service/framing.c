@@ -60,12 +60,12 @@ const char *framing_check_fields(const struct framing_field *f, int n)
     int i, te = 0;
 
     for (i = 0; i < n; i++) {
-        if (f[i].name == NULL || f[i].value == NULL)
+        if (!f[i].name || !f[i].value)
             continue;
         if (strcasecmp(f[i].name, "Content-Length") == 0) {
             if (!all_digits(f[i].value))
                 return "invalid Content-Length";
-            if (cl != NULL && !same_number(cl, f[i].value))
+            if (cl && !same_number(cl, f[i].value))
                 return "conflicting Content-Length headers";
             cl = f[i].value;
         } else if (strcasecmp(f[i].name, "Transfer-Encoding") == 0) {
@@ -75,7 +75,7 @@ const char *framing_check_fields(const struct framing_field *f, int n)
                 return "unsupported Transfer-Encoding";
         }
     }
-    if (cl != NULL && te > 0)
+    if (cl && te > 0)
         return "Content-Length together with Transfer-Encoding";
     return NULL;
 }
@@ -111,7 +111,7 @@ const char *framing_check(const struct mg_request_info *ri, size_t head_cap)
     const char *base, *end, *why;
     int i, n;
 
-    if (ri == NULL || ri->request_method == NULL || ri->http_version == NULL)
+    if (!ri || !ri->request_method || !ri->http_version)
         return NULL;
     n = ri->num_headers;
     if (n <= 0)
@@ -123,7 +123,7 @@ const char *framing_check(const struct mg_request_info *ri, size_t head_cap)
         f[i].value = ri->http_headers[i].value;
     }
     why = framing_check_fields(f, n);
-    if (why != NULL)
+    if (why)
         return why;
 
     base = ri->request_method;

@@ -75,7 +75,7 @@ static void log_cert(enum log_level lvl, const char *msg, const char *cert, int 
 
     if (!log_enabled(lvl))
         return;
-    if (na > 0 && gmtime_r(&na, &tm) != NULL)
+    if (na > 0 && gmtime_r(&na, &tm))
         strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
     buf_init(&b, LOG_LINE_MAX);
     log_begin(&b, lvl, msg);
@@ -154,13 +154,13 @@ static void log_ints(enum log_level l, const char *msg, const char *skey, const 
         return;
     buf_init(&b, 4096);
     log_begin(&b, l, msg);
-    if (skey != NULL)
+    if (skey)
         rc |= jsonw_kv_str(&b, skey, sval);
-    if (k1 != NULL)
+    if (k1)
         rc |= jsonw_kv_int(&b, k1, v1);
-    if (k2 != NULL)
+    if (k2)
         rc |= jsonw_kv_int(&b, k2, v2);
-    if (k3 != NULL)
+    if (k3)
         rc |= jsonw_kv_int(&b, k3, v3);
     if (rc != 0)
         log_begin(&b, l, msg);
@@ -276,7 +276,7 @@ int main(int argc, char **argv)
         goto out_lib;
     }
 
-    if (o.cert != NULL) {
+    if (o.cert) {
         cert = o.cert;
         key = o.key;
     } else {

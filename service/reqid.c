@@ -11,7 +11,7 @@ int reqid_valid(const char *s, size_t n)
 {
     size_t i;
 
-    if (s == NULL || n == 0 || n > REQID_MAX)
+    if (!s || n == 0 || n > REQID_MAX)
         return 0;
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
