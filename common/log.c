@@ -23,7 +23,7 @@ static size_t g_service_len = 9;
 static int g_fd = 2;
 static atomic_int g_file_fd = -1;
 static char *g_path;
-static atomic_int g_min = LOG_INFO;
+static atomic_int g_min = LOGL_INFO;
 static atomic_uint_fast64_t g_errors;
 static pthread_mutex_t g_file_mu = PTHREAD_MUTEX_INITIALIZER; /* reopen/close */
 static pthread_mutex_t g_big_mu = PTHREAD_MUTEX_INITIALIZER;  /* lines > PIPE_BUF */
@@ -131,7 +131,7 @@ int log_level_parse(const char *s)
         if (strcmp(s, level_names[i]) == 0)
             return i;
     if (strcmp(s, "warning") == 0)
-        return LOG_WARN;
+        return LOGL_WARN;
     return -1;
 }
 
