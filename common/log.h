@@ -14,9 +14,8 @@
 #include <stddef.h>
 #include "buf.h"
 
-/* Levels are LOGL_*: <syslog.h> owns the LOG_* names (LOG_DEBUG, LOG_INFO, ...). */
+/* Levels are LOGL_*: <syslog.h> owns the LOG_* level macros. */
 enum log_level { LOGL_DEBUG = 0, LOGL_INFO, LOGL_WARN, LOGL_ERROR };
-
 /* DEPRECATED aliases, kept only until the call sites are renamed tree-wide (one sed, then this block goes).
  * They are macros on purpose: including <syslog.h> after this header fails loudly instead of silently
  * changing a level. */
