@@ -199,13 +199,13 @@ int jsonw_kv_uint(buf_t *b, const char *k, uint64_t val)
 
 int jsonw_kv_double(buf_t *b, const char *k, double val, int decimals)
 {
-    char tmp[400];
     if (!isfinite(val))
         return jsonw_kv_raw(b, k, "null", 4);
     if (decimals < 0)
         decimals = 0;
     if (decimals > 17)
         decimals = 17;
+    char tmp[400];
     int n = snprintf(tmp, sizeof(tmp), "%.*f", decimals, val);
     if (n < 0 || (size_t)n >= sizeof(tmp))
         return jsonw_kv_raw(b, k, "null", 4);

@@ -42,8 +42,8 @@ static int open_file(const char *path)
 int log_init(const char *service, int fd, const char *file_path, enum log_level min)
 {
     buf_t b;
-    char tmp[SERVICE_MAX * 6 + 3];
     size_t n = strnlen(service ? service : "", SERVICE_MAX);
+    char tmp[SERVICE_MAX * 6 + 3];
     buf_init(&b, sizeof(tmp) - 1);
     if (jsonw_str(&b, service ? service : "", n) == 0) {
         memcpy(g_service, b.p, b.len + 1);
@@ -183,12 +183,12 @@ static size_t room_left(const buf_t *b)
 
 void log_begin(buf_t *b, enum log_level l, const char *msg)
 {
-    char ts[TIMEFMT_RFC3339_US_LEN + 1];
     const char *lv = log_level_name(l);
     int cut = 0;
 
     buf_reset(b);
     t_truncated = 0;
+    char ts[TIMEFMT_RFC3339_US_LEN + 1];
     now_text(ts);
     if (buf_reserve(b, 128 + g_service_len) != 0 ||
         buf_add(b, "{\"ts\":\"", 7) != 0 || buf_add(b, ts, TIMEFMT_RFC3339_US_LEN) != 0 ||

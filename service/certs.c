@@ -201,14 +201,12 @@ out:
 static int add_ext(X509 *x, int nid, const char *value)
 {
     X509V3_CTX v3;
-    X509_EXTENSION *ext;
-    int ok;
 
     X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
-    ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
     if (!ext)
         return -1;
-    ok = X509_add_ext(x, ext, -1);
+    int ok = X509_add_ext(x, ext, -1);
     X509_EXTENSION_free(ext);
     return ok == 1 ? 0 : -1;
 }
@@ -265,10 +263,10 @@ out:
 static int write_pem(const char *dir, const char *name, mode_t mode, EVP_PKEY *pkey, X509 *x,
                      char *err, size_t errlen)
 {
-    char dst[4096];
     char *pem = NULL;
     int rc = -1;
 
+    char dst[4096];
     if (snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= (int)sizeof(dst)) {
         snprintf(err, errlen, "state dir path too long");
         return -1;
@@ -297,7 +295,6 @@ int certs_ensure_selfsigned(const char *state_dir, char *cert_path, size_t cert_
                             char *key_path, size_t key_cap, int *generated,
                             char *err, size_t errlen)
 {
-    char lerr[512];
     EVP_PKEY *pkey = NULL;
     X509 *x = NULL;
     void *ctx;
@@ -315,6 +312,7 @@ int certs_ensure_selfsigned(const char *state_dir, char *cert_path, size_t cert_
         return -1;
     }
     /* Reuse a pair from an earlier start while it has some life left. */
+    char lerr[512];
     ctx = certs_load_ctx(cert_path, key_path, &not_after, lerr, sizeof(lerr));
     if (ctx) {
         SSL_CTX_free(ctx);

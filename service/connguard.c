@@ -198,13 +198,12 @@ static void log_refusal(const struct sockaddr *sa)
  * -1 when the key is at the cap. */
 static int track(int fd, const struct sockaddr *sa, socklen_t len)
 {
-    unsigned char key[16];
-    unsigned h;
     int i, rc = 0;
 
+    unsigned char key[16];
     if (fd >= FD_TRACK_MAX || addr_key(sa, len, key) != 0 || !G.pool)
         return 0;
-    h = hash_key(key);
+    unsigned h = hash_key(key);
     pthread_mutex_lock(&G.mu);
     for (i = G.bucket[h]; i >= 0; i = G.pool[i].next)
         if (memcmp(G.pool[i].key, key, 16) == 0)

@@ -119,12 +119,11 @@ static void log_listening(const struct hopt *o)
  * (certbot); a failed reload keeps the old certificate. */
 static void on_sighup(const char *cert)
 {
-    char err[512];
-
     if (log_reopen() != 0)
         log_kv(LOG_ERROR, "log file reopen failed", "error", strerror(errno), NULL);
     else
         log_kv(LOG_INFO, "log file reopened", NULL);
+    char err[512];
     if (tlsctx_reload(err, sizeof(err)) == 0) {
         stats_cert_reload(1);
         log_cert(LOG_INFO, "certificate reloaded", cert, -1);

@@ -148,11 +148,9 @@ static size_t token_len(const char *s, size_t max)
 static int kv_field(buf_t *b, const char *key, const char *s, size_t cap, int as_token,
                     int *truncated)
 {
-    size_t n;
-
     if (!s)
         return jsonw_kv_str(b, key, NULL);
-    n = as_token ? token_len(s, cap + 1) : strnlen(s, cap + 1);
+    size_t n = as_token ? token_len(s, cap + 1) : strnlen(s, cap + 1);
     if (n > cap) {
         n = cap;
         *truncated = 1;
@@ -513,18 +511,16 @@ static int on_http_error(struct mg_connection *conn, int status, const char *err
 static int on_log_message(const struct mg_connection *conn, const char *message)
 {
     buf_t b;
-    size_t n;
-    int rc;
 
     (void)conn;
     if (!message || !log_enabled(LOG_WARN))
         return 1;
-    n = strnlen(message, 4096);
+    size_t n = strnlen(message, 4096);
     while (n > 0 && (message[n - 1] == '\n' || message[n - 1] == '\r'))
         n--;
     buf_init(&b, LOG_LINE_MAX);
     log_begin(&b, LOG_WARN, "civetweb");
-    rc = jsonw_kv_strn(&b, "detail", message, n);
+    int rc = jsonw_kv_strn(&b, "detail", message, n);
     if (rc != 0)
         log_begin(&b, LOG_WARN, "civetweb");
     log_emit(&b);
@@ -630,7 +626,6 @@ static int start_health(const struct server_params *p, const struct mg_callbacks
 {
     struct mg_init_data init;
     struct mg_error_data e;
-    struct mg_server_port ports[2];
     char spec[96], rt[24], cerr[256];
     unsigned code = 0;
     const char *opts[24];
@@ -666,6 +661,7 @@ static int start_health(const struct server_params *p, const struct mg_callbacks
                  cerr[0] ? cerr : "unknown error");
         return -1;
     }
+    struct mg_server_port ports[2];
     memset(ports, 0, sizeof(ports));
     if (mg_get_server_ports(G.hctx, 2, ports) >= 1)
         G.health_port = ports[0].port;
@@ -677,7 +673,6 @@ int server_start(const struct server_params *p, char *err, size_t errlen)
     struct mg_callbacks cb;
     struct mg_init_data init;
     struct mg_error_data e;
-    struct mg_server_port ports[4];
     char tls_spec[96], http_spec[96], listen[200];
     char threads[24], rt[24], kt[24], mrs[24], queue[24], cerr[256];
     unsigned code = 0;
@@ -799,6 +794,7 @@ int server_start(const struct server_params *p, char *err, size_t errlen)
                  cerr[0] ? cerr : "unknown error");
         return -1;
     }
+    struct mg_server_port ports[4];
     memset(ports, 0, sizeof(ports));
     nports = mg_get_server_ports(G.ctx, 4, ports);
     for (i = 0; i < nports; i++) {

@@ -108,8 +108,6 @@ int stats_init(const char *version)
 
 static metrics_child *request_child(enum route_id r, enum method_id m, int status)
 {
-    const char *v[3];
-    char st[16];
     metrics_child *c;
     size_t si;
 
@@ -121,7 +119,9 @@ static metrics_child *request_child(enum route_id r, enum method_id m, int statu
         if (c)
             return c;
     }
+    char st[16];
     snprintf(st, sizeof(st), "%d", status);
+    const char *v[3];
     v[0] = route_method_name(m);
     v[1] = route_name(r);
     v[2] = st;
@@ -133,12 +133,10 @@ static metrics_child *request_child(enum route_id r, enum method_id m, int statu
 
 void stats_request(enum route_id route, enum method_id method, int status, double seconds)
 {
-    metrics_child *c;
-
     if (!S.reg || (int)route < 0 || route >= ROUTE__COUNT || (int)method < 0 ||
         method >= METHOD__COUNT)
         return;
-    c = request_child(route, method, status);
+    metrics_child *c = request_child(route, method, status);
     if (c)
         metrics_inc(c);
     metrics_observe(S.route_duration[route], seconds);

@@ -56,10 +56,8 @@ static void info_cb(const SSL *ssl, int where, int ret)
 
 static SSL_CTX *current_ref(void)
 {
-    SSL_CTX *c;
-
     pthread_mutex_lock(&g.mu);
-    c = g.cur;
+    SSL_CTX *c = g.cur;
     if (c)
         SSL_CTX_up_ref(c);
     pthread_mutex_unlock(&g.mu);
@@ -144,7 +142,6 @@ static SSL_CTX *load(time_t *not_after, char *err, size_t errlen)
 
 int tlsctx_init(const char *cert_path, const char *key_path, char *err, size_t errlen)
 {
-    SSL_CTX *c;
     time_t na;
 
     free(g.cert_path);
@@ -155,7 +152,7 @@ int tlsctx_init(const char *cert_path, const char *key_path, char *err, size_t e
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    c = load(&na, err, errlen);
+    SSL_CTX *c = load(&na, err, errlen);
     if (!c)
         return -1;
     pthread_mutex_lock(&g.mu);
@@ -212,10 +209,8 @@ int tlsctx_reload(char *err, size_t errlen)
 
 time_t tlsctx_not_after(void)
 {
-    time_t t;
-
     pthread_mutex_lock(&g.mu);
-    t = g.not_after;
+    time_t t = g.not_after;
     pthread_mutex_unlock(&g.mu);
     return t;
 }
