@@ -107,30 +107,27 @@ static size_t nuls(const char *p, const char *end)
  *    MG_MAX_HEADERS). */
 const char *framing_check(const struct mg_request_info *ri, size_t head_cap)
 {
-    struct framing_field f[MG_MAX_HEADERS];
-    const char *base, *end, *why;
-    int i, n;
-
     if (!ri || !ri->request_method || !ri->http_version)
         return NULL;
-    n = ri->num_headers;
+    int n = ri->num_headers;
     if (n <= 0)
         return NULL;
     if (n > MG_MAX_HEADERS)
         n = MG_MAX_HEADERS;
-    for (i = 0; i < n; i++) {
+    struct framing_field f[MG_MAX_HEADERS];
+    for (int i = 0; i < n; i++) {
         f[i].name = ri->http_headers[i].name;
         f[i].value = ri->http_headers[i].value;
     }
-    why = framing_check_fields(f, n);
+    const char *why = framing_check_fields(f, n);
     if (why)
         return why;
 
-    base = ri->request_method;
-    end = ri->http_version + strlen(ri->http_version);
+    const char *base = ri->request_method;
+    const char *end = ri->http_version + strlen(ri->http_version);
     if (nuls(end, f[0].name) != 2)
         return "malformed line ending or whitespace before the first header";
-    for (i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++) {
         const char *name_end = f[i].name + strlen(f[i].name);
         const char *val_end = f[i].value + strlen(f[i].value);
 

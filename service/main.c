@@ -227,13 +227,8 @@ static int shutdown_gracefully(const struct hopt *o, int sig)
 int main(int argc, char **argv)
 {
     struct hopt o;
-    struct server_params sp;
-    char err[1024], cert_buf[4096], key_buf[4096];
-    const char *cert, *key;
-    sigset_t set;
-    int rc, sig, generated = -1, status = 1;
-
-    rc = hopt_parse(&o, argc, argv, err, sizeof(err));
+    char err[1024];
+    int rc = hopt_parse(&o, argc, argv, err, sizeof(err));
     if (rc != HOPT_RUN) {
         if (rc == HOPT_ERROR)
             fprintf(stderr, "hellod: %s\n", err);
@@ -250,6 +245,7 @@ int main(int argc, char **argv)
     /* Signals are taken synchronously by this thread (sigwait below), so
      * they are blocked before any other thread exists and all inherit the
      * mask; no work ever happens in a signal handler. */
+    sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
@@ -265,6 +261,7 @@ int main(int argc, char **argv)
         hopt_free(&o);
         return 2;
     }
+    int status = 1;
     if ((mg_init_library(MG_FEATURES_TLS) & MG_FEATURES_TLS) == 0) {
         log_kv(LOG_ERROR, "civetweb reports no TLS support; refusing to run", NULL);
         goto out_log;
@@ -275,6 +272,9 @@ int main(int argc, char **argv)
         goto out_lib;
     }
 
+    char cert_buf[4096], key_buf[4096];
+    const char *cert, *key;
+    int generated = -1;
     if (o.cert) {
         cert = o.cert;
         key = o.key;
@@ -299,6 +299,7 @@ int main(int argc, char **argv)
     else
         log_cert(LOG_INFO, "certificate loaded", cert, -1);
 
+    struct server_params sp;
     memset(&sp, 0, sizeof(sp));
     sp.bind = o.bind;
     sp.tls_port = (int)o.tls_port;
@@ -317,6 +318,7 @@ int main(int argc, char **argv)
     }
     log_listening(&o);
 
+    int sig;
     for (;;) {
         if (sigwait(&set, &sig) != 0)
             continue;

@@ -377,20 +377,11 @@ static int on_begin_request(struct mg_connection *conn)
 {
     const struct mg_request_info *ri = mg_get_request_info(conn);
     struct worker *w = worker_get();
-    struct route_decision d;
-    struct resp_head h;
-    const char *connection;
-    int body_status, draining;
-    int http10 = ri->http_version && strcmp(ri->http_version, "1.0") == 0;
-
-    const char *bad_framing;
-    int health = G.hctx && mg_get_context(conn) == G.hctx;
-    int shed = 0;
-
     if (!w)
         return send_oom(conn);
     start_request(w, mg_get_header(conn, "X-Request-Id"), route_method(ri->request_method));
 
+    struct resp_head h;
     memset(&h, 0, sizeof(h));
     h.request_id = w->rid;
     if (ri->is_ssl && G.hsts[0] != '\0')
@@ -398,7 +389,7 @@ static int on_begin_request(struct mg_connection *conn)
 
     /* A head a proxy could frame differently is refused before its body is
      * touched, and the connection closed (what follows is unframed). */
-    bad_framing = framing_check(ri, (size_t)G.p.max_request_size);
+    const char *bad_framing = framing_check(ri, (size_t)G.p.max_request_size);
     if (bad_framing) {
         atomic_fetch_add(&G.framing_rejects, 1);
         w->route = ROUTE_INVALID;
@@ -408,9 +399,11 @@ static int on_begin_request(struct mg_connection *conn)
         return w->status;
     }
 
-    body_status = drain_body(conn, ri, w);
-    draining = atomic_load(&G.draining); /* after the body: shutdown may have begun meanwhile */
-    if (health) {
+    int body_status = drain_body(conn, ri, w);
+    int draining = atomic_load(&G.draining); /* after the body: shutdown may have begun meanwhile */
+    struct route_decision d;
+    int shed = 0;
+    if (G.hctx && mg_get_context(conn) == G.hctx) {
         /* The health listener serves the probes and the scrape only. */
         enum route_id r = route_match(ri->local_uri);
         if (r == ROUTE_HEALTHZ || r == ROUTE_READYZ || r == ROUTE_METRICS) {
@@ -431,7 +424,8 @@ static int on_begin_request(struct mg_connection *conn)
     /* Keep-alive: civetweb decides from the request; we say "close" when we
      * end it (draining, keep-alive off, body trouble, pressure) or the
      * client asked. */
-    connection = mg_get_header(conn, "Connection");
+    const char *connection = mg_get_header(conn, "Connection");
+    int http10 = ri->http_version && strcmp(ri->http_version, "1.0") == 0;
     h.conn_close = draining || body_status != 0 || G.p.keepalive_timeout_ms == 0 ||
                    has_token(connection, "close") ||
                    (http10 && !has_token(connection, "keep-alive"));
@@ -670,28 +664,22 @@ static int start_health(const struct server_params *p, const struct mg_callbacks
 
 int server_start(const struct server_params *p, char *err, size_t errlen)
 {
-    struct mg_callbacks cb;
-    struct mg_init_data init;
-    struct mg_error_data e;
-    char tls_spec[96], http_spec[96], listen[200];
-    char threads[24], rt[24], kt[24], mrs[24], queue[24], cerr[256];
-    unsigned code = 0;
-    const char *opts[40];
-    int n = 0, i, nports, cap;
-
     G.p = *p;
     G.hsts[0] = '\0';
     if (p->hsts_max_age > 0)
         snprintf(G.hsts, sizeof(G.hsts), "max-age=%lld", (long long)p->hsts_max_age);
+    char tls_spec[96], http_spec[96];
     if (port_spec(tls_spec, sizeof(tls_spec), p->bind, p->tls_port, "s") != 0 ||
         port_spec(http_spec, sizeof(http_spec), p->bind, p->http_port, "") != 0) {
         snprintf(err, errlen, "bind address too long");
         return -1;
     }
+    char listen[200];
     if (p->http_port != 0)
         snprintf(listen, sizeof(listen), "%s,%s", tls_spec, http_spec);
     else
         snprintf(listen, sizeof(listen), "%s", tls_spec);
+    char threads[24], rt[24], kt[24], mrs[24], queue[24];
     snprintf(threads, sizeof(threads), "%d", p->threads);
     snprintf(rt, sizeof(rt), "%lld", (long long)p->request_timeout_ms);
     snprintf(kt, sizeof(kt), "%lld", (long long)p->keepalive_timeout_ms);
@@ -739,6 +727,8 @@ int server_start(const struct server_params *p, char *err, size_t errlen)
      *    on the body.
      *  - ssl_protocol_version 4 (TLS 1.2 and 1.3); tlsctx_init_ssl sets the
      *    same minimum again plus ciphers, groups and the certificate. */
+    const char *opts[40];
+    int n = 0;
     opts[n++] = "listening_ports";       opts[n++] = listen;
     opts[n++] = "num_threads";           opts[n++] = threads;
     opts[n++] = "request_timeout_ms";    opts[n++] = rt;
@@ -753,6 +743,7 @@ int server_start(const struct server_params *p, char *err, size_t errlen)
     opts[n++] = "ssl_protocol_version";  opts[n++] = "4";
     opts[n] = NULL;
 
+    struct mg_callbacks cb;
     memset(&cb, 0, sizeof(cb));
     cb.begin_request = on_begin_request;
     cb.end_request = on_end_request;
@@ -764,17 +755,21 @@ int server_start(const struct server_params *p, char *err, size_t errlen)
     cb.init_thread = on_init_thread;
     cb.exit_thread = on_exit_thread;
 
+    struct mg_error_data e;
     memset(&e, 0, sizeof(e));
+    char cerr[256];
     cerr[0] = '\0';
+    unsigned code = 0;
     e.code = &code;
     e.text = cerr;
     e.text_buffer_size = sizeof(cerr);
+    struct mg_init_data init;
     init.callbacks = &cb;
     init.user_data = NULL;
     init.configuration_options = opts;
     /* One address may hold at most half the threads, so it can never
      * take them all whatever --max-conns-per-addr says. */
-    cap = p->max_conns_per_addr;
+    int cap = p->max_conns_per_addr;
     if (cap > p->threads / 2)
         cap = p->threads / 2 > 0 ? p->threads / 2 : 1;
     G.conn_cap = cap;
@@ -796,8 +791,8 @@ int server_start(const struct server_params *p, char *err, size_t errlen)
     }
     struct mg_server_port ports[4];
     memset(ports, 0, sizeof(ports));
-    nports = mg_get_server_ports(G.ctx, 4, ports);
-    for (i = 0; i < nports; i++) {
+    int nports = mg_get_server_ports(G.ctx, 4, ports);
+    for (int i = 0; i < nports; i++) {
         if (ports[i].is_ssl)
             atomic_store(&G.tls_port, ports[i].port);
         else

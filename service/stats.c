@@ -36,11 +36,6 @@ int stats_init(const char *version)
     static const char *const route_label[] = {"route"};
     static const char *const result_label[] = {"result"};
     static const char *const version_label[] = {"version"};
-    metrics_family *f;
-    const char *v[1];
-    struct timespec now;
-    int i;
-
     S.reg = metrics_new();
     if (!S.reg)
         return -1;
@@ -52,8 +47,8 @@ int stats_init(const char *version)
                                    1, route_label,
                                    sizeof(duration_buckets) / sizeof(duration_buckets[0]),
                                    duration_buckets);
-    f = metrics_gauge(S.reg, "hellod_http_requests_in_flight",
-                      "Requests being handled now (a scrape counts itself).", 0, NULL);
+    metrics_family *f = metrics_gauge(S.reg, "hellod_http_requests_in_flight",
+                                      "Requests being handled now (a scrape counts itself).", 0, NULL);
     S.inflight = f ? metrics_child_get(f, NULL) : NULL;
     f = metrics_counter(S.reg, "hellod_tls_handshake_failures_total",
                         "TLS handshakes that ended with a fatal alert from hellod.", 0, NULL);
@@ -85,19 +80,20 @@ int stats_init(const char *version)
     S.framing = f ? metrics_child_get(f, NULL) : NULL;
     f = metrics_gauge(S.reg, "process_start_time_seconds",
                       "Start time of the process since the Unix epoch in seconds.", 0, NULL);
+    struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     if (f)
         metrics_family_set(f, NULL, (double)now.tv_sec + (double)now.tv_nsec / 1e9);
     f = metrics_gauge(S.reg, "hellod_build_info", "Build information; the value is always 1.",
                       1, version_label);
-    v[0] = version;
+    const char *v[1] = {version};
     if (f)
         metrics_family_set(f, v, 1);
     if (!S.requests || !S.duration || !S.inflight || !S.hs_fail ||
         !S.reloads || !S.cert_expiry || !S.log_errors || !f ||
         !S.conns_open || !S.conns_refused || !S.ka_shed || !S.framing)
         return -1;
-    for (i = 0; i < ROUTE__COUNT; i++) {
+    for (int i = 0; i < ROUTE__COUNT; i++) {
         v[0] = route_name((enum route_id)i);
         S.route_duration[i] = metrics_child_get(S.duration, v);
         if (!S.route_duration[i])
