@@ -57,9 +57,8 @@ static int same_number(const char *a, const char *b)
 const char *framing_check_fields(const struct framing_field *f, int n)
 {
     const char *cl = NULL;
-    int i, te = 0;
-
-    for (i = 0; i < n; i++) {
+    int te = 0;
+    for (int i = 0; i < n; i++) {
         if (!f[i].name || !f[i].value)
             continue;
         if (strcasecmp(f[i].name, "Content-Length") == 0) {

@@ -28,11 +28,9 @@ const char *route_method_name(enum method_id m)
 
 enum method_id route_method(const char *method)
 {
-    int i;
-
     if (!method)
         return METHOD_OTHER;
-    for (i = 0; i < METHOD_OTHER; i++)
+    for (int i = 0; i < METHOD_OTHER; i++)
         if (strcmp(method, method_names[i]) == 0)
             return (enum method_id)i;
     return METHOD_OTHER;
@@ -89,8 +87,7 @@ static int is_hex(unsigned char c)
  * header is not an acceptable host[:port]. */
 static size_t host_len(const char *h)
 {
-    size_t n = 0, i;
-
+    size_t n = 0;
     if (h[0] == '[') {
         while (h[n] != '\0' && h[n] != ']') {
             unsigned char c = (unsigned char)h[n];
@@ -116,7 +113,7 @@ static size_t host_len(const char *h)
     if (h[n] != ':')
         return 0;
     /* optional port: up to 5 digits, nothing after */
-    for (i = n + 1; h[i] != '\0'; i++)
+    for (size_t i = n + 1; h[i] != '\0'; i++)
         if (h[i] < '0' || h[i] > '9' || i - n > 5)
             return 0;
     return n;

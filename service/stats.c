@@ -104,14 +104,12 @@ int stats_init(const char *version)
 
 static metrics_child *request_child(enum route_id r, enum method_id m, int status)
 {
-    metrics_child *c;
     size_t si;
-
     for (si = 0; si < NSTATUS; si++)
         if (known_status[si] == status)
             break;
     if (si < NSTATUS) {
-        c = atomic_load_explicit(&S.cache[r][m][si], memory_order_acquire);
+        metrics_child *c = atomic_load_explicit(&S.cache[r][m][si], memory_order_acquire);
         if (c)
             return c;
     }
@@ -121,7 +119,7 @@ static metrics_child *request_child(enum route_id r, enum method_id m, int statu
     v[0] = route_method_name(m);
     v[1] = route_name(r);
     v[2] = st;
-    c = metrics_child_get(S.requests, v);
+    metrics_child *c = metrics_child_get(S.requests, v);
     if (c && si < NSTATUS)
         atomic_store_explicit(&S.cache[r][m][si], c, memory_order_release);
     return c;
