@@ -14,7 +14,9 @@ Only what a script can check without a C parser, on the text with comments and s
   label       the cleanup label is `out:` (not fail/oom/err/error/cleanup/bail/done/end)
   prefix      exported (non-static) functions: logship/ ls_ or the file's name, common/ the file's name
   length      lines of at most MAX_LINE characters
-Usage: sh check-style.sh [FILE...]   (default: every tracked C file under common/ service/ logship/)
+Usage: sh check-style.sh [--fix] [FILE...]   (default: every tracked C file under common/ service/ logship/)
+  --fix rewrites the null and sizeof hits in place (`p == NULL` -> `!p`, `p != NULL` -> `p` in conditions,
+  `sizeof x` -> `sizeof(x)`), prints what it left alone, then checks as usual.
 """
 import os
 import re
@@ -199,6 +201,112 @@ def check(path):
     return ["%s:%d: [%s] %s" % (path, ln, rule, msg) for ln, rule, msg in sorted(hits)]
 
 
+# ---- --fix: the two mechanical rewrites (null, sizeof); everything else is a human's call ----
+def left_operand(t, k):
+    """Start and end of the postfix/unary expression that ends just before t[k] (spaces skipped)."""
+    j = k
+    while j > 0 and t[j - 1] in " \t\n":
+        j -= 1
+    end = j
+    while j > 0:
+        c = t[j - 1]
+        if c in ")]":
+            d = 0
+            while j > 0:
+                j -= 1
+                if t[j] in ")]":
+                    d += 1
+                elif t[j] in "([":
+                    d -= 1
+                    if d == 0:
+                        break
+            continue
+        if c.isalnum() or c in "_.":
+            j -= 1
+            continue
+        if c == ">" and j > 1 and t[j - 2] == "-":
+            j -= 2
+            continue
+        break
+    while j > 0 and t[j - 1] == "*":
+        p = j - 1
+        while p > 0 and t[p - 1] in " \t":
+            p -= 1
+        if p == 0 or t[p - 1] in "(,=!&|?:;{":
+            j -= 1
+        else:
+            break
+    return j, end
+
+
+def right_operand(t, k):
+    """Start and end of the unary expression that starts at t[k] (spaces skipped), or None."""
+    j = k
+    while j < len(t) and t[j] in " \t":
+        j += 1
+    s = j
+    while j < len(t) and t[j] in "*&":
+        j += 1
+    m = re.match(r"[A-Za-z_]\w*", t[j:])
+    if not m:
+        return None
+    j += m.end()
+    while j < len(t):
+        if t[j] == "[":
+            d = 0
+            while j < len(t):
+                d += (t[j] == "[") - (t[j] == "]")
+                j += 1
+                if d == 0:
+                    break
+            continue
+        m = re.match(r"(\.|->)[A-Za-z_]\w*", t[j:])
+        if not m:
+            break
+        j += m.end()
+    return s, j
+
+
+def fix(path):
+    """Rewrite `x == NULL` to `!x`, `x != NULL` to `x` (in a condition) and `sizeof x` to `sizeof(x)`;
+    print the NULL comparisons left for a human (value contexts, unclear operands)."""
+    with open(path, encoding="utf-8") as fh:
+        raw = fh.read()
+    t = blank(raw)
+    edits = []
+    for m in NULLCMP.finditer(t):
+        if not m.group(0).startswith(("==", "!=")):
+            print("%s:%d: [fix] left alone: %s" % (path, raw.count("\n", 0, m.start()) + 1, m.group(0)))
+            continue
+        s, e = left_operand(t, m.start())
+        p = s
+        while p > 0 and t[p - 1] in " \t\n":
+            p -= 1
+        before = t[max(0, p - 8):p]
+        q = m.end()
+        while q < len(t) and t[q] in " \t\n":
+            q += 1
+        after = t[q:q + 2]
+        okb = (before.endswith(("(", "&&", "||", "!", "?", ":", ";", "{", ",", "="))
+               and not before.endswith(("==", "!=", "<=", ">="))) or re.search(r"\breturn$", before)
+        oka = after[:1] in (")", ";", ",", "?", ":") or after in ("&&", "||")
+        cond = (before.endswith(("&&", "||", "!", "(")) or after in ("&&", "||") or after[:1] == "?"
+                or (before.endswith(";") and after[:1] == ";"))
+        if not okb or not oka or s == e or (m.group(0)[0] == "!" and not cond):
+            print("%s:%d: [fix] left alone: %s" % (path, raw.count("\n", 0, s) + 1, raw[s:m.end()]))
+            continue
+        edits.append((s, m.end(), ("!" if m.group(0)[0] == "=" else "") + raw[s:e]))
+    for m in SIZEOF.finditer(t):
+        r = right_operand(t, m.end())
+        if r:
+            edits.append((m.end(), r[1], "(" + raw[r[0]:r[1]] + ")"))
+    for s, e, new in sorted(edits, reverse=True):
+        raw = raw[:s] + new + raw[e:]
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(raw)
+    return len(edits)
+
+
 def tracked():
     try:
         out = subprocess.run(["git", "ls-files", "--"] + ["%s/*.[ch]" % r for r in ROOTS],
@@ -212,7 +320,13 @@ def tracked():
 
 
 def main(argv):
-    files = argv[1:] or tracked()
+    args = argv[1:]
+    if args[:1] == ["--fix"]:
+        files = args[1:] or tracked()
+        n = sum(fix(f) for f in files if os.path.isfile(f))
+        print("check-style --fix: %d rewrite(s); build, test and review the diff" % n, file=sys.stderr)
+        args = files
+    files = args or tracked()
     bad = 0
     for f in files:
         if not os.path.isfile(f):
@@ -221,7 +335,8 @@ def main(argv):
             print(h)
             bad += 1
     if bad:
-        print("check-style: %d hit(s); the dialect is in README.md, section Code style" % bad, file=sys.stderr)
+        print("check-style: %d hit(s); the dialect is in README.md, section Code style "
+              "(--fix rewrites the null and sizeof ones)" % bad, file=sys.stderr)
     return 1 if bad else 0
 
 
