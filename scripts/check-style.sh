@@ -15,8 +15,9 @@ Only what a script can check without a C parser, on the text with comments and s
   prefix      exported (non-static) functions: logship/ ls_ or the file's name, common/ the file's name
   length      lines of at most MAX_LINE characters
 Usage: sh check-style.sh [--fix] [FILE...]   (default: every tracked C file under common/ service/ logship/)
-  --fix rewrites the null and sizeof hits in place (`p == NULL` -> `!p`, `p != NULL` -> `p` in conditions,
-  `sizeof x` -> `sizeof(x)`), prints what it left alone, then checks as usual.
+  --fix rewrites the mechanical hits in place (`p == NULL` -> `!p`, `p != NULL` -> `p` in conditions,
+  `sizeof x` -> `sizeof(x)`, a one-statement body moved to its own line), prints the NULL comparisons it
+  left alone, then checks as usual.
 """
 import os
 import re
@@ -186,6 +187,9 @@ def check(path):
         if j < 0:
             continue
         rest = rest_of_line(code, j).strip()
+        if rest.startswith("{") and rest != "{":
+            hit(j - 1, "same-line", "block body on the same line as its %s" % m.group(1))
+            continue
         if not rest or rest.startswith("{"):
             continue
         if m.group(1) == "while" and rest.startswith(";"):
@@ -195,13 +199,15 @@ def check(path):
         hit(j - 1, "same-line", "body on the same line as its %s" % m.group(1))
     for m in ELSE.finditer(code):
         rest = rest_of_line(code, m.end()).strip()
-        if rest and not rest.startswith("{") and not rest.startswith("if") and rest != "\\":
+        if rest.startswith("{") and rest != "{":
+            hit(m.start(), "same-line", "block body on the same line as its else")
+        elif rest and not rest.startswith("{") and not rest.startswith("if") and rest != "\\":
             hit(m.start(), "same-line", "body on the same line as its else")
     check_functions(path, code, hit)
     return ["%s:%d: [%s] %s" % (path, ln, rule, msg) for ln, rule, msg in sorted(hits)]
 
 
-# ---- --fix: the two mechanical rewrites (null, sizeof); everything else is a human's call ----
+# ---- --fix: the mechanical rewrites (null, sizeof, bodies to their own line); the rest is a human's call ----
 def left_operand(t, k):
     """Start and end of the postfix/unary expression that ends just before t[k] (spaces skipped)."""
     j = k
@@ -307,6 +313,74 @@ def fix(path):
     return len(edits)
 
 
+def split_bodies(path):
+    """Move a one-statement body that shares its line with if/for/while/else to the next line, indented
+    four more than the line's start. Whitespace only, so the meaning cannot change. Returns the count."""
+    with open(path, encoding="utf-8") as fh:
+        raw = fh.read()
+    done = 0
+    for _ in range(4):                            # `} else if (a) x;` needs two rounds at most
+        code = no_preproc(blank(raw))
+        cuts = []
+        for m in CTRL.finditer(code):
+            j = close_paren(code, m.end() - 1)
+            if j >= 0:
+                cuts.append((j, m.start()))
+        for m in ELSE.finditer(code):
+            cuts.append((m.end(), m.start()))
+        edits = []
+        for j, kw in cuts:
+            rest = rest_of_line(code, j)
+            body = rest.strip()
+            ls = code.rfind("\n", 0, kw) + 1
+            head = code[ls:kw].strip()
+            if head not in ("", "}", "} else", "else"):
+                continue                          # the keyword is not where its line starts
+            indent = re.match(r"[ \t]*", raw[ls:]).group(0)
+            if body.startswith("{") and body.endswith("}") and body.count("{") == 1 and body.count("}") == 1:
+                inner = body[1:-1]
+                stmts, depth, cur = [], 0, ""
+                for ch in inner:                  # split at ; outside parentheses
+                    cur += ch
+                    depth += (ch == "(") - (ch == ")")
+                    if ch == ";" and depth == 0:
+                        stmts.append(cur)
+                        cur = ""
+                if cur.strip() or not stmts:
+                    continue
+                off = j + len(rest) - len(rest.lstrip()) + 1       # just past the {
+                lines, pos = [], off
+                for st in stmts:
+                    lines.append(raw[pos:pos + len(st)].strip())
+                    pos += len(st)
+                end = j + len(rest)
+                trail = raw[pos:end].strip()
+                if trail != "}":
+                    continue                      # a comment after the block: a human's call
+                new = " {" + "".join("\n" + indent + "    " + l for l in lines) + "\n" + indent + "}"
+                edits.append((j, end, new))
+                continue
+            if not body or body.startswith(("{", "if", "\\")) or (body == ";"):
+                continue
+            if not body.endswith(";") or body.count(";") != 1:
+                continue                          # more than one statement: a human's call
+            if code[kw:kw + 5] == "while" and head == "}":
+                continue
+            edits.append((j, j + len(rest) - len(rest.lstrip()), "\n" + indent + "    "))
+        if not edits:
+            break
+        last = -1
+        for a, b, new in sorted(edits, reverse=True):
+            if last >= 0 and raw.find("\n", a) == raw.find("\n", last):
+                continue                          # one split per line per round
+            raw = raw[:a].rstrip(" \t") + new + raw[b:]
+            last = a
+            done += 1
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(raw)
+    return done
+
+
 def tracked():
     try:
         out = subprocess.run(["git", "ls-files", "--"] + ["%s/*.[ch]" % r for r in ROOTS],
@@ -323,7 +397,7 @@ def main(argv):
     args = argv[1:]
     if args[:1] == ["--fix"]:
         files = args[1:] or tracked()
-        n = sum(fix(f) for f in files if os.path.isfile(f))
+        n = sum(fix(f) + split_bodies(f) for f in files if os.path.isfile(f))
         print("check-style --fix: %d rewrite(s); build, test and review the diff" % n, file=sys.stderr)
         args = files
     files = args or tracked()
@@ -336,7 +410,7 @@ def main(argv):
             bad += 1
     if bad:
         print("check-style: %d hit(s); the dialect is in README.md, section Code style "
-              "(--fix rewrites the null and sizeof ones)" % bad, file=sys.stderr)
+              "(--fix rewrites the null, sizeof and one-statement same-line ones)" % bad, file=sys.stderr)
     return 1 if bad else 0
 
 
