@@ -45,18 +45,15 @@ static const char *ossl_err(char *buf, size_t cap, const char *fallback)
  * *mem), or NULL with err set. */
 static BIO *pem_bio(const char *what, const char *path, char **mem, char *err, size_t errlen)
 {
-    struct stat st;
-    size_t len = 0;
-    char *buf = NULL;
-    BIO *bio = NULL;
-    int fd;
-
     *mem = NULL;
-    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
         snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
         return NULL;
     }
+    char *buf = NULL;
+    BIO *bio = NULL;
+    struct stat st;
     if (fstat(fd, &st) != 0) {
         snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
         goto out;
@@ -74,6 +71,7 @@ static BIO *pem_bio(const char *what, const char *path, char **mem, char *err, s
         snprintf(err, errlen, "%s %s: out of memory", what, path);
         goto out;
     }
+    size_t len = 0;
     for (;;) {
         ssize_t n = read(fd, buf + len, (size_t)st.st_size + 1 - len);
         if (n < 0 && errno == EINTR)
@@ -297,10 +295,7 @@ int certs_ensure_selfsigned(const char *state_dir, char *cert_path, size_t cert_
 {
     EVP_PKEY *pkey = NULL;
     X509 *x = NULL;
-    void *ctx;
-    time_t not_after;
     int rc = -1;
-
     *generated = 0;
     if (snprintf(cert_path, cert_cap, "%s/%s", state_dir, CERTS_SELF_CERT) >= (int)cert_cap ||
         snprintf(key_path, key_cap, "%s/%s", state_dir, CERTS_SELF_KEY) >= (int)key_cap) {
@@ -313,7 +308,8 @@ int certs_ensure_selfsigned(const char *state_dir, char *cert_path, size_t cert_
     }
     /* Reuse a pair from an earlier start while it has some life left. */
     char lerr[512];
-    ctx = certs_load_ctx(cert_path, key_path, &not_after, lerr, sizeof(lerr));
+    time_t not_after;
+    void *ctx = certs_load_ctx(cert_path, key_path, &not_after, lerr, sizeof(lerr));
     if (ctx) {
         SSL_CTX_free(ctx);
         if (not_after > time(NULL) + REUSE_MIN_DAYS * 24 * 3600)
