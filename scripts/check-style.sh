@@ -34,7 +34,6 @@ ATOMIC = re.compile(r"\b__(atomic|sync)_\w+")
 CTRL = re.compile(r"\b(if|for|while)\s*\(")
 ELSE = re.compile(r"\belse\b")
 LABEL = re.compile(r"\bgoto\s+(fail|oom|err|error|cleanup|bail|done|end)\b")
-FUNC_NAME = re.compile(r"\b([A-Za-z_]\w*)\s*\($")
 
 
 def blank(src):
@@ -194,7 +193,7 @@ def check(path):
             continue
         if m.group(1) == "while" and rest.startswith(";"):
             continue                              # do { } while (c); or an empty loop
-        if rest == "\\" or rest.startswith("{"):
+        if rest == "\\":
             continue
         hit(j - 1, "same-line", "body on the same line as its %s" % m.group(1))
     for m in ELSE.finditer(code):
