@@ -36,13 +36,8 @@ int stats_init(const char *version)
     static const char *const route_label[] = {"route"};
     static const char *const result_label[] = {"result"};
     static const char *const version_label[] = {"version"};
-    metrics_family *f;
-    const char *v[1];
-    struct timespec now;
-    int i;
-
     S.reg = metrics_new();
-    if (S.reg == NULL)
+    if (!S.reg)
         return -1;
     S.requests = metrics_counter(S.reg, "hellod_http_requests_total",
                                  "HTTP requests answered, by method, route template and status.",
@@ -52,8 +47,8 @@ int stats_init(const char *version)
                                    1, route_label,
                                    sizeof(duration_buckets) / sizeof(duration_buckets[0]),
                                    duration_buckets);
-    f = metrics_gauge(S.reg, "hellod_http_requests_in_flight",
-                      "Requests being handled now (a scrape counts itself).", 0, NULL);
+    metrics_family *f = metrics_gauge(S.reg, "hellod_http_requests_in_flight",
+                                      "Requests being handled now (a scrape counts itself).", 0, NULL);
     S.inflight = f ? metrics_child_get(f, NULL) : NULL;
     f = metrics_counter(S.reg, "hellod_tls_handshake_failures_total",
                         "TLS handshakes that ended with a fatal alert from hellod.", 0, NULL);
@@ -85,22 +80,23 @@ int stats_init(const char *version)
     S.framing = f ? metrics_child_get(f, NULL) : NULL;
     f = metrics_gauge(S.reg, "process_start_time_seconds",
                       "Start time of the process since the Unix epoch in seconds.", 0, NULL);
+    struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    if (f != NULL)
+    if (f)
         metrics_family_set(f, NULL, (double)now.tv_sec + (double)now.tv_nsec / 1e9);
     f = metrics_gauge(S.reg, "hellod_build_info", "Build information; the value is always 1.",
                       1, version_label);
-    v[0] = version;
-    if (f != NULL)
+    const char *v[1] = {version};
+    if (f)
         metrics_family_set(f, v, 1);
-    if (S.requests == NULL || S.duration == NULL || S.inflight == NULL || S.hs_fail == NULL ||
-        S.reloads == NULL || S.cert_expiry == NULL || S.log_errors == NULL || f == NULL ||
-        S.conns_open == NULL || S.conns_refused == NULL || S.ka_shed == NULL || S.framing == NULL)
+    if (!S.requests || !S.duration || !S.inflight || !S.hs_fail ||
+        !S.reloads || !S.cert_expiry || !S.log_errors || !f ||
+        !S.conns_open || !S.conns_refused || !S.ka_shed || !S.framing)
         return -1;
-    for (i = 0; i < ROUTE__COUNT; i++) {
+    for (int i = 0; i < ROUTE__COUNT; i++) {
         v[0] = route_name((enum route_id)i);
         S.route_duration[i] = metrics_child_get(S.duration, v);
-        if (S.route_duration[i] == NULL)
+        if (!S.route_duration[i])
             return -1;
     }
     return 0;
@@ -108,45 +104,41 @@ int stats_init(const char *version)
 
 static metrics_child *request_child(enum route_id r, enum method_id m, int status)
 {
-    const char *v[3];
-    char st[16];
-    metrics_child *c;
     size_t si;
-
     for (si = 0; si < NSTATUS; si++)
         if (known_status[si] == status)
             break;
     if (si < NSTATUS) {
-        c = atomic_load_explicit(&S.cache[r][m][si], memory_order_acquire);
-        if (c != NULL)
+        metrics_child *c = atomic_load_explicit(&S.cache[r][m][si], memory_order_acquire);
+        if (c)
             return c;
     }
+    char st[16];
     snprintf(st, sizeof(st), "%d", status);
+    const char *v[3];
     v[0] = route_method_name(m);
     v[1] = route_name(r);
     v[2] = st;
-    c = metrics_child_get(S.requests, v);
-    if (c != NULL && si < NSTATUS)
+    metrics_child *c = metrics_child_get(S.requests, v);
+    if (c && si < NSTATUS)
         atomic_store_explicit(&S.cache[r][m][si], c, memory_order_release);
     return c;
 }
 
 void stats_request(enum route_id route, enum method_id method, int status, double seconds)
 {
-    metrics_child *c;
-
-    if (S.reg == NULL || (int)route < 0 || route >= ROUTE__COUNT || (int)method < 0 ||
+    if (!S.reg || (int)route < 0 || route >= ROUTE__COUNT || (int)method < 0 ||
         method >= METHOD__COUNT)
         return;
-    c = request_child(route, method, status);
-    if (c != NULL)
+    metrics_child *c = request_child(route, method, status);
+    if (c)
         metrics_inc(c);
     metrics_observe(S.route_duration[route], seconds);
 }
 
 void stats_inflight(int delta)
 {
-    if (S.inflight != NULL)
+    if (S.inflight)
         metrics_add(S.inflight, (double)delta);
 }
 
@@ -154,7 +146,7 @@ void stats_cert_reload(int ok)
 {
     const char *v[1] = {ok ? "ok" : "error"};
 
-    if (S.reloads != NULL)
+    if (S.reloads)
         metrics_family_add(S.reloads, v, 1);
 }
 
@@ -171,7 +163,7 @@ int stats_render(buf_t *b)
 {
     double hs, le;
 
-    if (S.reg == NULL)
+    if (!S.reg)
         return -1;
     pthread_mutex_lock(&S.sync_mu);
     hs = (double)tlsctx_handshake_failures();
