@@ -241,22 +241,9 @@ static int add_label_value(buf_t *b, const char *v)
     if (utf8_valid(v, n))
         return add_escaped(b, v, 1);
     buf_t clean;
-    int rc = 0;
+    size_t used;
     buf_init(&clean, 0);
-    for (size_t i = 0; i < n && rc == 0;) {
-        size_t l = 1;
-        if ((unsigned char)v[i] >= 0x80) {
-            for (l = 2; l <= 4 && i + l <= n && !utf8_valid(v + i, l); l++)
-                ;
-            if (l > 4 || i + l > n) {
-                rc = buf_add(&clean, "\xef\xbf\xbd", 3);
-                i++;
-                continue;
-            }
-        }
-        rc = buf_add(&clean, v + i, l);
-        i += l;
-    }
+    int rc = utf8_repair(&clean, v, n, 0, &used);
     if (rc == 0)
         rc = add_escaped(b, clean.p ? clean.p : "", 1);
     buf_free(&clean);
