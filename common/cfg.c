@@ -54,51 +54,53 @@ static const char *parse_u64(const char *s, uint64_t *v)
     return p;
 }
 
-int cfg_parse_size(const char *s, uint64_t *out)
+struct unit_suffix {
+    const char *suf;
+    uint64_t mul;
+};
+
+/* v followed by one of the suffixes in t (all of rest must match one): v * mul into *out when it
+ * stays within limit. 0, or -1 for an unknown suffix or an overflow. */
+static int apply_suffix(const char *s, const struct unit_suffix *t, size_t n, uint64_t limit, uint64_t *out)
 {
-    static const struct { const char *suf; unsigned shift; } sufs[] = {
-        {"", 0}, {"b", 0}, {"B", 0},
-        {"k", 10}, {"K", 10}, {"KiB", 10}, {"KB", 10}, {"kB", 10},
-        {"m", 20}, {"M", 20}, {"MiB", 20}, {"MB", 20},
-        {"g", 30}, {"G", 30}, {"GiB", 30}, {"GB", 30},
-    };
     uint64_t v;
     if (!s)
         return -1;
     const char *rest = parse_u64(s, &v);
     if (!rest)
         return -1;
-    for (size_t i = 0; i < sizeof(sufs) / sizeof(sufs[0]); i++) {
-        if (strcmp(rest, sufs[i].suf) != 0)
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(rest, t[i].suf) != 0)
             continue;
-        if (sufs[i].shift && v > (UINT64_MAX >> sufs[i].shift))
+        if (v > limit / t[i].mul)
             return -1;
-        *out = v << sufs[i].shift;
+        *out = v * t[i].mul;
         return 0;
     }
     return -1;
 }
 
+int cfg_parse_size(const char *s, uint64_t *out)
+{
+    static const struct unit_suffix sufs[] = {
+        {"", 1}, {"b", 1}, {"B", 1},
+        {"k", 1ull << 10}, {"K", 1ull << 10}, {"KiB", 1ull << 10}, {"KB", 1ull << 10}, {"kB", 1ull << 10},
+        {"m", 1ull << 20}, {"M", 1ull << 20}, {"MiB", 1ull << 20}, {"MB", 1ull << 20},
+        {"g", 1ull << 30}, {"G", 1ull << 30}, {"GiB", 1ull << 30}, {"GB", 1ull << 30},
+    };
+    return apply_suffix(s, sufs, sizeof(sufs) / sizeof(sufs[0]), UINT64_MAX, out);
+}
+
 int cfg_parse_duration_ms(const char *s, int64_t *out)
 {
-    static const struct { const char *suf; uint64_t mul; } sufs[] = {
+    static const struct unit_suffix sufs[] = {
         {"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000},
     };
     uint64_t v;
-    if (!s)
+    if (apply_suffix(s, sufs, sizeof(sufs) / sizeof(sufs[0]), (uint64_t)INT64_MAX, &v) != 0)
         return -1;
-    const char *rest = parse_u64(s, &v);
-    if (!rest)
-        return -1;
-    for (size_t i = 0; i < sizeof(sufs) / sizeof(sufs[0]); i++) {
-        if (strcmp(rest, sufs[i].suf) != 0)
-            continue;
-        if (v > (uint64_t)INT64_MAX / sufs[i].mul)
-            return -1;
-        *out = (int64_t)(v * sufs[i].mul);
-        return 0;
-    }
-    return -1;
+    *out = (int64_t)v;
+    return 0;
 }
 
 static int parse_bool(const char *s, int *out)

@@ -30,6 +30,12 @@ static struct {
     double hs_seen, log_err_seen, refused_seen, shed_seen, framing_seen;
 } S = {.sync_mu = PTHREAD_MUTEX_INITIALIZER};
 
+/* The one child of a family without labels (NULL when the family could not be made). */
+static metrics_child *single_child(metrics_family *f)
+{
+    return f ? metrics_child_get(f, NULL) : NULL;
+}
+
 int stats_init(const char *version)
 {
     static const char *const req_labels[] = {"method", "route", "status"};
@@ -47,38 +53,36 @@ int stats_init(const char *version)
                                    1, route_label,
                                    sizeof(duration_buckets) / sizeof(duration_buckets[0]),
                                    duration_buckets);
-    metrics_family *f = metrics_gauge(S.reg, "hellod_http_requests_in_flight",
-                                      "Requests being handled now (a scrape counts itself).", 0, NULL);
-    S.inflight = f ? metrics_child_get(f, NULL) : NULL;
-    f = metrics_counter(S.reg, "hellod_tls_handshake_failures_total",
-                        "TLS handshakes that ended with a fatal alert from hellod.", 0, NULL);
-    S.hs_fail = f ? metrics_child_get(f, NULL) : NULL;
+    /* The label-less series: one child each. */
+    static const struct {
+        metrics_child **dst;
+        int gauge;
+        const char *name, *help;
+    } singles[] = {
+        {&S.inflight, 1, "hellod_http_requests_in_flight", "Requests being handled now (a scrape counts itself)."},
+        {&S.hs_fail, 0, "hellod_tls_handshake_failures_total",
+         "TLS handshakes that ended with a fatal alert from hellod."},
+        {&S.cert_expiry, 1, "hellod_tls_certificate_expiry_timestamp_seconds",
+         "Not-after time of the certificate in use (Unix seconds)."},
+        {&S.log_errors, 0, "hellod_log_write_errors_total", "Log writes that failed or were short."},
+        {&S.conns_open, 1, "hellod_connections_open",
+         "Connections accepted on the HTTPS and redirect ports and not yet closed (queued or held by a thread)."},
+        {&S.conns_refused, 0, "hellod_connections_refused_total",
+         "Connections reset at accept because their client address held --max-conns-per-addr already."},
+        {&S.ka_shed, 0, "hellod_keepalive_shed_total",
+         "Responses that closed a keep-alive connection because most threads held a connection."},
+        {&S.framing, 0, "hellod_framing_rejects_total",
+         "Requests answered 400 for ambiguous framing (conflicting Content-Length, Transfer-Encoding, obs-fold, "
+         "whitespace before a colon, too many fields)."},
+    };
+    for (size_t i = 0; i < sizeof(singles) / sizeof(singles[0]); i++) {
+        metrics_family *one = singles[i].gauge ? metrics_gauge(S.reg, singles[i].name, singles[i].help, 0, NULL)
+                                               : metrics_counter(S.reg, singles[i].name, singles[i].help, 0, NULL);
+        *singles[i].dst = single_child(one);
+    }
     S.reloads = metrics_counter(S.reg, "hellod_tls_certificate_reloads_total",
                                 "Certificate reloads on SIGHUP, by result.", 1, result_label);
-    f = metrics_gauge(S.reg, "hellod_tls_certificate_expiry_timestamp_seconds",
-                      "Not-after time of the certificate in use (Unix seconds).", 0, NULL);
-    S.cert_expiry = f ? metrics_child_get(f, NULL) : NULL;
-    f = metrics_counter(S.reg, "hellod_log_write_errors_total",
-                        "Log writes that failed or were short.", 0, NULL);
-    S.log_errors = f ? metrics_child_get(f, NULL) : NULL;
-    f = metrics_gauge(S.reg, "hellod_connections_open",
-                      "Connections accepted on the HTTPS and redirect ports and not yet closed "
-                      "(queued or held by a thread).", 0, NULL);
-    S.conns_open = f ? metrics_child_get(f, NULL) : NULL;
-    f = metrics_counter(S.reg, "hellod_connections_refused_total",
-                        "Connections reset at accept because their client address held "
-                        "--max-conns-per-addr already.", 0, NULL);
-    S.conns_refused = f ? metrics_child_get(f, NULL) : NULL;
-    f = metrics_counter(S.reg, "hellod_keepalive_shed_total",
-                        "Responses that closed a keep-alive connection because most threads "
-                        "held a connection.", 0, NULL);
-    S.ka_shed = f ? metrics_child_get(f, NULL) : NULL;
-    f = metrics_counter(S.reg, "hellod_framing_rejects_total",
-                        "Requests answered 400 for ambiguous framing (conflicting Content-Length, "
-                        "Transfer-Encoding, obs-fold, whitespace before a colon, too many fields).",
-                        0, NULL);
-    S.framing = f ? metrics_child_get(f, NULL) : NULL;
-    f = metrics_gauge(S.reg, "process_start_time_seconds",
+    metrics_family *f = metrics_gauge(S.reg, "process_start_time_seconds",
                       "Start time of the process since the Unix epoch in seconds.", 0, NULL);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
