@@ -140,7 +140,7 @@ struct ls_spool *ls_spool_open(const struct ls_spool_opts *o, char *err, size_t 
      * segments that acknowledgements can free. */
     if (sp->o.segment_bytes > sp->o.max_bytes / 4)
         sp->o.segment_bytes = sp->o.max_bytes / 4;
-    if (sp->o.max_bytes < 4 * ((uint64_t)sp->o.max_record_bytes + LS_SPOOL_REC_HDR)) {
+    if (sp->o.max_bytes < ls_spool_min_bytes(sp->o.max_record_bytes)) {
         snprintf(err, errlen, "spool: max bytes %" PRIu64 " must be at least 4 times the largest record (%zu)",
                  sp->o.max_bytes, sp->o.max_record_bytes + LS_SPOOL_REC_HDR);
         free(sp);

@@ -391,7 +391,7 @@ static void test_big_records_and_limits(void **state)
                            .line_len = 8000, .origin = "", .origin_len = 0 };
     assert_int_equal(ls_spool_append(sp, &r), 0);
     r.line_len = 8192; /* over max_record_bytes with the labels */
-    assert_int_equal(ls_spool_append(sp, &r), -1);
+    assert_int_equal(ls_spool_append(sp, &r), LS_SPOOL_TOO_LARGE);
     r.line_len = 0; /* an empty line is a record too */
     assert_int_equal(ls_spool_append(sp, &r), 0);
     assert_int_equal(ls_spool_flush(sp), 0);
