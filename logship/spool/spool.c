@@ -22,6 +22,13 @@ void ls_spool_seg_path(const struct ls_spool *sp, uint64_t base, char *out, size
     snprintf(out, n, "%s/seg-%020" PRIu64 ".log", sp->dir, base);
 }
 
+int ls_spool_seg_open(const struct ls_spool *sp, uint64_t base)
+{
+    char path[LS_SPOOL_PATH_MAX];
+    ls_spool_seg_path(sp, base, path, sizeof(path));
+    return open(path, O_RDONLY | O_CLOEXEC);
+}
+
 void ls_spool_count_dropped(struct ls_spool *sp, const char *reason, uint64_t n)
 {
     const char *v[1] = { reason };
@@ -115,36 +122,99 @@ int ls_spool_marks_sync_locked(struct ls_spool *sp)
     return -1;
 }
 
+/* Segment size from the cap (spool.h); 0 when max_bytes holds fewer than
+ * four of the largest records. */
+static uint64_t segment_size(const struct ls_spool_opts *o)
+{
+    uint64_t s = o->segment_bytes;
+    if (s == 0) {
+        s = o->max_bytes / 8;
+        if (s < (64u << 10))
+            s = 64u << 10;
+        if (s > (64u << 20))
+            s = 64u << 20;
+    }
+    /* At least four segments fit, so a full spool always has closed
+     * segments that acknowledgements can free. */
+    if (s > o->max_bytes / 4)
+        s = o->max_bytes / 4;
+    return s;
+}
+
+static void register_metrics(struct ls_spool *sp, metrics_registry *reg)
+{
+    const char *rl[1] = { "reason" };
+    metrics_family *f = metrics_gauge(reg, "logship_spool_bytes", "Bytes held in spool segment files.", 0, NULL);
+    sp->m_bytes = f ? metrics_child_get(f, NULL) : NULL;
+    f = metrics_gauge(reg, "logship_spool_records", "Records held in spool segment files.", 0, NULL);
+    sp->m_recs = f ? metrics_child_get(f, NULL) : NULL;
+    f = metrics_gauge(reg, "logship_spool_blocked", "1 while the spool is full and sources are held back.", 0, NULL);
+    sp->m_blocked = f ? metrics_child_get(f, NULL) : NULL;
+    /* The cap itself, so an alert can say "80% full" without knowing the flags. */
+    f = metrics_gauge(reg, "logship_spool_max_bytes", "The spool's size cap (--spool-max-bytes).", 0, NULL);
+    if (f)
+        metrics_family_set(f, NULL, (double)sp->o.max_bytes);
+    sp->m_dropped = metrics_counter(reg, "logship_spool_dropped_total",
+                                    "Records lost by the spool, by reason (full, torn_tail, corrupt, "
+                                    "missing, too_large).", 1, rl);
+    f = metrics_counter(reg, "logship_spool_corrupt_bytes_total",
+                        "Bytes of spool segments found damaged (skipped; the records after them are kept).",
+                        0, NULL);
+    sp->m_corrupt_bytes = f ? metrics_child_get(f, NULL) : NULL;
+    const char *kl[1] = { "kind" };
+    sp->m_recover = metrics_counter(reg, "logship_spool_recoveries_total",
+                                    "Spool state found inconsistent at open and repaired, by kind "
+                                    "(cursor_garbage, cursor_moved, cursor_ahead, marks_garbage).", 1, kl);
+    sp->m_werr = metrics_counter(reg, "logship_spool_write_errors_total",
+                                 "Spool writes refused, by reason (nospace: filesystem full, reading "
+                                 "paused; io: other errors, retried).", 1, rl);
+    if (sp->m_werr) {
+        const char *ns[1] = { "nospace" };
+        metrics_family_add(sp->m_werr, ns, 0);
+    }
+}
+
+/* Free everything sp holds (readers are closed, files are not touched). */
+static void destroy(struct ls_spool *sp)
+{
+    pthread_mutex_destroy(&sp->mu);
+    pthread_cond_destroy(&sp->cv);
+    for (size_t i = 0; i < sp->nsegs; i++)
+        free(sp->segs[i].holes);
+    ls_marks_free(sp->marks);
+    free(sp->marks_path);
+    free(sp->wmarks);
+    free(sp->dmarks);
+    free(sp->rds);
+    free(sp->segs);
+    free(sp->wbuf);
+    free(sp->dir);
+    free(sp);
+}
+
 struct ls_spool *ls_spool_open(const struct ls_spool_opts *o, char *err, size_t errlen)
 {
     struct ls_spool *sp = calloc(1, sizeof(*sp));
-    pthread_condattr_t ca;
     if (!sp) {
         snprintf(err, errlen, "spool: out of memory");
         return NULL;
     }
+    pthread_mutex_init(&sp->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&sp->cv, &ca);
+    pthread_condattr_destroy(&ca);
     ls_spool_rec_init();
     sp->o = *o;
     sp->wfd = -1;
     if (sp->o.max_record_bytes == 0)
         sp->o.max_record_bytes = 1u << 20;
-    if (sp->o.segment_bytes == 0) {
-        uint64_t s = sp->o.max_bytes / 8;
-        if (s < (64u << 10))
-            s = 64u << 10;
-        if (s > (64u << 20))
-            s = 64u << 20;
-        sp->o.segment_bytes = s;
-    }
-    /* At least four segments fit, so a full spool always has closed
-     * segments that acknowledgements can free. */
-    if (sp->o.segment_bytes > sp->o.max_bytes / 4)
-        sp->o.segment_bytes = sp->o.max_bytes / 4;
+    sp->o.segment_bytes = segment_size(&sp->o);
     if (sp->o.max_bytes < ls_spool_min_bytes(sp->o.max_record_bytes)) {
         snprintf(err, errlen, "spool: max bytes %" PRIu64 " must be at least 4 times the largest record (%zu)",
                  sp->o.max_bytes, sp->o.max_record_bytes + LS_SPOOL_REC_HDR);
-        free(sp);
-        return NULL;
+        goto out;
     }
     sp->dir = strdup(o->dir);
     sp->wbuf = malloc(LS_SPOOL_WBUF_CAP);
@@ -155,89 +225,30 @@ struct ls_spool *ls_spool_open(const struct ls_spool_opts *o, char *err, size_t 
         if (sp->marks_path)
             snprintf(sp->marks_path, ml, "%s/marks.json", sp->dir);
     }
-    pthread_mutex_init(&sp->mu, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&sp->cv, &ca);
-    pthread_condattr_destroy(&ca);
     if (!sp->dir || !sp->wbuf || !sp->marks || !sp->marks_path) {
         snprintf(err, errlen, "spool: out of memory");
-        goto fail;
+        goto out;
     }
     if (mkdir(sp->dir, 0750) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "spool: cannot create %s: %s", sp->dir, strerror(errno));
-        goto fail;
+        goto out;
     }
-    if (o->reg) {
-        const char *rl[1] = { "reason" };
-        metrics_family *f;
-        f = metrics_gauge(o->reg, "logship_spool_bytes", "Bytes held in spool segment files.", 0, NULL);
-        sp->m_bytes = f ? metrics_child_get(f, NULL) : NULL;
-        f = metrics_gauge(o->reg, "logship_spool_records", "Records held in spool segment files.", 0, NULL);
-        sp->m_recs = f ? metrics_child_get(f, NULL) : NULL;
-        f = metrics_gauge(o->reg, "logship_spool_blocked",
-                          "1 while the spool is full and sources are held back.", 0, NULL);
-        sp->m_blocked = f ? metrics_child_get(f, NULL) : NULL;
-        /* The cap itself, so an alert can say "80% full" without knowing the flags. */
-        f = metrics_gauge(o->reg, "logship_spool_max_bytes", "The spool's size cap (--spool-max-bytes).", 0, NULL);
-        if (f) metrics_family_set(f, NULL, (double)sp->o.max_bytes);
-        sp->m_dropped = metrics_counter(o->reg, "logship_spool_dropped_total",
-                                        "Records lost by the spool, by reason (full, torn_tail, corrupt, "
-                                        "missing, too_large).", 1, rl);
-        f = metrics_counter(o->reg, "logship_spool_corrupt_bytes_total",
-                            "Bytes of spool segments found damaged (skipped; the records after them are kept).",
-                            0, NULL);
-        sp->m_corrupt_bytes = f ? metrics_child_get(f, NULL) : NULL;
-        const char *kl[1] = { "kind" };
-        sp->m_recover = metrics_counter(o->reg, "logship_spool_recoveries_total",
-                                        "Spool state found inconsistent at open and repaired, by kind "
-                                        "(cursor_garbage, cursor_moved, cursor_ahead, marks_garbage).", 1, kl);
-        sp->m_werr = metrics_counter(o->reg, "logship_spool_write_errors_total",
-                                     "Spool writes refused, by reason (nospace: filesystem full, reading "
-                                     "paused; io: other errors, retried).", 1, rl);
-        if (sp->m_werr) {
-            const char *ns[1] = { "nospace" };
-            metrics_family_add(sp->m_werr, ns, 0);
-        }
-    }
-    {
-        int mr = ls_marks_load(sp->marks, sp->marks_path);
-        if (mr < 0) {
-            snprintf(err, errlen, "spool: cannot read %s: %s", sp->marks_path, strerror(errno));
-            goto fail;
-        }
-        if (mr == 1) {
-            char aside[4200];
-            snprintf(aside, sizeof(aside), "%s.corrupt", sp->marks_path);
-            if (rename(sp->marks_path, aside) != 0)
-                aside[0] = '\0';
-            log_kv(LOG_ERROR, "spool: file marks are garbage; moved aside (files resume from "
-                   "positions.json and the records still spooled; lines of deleted segments may be read again)",
-                   "path", sp->marks_path, "moved_to", aside, NULL);
-            ls_spool_count_recovery(sp, "marks_garbage");
-        }
-    }
+    if (o->reg)
+        register_metrics(sp, o->reg);
+    if (ls_spool_load_marks(sp, err, errlen) != 0)
+        goto out;
     if (ls_spool_load_segments(sp, err, errlen) != 0)
-        goto fail;
+        goto out;
     if (ls_spool_probe_dir(sp, err, errlen) != 0)
-        goto fail;
+        goto out;
     sp->last_sync_ns = clock_mono_ns();
     sp->w_total = sp->total_bytes;
     pthread_mutex_lock(&sp->mu);
     ls_spool_update_gauges(sp);
     pthread_mutex_unlock(&sp->mu);
     return sp;
-fail:
-    pthread_mutex_destroy(&sp->mu);
-    pthread_cond_destroy(&sp->cv);
-    for (size_t i = 0; i < sp->nsegs; i++)
-        free(sp->segs[i].holes);
-    ls_marks_free(sp->marks);
-    free(sp->marks_path);
-    free(sp->segs);
-    free(sp->wbuf);
-    free(sp->dir);
-    free(sp);
+out:
+    destroy(sp);
     return NULL;
 }
 
@@ -336,26 +347,14 @@ void ls_spool_close(struct ls_spool *sp)
 {
     if (!sp)
         return;
-    if (ls_spool_flush(sp) != 0 && sp->wlen > 0) {
+    if (ls_spool_flush(sp) != LS_SPOOL_OK && sp->wlen > 0) {
         char n[24];
-        snprintf(n, sizeof(n), "%" PRIu64, sp->wbuf_nrecs);
+        ls_spool_u64s(n, sizeof(n), sp->wbuf_nrecs);
         log_kv(LOG_ERROR, "spool: exiting with records that could not be written; file sources read them "
                "again at the next start, stdin lines among them are lost", "records", n, NULL);
     }
     (void)ls_spool_roll(sp);
-    pthread_mutex_destroy(&sp->mu);
-    pthread_cond_destroy(&sp->cv);
-    for (size_t i = 0; i < sp->nsegs; i++)
-        free(sp->segs[i].holes);
-    ls_marks_free(sp->marks);
-    free(sp->marks_path);
-    free(sp->wmarks);
-    free(sp->dmarks);
-    free(sp->rds);
-    free(sp->segs);
-    free(sp->wbuf);
-    free(sp->dir);
-    free(sp);
+    destroy(sp);
 }
 
 int ls_spool_resume_mark(struct ls_spool *sp, uint64_t dev, uint64_t ino, uint64_t *off, uint64_t *fp)

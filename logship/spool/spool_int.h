@@ -165,6 +165,9 @@ int ls_spool_probe_dir(struct ls_spool *sp, char *err, size_t errlen);
 int ls_spool_roll(struct ls_spool *sp);
 
 /* spool_recover.c: what open finds and what readers repair. */
+/* Load marks.json; a garbage one is moved aside (logged, counted). 0, or -1
+ * with err on an I/O error. */
+int ls_spool_load_marks(struct ls_spool *sp, char *err, size_t errlen);
 /* Scan every segment file of sp->dir into the table (counts, holes, marks, torn tail, format 1).
  * 0, or -1 with err. */
 int ls_spool_load_segments(struct ls_spool *sp, char *err, size_t errlen);

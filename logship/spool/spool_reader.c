@@ -15,29 +15,27 @@
 #include "log.h"
 #include "logship/spool/spool_record.h"
 
-/* ---- readers ------------------------------------------------------------ */
-
 /* Read the cursor file. 0 with seq, sg, off, sent set, 1 when absent, 2
  * when garbage, -1 on an I/O error. */
 static int load_cursor(struct ls_spool_reader *rd, uint64_t *seq, uint64_t *sg, uint64_t *off,
                        uint64_t *sent)
 {
     buf_t b;
-    int rc = 2;
     buf_init(&b, 4096);
     int r = atomicfile_read(rd->cursor_path, &b);
     if (r != 0) {
         buf_free(&b);
         return r;
     }
+    int rc = 2;
     json_object *o = json_tokener_parse(b.p ? b.p : "");
-    json_object *v;
     if (o && json_object_get_type(o) == json_type_object) {
         int ok = 1;
         const char *keys[4] = { "seq", "seg", "off", "sent" };
         uint64_t *dst[4] = { seq, sg, off, sent };
         *sent = 0;
         for (int k = 0; k < 4; k++) {
+            json_object *v;
             if (!json_object_object_get_ex(o, keys[k], &v)) {
                 ok = ok && k == 3; /* "sent" is new: absent means nothing in flight */
                 continue;
@@ -55,21 +53,30 @@ static int load_cursor(struct ls_spool_reader *rd, uint64_t *seq, uint64_t *sg, 
     return rc;
 }
 
+/* Is name usable in a file name ([A-Za-z0-9_.-], not empty)? */
+static int name_ok(const char *name)
+{
+    for (const char *c = name; *c; c++) {
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '-' || *c == '_' || *c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
 struct ls_spool_reader *ls_spool_reader_open(struct ls_spool *sp, const char *name,
                                              size_t batch_bytes, char *err, size_t errlen)
 {
-    struct ls_spool_reader *rd = calloc(1, sizeof(*rd));
-    size_t plen = strlen(sp->dir) + strlen(name) + 32;
-    if (!rd)
-        goto oom;
-    for (const char *c = name; *c; c++) {
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-              *c == '-' || *c == '_' || *c == '.')) {
-            snprintf(err, errlen, "spool: bad reader name '%s'", name);
-            free(rd);
-            return NULL;
-        }
+    if (!name_ok(name)) {
+        snprintf(err, errlen, "spool: bad reader name '%s'", name);
+        return NULL;
     }
+    struct ls_spool_reader *rd = calloc(1, sizeof(*rd));
+    if (!rd) {
+        snprintf(err, errlen, "spool: out of memory");
+        return NULL;
+    }
+    size_t plen = strlen(sp->dir) + strlen(name) + 32;
     rd->sp = sp;
     rd->fd = -1;
     rd->batch_bytes = batch_bytes ? batch_bytes : (1u << 20);
@@ -77,14 +84,19 @@ struct ls_spool_reader *ls_spool_reader_open(struct ls_spool *sp, const char *na
     rd->name = strdup(name);
     rd->cursor_path = malloc(plen);
     rd->mem = malloc(rd->cap);
-    if (!rd->name || !rd->cursor_path || !rd->mem)
-        goto oom;
+    if (!rd->name || !rd->cursor_path || !rd->mem) {
+        snprintf(err, errlen, "spool: out of memory");
+        goto out;
+    }
     snprintf(rd->cursor_path, plen, "%s/cursor-%s.json", sp->dir, name);
-    uint64_t seq = 0, sg = 0, off = 0, sent = 0;
+    uint64_t seq = 0;
+    uint64_t sg = 0;
+    uint64_t off = 0;
+    uint64_t sent = 0;
     int lr = load_cursor(rd, &seq, &sg, &off, &sent);
     if (lr < 0) {
         snprintf(err, errlen, "spool: cannot read %s: %s", rd->cursor_path, strerror(errno));
-        goto fail;
+        goto out;
     }
     rd->sent_seq = rd->sent_saved = lr == 0 ? sent : 0;
     pthread_mutex_lock(&sp->mu);
@@ -95,18 +107,14 @@ struct ls_spool_reader *ls_spool_reader_open(struct ls_spool *sp, const char *na
         sp->rds[sp->nrds++] = rd;
     }
     pthread_mutex_unlock(&sp->mu);
-    if (!nr)
-        goto oom;
-    return rd;
-oom:
+    if (nr)
+        return rd;
     snprintf(err, errlen, "spool: out of memory");
-fail:
-    if (rd) {
-        free(rd->name);
-        free(rd->cursor_path);
-        free(rd->mem);
-        free(rd);
-    }
+out:
+    free(rd->name);
+    free(rd->cursor_path);
+    free(rd->mem);
+    free(rd);
     return NULL;
 }
 
@@ -129,53 +137,135 @@ static int push_rec(struct ls_spool_reader *rd, const char *p)
     return 0;
 }
 
-long ls_spool_reader_fill(struct ls_spool_reader *rd)
+/* Where a reader stands in the segment table. */
+struct place {
+    uint64_t size;       /* visible bytes of the reader's segment */
+    uint64_t next_base;  /* the next segment's name, when has_next */
+    int      has_next;
+};
+
+/* Find the reader's segment (the oldest one left when its own is gone) and
+ * count, once across readers, the seqs missing between it and the next.
+ * 0, or 1 when there is no segment to read. */
+static int locate(struct ls_spool_reader *rd, struct place *pl)
 {
     struct ls_spool *sp = rd->sp;
-    long added = 0;
-    char path[4096];
-    while (rd->used < rd->batch_bytes) {
-        uint64_t size, next_base = 0, gap = 0;
-        int has_next;
-        pthread_mutex_lock(&sp->mu);
-        rd->seen_gen = sp->gen;
-        size_t i = 0;
-        while (i < sp->nsegs && sp->segs[i].base < rd->read_seg)
-            i++;
-        if (i == sp->nsegs) {
-            pthread_mutex_unlock(&sp->mu);
-            break;
-        }
-        if (sp->segs[i].base != rd->read_seg) {
-            /* Our segment is gone (dropped when full) or we start fresh. */
-            rd->read_seg = sp->segs[i].base;
-            rd->read_off = 0;
-        }
-        size = sp->segs[i].size;
-        has_next = i + 1 < sp->nsegs;
-        if (has_next) {
-            next_base = sp->segs[i + 1].base;
-            uint64_t from = sp->segs[i].next_seq > rd->read_seq ? sp->segs[i].next_seq : rd->read_seq;
-            /* (next's base, not its first valid seq: a hole at its start counts its own) */
-            if (rd->read_off >= size && !sp->segs[i].gap_counted && sp->segs[i + 1].base > from) {
-                /* Seqs this reader expected that are in neither segment (an
-                 * empty or cut segment): lost, counted by the first reader. A
-                 * reader whose cursor is past them had them delivered. */
-                gap = sp->segs[i + 1].base - from;
-                sp->segs[i].gap_counted = 1;
-            }
-        }
+    uint64_t gap = 0;
+    pthread_mutex_lock(&sp->mu);
+    rd->seen_gen = sp->gen;
+    size_t i = 0;
+    while (i < sp->nsegs && sp->segs[i].base < rd->read_seg)
+        i++;
+    if (i == sp->nsegs) {
         pthread_mutex_unlock(&sp->mu);
-        if (gap > 0) {
-            char g[24];
-            ls_spool_seg_path(sp, rd->read_seg, path, sizeof(path));
-            ls_spool_u64s(g, sizeof(g), gap);
-            log_kv(LOG_ERROR, "spool: records missing at the end of a segment", "segment", path,
-                   "records_lost", g, "reader", rd->name, NULL);
-            ls_spool_count_dropped(sp, "corrupt", gap);
+        return 1;
+    }
+    if (sp->segs[i].base != rd->read_seg) {
+        /* Our segment is gone (dropped when full) or we start fresh. */
+        rd->read_seg = sp->segs[i].base;
+        rd->read_off = 0;
+    }
+    pl->size = sp->segs[i].size;
+    pl->has_next = i + 1 < sp->nsegs;
+    if (pl->has_next) {
+        pl->next_base = sp->segs[i + 1].base;
+        uint64_t from = sp->segs[i].next_seq > rd->read_seq ? sp->segs[i].next_seq : rd->read_seq;
+        /* (next's base, not its first valid seq: a hole at its start counts its own) */
+        if (rd->read_off >= pl->size && !sp->segs[i].gap_counted && sp->segs[i + 1].base > from) {
+            /* Seqs this reader expected that are in neither segment (an
+             * empty or cut segment): lost, counted by the first reader. A
+             * reader whose cursor is past them had them delivered. */
+            gap = sp->segs[i + 1].base - from;
+            sp->segs[i].gap_counted = 1;
         }
-        if (rd->read_off >= size) {
-            if (!has_next)
+    }
+    pthread_mutex_unlock(&sp->mu);
+    if (gap > 0) {
+        char path[LS_SPOOL_PATH_MAX];
+        char g[24];
+        ls_spool_seg_path(sp, rd->read_seg, path, sizeof(path));
+        ls_spool_u64s(g, sizeof(g), gap);
+        log_kv(LOG_ERROR, "spool: records missing at the end of a segment", "segment", path,
+               "records_lost", g, "reader", rd->name, NULL);
+        ls_spool_count_dropped(sp, "corrupt", gap);
+    }
+    return 0;
+}
+
+/* Have rd->fd open on the reader's segment. 0, 1 when the segment was
+ * deleted meanwhile (look it up again), or -1 (logged). */
+static int open_segment(struct ls_spool_reader *rd)
+{
+    if (rd->fd >= 0 && rd->fd_seg == rd->read_seg)
+        return 0;
+    if (rd->fd >= 0)
+        close(rd->fd);
+    rd->fd = ls_spool_seg_open(rd->sp, rd->read_seg);
+    if (rd->fd < 0 && errno == ENOENT)
+        return 1;
+    if (rd->fd < 0) {
+        char path[LS_SPOOL_PATH_MAX];
+        ls_spool_seg_path(rd->sp, rd->read_seg, path, sizeof(path));
+        log_kv(LOG_ERROR, "spool: cannot open segment", "segment", path, "error", strerror(errno), NULL);
+        return -1;
+    }
+    rd->fd_seg = rd->read_seg;
+    return 0;
+}
+
+enum take { TAKE_MORE, TAKE_FULL, TAKE_CORRUPT, TAKE_OOM };
+
+/* Decode the records among the got bytes just read to mem+used (remaining:
+ * the visible bytes from there on) into the batch; *pos: bytes taken. */
+static enum take take_records(struct ls_spool_reader *rd, size_t got, uint64_t remaining, size_t *pos)
+{
+    *pos = 0;
+    if (got == 0)
+        return TAKE_CORRUPT; /* the file is shorter than we wrote: cut from outside */
+    for (;;) {
+        if (rd->used + *pos >= rd->batch_bytes)
+            return TAKE_FULL;
+        const char *p = rd->mem + rd->used + *pos;
+        long n = ls_spool_rec_check(p, got - *pos, rd->sp->o.max_record_bytes);
+        if (n < 0)
+            return TAKE_CORRUPT;
+        if (n == 0) {
+            /* Every valid record fits in cap; so either pread was short
+             * (read again) or the visible data ends inside a record. */
+            if ((uint64_t)got - *pos >= remaining - *pos && *pos < remaining)
+                return TAKE_CORRUPT;
+            return TAKE_MORE;
+        }
+        if (push_rec(rd, p) != 0)
+            return TAKE_OOM;
+        *pos += (size_t)n;
+    }
+}
+
+/* Publish the records just taken unless drop-oldest deleted the segment
+ * meanwhile: it counted those records as lost, so they must not be
+ * delivered too (the count stays exact). Both sides hold mu. 1 when
+ * published, 0 when the segment is gone. */
+static int publish_taken(struct ls_spool_reader *rd)
+{
+    struct ls_spool *sp = rd->sp;
+    pthread_mutex_lock(&sp->mu);
+    int alive = ls_spool_seg_find(sp, rd->read_seg) < sp->nsegs;
+    if (alive)
+        atomic_store_explicit(&rd->read_seq, rd->recs[rd->n - 1].seq + 1, memory_order_release);
+    pthread_mutex_unlock(&sp->mu);
+    return alive;
+}
+
+long ls_spool_reader_fill(struct ls_spool_reader *rd)
+{
+    long added = 0;
+    while (rd->used < rd->batch_bytes) {
+        struct place pl = { 0 };
+        if (locate(rd, &pl) != 0)
+            break;
+        if (rd->read_off >= pl.size) {
+            if (!pl.has_next)
                 break;
             /* Done with this file: an open descriptor would keep a deleted
              * segment's blocks allocated, which a full disk cannot spare. */
@@ -183,87 +273,46 @@ long ls_spool_reader_fill(struct ls_spool_reader *rd)
                 close(rd->fd);
                 rd->fd = -1;
             }
-            rd->read_seg = next_base;
+            rd->read_seg = pl.next_base;
             rd->read_off = 0;
             continue;
         }
-        if (rd->fd < 0 || rd->fd_seg != rd->read_seg) {
-            if (rd->fd >= 0)
-                close(rd->fd);
-            ls_spool_seg_path(sp, rd->read_seg, path, sizeof(path));
-            rd->fd = open(path, O_RDONLY | O_CLOEXEC);
-            if (rd->fd < 0) {
-                if (errno == ENOENT)
-                    continue; /* deleted meanwhile: the table lookup moves on */
-                log_kv(LOG_ERROR, "spool: cannot open segment", "segment", path,
-                       "error", strerror(errno), NULL);
-                return -1;
-            }
-            rd->fd_seg = rd->read_seg;
-        }
+        int o = open_segment(rd);
+        if (o < 0)
+            return -1;
+        if (o > 0)
+            continue; /* deleted meanwhile: the table lookup moves on */
+        uint64_t remaining = pl.size - rd->read_off;
         size_t want = rd->cap - rd->used;
-        if (want > size - rd->read_off)
-            want = (size_t)(size - rd->read_off);
+        if (want > remaining)
+            want = (size_t)remaining;
         ssize_t got = pread(rd->fd, rd->mem + rd->used, want, (off_t)rd->read_off);
+        if (got < 0 && errno == EINTR)
+            continue;
         if (got < 0) {
-            if (errno == EINTR)
-                continue;
             log_kv(LOG_ERROR, "spool: read failed", "error", strerror(errno), NULL);
             return -1;
         }
-        size_t pos = 0, n_before = rd->n;
-        long added_before = added;
-        int corrupt = 0, full = 0;
-        uint64_t remaining = size - rd->read_off; /* visible bytes from mem+used on */
-        if (got == 0)
-            corrupt = 1; /* the file is shorter than we wrote: cut from outside */
-        while (!corrupt) {
-            if (rd->used + pos >= rd->batch_bytes) {
-                full = 1;
-                break;
-            }
-            long n = ls_spool_rec_check(rd->mem + rd->used + pos, (size_t)got - pos, sp->o.max_record_bytes);
-            if (n < 0) {
-                corrupt = 1;
-                break;
-            }
-            if (n == 0) {
-                /* Every valid record fits in cap; so either pread was short
-                 * (read again) or the visible data ends inside a record. */
-                if ((uint64_t)got - pos >= remaining - pos && pos < remaining)
-                    corrupt = 1;
-                break;
-            }
-            if (push_rec(rd, rd->mem + rd->used + pos) != 0)
-                return -1;
-            pos += (size_t)n;
-            added++;
-        }
+        size_t n_before = rd->n;
+        size_t pos = 0;
+        enum take t = take_records(rd, (size_t)got, remaining, &pos);
+        if (t == TAKE_OOM)
+            return -1;
         if (pos > 0) {
-            /* Publish what we took unless drop-oldest deleted the segment
-             * meanwhile: it counted those records as lost, so they must not
-             * be delivered too (the count stays exact). Both sides hold mu. */
-            pthread_mutex_lock(&sp->mu);
-            int alive = 0;
-            for (size_t k = 0; k < sp->nsegs && !alive; k++)
-                alive = sp->segs[k].base == rd->read_seg;
-            if (alive)
-                atomic_store_explicit(&rd->read_seq, rd->recs[rd->n - 1].seq + 1, memory_order_release);
-            pthread_mutex_unlock(&sp->mu);
-            if (!alive) {
+            if (!publish_taken(rd)) {
                 rd->n = n_before;
-                added = added_before;
                 continue; /* the table lookup moves us to the oldest segment left */
             }
             rd->used += pos;
             rd->read_off += pos;
+            added += (long)(rd->n - n_before);
         }
-        if (corrupt) {
-            if (ls_spool_skip_damage(rd, size) != 0)
+        if (t == TAKE_CORRUPT) {
+            if (ls_spool_skip_damage(rd, pl.size) != 0)
                 return -1;
             continue;
         }
-        if (full)
+        if (t == TAKE_FULL)
             break;
     }
     return added;

@@ -121,16 +121,12 @@ static int seg_cmp(const void *a, const void *b)
     return x->base < y->base ? -1 : x->base > y->base;
 }
 
-/* ---- per-file marks (spool_marks.h) -------------------------------------- */
-
 static void note_origin(struct ls_marks *ms, const char *o, size_t n, uint64_t seq)
 {
     struct ls_mark m;
     if (ls_marks_parse_origin(o, n, seq, &m))
         (void)ls_marks_put(ms, &m);
 }
-
-/* ---- open: scan every segment -------------------------------------------- */
 
 struct scan_ctx {
     struct ls_spool *sp;
@@ -177,20 +173,23 @@ static void scan_hole(void *ctx, uint64_t off, uint64_t len, uint64_t lost, int 
 static int every_cursor_past(struct ls_spool *sp, uint64_t base, uint64_t size)
 {
     DIR *d = opendir(sp->dir);
-    struct dirent *de;
-    char path[4096];
-    int n = 0, past = 1;
     if (!d)
         return 0;
-    while (past && (de = readdir(d)) != NULL) {
+    int n = 0;
+    int past = 1;
+    struct dirent *de;
+    while (past && (de = readdir(d))) {
         size_t l = strlen(de->d_name);
         if (strncmp(de->d_name, "cursor-", 7) != 0 || l < 12 || strcmp(de->d_name + l - 5, ".json") != 0)
             continue;
         buf_t b;
         buf_init(&b, 4096);
+        char path[LS_SPOOL_PATH_MAX];
         snprintf(path, sizeof(path), "%s/%s", sp->dir, de->d_name);
-        json_object *o = NULL, *sg, *off;
-        past = atomicfile_read(path, &b) == 0 && (o = json_tokener_parse(b.p ? b.p : "")) != NULL &&
+        json_object *o = NULL;
+        json_object *sg;
+        json_object *off;
+        past = atomicfile_read(path, &b) == 0 && (o = json_tokener_parse(b.p ? b.p : "")) &&
                json_object_object_get_ex(o, "seg", &sg) && json_object_object_get_ex(o, "off", &off) &&
                ((uint64_t)json_object_get_int64(sg) > base ||
                 ((uint64_t)json_object_get_int64(sg) == base && (uint64_t)json_object_get_int64(off) >= size));
@@ -269,11 +268,11 @@ int ls_spool_load_segments(struct ls_spool *sp, char *err, size_t errlen)
         snprintf(err, errlen, "spool: cannot open %s: %s", sp->dir, strerror(errno));
         return -1;
     }
-    while ((de = readdir(d)) != NULL) {
+    while ((de = readdir(d))) {
         const char *nm = de->d_name;
         size_t l = strlen(nm);
         if ((strncmp(nm, "cursor-", 7) == 0 || strncmp(nm, "marks.json", 10) == 0) &&
-            strstr(nm, ".tmp.") != NULL) {
+            strstr(nm, ".tmp.")) {
             snprintf(path, sizeof(path), "%s/%s", sp->dir, nm);
             (void)unlink(path);
             continue;
@@ -362,9 +361,7 @@ static int cursor_fits(struct ls_spool *sp, char *tmp, size_t tmpcap, uint64_t s
     struct ls_spool_hole *h = ls_spool_seg_hole_at(s, off);
     if (h)
         return h->off == off;
-    char path[4096];
-    ls_spool_seg_path(sp, sg, path, sizeof(path));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = ls_spool_seg_open(sp, sg);
     if (fd < 0)
         return 0;
     size_t want = tmpcap;
@@ -372,25 +369,61 @@ static int cursor_fits(struct ls_spool *sp, char *tmp, size_t tmpcap, uint64_t s
         want = (size_t)(s->size - off);
     ssize_t got = pread(fd, tmp, want, (off_t)off);
     close(fd);
-    return got > 0 && ls_spool_rec_check(tmp, (size_t)got, sp->o.max_record_bytes) > 0 && ls_spool_rec_seq(tmp) == seq;
+    return got > 0 && ls_spool_rec_check(tmp, (size_t)got, sp->o.max_record_bytes) > 0 &&
+           ls_spool_rec_seq(tmp) == seq;
 }
 
-/* Position a new reader from its cursor file, repairing what does not fit
- * the spool (logged and counted). Caller holds mu. */
-void ls_spool_place_reader(struct ls_spool_reader *rd, int lr, uint64_t seq, uint64_t sg, uint64_t off)
+/* The cursor (sg, seq) is inside the spool but not at a record boundary we
+ * know: find its record by seq (logged and counted unless it is the first
+ * record of a segment whose predecessor was deleted, the normal case). */
+static void reposition_by_seq(struct ls_spool_reader *rd, uint64_t sg, uint64_t seq)
 {
     struct ls_spool *sp = rd->sp;
-    char a[24], b[24];
+    size_t i = 0;
+    while (i + 1 < sp->nsegs && sp->segs[i].next_seq <= seq)
+        i++;
+    struct ls_spool_seg *s = &sp->segs[i];
+    struct find_ctx fc = { seq, s->size, 0 };
+    int fd = ls_spool_seg_open(sp, s->base);
+    if (fd >= 0) {
+        struct ls_spool_walk w = { .fd = fd, .from = 0, .to = s->size, .max_body = sp->o.max_record_bytes,
+                                   .expect = s->base, .on_rec = find_rec, .ctx = &fc };
+        (void)ls_spool_walk(&w);
+        close(fd);
+    }
+    rd->read_seg = s->base;
+    rd->read_off = fc.found ? fc.off : s->size;
+    rd->read_seq = seq;
+    if (seq == s->first_seq && rd->read_off == 0 && ls_spool_seg_find(sp, sg) == sp->nsegs)
+        return;
+    char path[LS_SPOOL_PATH_MAX];
+    char a[24];
+    char b[24];
+    ls_spool_seg_path(sp, s->base, path, sizeof(path));
+    ls_spool_u64s(a, sizeof(a), seq);
+    ls_spool_u64s(b, sizeof(b), rd->read_off);
+    log_kv(LOG_WARN, "spool: cursor did not match a record boundary; repositioned by sequence number",
+           "path", rd->cursor_path, "cursor_seq", a, "segment", path, "offset", b, NULL);
+    ls_spool_count_recovery(sp, "cursor_moved");
+}
+
+/* Set the reader's read position from its cursor file (see
+ * ls_spool_place_reader). Caller holds mu. */
+static void position(struct ls_spool_reader *rd, int lr, uint64_t seq, uint64_t sg, uint64_t off)
+{
+    struct ls_spool *sp = rd->sp;
+    char a[24];
+    char b[24];
     rd->read_seg = 0;
     rd->read_off = 0;
     rd->read_seq = sp->nsegs ? sp->segs[0].first_seq : sp->next_seq;
     if (lr == 1)
-        goto done; /* a new output: the oldest record */
+        return; /* a new output: the oldest record */
     if (lr == 2) {
         log_kv(LOG_WARN, "spool: unreadable cursor, starting at the oldest record (records may be sent again)",
                "path", rd->cursor_path, NULL);
         ls_spool_count_recovery(sp, "cursor_garbage");
-        goto done;
+        return;
     }
     if (seq > sp->next_seq) {
         /* The tail this cursor saw was lost (power loss): never reuse its seqs. */
@@ -408,7 +441,7 @@ void ls_spool_place_reader(struct ls_spool_reader *rd, int lr, uint64_t seq, uin
         rd->read_seg = sg;
         rd->read_off = off;
         rd->read_seq = seq;
-        goto done;
+        return;
     }
     if (sp->nsegs == 0 || seq >= sp->segs[sp->nsegs - 1].next_seq) {
         /* Everything spooled was delivered: continue after the newest record. */
@@ -417,7 +450,7 @@ void ls_spool_place_reader(struct ls_spool_reader *rd, int lr, uint64_t seq, uin
             rd->read_seg = sp->segs[sp->nsegs - 1].base;
             rd->read_off = sp->segs[sp->nsegs - 1].size;
         }
-        goto done;
+        return;
     }
     if (seq < sp->segs[0].first_seq) {
         uint64_t miss = sp->segs[0].first_seq - seq;
@@ -426,36 +459,14 @@ void ls_spool_place_reader(struct ls_spool_reader *rd, int lr, uint64_t seq, uin
         log_kv(LOG_ERROR, "spool: cursor points before the oldest record (its segment is gone); "
                "starting at the oldest", "path", rd->cursor_path, "cursor_seq", a, "records_missing", b, NULL);
         ls_spool_count_dropped(sp, "missing", miss);
-        goto done;
+        return;
     }
-    /* Inside the spool but not at a record boundary we know: find it by seq. */
-    size_t i = 0;
-    while (i + 1 < sp->nsegs && sp->segs[i].next_seq <= seq)
-        i++;
-    struct ls_spool_seg *s = &sp->segs[i];
-    struct find_ctx fc = { seq, s->size, 0 };
-    char path[4096];
-    ls_spool_seg_path(sp, s->base, path, sizeof(path));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        struct ls_spool_walk w = { .fd = fd, .from = 0, .to = s->size, .max_body = sp->o.max_record_bytes,
-                          .expect = s->base, .on_rec = find_rec, .ctx = &fc };
-        (void)ls_spool_walk(&w);
-        close(fd);
-    }
-    rd->read_seg = s->base;
-    rd->read_off = fc.found ? fc.off : s->size;
-    rd->read_seq = seq;
-    if (!(seq == s->first_seq && rd->read_off == 0 && ls_spool_seg_find(sp, sg) == sp->nsegs)) {
-        /* (A cursor at the first record of a segment whose predecessor was
-         * deleted is the normal case, not worth a word.) */
-        ls_spool_u64s(a, sizeof(a), seq);
-        ls_spool_u64s(b, sizeof(b), rd->read_off);
-        log_kv(LOG_WARN, "spool: cursor did not match a record boundary; repositioned by sequence number",
-               "path", rd->cursor_path, "cursor_seq", a, "segment", path, "offset", b, NULL);
-        ls_spool_count_recovery(sp, "cursor_moved");
-    }
-done:
+    reposition_by_seq(rd, sg, seq);
+}
+
+void ls_spool_place_reader(struct ls_spool_reader *rd, int lr, uint64_t seq, uint64_t sg, uint64_t off)
+{
+    position(rd, lr, seq, sg, off);
     rd->acked_seg = rd->read_seg;
     rd->acked_off = rd->read_off;
     rd->acked_seq = rd->read_seq;
@@ -536,5 +547,25 @@ int ls_spool_skip_damage(struct ls_spool_reader *rd, uint64_t size)
             ls_spool_count_dropped(sp, "corrupt", lost);
     }
     rd->read_off = end > at ? end : size;
+    return 0;
+}
+
+int ls_spool_load_marks(struct ls_spool *sp, char *err, size_t errlen)
+{
+    int mr = ls_marks_load(sp->marks, sp->marks_path);
+    if (mr < 0) {
+        snprintf(err, errlen, "spool: cannot read %s: %s", sp->marks_path, strerror(errno));
+        return -1;
+    }
+    if (mr == 1) {
+        char aside[LS_SPOOL_PATH_MAX + 16];
+        snprintf(aside, sizeof(aside), "%s.corrupt", sp->marks_path);
+        if (rename(sp->marks_path, aside) != 0)
+            aside[0] = '\0';
+        log_kv(LOG_ERROR, "spool: file marks are garbage; moved aside (files resume from "
+               "positions.json and the records still spooled; lines of deleted segments may be read again)",
+               "path", sp->marks_path, "moved_to", aside, NULL);
+        ls_spool_count_recovery(sp, "marks_garbage");
+    }
     return 0;
 }

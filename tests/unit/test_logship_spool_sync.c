@@ -1,4 +1,5 @@
-/* test_logship_spool_sync: what a failed fdatasync means for the spool (fsyncgate: a retried sync may succeed on pages the kernel dropped), with fdatasync interposed by this binary. */
+/* test_logship_spool_sync: what a failed fdatasync means for the spool (fsyncgate: a retried sync may
+ * succeed on pages the kernel dropped), with fdatasync interposed by this binary. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
