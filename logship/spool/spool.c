@@ -306,20 +306,23 @@ void ls_spool_wake_all(struct ls_spool *sp)
     pthread_mutex_unlock(&sp->mu);
 }
 
-uint64_t ls_spool_bytes(struct ls_spool *sp)
+/* *v read under the spool's mutex. */
+static uint64_t read_locked(struct ls_spool *sp, const uint64_t *v)
 {
     pthread_mutex_lock(&sp->mu);
-    uint64_t v = sp->total_bytes;
+    uint64_t r = *v;
     pthread_mutex_unlock(&sp->mu);
-    return v;
+    return r;
+}
+
+uint64_t ls_spool_bytes(struct ls_spool *sp)
+{
+    return read_locked(sp, &sp->total_bytes);
 }
 
 uint64_t ls_spool_records(struct ls_spool *sp)
 {
-    pthread_mutex_lock(&sp->mu);
-    uint64_t v = sp->total_recs;
-    pthread_mutex_unlock(&sp->mu);
-    return v;
+    return read_locked(sp, &sp->total_recs);
 }
 
 size_t ls_spool_segments(struct ls_spool *sp)
@@ -337,10 +340,7 @@ uint64_t ls_spool_dropped(struct ls_spool *sp)
 
 uint64_t ls_spool_next_seq(struct ls_spool *sp)
 {
-    pthread_mutex_lock(&sp->mu);
-    uint64_t v = sp->vis_next_seq;
-    pthread_mutex_unlock(&sp->mu);
-    return v;
+    return read_locked(sp, &sp->vis_next_seq);
 }
 
 void ls_spool_close(struct ls_spool *sp)

@@ -53,6 +53,19 @@ static int load_cursor(struct ls_spool_reader *rd, uint64_t *seq, uint64_t *sg, 
     return rc;
 }
 
+/* Free rd and what it holds (it is not registered). */
+static void reader_free(struct ls_spool_reader *rd)
+{
+    if (rd->fd >= 0)
+        close(rd->fd);
+    free(rd->recs);
+    free(rd->app);
+    free(rd->mem);
+    free(rd->name);
+    free(rd->cursor_path);
+    free(rd);
+}
+
 /* Is name usable in a file name ([A-Za-z0-9_.-], not empty)? */
 static int name_ok(const char *name)
 {
@@ -111,10 +124,7 @@ struct ls_spool_reader *ls_spool_reader_open(struct ls_spool *sp, const char *na
         return rd;
     snprintf(err, errlen, "spool: out of memory");
 out:
-    free(rd->name);
-    free(rd->cursor_path);
-    free(rd->mem);
-    free(rd);
+    reader_free(rd);
     return NULL;
 }
 
@@ -428,12 +438,5 @@ void ls_spool_reader_close(struct ls_spool_reader *rd)
         }
     }
     pthread_mutex_unlock(&sp->mu);
-    if (rd->fd >= 0)
-        close(rd->fd);
-    free(rd->recs);
-    free(rd->app);
-    free(rd->mem);
-    free(rd->name);
-    free(rd->cursor_path);
-    free(rd);
+    reader_free(rd);
 }
