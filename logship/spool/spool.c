@@ -272,7 +272,7 @@ static int seg_consumed(const struct ls_spool *sp, size_t i)
 /* Remove segs[0] and its file. Caller holds mu. */
 void ls_spool_drop_first(struct ls_spool *sp)
 {
-    char path[4096];
+    char path[LS_SPOOL_PATH_MAX];
     ls_spool_seg_path(sp, sp->segs[0].base, path, sizeof(path));
     if (unlink(path) != 0 && errno != ENOENT)
         log_kv(LOG_WARN, "spool: cannot delete segment", "segment", path, "error", strerror(errno), NULL);

@@ -55,8 +55,9 @@
  * finds intact, so what a power loss took is read again (at least once).
  *
  * Files: spool.c (open, close, the segment table), spool_writer.c,
- * spool_reader.c, spool_recover.c (damage, repairs), spool_space.c (full
- * filesystem), spool_record.c (the codec), spool_marks.c.
+ * spool_reader.c, spool_scan.c (what open finds), spool_recover.c (the
+ * readers' repairs), spool_space.c (full filesystem), spool_record.c (the
+ * codec), spool_marks.c.
  *
  * Threads: one writer thread calls append/flush/commit_point; each reader is
  * used by one thread; the spool's mutex guards the segment table. */

@@ -98,7 +98,7 @@ struct ls_spool_reader {
     uint64_t seen_gen;
 };
 
-/* Walk a byte range of a segment file, resynchronising after damage (spool_recover.c). */
+/* Walk a byte range of a segment file, resynchronising after damage (spool_scan.c). */
 struct ls_spool_walk {
     int      fd;
     uint64_t from, to;          /* byte range to walk */
@@ -164,13 +164,15 @@ int ls_spool_probe_dir(struct ls_spool *sp, char *err, size_t errlen);
 /* Close the active segment (fdatasync'ed first unless NEVER). 0 or LS_SPOOL_ERR. */
 int ls_spool_roll(struct ls_spool *sp);
 
-/* spool_recover.c: what open finds and what readers repair. */
+/* spool_scan.c: the resync walk and what open finds. */
 /* Load marks.json; a garbage one is moved aside (logged, counted). 0, or -1
  * with err on an I/O error. */
 int ls_spool_load_marks(struct ls_spool *sp, char *err, size_t errlen);
 /* Scan every segment file of sp->dir into the table (counts, holes, marks, torn tail, format 1).
  * 0, or -1 with err. */
 int ls_spool_load_segments(struct ls_spool *sp, char *err, size_t errlen);
+
+/* spool_recover.c: the repairs readers make. */
 /* Position a new reader from its cursor file (lr: 0 read, 1 absent, 2 garbage), repairing what
  * does not fit the spool (logged and counted). Caller holds mu. */
 void ls_spool_place_reader(struct ls_spool_reader *rd, int lr, uint64_t seq, uint64_t sg, uint64_t off);

@@ -1,335 +1,13 @@
-/* spool_recover: what open and the readers find wrong and repair (resync over damaged bytes, holes and
- * their counters, torn tails, format-1 segments, cursors that do not fit the spool), kept apart from the
- * normal write and read paths. */
+/* spool_recover: the repairs a reader makes (a cursor file that does not fit the spool, damaged bytes met
+ * while reading), each logged and counted, kept apart from the normal read path. */
 #include "logship/spool/spool_int.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
-#include <json-c/json.h>
 
-#include "atomicfile.h"
-#include "buf.h"
 #include "log.h"
 #include "logship/spool/spool_record.h"
-
-/* Keep mem[pos..have) and read more of the range behind it. 0 or -1. */
-static int refill(struct ls_spool_walk *w, char *mem, size_t cap, uint64_t *base, size_t *have, size_t *pos,
-                  int *eof)
-{
-    memmove(mem, mem + *pos, *have - *pos);
-    *base += *pos;
-    *have -= *pos;
-    *pos = 0;
-    while (!*eof && *have < cap) {
-        size_t want = cap - *have;
-        if ((uint64_t)want > w->to - (*base + *have))
-            want = (size_t)(w->to - (*base + *have));
-        if (want == 0) {
-            *eof = 1;
-            break;
-        }
-        ssize_t r = pread(w->fd, mem + *have, want, (off_t)(*base + *have));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            *eof = 1;
-        *have += (size_t)r;
-    }
-    return 0;
-}
-
-/* Walk [from, to) of fd: every valid record (magic, length bounds, CRC,
- * increasing seq) goes to on_rec; bytes between them are reported as holes
- * and skipped by scanning for the next magic. 0, or -1 on a read error. */
-int ls_spool_walk(struct ls_spool_walk *w)
-{
-    size_t cap = w->max_body + LS_SPOOL_REC_HDR + (256u << 10);
-    char *mem = malloc(cap);
-    uint64_t base = w->from, hole = UINT64_MAX, expect = w->expect;
-    size_t have = 0, pos = 0;
-    int eof = 0, rc = -1;
-    w->good_end = w->from;
-    w->stop_off = w->to;
-    w->nrecs = 0;
-    w->first_seq = w->last_seq = 0;
-    if (!mem)
-        return -1;
-    for (;;) {
-        if (pos >= have) {
-            if (eof)
-                break;
-            if (refill(w, mem, cap, &base, &have, &pos, &eof) != 0)
-                goto out;
-            continue;
-        }
-        uint64_t abs = base + pos;
-        long k = ls_spool_rec_check(mem + pos, have - pos, w->max_body);
-        if (k > 0 && ls_spool_rec_seq(mem + pos) < expect)
-            k = -1; /* seqs only grow within a segment: an old copy or a fluke */
-        if (k == 0 && !eof) {
-            if (refill(w, mem, cap, &base, &have, &pos, &eof) != 0)
-                goto out;
-            continue;
-        }
-        if (k > 0) {
-            uint64_t seq = ls_spool_rec_seq(mem + pos);
-            if (hole != UINT64_MAX) {
-                if (w->on_hole)
-                    w->on_hole(w->ctx, hole, abs - hole, seq - expect, 0);
-                hole = UINT64_MAX;
-            }
-            if (w->stop_first_valid) {
-                w->stop_off = abs;
-                break;
-            }
-            if (w->nrecs++ == 0)
-                w->first_seq = seq;
-            w->last_seq = seq;
-            expect = seq + 1;
-            w->good_end = abs + (uint64_t)k;
-            if (w->on_rec && w->on_rec(w->ctx, abs, mem + pos, (size_t)k)) {
-                w->stop_off = abs + (uint64_t)k;
-                break;
-            }
-            pos += (size_t)k;
-            continue;
-        }
-        /* Not a record here (or one cut short by the end): resync at the next magic. */
-        if (hole == UINT64_MAX)
-            hole = abs;
-        const char *q = ls_spool_rec_resync(mem + pos, have - pos);
-        pos = q ? (size_t)(q - mem) : have;
-    }
-    if (hole != UINT64_MAX && w->on_hole)
-        w->on_hole(w->ctx, hole, w->to - hole, 0, 1);
-    rc = 0;
-out:
-    free(mem);
-    return rc;
-}
-
-static int seg_cmp(const void *a, const void *b)
-{
-    const struct ls_spool_seg *x = a, *y = b;
-    return x->base < y->base ? -1 : x->base > y->base;
-}
-
-static void note_origin(struct ls_marks *ms, const char *o, size_t n, uint64_t seq)
-{
-    struct ls_mark m;
-    if (ls_marks_parse_origin(o, n, seq, &m))
-        (void)ls_marks_put(ms, &m);
-}
-
-struct scan_ctx {
-    struct ls_spool *sp;
-    struct ls_spool_seg *s;
-    const char *path;
-    int is_last;
-    uint64_t tail;      /* start of a torn tail of the last segment, UINT64_MAX none */
-    int oom;
-};
-
-static int scan_rec(void *ctx, uint64_t off, const char *p, size_t n)
-{
-    struct scan_ctx *c = ctx;
-    struct ls_record r;
-    int64_t app;
-    (void)off;
-    (void)n;
-    ls_spool_rec_decode(p, &r, &app);
-    note_origin(c->sp->marks, r.origin, r.origin_len, r.seq);
-    return 0;
-}
-
-static void scan_hole(void *ctx, uint64_t off, uint64_t len, uint64_t lost, int at_end)
-{
-    struct scan_ctx *c = ctx;
-    char o[24], l[24], r[24];
-    if (at_end && c->is_last) {
-        c->tail = off;
-        return;
-    }
-    if (!ls_spool_seg_add_hole(c->s, off, len, lost))
-        c->oom = 1;
-    ls_spool_u64s(o, sizeof(o), off);
-    ls_spool_u64s(l, sizeof(l), len);
-    ls_spool_u64s(r, sizeof(r), lost);
-    log_kv(LOG_ERROR, "spool: corrupt bytes in a segment; the records after them are kept",
-           "segment", c->path, "offset", o, "bytes", l, "records", at_end ? "unknown" : r, NULL);
-    if (c->sp->m_corrupt_bytes)
-        metrics_add(c->sp->m_corrupt_bytes, (double)len);
-}
-
-/* Has every output's cursor file moved past the segment base (size bytes)?
- * 0 when one has not, or when there is no cursor file at all. */
-static int every_cursor_past(struct ls_spool *sp, uint64_t base, uint64_t size)
-{
-    DIR *d = opendir(sp->dir);
-    if (!d)
-        return 0;
-    int n = 0;
-    int past = 1;
-    struct dirent *de;
-    while (past && (de = readdir(d))) {
-        size_t l = strlen(de->d_name);
-        if (strncmp(de->d_name, "cursor-", 7) != 0 || l < 12 || strcmp(de->d_name + l - 5, ".json") != 0)
-            continue;
-        buf_t b;
-        buf_init(&b, 4096);
-        char path[LS_SPOOL_PATH_MAX];
-        snprintf(path, sizeof(path), "%s/%s", sp->dir, de->d_name);
-        json_object *o = NULL;
-        json_object *sg;
-        json_object *off;
-        past = atomicfile_read(path, &b) == 0 && (o = json_tokener_parse(b.p ? b.p : "")) &&
-               json_object_object_get_ex(o, "seg", &sg) && json_object_object_get_ex(o, "off", &off) &&
-               ((uint64_t)json_object_get_int64(sg) > base ||
-                ((uint64_t)json_object_get_int64(sg) == base && (uint64_t)json_object_get_int64(off) >= size));
-        json_object_put(o);
-        buf_free(&b);
-        n++;
-    }
-    closedir(d);
-    return past && n > 0;
-}
-
-/* Scan segment s fully: exact counts, holes, marks; cut a torn tail when it
- * is the last one. A format-1 segment every output had delivered is deleted
- * (returns 1); one with data still to send refuses the spool (-1 with err:
- * it is never misread). 0, or -1 with err. */
-static int scan_one(struct ls_spool *sp, struct ls_spool_seg *s, int is_last, char *err, size_t errlen)
-{
-    char path[4096], head[4096];
-    ls_spool_seg_path(sp, s->base, path, sizeof(path));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "spool: cannot open %s: %s", path, strerror(errno));
-        return -1;
-    }
-    ssize_t hn = pread(fd, head, sizeof(head), 0);
-    if (hn > 0 && ls_spool_rec_is_format1(head, (size_t)hn, sp->o.max_record_bytes)) {
-        close(fd);
-        if (every_cursor_past(sp, s->base, s->size) && unlink(path) == 0) {
-            log_kv(LOG_INFO, "spool: deleted a delivered segment of the older spool format", "segment",
-                   path, NULL);
-            return 1;
-        }
-        snprintf(err, errlen, "spool: %s was written by an older logship (spool format 1) and holds "
-                 "undelivered records; drain it with that version or move %s aside", path, sp->dir);
-        return -1;
-    }
-    struct scan_ctx c = { sp, s, path, is_last, UINT64_MAX, 0 };
-    struct ls_spool_walk w = { .fd = fd, .from = 0, .to = s->size, .max_body = sp->o.max_record_bytes,
-                      .expect = s->base, .on_rec = scan_rec,
-                      .on_hole = scan_hole, .ctx = &c };
-    int r = ls_spool_walk(&w);
-    close(fd);
-    if (r != 0 || c.oom) {
-        snprintf(err, errlen, "spool: cannot scan %s: %s", path, c.oom ? "out of memory" : strerror(errno));
-        return -1;
-    }
-    s->nrecs = w.nrecs;
-    s->first_seq = w.nrecs ? w.first_seq : s->base;
-    s->next_seq = w.nrecs ? w.last_seq + 1 : s->base;
-    if (c.tail != UINT64_MAX) {
-        char cut[24], at[24];
-        ls_spool_u64s(cut, sizeof(cut), s->size - c.tail);
-        ls_spool_u64s(at, sizeof(at), c.tail);
-        log_kv(LOG_WARN, "spool: truncating torn tail", "segment", path, "offset", at,
-               "bytes", cut, NULL);
-        if (truncate(path, (off_t)c.tail) != 0) {
-            snprintf(err, errlen, "spool: cannot truncate %s: %s", path, strerror(errno));
-            return -1;
-        }
-        ls_spool_count_dropped(sp, "torn_tail", 1);
-        s->size = c.tail;
-    } else if (s->size == 0 && !is_last) {
-        log_kv(LOG_ERROR, "spool: empty segment; its records are lost (counted when an output "
-               "passes it)", "segment", path, NULL);
-    }
-    return 0;
-}
-
-int ls_spool_load_segments(struct ls_spool *sp, char *err, size_t errlen)
-{
-    int rc = -1;
-    DIR *d = opendir(sp->dir);
-    struct dirent *de;
-    char path[4096];
-    if (!d) {
-        snprintf(err, errlen, "spool: cannot open %s: %s", sp->dir, strerror(errno));
-        return -1;
-    }
-    while ((de = readdir(d))) {
-        const char *nm = de->d_name;
-        size_t l = strlen(nm);
-        if ((strncmp(nm, "cursor-", 7) == 0 || strncmp(nm, "marks.json", 10) == 0) &&
-            strstr(nm, ".tmp.")) {
-            snprintf(path, sizeof(path), "%s/%s", sp->dir, nm);
-            (void)unlink(path);
-            continue;
-        }
-        if (l != 4 + 20 + 4 || strncmp(nm, "seg-", 4) != 0 || strcmp(nm + 24, ".log") != 0)
-            continue;
-        char *end = NULL;
-        errno = 0;
-        unsigned long long b = strtoull(nm + 4, &end, 10);
-        if (errno || end != nm + 24)
-            continue;
-        struct stat st;
-        snprintf(path, sizeof(path), "%s/%s", sp->dir, nm);
-        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-            continue;
-        struct ls_spool_seg s = { .base = b, .first_seq = b, .next_seq = b, .size = (uint64_t)st.st_size };
-        if (ls_spool_seg_push(sp, &s) != 0) {
-            snprintf(err, errlen, "spool: too many segments in %s", sp->dir);
-            goto out;
-        }
-    }
-    if (sp->nsegs > 1)
-        qsort(sp->segs, sp->nsegs, sizeof(*sp->segs), seg_cmp);
-    for (size_t i = 0; i < sp->nsegs;) {
-        int r = scan_one(sp, &sp->segs[i], i + 1 == sp->nsegs, err, errlen);
-        if (r < 0)
-            goto out;
-        if (r == 1) {
-            memmove(&sp->segs[i], &sp->segs[i + 1], (sp->nsegs - i - 1) * sizeof(*sp->segs));
-            sp->nsegs--;
-            continue;
-        }
-        i++;
-    }
-    if (sp->nsegs > 0 && sp->segs[sp->nsegs - 1].size == 0) {
-        /* Created but never written (a crash in between): nothing was in it. */
-        ls_spool_seg_path(sp, sp->segs[sp->nsegs - 1].base, path, sizeof(path));
-        (void)unlink(path);
-        free(sp->segs[sp->nsegs - 1].holes);
-        sp->nsegs--;
-    }
-    sp->next_seq = ls_marks_max_seq(sp->marks) + 1;
-    for (size_t i = 0; i < sp->nsegs; i++) {
-        sp->total_bytes += sp->segs[i].size;
-        sp->total_recs += sp->segs[i].nrecs;
-        if (sp->segs[i].next_seq > sp->next_seq)
-            sp->next_seq = sp->segs[i].next_seq;
-        if (sp->segs[i].base >= sp->next_seq)
-            sp->next_seq = sp->segs[i].base + 1;
-    }
-    sp->vis_next_seq = sp->next_seq;
-    rc = 0;
-out:
-    closedir(d);
-    return rc;
-}
-
 struct find_ctx {
     uint64_t want, off;
     int found;
@@ -485,6 +163,50 @@ static void dmg_hole(void *ctx, uint64_t off, uint64_t len, uint64_t lost, int a
     c->lost = lost;
 }
 
+/* The end of a hole already known at byte at of the reader's segment: 1
+ * with *end set, 0 when none is known, -1 when the segment is gone. */
+static int known_hole(struct ls_spool_reader *rd, uint64_t at, uint64_t *end)
+{
+    struct ls_spool *sp = rd->sp;
+    pthread_mutex_lock(&sp->mu);
+    size_t i = ls_spool_seg_find(sp, rd->read_seg);
+    struct ls_spool_hole *h = i < sp->nsegs ? ls_spool_seg_hole_at(&sp->segs[i], at) : NULL;
+    int r = i == sp->nsegs ? -1 : h ? 1 : 0;
+    if (h)
+        *end = h->off + h->len;
+    pthread_mutex_unlock(&sp->mu);
+    return r;
+}
+
+/* Record the hole [at, *end) holding lost records in the reader's segment
+ * unless a reader did first (then *end and *lost become that hole's). 1
+ * when the caller is the first to pass it (logs and counts the loss). */
+static int note_hole(struct ls_spool_reader *rd, uint64_t at, uint64_t *end, uint64_t *lost)
+{
+    struct ls_spool *sp = rd->sp;
+    int fresh = 0;
+    int count = 0;
+    pthread_mutex_lock(&sp->mu);
+    size_t i = ls_spool_seg_find(sp, rd->read_seg);
+    if (i < sp->nsegs) {
+        struct ls_spool_hole *h = ls_spool_seg_hole_at(&sp->segs[i], at);
+        if (!h) {
+            h = ls_spool_seg_add_hole(&sp->segs[i], at, *end - at, *lost);
+            fresh = 1;
+        }
+        if (h) {
+            *end = h->off + h->len;
+            *lost = h->lost;
+            count = !h->counted;
+            h->counted = 1;
+        }
+    }
+    pthread_mutex_unlock(&sp->mu);
+    if (fresh && sp->m_corrupt_bytes)
+        metrics_add(sp->m_corrupt_bytes, (double)(*end - at));
+    return count;
+}
+
 /* The bytes at the reader's position (segment size bytes long) are no
  * record: skip them to the next valid record. The hole is counted once
  * across readers (corrupt bytes when first found, lost records when first
@@ -492,25 +214,17 @@ static void dmg_hole(void *ctx, uint64_t off, uint64_t len, uint64_t lost, int a
 int ls_spool_skip_damage(struct ls_spool_reader *rd, uint64_t size)
 {
     struct ls_spool *sp = rd->sp;
-    uint64_t at = rd->read_off, end = 0, lost = 0;
-    int have = 0, count = 0, fresh = 0;
-    char path[4096], o[24], l[24], r[24];
-    pthread_mutex_lock(&sp->mu);
-    size_t i = ls_spool_seg_find(sp, rd->read_seg);
-    struct ls_spool_hole *h = i < sp->nsegs ? ls_spool_seg_hole_at(&sp->segs[i], at) : NULL;
-    int gone = i == sp->nsegs;
-    if (h) {
-        have = 1;
-        end = h->off + h->len;
-    }
-    pthread_mutex_unlock(&sp->mu);
-    if (gone)
+    uint64_t at = rd->read_off;
+    uint64_t end = 0;
+    uint64_t lost = 0;
+    int known = known_hole(rd, at, &end);
+    if (known < 0)
         return 0; /* deleted meanwhile: the table lookup moves on */
-    if (!have) {
+    if (!known) {
         struct dmg_ctx dc = { 0 };
         struct ls_spool_walk w = { .fd = rd->fd, .from = at, .to = size, .max_body = sp->o.max_record_bytes,
-                          .expect = rd->read_seq, .stop_first_valid = 1,
-                          .on_hole = dmg_hole, .ctx = &dc };
+                                   .expect = rd->read_seq, .stop_first_valid = 1,
+                                   .on_hole = dmg_hole, .ctx = &dc };
         if (ls_spool_walk(&w) != 0) {
             log_kv(LOG_ERROR, "spool: read failed", "error", strerror(errno), NULL);
             return -1;
@@ -518,54 +232,20 @@ int ls_spool_skip_damage(struct ls_spool_reader *rd, uint64_t size)
         end = w.stop_off > at ? w.stop_off : size; /* always progress */
         lost = dc.lost;
     }
-    pthread_mutex_lock(&sp->mu);
-    i = ls_spool_seg_find(sp, rd->read_seg);
-    if (i < sp->nsegs) {
-        h = ls_spool_seg_hole_at(&sp->segs[i], at);
-        if (!h) {
-            h = ls_spool_seg_add_hole(&sp->segs[i], at, end - at, lost);
-            fresh = 1;
-        }
-        if (h) {
-            end = h->off + h->len;
-            lost = h->lost;
-            count = !h->counted;
-            h->counted = 1;
-        }
-    }
-    pthread_mutex_unlock(&sp->mu);
-    ls_spool_seg_path(sp, rd->read_seg, path, sizeof(path));
-    ls_spool_u64s(o, sizeof(o), at);
-    ls_spool_u64s(l, sizeof(l), end - at);
-    ls_spool_u64s(r, sizeof(r), lost);
-    if (fresh && sp->m_corrupt_bytes)
-        metrics_add(sp->m_corrupt_bytes, (double)(end - at));
-    if (count) {
+    if (note_hole(rd, at, &end, &lost)) {
+        char path[LS_SPOOL_PATH_MAX];
+        char o[24];
+        char l[24];
+        char r[24];
+        ls_spool_seg_path(sp, rd->read_seg, path, sizeof(path));
+        ls_spool_u64s(o, sizeof(o), at);
+        ls_spool_u64s(l, sizeof(l), end - at);
+        ls_spool_u64s(r, sizeof(r), lost);
         log_kv(LOG_ERROR, "spool: skipping corrupt bytes; the records after them are delivered",
                "segment", path, "offset", o, "bytes", l, "records_lost", r, "reader", rd->name, NULL);
         if (lost > 0)
             ls_spool_count_dropped(sp, "corrupt", lost);
     }
     rd->read_off = end > at ? end : size;
-    return 0;
-}
-
-int ls_spool_load_marks(struct ls_spool *sp, char *err, size_t errlen)
-{
-    int mr = ls_marks_load(sp->marks, sp->marks_path);
-    if (mr < 0) {
-        snprintf(err, errlen, "spool: cannot read %s: %s", sp->marks_path, strerror(errno));
-        return -1;
-    }
-    if (mr == 1) {
-        char aside[LS_SPOOL_PATH_MAX + 16];
-        snprintf(aside, sizeof(aside), "%s.corrupt", sp->marks_path);
-        if (rename(sp->marks_path, aside) != 0)
-            aside[0] = '\0';
-        log_kv(LOG_ERROR, "spool: file marks are garbage; moved aside (files resume from "
-               "positions.json and the records still spooled; lines of deleted segments may be read again)",
-               "path", sp->marks_path, "moved_to", aside, NULL);
-        ls_spool_count_recovery(sp, "marks_garbage");
-    }
     return 0;
 }

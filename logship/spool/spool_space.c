@@ -35,7 +35,7 @@ void ls_spool_update_blocked(struct ls_spool *sp)
 /* (Re)make the reserve file. 0, LS_SPOOL_NOSPACE, or -1 with errno set. */
 static int reserve_make(struct ls_spool *sp)
 {
-    char path[4096];
+    char path[LS_SPOOL_PATH_MAX];
     static const char zeros[4096];
     struct stat st;
     if (sp->reserve_held)
@@ -74,7 +74,7 @@ static int reserve_make(struct ls_spool *sp)
 /* Give the reserve's blocks to cursor and position writes. */
 static void reserve_release(struct ls_spool *sp)
 {
-    char path[4096];
+    char path[LS_SPOOL_PATH_MAX];
     snprintf(path, sizeof(path), "%s/" RESERVE_NAME, sp->dir);
     if (unlink(path) != 0 && errno != ENOENT)
         log_kv(LOG_WARN, "spool: cannot release the space reserve", "path", path,
@@ -139,7 +139,7 @@ void ls_spool_write_ok(struct ls_spool *sp)
  * retrying forever; a full filesystem is only backpressure. */
 int ls_spool_probe_dir(struct ls_spool *sp, char *err, size_t errlen)
 {
-    char path[4096];
+    char path[LS_SPOOL_PATH_MAX];
     snprintf(path, sizeof(path), "%s/.probe-%ld", sp->dir, (long)getpid());
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0 && !ls_spool_is_nospace_errno(errno)) {
