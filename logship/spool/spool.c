@@ -44,7 +44,6 @@ void ls_spool_count_recovery(struct ls_spool *sp, const char *kind)
         metrics_family_add(sp->m_recover, v, 1);
 }
 
-/* Caller holds mu. */
 void ls_spool_update_gauges(struct ls_spool *sp)
 {
     if (sp->m_bytes)
@@ -52,7 +51,6 @@ void ls_spool_update_gauges(struct ls_spool *sp)
     if (sp->m_recs)
         metrics_set(sp->m_recs, (double)sp->total_recs);
 }
-
 
 int ls_spool_seg_push(struct ls_spool *sp, const struct ls_spool_seg *s)
 {
@@ -70,22 +68,20 @@ int ls_spool_seg_push(struct ls_spool *sp, const struct ls_spool_seg *s)
     return 0;
 }
 
-/* Record a hole in s (kept sorted). Returns it, or NULL on OOM. */
 struct ls_spool_hole *ls_spool_seg_add_hole(struct ls_spool_seg *s, uint64_t off, uint64_t len, uint64_t lost)
 {
     struct ls_spool_hole *nh = realloc(s->holes, (s->nholes + 1) * sizeof(*nh));
-    size_t i;
     if (!nh)
         return NULL;
     s->holes = nh;
-    for (i = s->nholes; i > 0 && nh[i - 1].off > off; i--)
+    size_t i = s->nholes;
+    for (; i > 0 && nh[i - 1].off > off; i--)
         nh[i] = nh[i - 1];
     nh[i] = (struct ls_spool_hole){ off, len, lost, 0 };
     s->nholes++;
     return &nh[i];
 }
 
-/* The hole of s that holds byte off, or NULL. */
 struct ls_spool_hole *ls_spool_seg_hole_at(struct ls_spool_seg *s, uint64_t off)
 {
     for (size_t i = 0; i < s->nholes; i++)
@@ -94,7 +90,6 @@ struct ls_spool_hole *ls_spool_seg_hole_at(struct ls_spool_seg *s, uint64_t off)
     return NULL;
 }
 
-/* Index of the segment named base, or nsegs. Caller holds mu. */
 size_t ls_spool_seg_find(const struct ls_spool *sp, uint64_t base)
 {
     for (size_t i = 0; i < sp->nsegs; i++)

@@ -32,23 +32,24 @@ void ls_spool_update_blocked(struct ls_spool *sp)
                                    atomic_load_explicit(&sp->nospace, memory_order_relaxed));
 }
 
-/* (Re)make the reserve file. 0, LS_SPOOL_NOSPACE, or -1 with errno set. */
+/* (Re)make the reserve file. LS_SPOOL_OK, LS_SPOOL_NOSPACE, or LS_SPOOL_ERR
+ * with errno set. */
 static int reserve_make(struct ls_spool *sp)
 {
-    char path[LS_SPOOL_PATH_MAX];
-    static const char zeros[4096];
-    struct stat st;
     if (sp->reserve_held)
-        return 0;
+        return LS_SPOOL_OK;
+    char path[LS_SPOOL_PATH_MAX];
     snprintf(path, sizeof(path), "%s/" RESERVE_NAME, sp->dir);
+    struct stat st;
     if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == RESERVE_BYTES &&
         (uint64_t)st.st_blocks * 512 >= RESERVE_BYTES) {
         sp->reserve_held = 1;
-        return 0;
+        return LS_SPOOL_OK;
     }
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0)
-        return ls_spool_is_nospace_errno(errno) ? LS_SPOOL_NOSPACE : -1;
+        return ls_spool_is_nospace_errno(errno) ? LS_SPOOL_NOSPACE : LS_SPOOL_ERR;
+    static const char zeros[4096];
     size_t done = 0;
     int e = 0;
     while (done < RESERVE_BYTES) {
@@ -65,10 +66,10 @@ static int reserve_make(struct ls_spool *sp)
     if (done < RESERVE_BYTES) {
         (void)unlink(path);
         errno = e;
-        return ls_spool_is_nospace_errno(e) ? LS_SPOOL_NOSPACE : -1;
+        return ls_spool_is_nospace_errno(e) ? LS_SPOOL_NOSPACE : LS_SPOOL_ERR;
     }
     sp->reserve_held = 1;
-    return 0;
+    return LS_SPOOL_OK;
 }
 
 /* Give the reserve's blocks to cursor and position writes. */
@@ -101,15 +102,16 @@ int ls_spool_write_failed(struct ls_spool *sp, int e, const char *what, const ch
             log_kv(LOG_ERROR, "spool: write failed; retrying", "dir", sp->dir, "op", what, "path", path,
                    "error", strerror(e), NULL);
     } else if (now - sp->werr_logged_ns >= WERR_LOG_NS) {
-        char secs[24], n[24];
+        char secs[24];
+        char n[24];
         snprintf(secs, sizeof(secs), "%" PRId64, (now - sp->werr_since_ns) / 1000000000);
-        snprintf(n, sizeof(n), "%" PRIu64, sp->werr_attempts);
+        ls_spool_u64s(n, sizeof(n), sp->werr_attempts);
         sp->werr_logged_ns = now;
         log_kv(LOG_WARN, "spool: writes still failing", "dir", sp->dir, "op", what, "reason", reason,
                "error", strerror(e), "for_s", secs, "attempts", n, NULL);
     }
     if (!ls_spool_is_nospace_errno(e))
-        return -1;
+        return LS_SPOOL_ERR;
     if (!atomic_load_explicit(&sp->nospace, memory_order_relaxed)) {
         atomic_store_explicit(&sp->nospace, 1, memory_order_relaxed);
         ls_spool_update_blocked(sp);
@@ -124,9 +126,10 @@ void ls_spool_write_ok(struct ls_spool *sp)
 {
     if (sp->werr_attempts == 0)
         return;
-    char ms[24], n[24];
+    char ms[24];
+    char n[24];
     snprintf(ms, sizeof(ms), "%" PRId64, (clock_mono_ns() - sp->werr_since_ns) / 1000000);
-    snprintf(n, sizeof(n), "%" PRIu64, sp->werr_attempts);
+    ls_spool_u64s(n, sizeof(n), sp->werr_attempts);
     log_kv(LOG_INFO, "spool: writing again; reading resumed", "dir", sp->dir, "paused_ms", ms,
            "refused_writes", n, NULL);
     sp->werr_attempts = 0;
@@ -135,6 +138,7 @@ void ls_spool_write_ok(struct ls_spool *sp)
         ls_spool_update_blocked(sp);
     }
 }
+
 /* Fail fast on a spool directory nothing can be written to, rather than
  * retrying forever; a full filesystem is only backpressure. */
 int ls_spool_probe_dir(struct ls_spool *sp, char *err, size_t errlen)
@@ -160,7 +164,7 @@ int ls_spool_probe_dir(struct ls_spool *sp, char *err, size_t errlen)
         return 0;
     }
     int r = reserve_make(sp);
-    if (r == -1) {
+    if (r == LS_SPOOL_ERR) {
         snprintf(err, errlen, "spool: cannot write in %s: %s", sp->dir, strerror(errno));
         return -1;
     }
