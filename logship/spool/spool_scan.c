@@ -16,69 +16,76 @@
 #include "buf.h"
 #include "log.h"
 #include "logship/spool/spool_record.h"
+/* A window on the walked range: mem[0..have) holds the bytes from base on,
+ * pos is the next byte to look at. */
+struct window {
+    char    *mem;
+    size_t   cap, have, pos;
+    uint64_t base;
+    int      eof;
+};
+
 /* Keep mem[pos..have) and read more of the range behind it. 0 or -1. */
-static int refill(struct ls_spool_walk *w, char *mem, size_t cap, uint64_t *base, size_t *have, size_t *pos,
-                  int *eof)
+static int refill(const struct ls_spool_walk *w, struct window *wn)
 {
-    memmove(mem, mem + *pos, *have - *pos);
-    *base += *pos;
-    *have -= *pos;
-    *pos = 0;
-    while (!*eof && *have < cap) {
-        size_t want = cap - *have;
-        if ((uint64_t)want > w->to - (*base + *have))
-            want = (size_t)(w->to - (*base + *have));
+    memmove(wn->mem, wn->mem + wn->pos, wn->have - wn->pos);
+    wn->base += wn->pos;
+    wn->have -= wn->pos;
+    wn->pos = 0;
+    while (!wn->eof && wn->have < wn->cap) {
+        uint64_t at = wn->base + wn->have;
+        size_t want = wn->cap - wn->have;
+        if ((uint64_t)want > w->to - at)
+            want = (size_t)(w->to - at);
         if (want == 0) {
-            *eof = 1;
+            wn->eof = 1;
             break;
         }
-        ssize_t r = pread(w->fd, mem + *have, want, (off_t)(*base + *have));
+        ssize_t r = pread(w->fd, wn->mem + wn->have, want, (off_t)at);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
             return -1;
         if (r == 0)
-            *eof = 1;
-        *have += (size_t)r;
+            wn->eof = 1;
+        wn->have += (size_t)r;
     }
     return 0;
 }
 
-/* Walk [from, to) of fd: every valid record (magic, length bounds, CRC,
- * increasing seq) goes to on_rec; bytes between them are reported as holes
- * and skipped by scanning for the next magic. 0, or -1 on a read error. */
 int ls_spool_walk(struct ls_spool_walk *w)
 {
-    size_t cap = w->max_body + LS_SPOOL_REC_HDR + (256u << 10);
-    char *mem = malloc(cap);
-    uint64_t base = w->from, hole = UINT64_MAX, expect = w->expect;
-    size_t have = 0, pos = 0;
-    int eof = 0, rc = -1;
     w->good_end = w->from;
     w->stop_off = w->to;
     w->nrecs = 0;
     w->first_seq = w->last_seq = 0;
-    if (!mem)
+    struct window wn = { .cap = w->max_body + LS_SPOOL_REC_HDR + (256u << 10), .base = w->from };
+    wn.mem = malloc(wn.cap);
+    if (!wn.mem)
         return -1;
+    int rc = -1;
+    uint64_t hole = UINT64_MAX;
+    uint64_t expect = w->expect;
     for (;;) {
-        if (pos >= have) {
-            if (eof)
+        if (wn.pos >= wn.have) {
+            if (wn.eof)
                 break;
-            if (refill(w, mem, cap, &base, &have, &pos, &eof) != 0)
+            if (refill(w, &wn) != 0)
                 goto out;
             continue;
         }
-        uint64_t abs = base + pos;
-        long k = ls_spool_rec_check(mem + pos, have - pos, w->max_body);
-        if (k > 0 && ls_spool_rec_seq(mem + pos) < expect)
+        const char *p = wn.mem + wn.pos;
+        uint64_t abs = wn.base + wn.pos;
+        long k = ls_spool_rec_check(p, wn.have - wn.pos, w->max_body);
+        if (k > 0 && ls_spool_rec_seq(p) < expect)
             k = -1; /* seqs only grow within a segment: an old copy or a fluke */
-        if (k == 0 && !eof) {
-            if (refill(w, mem, cap, &base, &have, &pos, &eof) != 0)
+        if (k == 0 && !wn.eof) {
+            if (refill(w, &wn) != 0)
                 goto out;
             continue;
         }
         if (k > 0) {
-            uint64_t seq = ls_spool_rec_seq(mem + pos);
+            uint64_t seq = ls_spool_rec_seq(p);
             if (hole != UINT64_MAX) {
                 if (w->on_hole)
                     w->on_hole(w->ctx, hole, abs - hole, seq - expect, 0);
@@ -93,30 +100,31 @@ int ls_spool_walk(struct ls_spool_walk *w)
             w->last_seq = seq;
             expect = seq + 1;
             w->good_end = abs + (uint64_t)k;
-            if (w->on_rec && w->on_rec(w->ctx, abs, mem + pos, (size_t)k)) {
+            if (w->on_rec && w->on_rec(w->ctx, abs, p, (size_t)k)) {
                 w->stop_off = abs + (uint64_t)k;
                 break;
             }
-            pos += (size_t)k;
+            wn.pos += (size_t)k;
             continue;
         }
         /* Not a record here (or one cut short by the end): resync at the next magic. */
         if (hole == UINT64_MAX)
             hole = abs;
-        const char *q = ls_spool_rec_resync(mem + pos, have - pos);
-        pos = q ? (size_t)(q - mem) : have;
+        const char *q = ls_spool_rec_resync(p, wn.have - wn.pos);
+        wn.pos = q ? (size_t)(q - wn.mem) : wn.have;
     }
     if (hole != UINT64_MAX && w->on_hole)
         w->on_hole(w->ctx, hole, w->to - hole, 0, 1);
     rc = 0;
 out:
-    free(mem);
+    free(wn.mem);
     return rc;
 }
 
 static int seg_cmp(const void *a, const void *b)
 {
-    const struct ls_spool_seg *x = a, *y = b;
+    const struct ls_spool_seg *x = a;
+    const struct ls_spool_seg *y = b;
     return x->base < y->base ? -1 : x->base > y->base;
 }
 
