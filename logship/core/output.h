@@ -100,15 +100,6 @@ struct ls_option {
 
 struct ls_output_ops {
     const char *kind;  /* "loki", "elasticsearch", "logstash" */
-    /* The kind's options, in --help order. options[0] is the CFG_LIST of
-     * URLs named kind (--loki URL): one output instance per URL. Their values
-     * live in one settings struct of settings_size bytes per kind, handed to
-     * create as conf->settings. */
-    const struct ls_option *options;
-    size_t n_options;
-    size_t settings_size;
-    const char *const *schemes;         /* URL prefixes taken, NULL-terminated ("http://", ...) */
-    const struct ls_output_auth *auth;  /* per-kind credential options; NULL: the shared ones only */
     /* Build an instance. On failure return NULL with a one-line message in err. */
     void *(*create)(const struct ls_output_conf *conf, char *err, size_t errlen);
     /* Send one batch (b->n >= 1). Must not sleep or retry; must fill res. */
@@ -123,6 +114,16 @@ struct ls_output_ops {
      * always a backoff draw. Either way an answer that stores nothing backs
      * off. */
     int resend_soon_on_progress;
+    /* For config.c (an engine-only fake leaves them empty): the kind's
+     * options, in --help order. options[0] is the CFG_LIST of URLs named
+     * kind (--loki URL): one output instance per URL. Their values live in
+     * one settings struct of settings_size bytes per kind, handed to create
+     * as conf->settings. */
+    const struct ls_option *options;
+    size_t n_options;
+    size_t settings_size;
+    const char *const *schemes;         /* URL prefixes taken, NULL-terminated ("http://", ...) */
+    const struct ls_output_auth *auth;  /* per-kind credential options; NULL: the shared ones only */
 };
 
 /* The registry of built-in output kinds (output.c), in --help order: the
