@@ -1,4 +1,5 @@
-/* config: logship's option table, assembled from the engine's rows, each output kind's table and the credential options, and the checks that turn options into parse/output settings. */
+/* config: logship's option table, assembled from the engine's rows, each output kind's table and the
+ * credential options, and the checks that turn options into parse and output settings. */
 #include "logship/config.h"
 
 #include <errno.h>
@@ -121,7 +122,7 @@ static void append_auth(struct ls_config *c, const struct ls_auth_rows *rows)
 static int assemble(struct ls_config *c)
 {
     size_t n = COUNT(input_opts) + COUNT(output_opts) + COUNT(tail_opts);
-    for (const struct ls_output_ops *ops; (ops = ls_output_kind(c->n_kinds)) != NULL;) {
+    for (const struct ls_output_ops *ops; (ops = ls_output_kind(c->n_kinds));) {
         if (c->n_kinds >= LS_MAX_KINDS)
             return -1;
         struct ls_config_kind *k = &c->kinds[c->n_kinds++];

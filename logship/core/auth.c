@@ -1,4 +1,4 @@
-/* auth: the one declaration of the outputs' credential and TLS options, instantiated shared and per kind (see auth.h). */
+/* auth: the one declaration of the outputs' credential and TLS options, instantiated shared and per kind. */
 #include "logship/core/auth.h"
 
 #include <stdio.h>

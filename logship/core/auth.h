@@ -1,4 +1,5 @@
-/* auth: the credential and TLS options of the outputs, declared once: the shared fallback, each kind's instance, their checks and resolution.
+/* auth: the outputs' credential and TLS options, declared once: the shared fallback, each kind's instance,
+ * their checks and their resolution.
  *
  * One table (auth.c) declares the nine settings (username, password,
  * password file, bearer token file, API key, API key file, CA file, client

@@ -1,4 +1,4 @@
-/* output: the registry of output kinds compiled into logship, one line per backend, which config walks for their option tables. */
+/* output: the registry of output kinds compiled into logship, one line per backend; config walks its tables. */
 #include "logship/core/output.h"
 
 /* One line per backend: out/out_<kind>.c defines ls_output_<kind>. The order

@@ -1,4 +1,4 @@
-/* delivery: one thread per output moving its cursor's spool records to the backend and applying the verdicts (see pipeline.h). */
+/* delivery: one thread per output moving its cursor's records to the backend and applying the verdicts (pipeline.h). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

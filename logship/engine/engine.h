@@ -1,4 +1,4 @@
-/* engine: the state the reader loop (reader.c), the delivery threads (delivery.c) and the lifecycle (pipeline.c) share; private to engine/. */
+/* engine: the state reader.c, delivery.c and pipeline.c share (the engine's own; nothing outside engine/ sees it). */
 #ifndef LOGSHIP_ENGINE_H
 #define LOGSHIP_ENGINE_H
 

@@ -1,4 +1,4 @@
-/* pipeline: the engine's lifecycle: outputs and sources in, threads started, /ready and health, the shutdown drain (see pipeline.h). */
+/* pipeline: the engine's lifecycle: outputs and sources in, threads started, /ready, health, the drain (pipeline.h). */
 #include "logship/engine/pipeline.h"
 
 #include <errno.h>
@@ -93,12 +93,12 @@ int ls_pipeline_add_output(struct ls_pipeline *p, const struct ls_output_ops *op
     struct ls_delivery *d = NULL;
     if (p->n_outputs >= ENGINE_MAX_OUTPUTS) {
         snprintf(err, errlen, "pipeline: too many outputs");
-        goto fail;
+        goto out;
     }
     d = calloc(1, sizeof(*d));
     if (!d) {
         snprintf(err, errlen, "pipeline: out of memory");
-        goto fail;
+        goto out;
     }
     d->pipe = p;
     d->ops = ops;
@@ -106,7 +106,7 @@ int ls_pipeline_add_output(struct ls_pipeline *p, const struct ls_output_ops *op
     snprintf(d->name, sizeof(d->name), "%s", name);
     d->rd = ls_spool_reader_open(p->opts.spool, name, p->opts.batch_bytes, err, errlen);
     if (!d->rd)
-        goto fail;
+        goto out;
     ls_backoff_init(&d->backoff, p->opts.backoff_initial_ms, p->opts.backoff_max_ms, NULL, NULL);
     engine_beat(&d->heartbeat);
     const char *v[1] = { d->name };
@@ -124,7 +124,7 @@ int ls_pipeline_add_output(struct ls_pipeline *p, const struct ls_output_ops *op
     }
     p->outputs[p->n_outputs++] = d;
     return 0;
-fail:
+out:
     free(d);
     if (ops && ops->destroy)
         ops->destroy(ctx);

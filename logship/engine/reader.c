@@ -1,4 +1,4 @@
-/* reader: the engine's reader loop, which moves input from the sources into the spool and checkpoints them (see pipeline.h). */
+/* reader: the engine's reader loop, moving input from the sources into the spool and checkpointing it (pipeline.h). */
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>

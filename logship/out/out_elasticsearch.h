@@ -1,4 +1,4 @@
-/* out_elasticsearch: the Elasticsearch output's own settings (what its option table fills) and its ops, for config and tests. */
+/* out_elasticsearch: the Elasticsearch output's own settings (what its option table fills) and its ops. */
 #ifndef LOGSHIP_OUT_ELASTICSEARCH_H
 #define LOGSHIP_OUT_ELASTICSEARCH_H
 

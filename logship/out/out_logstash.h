@@ -1,4 +1,4 @@
-/* out_logstash: the Logstash output's own settings (what its option table fills) and its ops, for config and tests. */
+/* out_logstash: the Logstash output's own settings (what its option table fills) and its ops. */
 #ifndef LOGSHIP_OUT_LOGSTASH_H
 #define LOGSHIP_OUT_LOGSTASH_H
 

@@ -1,4 +1,4 @@
-/* out_loki: the Loki output's own settings (what its option table fills) and its ops, for config and tests. */
+/* out_loki: the Loki output's own settings (what its option table fills) and its ops. */
 #ifndef LOGSHIP_OUT_LOKI_H
 #define LOGSHIP_OUT_LOKI_H
 
