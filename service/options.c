@@ -14,7 +14,7 @@
 static const char *const level_names[] = {"debug", "info", "warn", "error", NULL};
 
 /* One row per option: the cfg declaration (dst left NULL) and where its value
- * lives in struct hopt. The array is sized by its initializer, so another row
+ * lives in struct options. The array is sized by its initializer, so another row
  * can never overflow anything: every user sizes its copy with NOPTS. */
 struct opt_decl {
     struct cfg_opt opt;
@@ -22,7 +22,7 @@ struct opt_decl {
 };
 
 #define OPT(field, name, type, def, min, max, choices, metavar, help) \
-    { { name, 0, type, NULL, def, min, max, choices, metavar, help }, offsetof(struct hopt, field) }
+    { { name, 0, type, NULL, def, min, max, choices, metavar, help }, offsetof(struct options, field) }
 
 static const struct opt_decl decls[] = {
     OPT(tls_port, "tls-port", CFG_INT, "8443", 0, 65535, NULL, "PORT",
@@ -71,7 +71,7 @@ static const struct opt_decl decls[] = {
 #define NOPTS (sizeof(decls) / sizeof(decls[0]))
 
 /* Fill t with the table whose destinations live in o. */
-static void table(struct hopt *o, struct cfg_opt t[NOPTS])
+static void table(struct options *o, struct cfg_opt t[NOPTS])
 {
     for (size_t i = 0; i < NOPTS; i++) {
         t[i] = decls[i].opt;
@@ -85,56 +85,56 @@ static int is_addr_literal(const char *s)
     return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
 }
 
-int hopt_parse(struct hopt *o, int argc, char **argv, char *err, size_t errlen)
+int options_parse(struct options *o, int argc, char **argv, char *err, size_t errlen)
 {
     memset(o, 0, sizeof(*o));
     struct cfg_opt t[NOPTS];
     table(o, t);
     int rc = cfg_parse(t, NOPTS, ENV_PREFIX, argc, argv, NULL, err, errlen);
     if (rc == 1)
-        return HOPT_HELP;
+        return OPTIONS_HELP;
     if (rc == 2)
-        return HOPT_VERSION;
+        return OPTIONS_VERSION;
     if (rc != 0)
-        return HOPT_ERROR;
+        return OPTIONS_ERROR;
     if (o->help_markdown)
-        return HOPT_MARKDOWN;
+        return OPTIONS_MARKDOWN;
     if (!o->bind || !is_addr_literal(o->bind)) {
         snprintf(err, errlen, "--bind: '%s' is not an IPv4 or IPv6 address",
                  o->bind ? o->bind : "");
-        return HOPT_ERROR;
+        return OPTIONS_ERROR;
     }
     if (!o->health_bind || !is_addr_literal(o->health_bind)) {
         snprintf(err, errlen, "--health-bind: '%s' is not an IPv4 or IPv6 address",
                  o->health_bind ? o->health_bind : "");
-        return HOPT_ERROR;
+        return OPTIONS_ERROR;
     }
     if (o->health_port != 0 && (o->health_port == o->tls_port || o->health_port == o->http_port)) {
         snprintf(err, errlen, "--health-port must differ from --tls-port and --http-port");
-        return HOPT_ERROR;
+        return OPTIONS_ERROR;
     }
     if (!o->cert != !o->key) {
         snprintf(err, errlen, "--cert and --key must be given together");
-        return HOPT_ERROR;
+        return OPTIONS_ERROR;
     }
     if ((o->cert && o->cert[0] == '\0') || (o->key && o->key[0] == '\0')) {
         snprintf(err, errlen, "--cert and --key must not be empty");
-        return HOPT_ERROR;
+        return OPTIONS_ERROR;
     }
     if (!o->cert && (!o->state_dir || o->state_dir[0] == '\0')) {
         snprintf(err, errlen, "--state-dir must not be empty when --cert is not given");
-        return HOPT_ERROR;
+        return OPTIONS_ERROR;
     }
     if (o->http_port != 0 && o->http_port == o->tls_port) {
         snprintf(err, errlen, "--http-port and --tls-port must differ");
-        return HOPT_ERROR;
+        return OPTIONS_ERROR;
     }
-    return HOPT_RUN;
+    return OPTIONS_RUN;
 }
 
-void hopt_usage(FILE *out)
+void options_usage(FILE *out)
 {
-    struct hopt o;
+    struct options o;
     memset(&o, 0, sizeof(o));
     struct cfg_opt t[NOPTS];
     table(&o, t);
@@ -143,16 +143,16 @@ void hopt_usage(FILE *out)
               t, NOPTS, ENV_PREFIX);
 }
 
-void hopt_markdown(FILE *out)
+void options_markdown(FILE *out)
 {
-    struct hopt o;
+    struct options o;
     memset(&o, 0, sizeof(o));
     struct cfg_opt t[NOPTS];
     table(&o, t);
     cfg_markdown(out, t, NOPTS, ENV_PREFIX);
 }
 
-void hopt_free(struct hopt *o)
+void options_free(struct options *o)
 {
     struct cfg_opt t[NOPTS];
     table(o, t);
