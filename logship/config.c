@@ -99,7 +99,6 @@ static const struct ls_option tail_opts[] = {
         "Validate the configuration, print the outcome and exit (0 good, 2 bad)."),
     OPT(help_markdown, "help-markdown", CFG_BOOL, "false", 0, 0, NULL, "BOOL",
         "Print this option table as Markdown (logship/OPTIONS.md) and exit."),
-
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -118,28 +117,40 @@ static void append_auth(struct ls_config *c, const struct ls_auth_rows *rows)
         c->opts[c->n_opts++] = rows->opt[i];
 }
 
-/* Build c->opts from the tables, sized by counting them first. */
-static int assemble(struct ls_config *c)
+/* Build c->opts from the tables, sized by counting them first. 0, or -1
+ * with err (out of memory, or a table that breaks the registry's rules). */
+static int assemble(struct ls_config *c, char *err, size_t errlen)
 {
     size_t n = COUNT(input_opts) + COUNT(output_opts) + COUNT(tail_opts);
     for (const struct ls_output_ops *ops; (ops = ls_output_kind(c->n_kinds));) {
-        if (c->n_kinds >= LS_MAX_KINDS)
+        if (c->n_kinds >= LS_MAX_KINDS || ops->n_options == 0 || ops->options[0].opt.type != CFG_LIST) {
+            snprintf(err, errlen, "output %s: more than %d kinds, or options[0] is not its URL list", ops->kind,
+                     LS_MAX_KINDS);
             return -1;
+        }
         struct ls_config_kind *k = &c->kinds[c->n_kinds++];
         k->ops = ops;
         k->settings = calloc(1, ops->settings_size);
-        if (!k->settings)
+        if (!k->settings) {
+            snprintf(err, errlen, "out of memory");
             return -1;
-        if (ops->auth && ls_auth_rows(ops->auth, &k->auth, &k->auth_rows) != 0)
+        }
+        if (ops->auth && ls_auth_rows(ops->auth, &k->auth, &k->auth_rows) != 0) {
+            snprintf(err, errlen, "output %s: a credential option's name or help is too long", ops->kind);
             return -1;
+        }
         n += ops->n_options + k->auth_rows.n;
     }
-    if (ls_auth_rows(NULL, &c->shared_auth, &c->shared_rows) != 0)
+    if (ls_auth_rows(NULL, &c->shared_auth, &c->shared_rows) != 0) {
+        snprintf(err, errlen, "a shared credential option's name or help is too long");
         return -1;
+    }
     n += c->shared_rows.n;
     c->opts = calloc(n, sizeof(*c->opts));
-    if (!c->opts)
+    if (!c->opts) {
+        snprintf(err, errlen, "out of memory");
         return -1;
+    }
     append(c, input_opts, COUNT(input_opts), c);
     for (size_t k = 0; k < c->n_kinds; k++)
         append(c, c->kinds[k].ops->options, c->kinds[k].ops->n_options, c->kinds[k].settings);
@@ -499,10 +510,8 @@ int ls_config_load(struct ls_config *c, int argc, char **argv, char *err, size_t
     size_t nf = 0;
     memset(c, 0, sizeof(*c));
     buf_t fargs;
-    if (assemble(c) != 0) {
-        snprintf(err, errlen, "out of memory");
+    if (assemble(c, err, errlen) != 0)
         goto out;
-    }
     buf_init(&fargs, 1u << 20);
     const char *cf = find_config_arg(argc, argv);
     if (cf && config_file_args(c, cf, &fargs, &nf, err, errlen) != 0)
