@@ -1,12 +1,11 @@
 /* config: logship's option table, assembled from the engine's rows, each output kind's table and the
  * credential options, and the checks that turn options into parse and output settings. */
 #include "logship/config.h"
+#include "logship/config_file.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <json-c/json.h>
 
 #include "buf.h"
 #include "log.h"
@@ -14,7 +13,6 @@
 #include "logship/redact.h"
 
 #define ENV_PREFIX "LOGSHIP"
-#define MAX_FILE_ARGS 1024
 
 static const char *const formats[] = { "json", "raw", "docker", NULL };
 static const char *const starts[] = { "head", "tail", NULL };
@@ -205,95 +203,6 @@ static int valid_label_name(const char *s, size_t n)
               (s[i] >= '0' && s[i] <= '9')))
             return 0;
     return 1;
-}
-
-/* Read the JSON config file into "--key=value" arguments. */
-static int config_file_args(const struct ls_config *c, const char *path, buf_t *args, size_t *nargs, char *err,
-                            size_t errlen)
-{
-    int rc = -1;
-    json_object *root = json_object_from_file(path);
-    if (!root) {
-        snprintf(err, errlen, "config file %s: %s", path, json_util_get_last_err());
-        goto out;
-    }
-    if (!json_object_is_type(root, json_type_object)) {
-        snprintf(err, errlen, "config file %s: the top level must be a JSON object", path);
-        goto out;
-    }
-    json_object_object_foreach(root, key, val) {
-        const struct cfg_opt *o = cfg_find(c->opts, c->n_opts, key);
-        if (!o || strcmp(key, "config") == 0) {
-            snprintf(err, errlen, "config file %s: unknown key \"%s\"", path, key);
-            goto out;
-        }
-        size_t nv = 1;
-        int is_arr = json_object_is_type(val, json_type_array);
-        if (is_arr) {
-            if (o->type != CFG_LIST) {
-                snprintf(err, errlen, "config file %s: \"%s\" takes one value, not an array", path, key);
-                goto out;
-            }
-            nv = json_object_array_length(val);
-        }
-        for (size_t k = 0; k < nv; k++) {
-            json_object *e = is_arr ? json_object_array_get_idx(val, k) : val;
-            const char *txt;
-            char num[64];
-            switch (json_object_get_type(e)) {
-            case json_type_string:
-                txt = json_object_get_string(e);
-                if (strlen(txt) != (size_t)json_object_get_string_len(e)) {
-                    /* name the key, never the value: it may be a secret */
-                    snprintf(err, errlen, "config file %s: \"%s\" holds a NUL character", path, key);
-                    goto out;
-                }
-                break;
-            case json_type_int:
-                snprintf(num, sizeof(num), "%" PRId64, json_object_get_int64(e));
-                txt = num;
-                break;
-            case json_type_double:
-                snprintf(num, sizeof(num), "%.17g", json_object_get_double(e));
-                txt = num;
-                break;
-            case json_type_boolean:
-                txt = json_object_get_boolean(e) ? "true" : "false";
-                break;
-            default:
-                snprintf(err, errlen, "config file %s: \"%s\" must be a string, number or boolean", path, key);
-                goto out;
-            }
-            if (*nargs >= MAX_FILE_ARGS) {
-                snprintf(err, errlen, "config file %s: too many values", path);
-                goto out;
-            }
-            /* NUL-separated "--key=value" strings */
-            if (buf_printf(args, "--%s=%s", key, txt) != 0 || buf_addc(args, '\0') != 0) {
-                snprintf(err, errlen, "config file %s: too large", path);
-                goto out;
-            }
-            (*nargs)++;
-        }
-    }
-    rc = 0;
-out:
-    json_object_put(root);
-    return rc;
-}
-
-/* Find --config / --config=FILE on the command line (or LOGSHIP_CONFIG). */
-static const char *find_config_arg(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--") == 0)
-            break;
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-            return argv[i + 1];
-        if (strncmp(argv[i], "--config=", 9) == 0)
-            return argv[i] + 9;
-    }
-    return getenv(ENV_PREFIX "_CONFIG");
 }
 
 static int url_ok(const char *const *schemes, const char *url)
@@ -513,8 +422,8 @@ int ls_config_load(struct ls_config *c, int argc, char **argv, char *err, size_t
     if (assemble(c, err, errlen) != 0)
         goto out;
     buf_init(&fargs, 1u << 20);
-    const char *cf = find_config_arg(argc, argv);
-    if (cf && config_file_args(c, cf, &fargs, &nf, err, errlen) != 0)
+    const char *cf = ls_config_file_find(argc, argv, ENV_PREFIX "_CONFIG");
+    if (cf && ls_config_file_args(c->opts, c->n_opts, cf, &fargs, &nf, err, errlen) != 0)
         goto out;
     /* argv[0], the file's options, then the real command line (which wins). */
     av = calloc((size_t)argc + nf + 1, sizeof(*av));

@@ -29,14 +29,14 @@ void ls_engine_nap(struct ls_pipeline *p, int64_t ms)
     pthread_mutex_unlock(&p->mu);
 }
 
-struct ls_pipeline *ls_pipeline_new(const struct ls_pipeline_opts *o, char *err, size_t errlen)
+struct ls_pipeline *ls_pipeline_new(const struct ls_pipeline_opts *opts, char *err, size_t errlen)
 {
     struct ls_pipeline *p = calloc(1, sizeof(*p));
     if (!p) {
         snprintf(err, errlen, "pipeline: out of memory");
         return NULL;
     }
-    p->opts = *o;
+    p->opts = *opts;
     if (p->opts.batch_bytes == 0)
         p->opts.batch_bytes = 1u << 20;
     if (p->opts.backoff_initial_ms <= 0)
@@ -53,34 +53,34 @@ struct ls_pipeline *ls_pipeline_new(const struct ls_pipeline_opts *o, char *err,
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&p->cv, &ca);
     pthread_condattr_destroy(&ca);
-    if (o->reg) {
+    if (opts->reg) {
         const char *l1[1] = { "output" };
         const char *lres[2] = { "output", "result" };
         const char *lrea[2] = { "output", "reason" };
         static const double send_b[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 };
         static const double ack_b[] = { 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 1, 2.5, 5, 10, 30, 60, 300 };
-        p->f_entries = metrics_counter(o->reg, "logship_output_entries_total",
+        p->f_entries = metrics_counter(opts->reg, "logship_output_entries_total",
                                        "Entries the output acknowledged as stored.", 1, l1);
-        p->f_dups = metrics_counter(o->reg, "logship_output_duplicates_total",
+        p->f_dups = metrics_counter(opts->reg, "logship_output_duplicates_total",
                                     "Entries the backend already had (e.g. Elasticsearch 409 on a replayed "
                                     "_id); also in logship_output_entries_total.", 1, l1);
-        p->f_maybe = metrics_counter(o->reg, "logship_output_maybe_duplicates_total",
+        p->f_maybe = metrics_counter(opts->reg, "logship_output_maybe_duplicates_total",
                                      "Entries resent after a crash or a failed attempt that the backend may "
                                      "already have held, where the output could not check.", 1, l1);
-        p->f_batches = metrics_counter(o->reg, "logship_output_batches_total",
+        p->f_batches = metrics_counter(opts->reg, "logship_output_batches_total",
                                        "Requests sent, by result (done, drop, retry, config, partial).", 2, lres);
-        p->f_retries = metrics_counter(o->reg, "logship_output_retries_total",
+        p->f_retries = metrics_counter(opts->reg, "logship_output_retries_total",
                                        "Requests that will be retried, by reason.", 2, lrea);
-        p->f_dropped = metrics_counter(o->reg, "logship_output_dropped_total",
+        p->f_dropped = metrics_counter(opts->reg, "logship_output_dropped_total",
                                        "Entries the backend rejected for good, by reason.", 2, lrea);
-        p->f_send = metrics_histogram(o->reg, "logship_output_send_seconds",
+        p->f_send = metrics_histogram(opts->reg, "logship_output_send_seconds",
                                       "Time one request took.", 1, l1,
                                       sizeof(send_b) / sizeof(send_b[0]), send_b);
-        p->f_up = metrics_gauge(o->reg, "logship_output_up",
+        p->f_up = metrics_gauge(opts->reg, "logship_output_up",
                                 "1 when the last request got an answer that was not a 5xx or config error.", 1, l1);
-        p->f_lag = metrics_gauge(o->reg, "logship_output_lag_seconds",
+        p->f_lag = metrics_gauge(opts->reg, "logship_output_lag_seconds",
                                  "Age of the oldest entry this output has not acknowledged yet.", 1, l1);
-        p->f_acklat = metrics_histogram(o->reg, "logship_output_ack_latency_seconds",
+        p->f_acklat = metrics_histogram(opts->reg, "logship_output_ack_latency_seconds",
                                         "From an entry's spool append to its acknowledgement.", 1, l1,
                                         sizeof(ack_b) / sizeof(ack_b[0]), ack_b);
     }
