@@ -2,6 +2,7 @@
 #include "logship/engine/pipeline.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,64 @@ void ls_engine_nap(struct ls_pipeline *p, int64_t ms)
     pthread_mutex_unlock(&p->mu);
 }
 
+static const double send_buckets[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 };
+static const double ack_buckets[] = { 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 1, 2.5, 5, 10, 30, 60, 300 };
+
+enum family_type { COUNTER, GAUGE, HISTOGRAM };
+
+/* One metric family of the engine: labelled by output, and by a second
+ * label when by is set; registered in this order. */
+struct family_decl {
+    size_t offset;               /* its metrics_family * in struct ls_pipeline */
+    enum family_type type;
+    const char *name, *help, *by;
+    const double *buckets;
+    size_t n_buckets;
+};
+
+#define FAMILY(field, type, name, help, by) { offsetof(struct ls_pipeline, field), type, name, help, by, NULL, 0 }
+#define HISTOGRAM_OF(field, name, help, b) \
+    { offsetof(struct ls_pipeline, field), HISTOGRAM, name, help, NULL, b, sizeof(b) / sizeof((b)[0]) }
+
+static const struct family_decl families[] = {
+    FAMILY(f_entries, COUNTER, "logship_output_entries_total", "Entries the output acknowledged as stored.", NULL),
+    FAMILY(f_dups, COUNTER, "logship_output_duplicates_total",
+           "Entries the backend already had (e.g. Elasticsearch 409 on a replayed _id); also in "
+           "logship_output_entries_total.", NULL),
+    FAMILY(f_maybe, COUNTER, "logship_output_maybe_duplicates_total",
+           "Entries resent after a crash or a failed attempt that the backend may already have held, where "
+           "the output could not check.", NULL),
+    FAMILY(f_batches, COUNTER, "logship_output_batches_total",
+           "Requests sent, by result (done, drop, retry, config, partial).", "result"),
+    FAMILY(f_retries, COUNTER, "logship_output_retries_total", "Requests that will be retried, by reason.", "reason"),
+    FAMILY(f_dropped, COUNTER, "logship_output_dropped_total", "Entries the backend rejected for good, by reason.",
+           "reason"),
+    HISTOGRAM_OF(f_send, "logship_output_send_seconds", "Time one request took.", send_buckets),
+    FAMILY(f_up, GAUGE, "logship_output_up",
+           "1 when the last request got an answer that was not a 5xx or config error.", NULL),
+    FAMILY(f_lag, GAUGE, "logship_output_lag_seconds",
+           "Age of the oldest entry this output has not acknowledged yet.", NULL),
+    HISTOGRAM_OF(f_acklat, "logship_output_ack_latency_seconds",
+                 "From an entry's spool append to its acknowledgement.", ack_buckets),
+};
+
+static void register_families(struct ls_pipeline *p, metrics_registry *reg)
+{
+    for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
+        const struct family_decl *d = &families[i];
+        const char *labels[2] = { "output", d->by };
+        size_t n = d->by ? 2 : 1;
+        metrics_family *f;
+        if (d->type == COUNTER)
+            f = metrics_counter(reg, d->name, d->help, n, labels);
+        else if (d->type == GAUGE)
+            f = metrics_gauge(reg, d->name, d->help, n, labels);
+        else
+            f = metrics_histogram(reg, d->name, d->help, n, labels, d->n_buckets, d->buckets);
+        *(metrics_family **)((char *)p + d->offset) = f;
+    }
+}
+
 struct ls_pipeline *ls_pipeline_new(const struct ls_pipeline_opts *opts, char *err, size_t errlen)
 {
     struct ls_pipeline *p = calloc(1, sizeof(*p));
@@ -53,37 +112,8 @@ struct ls_pipeline *ls_pipeline_new(const struct ls_pipeline_opts *opts, char *e
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&p->cv, &ca);
     pthread_condattr_destroy(&ca);
-    if (opts->reg) {
-        const char *l1[1] = { "output" };
-        const char *lres[2] = { "output", "result" };
-        const char *lrea[2] = { "output", "reason" };
-        static const double send_b[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 };
-        static const double ack_b[] = { 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 1, 2.5, 5, 10, 30, 60, 300 };
-        p->f_entries = metrics_counter(opts->reg, "logship_output_entries_total",
-                                       "Entries the output acknowledged as stored.", 1, l1);
-        p->f_dups = metrics_counter(opts->reg, "logship_output_duplicates_total",
-                                    "Entries the backend already had (e.g. Elasticsearch 409 on a replayed "
-                                    "_id); also in logship_output_entries_total.", 1, l1);
-        p->f_maybe = metrics_counter(opts->reg, "logship_output_maybe_duplicates_total",
-                                     "Entries resent after a crash or a failed attempt that the backend may "
-                                     "already have held, where the output could not check.", 1, l1);
-        p->f_batches = metrics_counter(opts->reg, "logship_output_batches_total",
-                                       "Requests sent, by result (done, drop, retry, config, partial).", 2, lres);
-        p->f_retries = metrics_counter(opts->reg, "logship_output_retries_total",
-                                       "Requests that will be retried, by reason.", 2, lrea);
-        p->f_dropped = metrics_counter(opts->reg, "logship_output_dropped_total",
-                                       "Entries the backend rejected for good, by reason.", 2, lrea);
-        p->f_send = metrics_histogram(opts->reg, "logship_output_send_seconds",
-                                      "Time one request took.", 1, l1,
-                                      sizeof(send_b) / sizeof(send_b[0]), send_b);
-        p->f_up = metrics_gauge(opts->reg, "logship_output_up",
-                                "1 when the last request got an answer that was not a 5xx or config error.", 1, l1);
-        p->f_lag = metrics_gauge(opts->reg, "logship_output_lag_seconds",
-                                 "Age of the oldest entry this output has not acknowledged yet.", 1, l1);
-        p->f_acklat = metrics_histogram(opts->reg, "logship_output_ack_latency_seconds",
-                                        "From an entry's spool append to its acknowledgement.", 1, l1,
-                                        sizeof(ack_b) / sizeof(ack_b[0]), ack_b);
-    }
+    if (opts->reg)
+        register_families(p, opts->reg);
     return p;
 }
 
