@@ -1,5 +1,9 @@
 /* pipeline: the engine: one reader loop (sources → spool) and one thread per output (spool → backend).
  *
+ * Files: reader.c is the reader loop, delivery.c the per-output delivery
+ * thread (verdicts, backoff, retries, configuration-error probes, drop
+ * counters), pipeline.c the lifecycle below; engine.h is their shared state.
+ *
  * Reader loop: waits on the sources' descriptors (poll(2), with a 100 ms
  * timer for sources without one), polls every source, flushes the spool so
  * outputs see new records, and at every checkpoint period syncs the spool

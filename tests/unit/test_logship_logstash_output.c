@@ -17,7 +17,7 @@
 #include "logship/out/lumberjack.h"
 #include "logship/core/output.h"
 
-extern const struct ls_output_ops ls_output_logstash;
+#include "logship/out/out_logstash.h"
 
 struct srv {
     int lfd, port;
