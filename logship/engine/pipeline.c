@@ -196,7 +196,13 @@ int ls_pipeline_health(struct ls_pipeline *p, char *why, size_t whylen)
     static const char *const reader_why[] = { "wedged", "the spool's filesystem is full",
                                               "a source keeps failing" };
     int64_t now = clock_mono_ns(), lim = p->opts.stall_timeout_ms * 1000000;
-    if (p->opts.stall_timeout_ms <= 0 || atomic_load(&p->draining))
+    if (atomic_load(&p->draining))
+        return 1;
+    if (ls_spool_sync_lost(p->opts.spool)) {
+        snprintf(why, whylen, "spool: an fdatasync failed; no checkpoint is committed until logship restarts");
+        return 0;
+    }
+    if (p->opts.stall_timeout_ms <= 0)
         return 1;
     int64_t age = now - atomic_load_explicit(&p->reader_heartbeat, memory_order_relaxed);
     if (atomic_load(&p->ready) && age > lim) {

@@ -36,7 +36,9 @@
  * each second of a backoff or a config-error wait and each idle wait for
  * data, but not while one flush call or a cursor write hangs. So a dead
  * backend is not "stuck" (a restart would not help), while a hung thread,
- * a full disk that never frees or a source that keeps failing is.
+ * a full disk that never frees or a source that keeps failing is. Also
+ * unhealthy, whatever stall_timeout_ms says, from the first failed spool
+ * fdatasync on: only a restart makes checkpoints durable again.
  *
  * Shutdown: when *stop is set (SIGTERM/SIGINT) or every source has finished
  * (stdin EOF), reading stops, except that sources with drain_on_stop

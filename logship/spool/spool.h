@@ -165,6 +165,10 @@ int ls_spool_full(struct ls_spool *sp);
  * again. Thread-safe. */
 int ls_spool_nospace(struct ls_spool *sp);
 
+/* 1 once an fdatasync failed in this run (no checkpoint is committed until a
+ * restart: see the fsync notes above). Thread-safe; /healthz reports it. */
+int ls_spool_sync_lost(struct ls_spool *sp);
+
 /* 1 when rec is small enough to ever be appended (max_record_bytes). */
 int ls_spool_record_fits(const struct ls_spool *sp, const struct ls_record *rec);
 

@@ -57,7 +57,7 @@ struct ls_spool {
     uint64_t w_active;         /* bytes flushed to the active segment */
     uint64_t w_total;          /* total_bytes as of the last look (only readers lower it) */
     int      dirty;            /* written but not fdatasync'ed */
-    int      sync_lost;        /* an fdatasync failed: durability is never claimed again (spool.h) */
+    _Atomic int sync_lost;     /* an fdatasync failed: durability is never claimed again (spool.h) */
     int64_t  last_sync_ns;
     atomic_int full;
     atomic_int nospace;        /* the last segment write found the filesystem full */

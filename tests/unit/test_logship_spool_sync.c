@@ -99,11 +99,13 @@ static void test_failed_sync_is_never_claimed_durable(void **state)
     assert_int_equal(append_at(sp, 0), LS_SPOOL_OK);
     assert_int_equal(ls_spool_commit_point(sp, 0), 1);
     assert_int_equal(mark_off(sp), 0);
+    assert_false(ls_spool_sync_lost(sp));
 
     g_fail_sync = 1;
     assert_int_equal(append_at(sp, 100), LS_SPOOL_OK);
     assert_int_equal(ls_spool_commit_point(sp, 0), LS_SPOOL_ERR);
     assert_int_equal(g_fail_sync, 0);
+    assert_true(ls_spool_sync_lost(sp)); /* /healthz turns 503 on this */
     /* The next fdatasync would succeed: it must not be believed. */
     assert_int_equal(append_at(sp, 200), LS_SPOOL_OK);
     int syncs = g_syncs;
