@@ -41,18 +41,20 @@ struct reader {
 static int emit_record(struct ls_emitter *em, const struct ls_record *rec)
 {
     struct emit_state *e = em->ctx;
-    int r = ls_spool_append(e->spool, rec);
-    if (r == 0)
+    switch (ls_spool_append(e->spool, rec)) {
+    case LS_SPOOL_OK:
         return 0;
-    if (r == 1) {
+    case LS_SPOOL_TOO_LARGE: /* can never fit: the spool logged and counted the drop */
+        return 0;
+    case LS_SPOOL_FULL:
         e->blocked = 1;
-    } else if (r == LS_SPOOL_NOSPACE) {
+        break;
+    case LS_SPOOL_NOSPACE:
         e->nospace = 1;
-    } else {
-        /* Too large to ever fit: the spool logged and counted the drop. */
-        if (!ls_spool_record_fits(e->spool, rec))
-            return 0;
+        break;
+    default: /* LS_SPOOL_ERR */
         e->error = 1;
+        break;
     }
     return 1;
 }

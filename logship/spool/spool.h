@@ -169,9 +169,6 @@ int ls_spool_nospace(struct ls_spool *sp);
  * restart: see the fsync notes above). Thread-safe; /healthz reports it. */
 int ls_spool_sync_lost(struct ls_spool *sp);
 
-/* 1 when rec is small enough to ever be appended (max_record_bytes). */
-int ls_spool_record_fits(const struct ls_spool *sp, const struct ls_record *rec);
-
 /* Wake every thread blocked in ls_spool_wait (shutdown). */
 void ls_spool_wake_all(struct ls_spool *sp);
 

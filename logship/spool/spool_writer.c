@@ -482,8 +482,3 @@ int ls_spool_sync_lost(struct ls_spool *sp)
 {
     return atomic_load_explicit(&sp->sync_lost, memory_order_relaxed);
 }
-
-int ls_spool_record_fits(const struct ls_spool *sp, const struct ls_record *rec)
-{
-    return (uint64_t)rec->labels_len + rec->line_len + rec->origin_len <= sp->o.max_record_bytes;
-}
