@@ -20,11 +20,13 @@
  * they keep the data (the engine probes every --config-error-retry and turns
  * /ready 503) instead of dead-lettering a whole stream.
  *
- * Per request:
+ * Per request (the common table of core/verdict.h, with Elasticsearch's
+ * remedies and 1xx read as a redirect):
  *   2xx                             → read the items
  *   413                             → split (the output halves the request)
  *   408, 429, 5xx, no response      → LS_RETRY   everything not yet judged
  *   401, 403, 404, 407              → LS_CONFIG  credentials, privileges, URL, proxy auth
+ *   1xx, 3xx                        → LS_CONFIG  redirects are not followed: wrong URL
  *   other 4xx                       → LS_DROP    every document of that request */
 #ifndef LOGSHIP_ES_STATUS_H
 #define LOGSHIP_ES_STATUS_H

@@ -8,14 +8,14 @@
  * are big-endian. A client announces a window of n events, sends them with
  * sequence numbers 1..n, and the events are delivered once the server ACKs n
  * (an ACK below n is partial progress or, with 0, a keep-alive). The
- * connection part (TCP, optional TLS with OpenSSL, deadlines) is here too
- * because the tcp json_lines output reuses it. */
+ * connection itself (TCP, optional TLS, deadlines) is netconn.h's. */
 #ifndef LOGSHIP_LUMBERJACK_H
 #define LOGSHIP_LUMBERJACK_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include "buf.h"
+#include "logship/out/netconn.h"
 
 #define LJ_VERSION '2'
 #define LJ_MAX_PAYLOAD (64u << 20)  /* largest frame payload the decoder accepts */
@@ -76,43 +76,16 @@ void lj_window_ok(struct lj_window *w, uint32_t sent);
  * part of it ACKed): halve the size, at least 1. */
 void lj_window_shrink(struct lj_window *w);
 
-/* ---- client connection ---- */
+/* ---- sending a window ---- */
 
-struct lj_conn_conf {
-    const char *host, *port;
-    int         tls;                  /* 1: TLS (OpenSSL), verifying the server */
-    const char *ca_file, *cert_file, *key_file;
-    int         insecure_skip_verify;
-    int64_t     connect_timeout_ms;   /* TCP connect + TLS handshake */
-    int64_t     io_timeout_ms;        /* a write stalled, or no ACK progress, this long fails */
-};
-
-struct lj_conn;
-
-/* Connect (and handshake). Returns the connection, or NULL with a one-line
- * reason in err. Never blocks longer than connect_timeout_ms. */
-struct lj_conn *lj_conn_open(const struct lj_conn_conf *conf, char *err, size_t errlen);
-
-/* Write all of p[0..n). 0, or -1 with err filled (connection lost, timeout);
- * after -1 the connection is unusable (close it). Never raises SIGPIPE. */
-int lj_conn_write(struct lj_conn *c, const void *p, size_t n, char *err, size_t errlen);
-
-/* Send one window: frames holds W(n) followed by the events' J (or C)
+/* Send one window over c: frames holds W(n) followed by the events' J (or C)
  * frames with seq 1..n. Waits for ACKs; every ACK that moves forward (and
- * every ACK 0 keep-alive) restarts the io timeout. Returns 0 once n is
+ * every ACK 0 keep-alive) restarts c's io timeout. Returns 0 once n is
  * ACKed; -1 on a lost connection, a timeout or a protocol error, with
  * *acked = the highest sequence the server acknowledged (events 1..*acked
- * are delivered) and err filled. After -1 close the connection. */
-int lj_conn_send_window(struct lj_conn *c, const void *frames, size_t len, uint32_t n,
-                        uint32_t *acked, char *err, size_t errlen);
-
-/* 1 when an idle connection still looks usable, 0 when the peer closed it
- * or sent something unasked (servers close idle clients, e.g. Logstash's
- * client_inactivity_timeout): reconnect instead of losing a send to it.
- * Never blocks. */
-int lj_conn_alive(struct lj_conn *c);
-
-/* Close and free. NULL-safe. */
-void lj_conn_close(struct lj_conn *c);
+ * are delivered), *why = LS_NET_TIMEOUT when no ACK came in time (else
+ * LS_NET_ERROR or LS_NET_CLOSED) and err filled. After -1 close c. */
+int lj_send_window(struct ls_netconn *c, const void *frames, size_t len, uint32_t n, uint32_t *acked,
+                   enum ls_net_result *why, char *err, size_t errlen);
 
 #endif

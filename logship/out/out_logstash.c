@@ -4,7 +4,8 @@
  * (es_bulk_encode_doc: @timestamp, the line's fields or "message", labels).
  *
  *   http://, https://   the http input (codec json): one POST of a JSON array
- *       per batch, judged by http_status_table below: 2xx DONE; 408, 429
+ *       per batch, judged by http_rows below over core/verdict.h's common
+ *       table: 2xx DONE; 408, 429
  *       (queue full), 5xx, timeout, connection error RETRY (the engine backs
  *       off with full jitter); 401/403/404/407 and 3xx CONFIG (credentials,
  *       URL, proxy auth: the data is kept); other 4xx DROP (logged and
@@ -34,6 +35,7 @@
 #include "logship/out/gzip.h"
 #include "logship/out/http.h"
 #include "logship/out/lumberjack.h"
+#include "logship/out/netconn.h"
 #include "logship/core/output.h"
 
 #define LS_BEATS_WINDOW 2048
@@ -47,10 +49,10 @@ struct lsout {
     struct ls_http *http;               /* T_HTTP */
     char *url;
     int compress;
-    struct lj_conn_conf cc;             /* T_BEATS, T_TCP */
+    struct ls_netconn_conf cc;          /* T_BEATS, T_TCP */
     char host[256], port[16];
     char *ca_file, *cert_file, *key_file;
-    struct lj_conn *conn;
+    struct ls_netconn *conn;
     struct lj_window win;               /* T_BEATS: adapts to what the server ACKs */
     buf_t body, inner, gz;
     struct ls_gzip gz_state;            /* http body compressor, reused */
@@ -75,7 +77,7 @@ static void lso_destroy(void *ctx)
     if (!o) return;
     if (o->http) ls_http_free(o->http);
     ls_gzip_end(&o->gz_state);
-    lj_conn_close(o->conn);
+    ls_netconn_close(o->conn);
     free(o->url);
     free(o->ca_file);
     free(o->cert_file);
@@ -189,34 +191,39 @@ static void fill(struct ls_flush_result *res, int status, const char *reason, co
     snprintf(res->detail, sizeof res->detail, "%s", detail ? detail : "");
 }
 
-/* The http input's answers, in one table (ELK.md shows the same). */
-static const struct {
-    long lo, hi;              /* status range, inclusive */
-    enum ls_verdict v;
-    const char *reason;
-} http_status_table[] = {
-    { 200, 299, LS_DONE, "" },
-    { 408, 408, LS_RETRY, "timeout" },
-    { 429, 429, LS_RETRY, "rate_limited" },     /* the pipeline queue is full */
-    { 500, 599, LS_RETRY, "server_error" },
-    { 401, 401, LS_CONFIG, "unauthorized" },
-    { 403, 403, LS_CONFIG, "forbidden" },
-    { 404, 404, LS_CONFIG, "not_found" },
-    { 407, 407, LS_CONFIG, "proxy_auth" },      /* a proxy in the way wants credentials */
-    { 100, 199, LS_CONFIG, "unexpected" },
-    { 300, 399, LS_CONFIG, "redirect" },        /* redirects are not followed: wrong URL */
-    { 400, 499, LS_DROP, "rejected" },          /* the events themselves are refused */
+#define FIX_URL "check the --logstash URL"
+#define FIX_CREDENTIALS "check --username/--password (the http input's user and password)"
+
+/* The http input's answers: the common table of core/verdict.h (ELK.md shows
+ * it) with Logstash's remedies; a 1xx final status is "unexpected" and, as a
+ * redirect, means the URL is wrong (the client follows neither). */
+static const struct ls_verdict_row http_rows[] = {
+    { 401, 401, LS_CONFIG, "unauthorized", FIX_CREDENTIALS },
+    { 403, 403, LS_CONFIG, "forbidden", FIX_CREDENTIALS },
+    { 404, 404, LS_CONFIG, "not_found", FIX_URL },
+    { 407, 407, LS_CONFIG, "proxy_auth", "a proxy in the way (http_proxy / https_proxy) wants credentials: put them "
+                                         "in the proxy URL, or set no_proxy for Logstash" },
+    { 100, 199, LS_CONFIG, "unexpected", FIX_URL },
+    { 300, 399, LS_CONFIG, "redirect", FIX_URL },
 };
 
-static enum ls_verdict http_verdict(long st, const char **reason)
+/* A stream transport's failure (beats, tcp): every one is retried, since the
+ * events may not have arrived; the reason says whether the peer was slow. */
+static const struct {
+    enum ls_net_result why;
+    const char *reason;
+} stream_rows[] = {
+    { LS_NET_TIMEOUT, "timeout" },      /* no ACK (beats) or no write progress (tcp) in time */
+    { LS_NET_CLOSED, "connection" },
+    { LS_NET_ERROR, "connection" },
+};
+
+static const char *stream_reason(enum ls_net_result why)
 {
-    for (size_t i = 0; i < sizeof http_status_table / sizeof http_status_table[0]; i++)
-        if (st >= http_status_table[i].lo && st <= http_status_table[i].hi) {
-            *reason = http_status_table[i].reason;
-            return http_status_table[i].v;
-        }
-    *reason = "server_error";
-    return LS_RETRY;
+    for (size_t i = 0; i < sizeof(stream_rows) / sizeof(stream_rows[0]); i++)
+        if (stream_rows[i].why == why)
+            return stream_rows[i].reason;
+    return "connection";
 }
 
 /* The http input: 200 done, 429 back off. */
@@ -251,15 +258,13 @@ static enum ls_verdict flush_http(struct lsout *o, const struct ls_batch *b, str
     size_t dn = resp.body.len < sizeof detail - 1 ? resp.body.len : sizeof detail - 1;
     if (dn) memcpy(detail, resp.body.p, dn);
     detail[dn] = '\0';
-    const char *why;
-    v = http_verdict(st, &why);
-    fill(res, (int)st, why, v == LS_DONE ? "" : detail);
-    if (v == LS_DROP) res->dropped = b->n;
+    const struct ls_verdict_row *row = ls_verdict_lookup(http_rows, sizeof(http_rows) / sizeof(http_rows[0]), st);
+    v = row->verdict;
+    fill(res, (int)st, v == LS_DONE ? "" : row->reason, v == LS_DONE ? "" : detail);
+    if (v == LS_DROP)
+        res->dropped = b->n;
     if (v == LS_CONFIG)
-        res->fix = st == 407 ? "a proxy in the way (http_proxy / https_proxy) wants credentials: put them in "
-                               "the proxy URL, or set no_proxy for Logstash"
-                 : st == 401 || st == 403 ? "check --username/--password (the http input's user and password)"
-                                          : "check the --logstash URL";
+        res->fix = row->fix;
     ls_http_response_free(&resp);
     return v;
 toobig:
@@ -271,13 +276,13 @@ toobig:
 static int ensure_conn(struct lsout *o, struct ls_flush_result *res)
 {
     char err[256];
-    if (o->conn && !lj_conn_alive(o->conn)) {
+    if (o->conn && !ls_netconn_alive(o->conn)) {
         lso_log(LOG_INFO, o, "connection closed by the peer while idle; reconnecting", "peer", o->host);
-        lj_conn_close(o->conn);
+        ls_netconn_close(o->conn);
         o->conn = NULL;
     }
     if (o->conn) return 0;
-    o->conn = lj_conn_open(&o->cc, err, sizeof err);
+    o->conn = ls_netconn_open(&o->cc, err, sizeof err);
     if (!o->conn) {
         fill(res, 0, "connection", err);
         return -1;
@@ -288,7 +293,7 @@ static int ensure_conn(struct lsout *o, struct ls_flush_result *res)
 
 static void drop_conn(struct lsout *o)
 {
-    lj_conn_close(o->conn);
+    ls_netconn_close(o->conn);
     o->conn = NULL;
 }
 
@@ -322,7 +327,8 @@ static enum ls_verdict flush_beats(struct lsout *o, const struct ls_batch *b, st
             goto partial_drop;
         }
         uint32_t acked = 0;
-        if (lj_conn_send_window(o->conn, o->body.p, o->body.len, (uint32_t)n, &acked, err, sizeof err) != 0) {
+        enum ls_net_result why;
+        if (lj_send_window(o->conn, o->body.p, o->body.len, (uint32_t)n, &acked, &why, err, sizeof err) != 0) {
             char ws[16];
             lj_window_shrink(&o->win);
             snprintf(ws, sizeof ws, "%u", (unsigned)o->win.size);
@@ -330,7 +336,7 @@ static enum ls_verdict flush_beats(struct lsout *o, const struct ls_batch *b, st
                    "output", o->name, "error", err, "next_window", ws, NULL);
             drop_conn(o);
             acked_total += acked;
-            fill(res, 0, strstr(err, "no ACK") ? "timeout" : "connection", err);
+            fill(res, 0, stream_reason(why), err);
             break;
         }
         acked_total += n;
@@ -370,9 +376,10 @@ static enum ls_verdict flush_tcp(struct lsout *o, const struct ls_batch *b, stru
         }
     }
     if (ensure_conn(o, res) != 0) return LS_RETRY;
-    if (lj_conn_write(o->conn, o->body.p, o->body.len, err, sizeof err) != 0) {
+    enum ls_net_result why = ls_netconn_write(o->conn, o->body.p, o->body.len, err, sizeof err);
+    if (why != LS_NET_OK) {
         drop_conn(o);
-        fill(res, 0, strstr(err, "timed out") ? "timeout" : "connection", err);
+        fill(res, 0, stream_reason(why), err);
         return LS_RETRY;
     }
     fill(res, 0, "", "");

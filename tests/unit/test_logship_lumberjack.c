@@ -179,17 +179,18 @@ static int send_five(struct srv *s, uint32_t *acked, char *err, size_t errlen, i
     int rc;
     assert_int_equal(srv_start(s, &th), 0);
     snprintf(port, sizeof port, "%d", s->port);
-    struct lj_conn_conf cc = { .host = "127.0.0.1", .port = port, .connect_timeout_ms = 2000,
+    struct ls_netconn_conf cc = { .host = "127.0.0.1", .port = port, .connect_timeout_ms = 2000,
                                .io_timeout_ms = io_ms };
-    struct lj_conn *c = lj_conn_open(&cc, err, errlen);
+    struct ls_netconn *c = ls_netconn_open(&cc, err, errlen);
     assert_non_null(c);
     buf_init(&frames, 1 << 20);
     buf_init(&inner, 1 << 20);
     assert_int_equal(lj_encode_window(&frames, 5), 0);
     for (uint32_t i = 1; i <= 5; i++) assert_int_equal(lj_encode_json(&inner, i, "{\"m\":\"x\"}", 9), 0);
     assert_int_equal(lj_encode_compressed(&frames, inner.p, inner.len, 1), 0);
-    rc = lj_conn_send_window(c, frames.p, frames.len, 5, acked, err, errlen);
-    lj_conn_close(c);
+    enum ls_net_result why;
+    rc = lj_send_window(c, frames.p, frames.len, 5, acked, &why, err, errlen);
+    ls_netconn_close(c);
     pthread_join(th, NULL);
     close(s->lfd);
     buf_free(&frames);
@@ -244,11 +245,11 @@ static void test_connect_refused(void **state)
     assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
     snprintf(port, sizeof port, "%d", ntohs(a.sin_port));
     close(fd);
-    struct lj_conn_conf cc = { .host = "127.0.0.1", .port = port, .connect_timeout_ms = 1000 };
-    assert_null(lj_conn_open(&cc, err, sizeof err));
+    struct ls_netconn_conf cc = { .host = "127.0.0.1", .port = port, .connect_timeout_ms = 1000 };
+    assert_null(ls_netconn_open(&cc, err, sizeof err));
     assert_non_null(strstr(err, "connect"));
-    struct lj_conn_conf bad = { .host = "no-such-host.invalid", .port = "1", .connect_timeout_ms = 1000 };
-    assert_null(lj_conn_open(&bad, err, sizeof err));
+    struct ls_netconn_conf bad = { .host = "no-such-host.invalid", .port = "1", .connect_timeout_ms = 1000 };
+    assert_null(ls_netconn_open(&bad, err, sizeof err));
 }
 
 /* The window adapts as Filebeat's: small start, x1.5 on whole ACKs of a full
