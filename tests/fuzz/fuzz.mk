@@ -29,7 +29,7 @@ build-fuzz/liblogship.a: $(FUZZ_LOGSHIP_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 build-fuzz/fuzz_common_%: build-fuzz/obj/tests/fuzz/fuzz_common_%.o build-fuzz/libcommon.a
-	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ -lm -lpthread
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ -ljson-c -lm -lpthread
 
 build-fuzz/fuzz_logship_%: build-fuzz/obj/tests/fuzz/fuzz_logship_%.o build-fuzz/liblogship.a \
 		build-fuzz/libcommon.a build-fuzz/civetweb.o
