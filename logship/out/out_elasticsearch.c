@@ -33,6 +33,7 @@
 #include "timefmt.h"
 #include "logship/redact.h"
 #include "logship/out/es_bulk.h"
+#include "logship/out/event.h"
 #include "logship/out/es_status.h"
 #include "logship/out/gzip.h"
 #include "logship/out/http.h"
@@ -206,7 +207,7 @@ static void reject(struct es_out *o, const struct ls_record *r, size_t i, int st
     set_reason(o, o->drop_reason, reason, strlen(reason));
     if (o->dl_fd < 0) return;
     size_t mark = o->dl.len;
-    es_bulk_rfc3339_ns(clock_real_ns(), ts);
+    timefmt_rfc3339_ns(ts, clock_real_ns());
     es_bulk_doc_id(r, id);
     if (buf_adds(&o->dl, "{") || jsonw_kv_str(&o->dl, "time", ts) ||
         jsonw_kv_str(&o->dl, "output", o->name) ||
@@ -214,7 +215,7 @@ static void reject(struct es_out *o, const struct ls_record *r, size_t i, int st
         jsonw_kv_str(&o->dl, "_id", id) || jsonw_kv_int(&o->dl, "status", status) ||
         buf_adds(&o->dl, ",\"error\":{") || jsonw_kv_str(&o->dl, "type", type) ||
         jsonw_kv_str(&o->dl, "reason", reason) || buf_adds(&o->dl, "},\"document\":") ||
-        es_bulk_encode_doc(&o->dl, r) || buf_adds(&o->dl, "}\n")) {
+        ls_event_encode(&o->dl, r) || buf_adds(&o->dl, "}\n")) {
         buf_truncate(&o->dl, mark);
         o->v[i] = LS_RETRY;   /* cannot keep it: do not acknowledge it */
         o->rejected--;

@@ -1,7 +1,7 @@
 /* out_logstash: the Logstash output, one of three transports chosen by the URL scheme.
  *
  * Every record becomes the same JSON event as an Elasticsearch document
- * (es_bulk_encode_doc: @timestamp, the line's fields or "message", labels).
+ * (event.h: @timestamp, the line's fields or "message", labels).
  *
  *   http://, https://   the http input (codec json): one POST of a JSON array
  *       per batch, judged by http_rows below over core/verdict.h's common
@@ -31,7 +31,7 @@
 #include "jsonw.h"
 #include "log.h"
 #include "logship/redact.h"
-#include "logship/out/es_bulk.h"
+#include "logship/out/event.h"
 #include "logship/out/gzip.h"
 #include "logship/out/http.h"
 #include "logship/out/lumberjack.h"
@@ -236,7 +236,7 @@ static enum ls_verdict flush_http(struct lsout *o, const struct ls_batch *b, str
     buf_reset(&o->body);
     if (buf_addc(&o->body, '[')) goto toobig;
     for (size_t i = 0; i < b->n; i++) {
-        if ((i && buf_addc(&o->body, ',')) || es_bulk_encode_doc(&o->body, &b->recs[i])) goto toobig;
+        if ((i && buf_addc(&o->body, ',')) || ls_event_encode(&o->body, &b->recs[i])) goto toobig;
     }
     if (buf_addc(&o->body, ']')) goto toobig;
     const void *body = o->body.p;
@@ -312,7 +312,7 @@ static enum ls_verdict flush_beats(struct lsout *o, const struct ls_batch *b, st
         for (size_t k = 0; k < n; k++) {
             const struct ls_record *r = &b->recs[acked_total + k];
             buf_reset(&o->body);
-            if (es_bulk_encode_doc(&o->body, r) || lj_encode_json(&o->inner, (uint32_t)(k + 1), o->body.p, o->body.len)) {
+            if (ls_event_encode(&o->body, r) || lj_encode_json(&o->inner, (uint32_t)(k + 1), o->body.p, o->body.len)) {
                 if (k == 0) {
                     fill(res, 0, "too_large", "event does not fit the frame cap");
                     goto partial_drop;
@@ -369,7 +369,7 @@ static enum ls_verdict flush_tcp(struct lsout *o, const struct ls_batch *b, stru
     char err[256];
     buf_reset(&o->body);
     for (size_t i = 0; i < b->n; i++) {
-        if (es_bulk_encode_doc(&o->body, &b->recs[i]) || buf_addc(&o->body, '\n')) {
+        if (ls_event_encode(&o->body, &b->recs[i]) || buf_addc(&o->body, '\n')) {
             fill(res, 0, "too_large", "batch does not fit the write cap");
             res->dropped = b->n;
             return LS_DROP;

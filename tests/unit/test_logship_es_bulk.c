@@ -8,6 +8,8 @@
 #include <cmocka.h>
 
 #include "logship/out/es_bulk.h"
+#include "logship/out/event.h"
+#include "timefmt.h"
 
 static struct ls_record rec_of(const char *line, const char *labels, const char *origin, int64_t ts)
 {
@@ -30,7 +32,7 @@ static char *doc_of(const char *line, const char *labels)
     buf_t b;
     struct ls_record r = rec_of(line, labels, "f:1:2:abc@0", 1764295384123456789LL);
     buf_init(&b, 1 << 20);
-    assert_int_equal(es_bulk_encode_doc(&b, &r), 0);
+    assert_int_equal(ls_event_encode(&b, &r), 0);
     assert_true(b.len < sizeof out);
     memcpy(out, b.p, b.len + 1);
     buf_free(&b);
@@ -41,13 +43,13 @@ static void test_timestamp(void **state)
 {
     char ts[32];
     (void)state;
-    assert_int_equal(es_bulk_rfc3339_ns(1764295384123456789LL, ts), 30);
+    assert_int_equal(timefmt_rfc3339_ns(ts, 1764295384123456789LL), 30);
     assert_string_equal(ts, "2025-11-28T02:03:04.123456789Z");
-    es_bulk_rfc3339_ns(0, ts);
+    timefmt_rfc3339_ns(ts, 0);
     assert_string_equal(ts, "1970-01-01T00:00:00.000000000Z");
-    es_bulk_rfc3339_ns(-1, ts);
+    timefmt_rfc3339_ns(ts, -1);
     assert_string_equal(ts, "1969-12-31T23:59:59.999999999Z");
-    es_bulk_rfc3339_ns(INT64_MAX, ts);   /* clamped, still well-formed */
+    timefmt_rfc3339_ns(ts, INT64_MAX);   /* clamped, still well-formed */
     assert_int_equal(strlen(ts), 30);
 }
 
