@@ -33,15 +33,21 @@ static void put2(char *o, unsigned v)
     o[1] = (char)('0' + v % 10);
 }
 
-void timefmt_put_us_z(char *out, unsigned us)
+/* Write ".<digits>Z" and a NUL at out[19..]: the fraction v, zero-padded. */
+static void put_frac_z(char *out, uint32_t v, int digits)
 {
     out[19] = '.';
-    for (int i = 25; i >= 20; i--) {
-        out[i] = (char)('0' + us % 10);
-        us /= 10;
+    for (int i = 19 + digits; i >= 20; i--) {
+        out[i] = (char)('0' + v % 10);
+        v /= 10;
     }
-    out[26] = 'Z';
-    out[27] = '\0';
+    out[20 + digits] = 'Z';
+    out[21 + digits] = '\0';
+}
+
+void timefmt_put_us_z(char *out, unsigned us)
+{
+    put_frac_z(out, us, 6);
 }
 
 /* Write "YYYY-MM-DDTHH:MM:SS" (19 bytes) for sec since the epoch, the year
@@ -114,13 +120,7 @@ size_t timefmt_rfc3339_ns(char *out, int64_t ts_ns)
         cached_sec = sec;
     }
     memcpy(out, cached, 19);
-    out[19] = '.';
-    for (int i = 28; i >= 20; i--) {
-        out[i] = (char)('0' + ns % 10);
-        ns /= 10;
-    }
-    out[29] = 'Z';
-    out[30] = '\0';
+    put_frac_z(out, (uint32_t)ns, 9);
     return TIMEFMT_RFC3339_NS_LEN;
 }
 

@@ -76,21 +76,6 @@ struct es_out {
     uint64_t total_duplicates;
 };
 
-static void es_log(enum log_level l, const struct es_out *o, const char *msg, const char *k1,
-                   const char *v1, const char *k2, const char *v2)
-{
-    buf_t b;
-    if (!log_enabled(l)) return;
-    buf_init(&b, LOG_LINE_MAX);
-    log_begin(&b, l, msg);
-    if (jsonw_kv_str(&b, "output", o->name) || (k1 && jsonw_kv_str(&b, k1, v1)) ||
-        (k2 && jsonw_kv_str(&b, k2, v2))) {
-        /* the line goes out with what fitted */
-    }
-    log_emit(&b);
-    buf_free(&b);
-}
-
 static void es_destroy(void *ctx)
 {
     struct es_out *o = ctx;
@@ -239,8 +224,8 @@ static void flush_dead_letters(struct es_out *o, size_t n)
     }
     if (ok && fsync(o->dl_fd) != 0) ok = 0;
     if (!ok) {
-        es_log(LOG_ERROR, o, "dead letter write failed; rejected documents will be retried",
-               "path", o->dead_letter, "error", strerror(errno));
+        log_kv(LOG_ERROR, "dead letter write failed; rejected documents will be retried", "output", o->name,
+               "path", o->dead_letter, "error", strerror(errno), NULL);
         for (size_t i = 0; i < n; i++)
             if (o->v[i] == LS_DROP) o->v[i] = LS_RETRY;
         snprintf(o->reason, sizeof o->reason, "dead_letter_failed");
@@ -411,14 +396,14 @@ static enum ls_verdict es_flush(void *ctx, const struct ls_batch *b, struct ls_f
     if (o->duplicates) {
         o->total_duplicates += o->duplicates;
         snprintf(num, sizeof num, "%zu", o->duplicates);
-        es_log(LOG_INFO, o, "documents already stored (409 on create), counted as delivered",
-               "duplicates", num, NULL, NULL);
+        log_kv(LOG_INFO, "documents already stored (409 on create), counted as delivered", "output", o->name,
+               "duplicates", num, NULL);
     }
     if (drop) {
         snprintf(num, sizeof num, "%zu", drop);
-        es_log(LOG_WARN, o, o->dl_fd >= 0 ? "documents rejected, written to the dead letter file"
-                                          : "documents rejected and dropped (no --dead-letter)",
-               "count", num, "error", o->detail);
+        log_kv(LOG_WARN, o->dl_fd >= 0 ? "documents rejected, written to the dead letter file"
+                                       : "documents rejected and dropped (no --dead-letter)",
+               "output", o->name, "count", num, "error", o->detail, NULL);
     }
     res->http_status = o->last_status;
     res->retry_after_ms = o->retry_after_ms;

@@ -58,19 +58,6 @@ struct lsout {
     struct ls_gzip gz_state;            /* http body compressor, reused */
 };
 
-static void lso_log(enum log_level l, const struct lsout *o, const char *msg, const char *k, const char *v)
-{
-    buf_t b;
-    if (!log_enabled(l)) return;
-    buf_init(&b, LOG_LINE_MAX);
-    log_begin(&b, l, msg);
-    if (jsonw_kv_str(&b, "output", o->name) || (k && jsonw_kv_str(&b, k, v))) {
-        /* the line goes out with what fitted */
-    }
-    log_emit(&b);
-    buf_free(&b);
-}
-
 static void lso_destroy(void *ctx)
 {
     struct lsout *o = ctx;
@@ -277,7 +264,8 @@ static int ensure_conn(struct lsout *o, struct ls_flush_result *res)
 {
     char err[256];
     if (o->conn && !ls_netconn_alive(o->conn)) {
-        lso_log(LOG_INFO, o, "connection closed by the peer while idle; reconnecting", "peer", o->host);
+        log_kv(LOG_INFO, "connection closed by the peer while idle; reconnecting", "output", o->name, "peer", o->host,
+               NULL);
         ls_netconn_close(o->conn);
         o->conn = NULL;
     }
@@ -287,7 +275,7 @@ static int ensure_conn(struct lsout *o, struct ls_flush_result *res)
         fill(res, 0, "connection", err);
         return -1;
     }
-    lso_log(LOG_INFO, o, "connected", "peer", o->host);
+    log_kv(LOG_INFO, "connected", "output", o->name, "peer", o->host, NULL);
     return 0;
 }
 
