@@ -1,4 +1,5 @@
-/* verdict: the common status → verdict rows and the lookup that lets an output's own rows extend them (see verdict.h). */
+/* verdict: the common status → verdict rows and the lookup that lets an output's own rows extend them (see
+ * verdict.h). */
 #include "logship/core/verdict.h"
 
 #include <limits.h>

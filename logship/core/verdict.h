@@ -1,4 +1,5 @@
-/* verdict: what a backend's answer means to the engine, as one status → verdict table that every output extends row by row.
+/* verdict: what a backend's answer means to the engine, as one status → verdict table that every output extends row
+ * by row.
  *
  * The common rows hold what HTTP itself says; an output adds rows only where
  * its backend differs (with the reason in the row's comment) or where it has

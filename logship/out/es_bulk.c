@@ -1,4 +1,5 @@
-/* es_bulk: one _bulk NDJSON pair, the create action with its deterministic _id followed by the record's event (see es_bulk.h). */
+/* es_bulk: one _bulk NDJSON pair, the create action with its deterministic _id followed by the record's event (see
+ * es_bulk.h). */
 #include "logship/out/es_bulk.h"
 
 #include <string.h>
@@ -6,11 +7,11 @@
 #include "jsonw.h"
 #include "logship/out/event.h"
 
-int es_bulk_encode_pair(buf_t *out, const char *index, const struct ls_record *rec)
+int ls_es_bulk_encode_pair(buf_t *out, const char *index, const struct ls_record *rec)
 {
     size_t mark = out->len;
     char id[ES_BULK_ID_LEN + 1];
-    es_bulk_doc_id(rec, id);
+    ls_es_bulk_doc_id(rec, id);
     if (buf_adds(out, "{\"create\":{") ||
         (index && (buf_adds(out, "\"_index\":") || jsonw_str(out, index, strlen(index)) ||
                    buf_addc(out, ','))) ||

@@ -1,4 +1,5 @@
-/* es_docid: the deterministic _id of an Elasticsearch document, so that a replayed record yields a 409, not a duplicate (see es_bulk.h). */
+/* es_docid: the deterministic _id of an Elasticsearch document, so that a replayed record yields a 409, not a
+ * duplicate (see es_bulk.h). */
 #include "logship/out/es_bulk.h"
 
 #include <stdio.h>
@@ -30,13 +31,14 @@ static void hash128(const unsigned char *p, size_t n, uint64_t *a, uint64_t *b)
         h2 = (h2 << 27 | h2 >> 37) * 0x9fb21c651e98df25ULL;
     }
     uint64_t last = 0;
-    for (size_t k = 0; i + k < n; k++) last |= (uint64_t)p[i + k] << (8 * k);
+    for (size_t k = 0; i + k < n; k++)
+        last |= (uint64_t)p[i + k] << (8 * k);
     h2 ^= mix64(last ^ 0xd6e8feb86659fd93ULL);
     *a = mix64(h1 ^ (uint64_t)n);
     *b = mix64(h2);
 }
 
-void es_bulk_doc_id(const struct ls_record *rec, char out[ES_BULK_ID_LEN + 1])
+void ls_es_bulk_doc_id(const struct ls_record *rec, char out[ES_BULK_ID_LEN + 1])
 {
     static const char hex[] = "0123456789abcdef";
     char tmp[32];
@@ -44,7 +46,7 @@ void es_bulk_doc_id(const struct ls_record *rec, char out[ES_BULK_ID_LEN + 1])
     if (rec->origin && rec->origin_len > 0) {
         hash128((const unsigned char *)rec->origin, rec->origin_len, &h[0], &h[1]);
     } else {
-        int n = snprintf(tmp, sizeof tmp, "seq:%llu", (unsigned long long)rec->seq);
+        int n = snprintf(tmp, sizeof(tmp), "seq:%llu", (unsigned long long)rec->seq);
         hash128((const unsigned char *)tmp, (size_t)n, &h[0], &h[1]);
     }
     for (int w = 0; w < 2; w++)

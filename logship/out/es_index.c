@@ -1,4 +1,5 @@
-/* es_index: the Elasticsearch target name of a record, an index pattern expanded with the record's UTC date (see es_bulk.h). */
+/* es_index: the Elasticsearch target name of a record, an index pattern expanded with the record's UTC date (see
+ * es_bulk.h). */
 #include "logship/out/es_bulk.h"
 
 #include <stdio.h>
@@ -28,7 +29,7 @@ static int conversion_at(char c, size_t *width)
     return -1;
 }
 
-int es_bulk_index_name(const char *pattern, int64_t ts_ns, char *out, size_t outlen)
+int ls_es_bulk_index_name(const char *pattern, int64_t ts_ns, char *out, size_t outlen)
 {
     if (!pattern || !out || outlen == 0)
         return -1;
@@ -56,7 +57,7 @@ int es_bulk_index_name(const char *pattern, int64_t ts_ns, char *out, size_t out
     return (int)o;
 }
 
-int es_bulk_index_check(const char *pattern, char *err, size_t errlen)
+int ls_es_bulk_index_check(const char *pattern, char *err, size_t errlen)
 {
     char tmp[ES_BULK_INDEX_MAX];
     if (!pattern || !*pattern) {
@@ -67,8 +68,9 @@ int es_bulk_index_check(const char *pattern, char *err, size_t errlen)
         snprintf(err, errlen, "index '%s': must not start with '-', '_', '+' or '.'", pattern);
         return -1;
     }
-    if (es_bulk_index_name(pattern, 0, tmp, sizeof(tmp)) < 0) {
-        snprintf(err, errlen, "index '%s': use lowercase a-z 0-9 . _ - + and only %%Y %%m %%d %%H %%%% (at most %d bytes)",
+    if (ls_es_bulk_index_name(pattern, 0, tmp, sizeof(tmp)) < 0) {
+        snprintf(err, errlen,
+                 "index '%s': use lowercase a-z 0-9 . _ - + and only %%Y %%m %%d %%H %%%% (at most %d bytes)",
                  pattern, ES_BULK_INDEX_MAX - 1);
         return -1;
     }

@@ -1,4 +1,5 @@
-/* es_resp: reading a _bulk response, the per-item statuses and errors in request order, tolerating a body cut short (see es_bulk.h). */
+/* es_resp: reading a _bulk response, the per-item statuses and errors in request order, tolerating a body cut short
+ * (see es_bulk.h). */
 #include "logship/out/es_bulk.h"
 
 #include <string.h>
@@ -43,7 +44,7 @@ static const char *member_str(const struct jsonscan_obj *o, const char *name, ch
 }
 
 /* Parse {"type":..,"reason":..,...} (or a bare string reason) at p. */
-static const char *parse_error(const char *p, const char *end, struct es_bulk_item *it)
+static const char *parse_error(const char *p, const char *end, struct ls_es_bulk_item *it)
 {
     if (*p == '"')
         return decode_str(p, end, it->reason, sizeof(it->reason));
@@ -77,7 +78,7 @@ static const char *parse_status(const char *p, const char *end, int *status)
 }
 
 /* The inner object of an item: {"_index":..,"status":201,"error":{...}}. */
-static const char *parse_item_body(const char *p, const char *end, struct es_bulk_item *it)
+static const char *parse_item_body(const char *p, const char *end, struct ls_es_bulk_item *it)
 {
     struct jsonscan_obj o;
     if (jsonscan_obj_open(&o, p, end) != 0)
@@ -95,7 +96,7 @@ static const char *parse_item_body(const char *p, const char *end, struct es_bul
 }
 
 /* One element of "items": {"create":{...}} (any action name). */
-static const char *parse_item(const char *p, const char *end, struct es_bulk_item *it)
+static const char *parse_item(const char *p, const char *end, struct ls_es_bulk_item *it)
 {
     struct jsonscan_obj o;
     if (p >= end || *p != '{' || jsonscan_obj_open(&o, p, end) != 0)
@@ -108,15 +109,15 @@ static const char *parse_item(const char *p, const char *end, struct es_bulk_ite
 
 /* The "items" array at p (at '['): items[0..cap) filled in order, out's
  * counts kept. The byte after ']', or NULL where the array breaks off. */
-static const char *parse_items(const char *p, const char *end, struct es_bulk_item *items, size_t cap,
-                               struct es_bulk_resp *out)
+static const char *parse_items(const char *p, const char *end, struct ls_es_bulk_item *items, size_t cap,
+                               struct ls_es_bulk_resp *out)
 {
     p = jsonscan_ws(p + 1, end);
     if (p < end && *p == ']')
         return p + 1;
     for (;;) {
-        struct es_bulk_item tmp;
-        struct es_bulk_item *it = out->total < cap ? &items[out->total] : &tmp;
+        struct ls_es_bulk_item tmp;
+        struct ls_es_bulk_item *it = out->total < cap ? &items[out->total] : &tmp;
         memset(it, 0, sizeof(*it));
         p = parse_item(p, end, it);
         if (!p)
@@ -135,8 +136,8 @@ static const char *parse_items(const char *p, const char *end, struct es_bulk_it
     }
 }
 
-int es_bulk_parse_response(const char *body, size_t len, struct es_bulk_item *items, size_t cap,
-                           struct es_bulk_resp *out)
+int ls_es_bulk_parse_response(const char *body, size_t len, struct ls_es_bulk_item *items, size_t cap,
+                           struct ls_es_bulk_resp *out)
 {
     memset(out, 0, sizeof(*out));
     out->errors = -1;

@@ -40,24 +40,24 @@ static const struct ls_verdict_row item_rows[] = {
     { LONG_MIN, LONG_MAX, LS_DROP, "rejected", NULL },
 };
 
-static struct es_status_class from_row(const struct ls_verdict_row *r, const char *fix)
+static struct ls_es_status_class from_row(const struct ls_verdict_row *r, const char *fix)
 {
-    struct es_status_class c = { r->verdict, 0, r->reason, fix };
+    struct ls_es_status_class c = { r->verdict, 0, r->reason, fix };
     return c;
 }
 
-struct es_status_class es_status_item(int status, const char *type)
+struct ls_es_status_class ls_es_status_item(int status, const char *type)
 {
     const struct ls_verdict_row *r = ls_verdict_find(item_rows, sizeof(item_rows) / sizeof(item_rows[0]), status);
     if (r->verdict == LS_DONE) {
-        struct es_status_class c = from_row(r, NULL);
+        struct ls_es_status_class c = from_row(r, NULL);
         c.duplicate = status == 409;
         return c;
     }
     if (type && *type) {
         for (size_t i = 0; i < sizeof(config_types) / sizeof(config_types[0]); i++) {
             if (strcmp(type, config_types[i].type) == 0) {
-                struct es_status_class c = { LS_CONFIG, 0, config_types[i].reason, config_types[i].fix };
+                struct ls_es_status_class c = { LS_CONFIG, 0, config_types[i].reason, config_types[i].fix };
                 return c;
             }
         }
@@ -79,7 +79,7 @@ static const struct ls_verdict_row request_rows[] = {
     { 300, 399, LS_CONFIG, "redirect", "point --elasticsearch at the cluster itself, not at a redirect" },
 };
 
-struct es_status_class es_status_request(long status)
+struct ls_es_status_class ls_es_status_request(long status)
 {
     const struct ls_verdict_row *r = ls_verdict_lookup(request_rows, sizeof(request_rows) / sizeof(request_rows[0]),
                                                        status);

@@ -33,7 +33,7 @@
 
 #include "logship/core/output.h"
 
-struct es_status_class {
+struct ls_es_status_class {
     enum ls_verdict verdict;
     int duplicate;          /* 1 for 409: delivered, counted apart */
     const char *reason;     /* short metric label value, e.g. "forbidden" */
@@ -42,10 +42,10 @@ struct es_status_class {
 
 /* Classify one item by its status and error.type (NULL or "" when none).
  * Never fails; returned strings are static. */
-struct es_status_class es_status_item(int status, const char *type);
+struct ls_es_status_class ls_es_status_item(int status, const char *type);
 
 /* Classify a whole-request HTTP status other than 2xx and 413 (which the
  * output handles itself); status 0 means no response. Never fails. */
-struct es_status_class es_status_request(long status);
+struct ls_es_status_class ls_es_status_request(long status);
 
 #endif

@@ -30,7 +30,7 @@ struct keyset {
 static void keyset_clear(struct keyset *ks)
 {
     if (++ks->cur == 0) {
-        memset(ks->stamp, 0, sizeof ks->stamp);
+        memset(ks->stamp, 0, sizeof(ks->stamp));
         ks->cur = 1;
     }
     ks->n = 0;
@@ -57,7 +57,8 @@ static int keyset_add(struct keyset *ks, const char *k, size_t n)
             ks->n++;
             return 1;
         }
-        if (ks->hash[i] == h && ks->klen[i] == n && memcmp(ks->key[i], k, n) == 0) return 0;
+        if (ks->hash[i] == h && ks->klen[i] == n && memcmp(ks->key[i], k, n) == 0)
+            return 0;
     }
     return 0;
 }
@@ -68,7 +69,8 @@ static int json_str_fast(buf_t *out, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') return jsonw_str(out, s, n);
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+            return jsonw_str(out, s, n);
     }
     size_t mark = out->len;
     if (buf_addc(out, '"') || buf_add(out, s, n) || buf_addc(out, '"')) {
@@ -87,7 +89,8 @@ struct doc_ctx {
 static int add_label(void *arg, const char *k, size_t kn, const char *v, size_t vn)
 {
     struct doc_ctx *dc = arg;
-    if (!keyset_add(dc->ks, k, kn)) return 0;
+    if (!keyset_add(dc->ks, k, kn))
+        return 0;
     if (buf_addc(dc->out, ',') || json_str_fast(dc->out, k, kn) || buf_addc(dc->out, ':') ||
         json_str_fast(dc->out, v, vn)) {
         dc->failed = 1;
@@ -181,46 +184,53 @@ not_object:
     return 0;
 }
 
-int ls_event_encode(buf_t *out, const struct ls_record *rec)
+/* The members after @timestamp: the line's own, or the line as "message".
+ * 0, or -1 on out's cap. */
+static int add_line(buf_t *out, const struct ls_record *rec, struct keyset *ks)
 {
-    size_t mark = out->len;
-    char ts[32];
     char kbuf[1024];
-    static _Thread_local struct keyset ks;   /* reused: keyset_clear is O(1) */
-    struct doc_ctx dc = { out, &ks, 0 };
-    size_t tn = timefmt_rfc3339_ns(ts, rec->ts_ns);
-    int r;
-
-    keyset_clear(&ks);
-    keyset_add(&ks, "@timestamp", 10);
-    if (buf_adds(out, "{\"@timestamp\":\"") || buf_add(out, ts, tn) || buf_addc(out, '"'))
-        goto fail;
-    r = copy_object_members(out, rec->line ? rec->line : "", rec->line ? rec->line_len : 0, &ks,
-                            kbuf, sizeof kbuf);
-    if (r < 0) goto fail;
-    if (r == 0) {
-        keyset_clear(&ks);                   /* forget keys of a rejected object */
-        keyset_add(&ks, "@timestamp", 10);
-        keyset_add(&ks, "message", 7);
-        if (buf_adds(out, ",\"message\":") || jsonw_str(out, rec->line ? rec->line : "", rec->line_len))
-            goto fail;
-    }
-    if (rec->labels && rec->labels_len > 0) {
-        size_t lmark = out->len;
-        buf_t scratch;
-        buf_init(&scratch, rec->labels_len);
-        int lr = ls_labels_each(rec->labels, rec->labels_len, &scratch, add_label, &dc);
-        buf_free(&scratch);
-        if (lr != 0) {
-            if (dc.failed)
-                goto fail;
-            buf_truncate(out, lmark);   /* malformed label string: ship the line without labels */
-        }
-    }
-    if (buf_addc(out, '}')) goto fail;
-    return 0;
-fail:
-    buf_truncate(out, mark);
-    return -1;
+    const char *line = rec->line ? rec->line : "";
+    int r = copy_object_members(out, line, rec->line ? rec->line_len : 0, ks, kbuf, sizeof(kbuf));
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    keyset_clear(ks);                   /* forget keys of a rejected object */
+    keyset_add(ks, "@timestamp", 10);
+    keyset_add(ks, "message", 7);
+    return buf_adds(out, ",\"message\":") || jsonw_str(out, line, rec->line_len) ? -1 : 0;
 }
 
+/* The labels not already present, as string fields. 0, or -1 on out's cap;
+ * a malformed label string adds none (the line ships without labels). */
+static int add_labels(buf_t *out, const struct ls_record *rec, struct keyset *ks)
+{
+    if (!rec->labels || rec->labels_len == 0)
+        return 0;
+    struct doc_ctx dc = { out, ks, 0 };
+    size_t mark = out->len;
+    buf_t scratch;
+    buf_init(&scratch, rec->labels_len);
+    int r = ls_labels_each(rec->labels, rec->labels_len, &scratch, add_label, &dc);
+    buf_free(&scratch);
+    if (r == 0)
+        return 0;
+    if (dc.failed)
+        return -1;
+    buf_truncate(out, mark);
+    return 0;
+}
+
+int ls_event_encode(buf_t *out, const struct ls_record *rec)
+{
+    static _Thread_local struct keyset ks;   /* reused: keyset_clear is O(1) */
+    size_t mark = out->len;
+    char ts[TIMEFMT_RFC3339_NS_LEN + 1];
+    size_t tn = timefmt_rfc3339_ns(ts, rec->ts_ns);
+    keyset_clear(&ks);
+    keyset_add(&ks, "@timestamp", 10);
+    if (buf_adds(out, "{\"@timestamp\":\"") || buf_add(out, ts, tn) || buf_addc(out, '"') || add_line(out, rec, &ks) ||
+        add_labels(out, rec, &ks) || buf_addc(out, '}')) {
+        buf_truncate(out, mark);
+        return -1;
+    }
+    return 0;
+}

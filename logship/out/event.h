@@ -1,4 +1,5 @@
-/* event: the JSON event of one record, the document Elasticsearch indexes and the event Logstash receives, written once for both.
+/* event: the JSON event of one record, the document Elasticsearch indexes and the event Logstash receives, written
+ * once for both.
  *
  * Fields: @timestamp (the record's time, RFC 3339 UTC with nanoseconds)
  * first; then the line's own members when the line is one valid JSON object

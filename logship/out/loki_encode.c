@@ -168,6 +168,34 @@ static int64_t stream_id(struct ls_loki_enc *e, const char *labels, size_t len)
     return (int64_t)e->nstreams++;
 }
 
+/* Give every record its stream (e->sid), counting each stream's records.
+ * 0, or -1 on OOM. The hash table's slots are the caller's to clear. */
+static int assign_streams(struct ls_loki_enc *e, const struct ls_record *recs, size_t n)
+{
+    int64_t prev = -1;
+    for (size_t i = 0; i < n; i++) {
+        const struct ls_record *r = &recs[i];
+        int64_t id;
+        /* Consecutive records usually share a stream: skip the hash then. */
+        if (prev >= 0 && e->streams[prev].len == r->labels_len &&
+            memcmp(e->streams[prev].labels, r->labels, r->labels_len) == 0) {
+            id = prev;
+        } else {
+            id = stream_id(e, r->labels, r->labels_len);
+            if (id < 0)
+                return -1;
+        }
+        struct stream *st = &e->streams[id];
+        if (st->count > 0 && r->ts_ns < st->last_ts)
+            st->unsorted = 1;
+        st->last_ts = r->ts_ns;
+        st->count++;
+        e->sid[i] = (uint32_t)id;
+        prev = id;
+    }
+    return 0;
+}
+
 int ls_loki_group(struct ls_loki_enc *e, const struct ls_record *recs, size_t n)
 {
     e->norder = 0;
@@ -195,29 +223,11 @@ int ls_loki_group(struct ls_loki_enc *e, const struct ls_record *recs, size_t n)
         e->table = t;
         e->table_cap = tc;
     }
-    int64_t prev = -1;
-    for (size_t i = 0; i < n; i++) {
-        const struct ls_record *r = &recs[i];
-        int64_t id;
-        /* Consecutive records usually share a stream: skip the hash then. */
-        if (prev >= 0 && e->streams[prev].len == r->labels_len &&
-            memcmp(e->streams[prev].labels, r->labels, r->labels_len) == 0) {
-            id = prev;
-        } else {
-            id = stream_id(e, r->labels, r->labels_len);
-            if (id < 0)
-                goto oom;
-        }
-        struct stream *st = &e->streams[id];
-        if (st->count > 0 && r->ts_ns < st->last_ts)
-            st->unsorted = 1;
-        st->last_ts = r->ts_ns;
-        st->count++;
-        e->sid[i] = (uint32_t)id;
-        prev = id;
-    }
+    int rc = assign_streams(e, recs, n);
     for (size_t s = 0; s < e->nstreams; s++)
         e->table[e->streams[s].slot] = 0;
+    if (rc != 0)
+        goto out;
     uint32_t pos = 0;
     for (size_t s = 0; s < e->nstreams; s++) {
         e->streams[s].start = pos;
@@ -239,8 +249,9 @@ int ls_loki_group(struct ls_loki_enc *e, const struct ls_record *recs, size_t n)
         struct stream *st = &e->streams[s];
         if (st->bad || !st->unsorted)
             continue;
-        if (grow_array((void **)&e->sortbuf, &e->sort_cap, st->count, sizeof(*e->sortbuf)) != 0)
-            goto oom_sorted;
+        rc = grow_array((void **)&e->sortbuf, &e->sort_cap, st->count, sizeof(*e->sortbuf));
+        if (rc != 0)
+            goto out;
         for (uint32_t k = 0; k < st->count; k++) {
             uint32_t idx = e->order[st->start + k];
             e->sortbuf[k].ts = recs[idx].ts_ns;
@@ -250,15 +261,13 @@ int ls_loki_group(struct ls_loki_enc *e, const struct ls_record *recs, size_t n)
         for (uint32_t k = 0; k < st->count; k++)
             e->order[st->start + k] = e->sortbuf[k].idx;
     }
-    return 0;
-oom:
-    for (size_t s = 0; s < e->nstreams; s++)
-        e->table[e->streams[s].slot] = 0;
-oom_sorted:
-    e->norder = 0;
-    e->nrecs = 0;
-    e->nstreams = 0;
-    return -1;
+out:
+    if (rc != 0) {
+        e->norder = 0;
+        e->nrecs = 0;
+        e->nstreams = 0;
+    }
+    return rc;
 }
 
 const uint32_t *ls_loki_enc_order(const struct ls_loki_enc *e, size_t *n)

@@ -1,4 +1,5 @@
-/* loki_resp: the Loki status → verdict table, and the reading of Loki's 400 bodies (reason, "total ignored: N out of M"). */
+/* loki_resp: the Loki status → verdict table, and the reading of Loki's 400 bodies (reason, "total ignored: N out of
+ * M"). */
 #include <stdio.h>
 #include <string.h>
 
@@ -11,7 +12,7 @@
 
 static int has(const char *body, size_t len, const char *needle)
 {
-    return memmem(body, len, needle, strlen(needle)) != NULL;
+    return memmem(body, len, needle, strlen(needle)) ? 1 : 0;
 }
 
 const char *ls_loki_400_reason(const char *body, size_t len)

@@ -1,4 +1,5 @@
-/* lumberjack: Lumberjack v2 frames, the adaptive client window, and sending a window over a netconn (see lumberjack.h). */
+/* lumberjack: Lumberjack v2 frames, the adaptive client window, and sending a window over a netconn (see
+ * lumberjack.h). */
 #include "logship/out/lumberjack.h"
 #include "clock.h"
 
@@ -26,24 +27,25 @@ static int frame_head(buf_t *out, char type, uint32_t v)
 {
     unsigned char h[6] = { LJ_VERSION, (unsigned char)type };
     put32(h + 2, v);
-    return buf_add(out, h, sizeof h);
+    return buf_add(out, h, sizeof(h));
 }
 
-int lj_encode_window(buf_t *out, uint32_t n)
+int ls_lj_encode_window(buf_t *out, uint32_t n)
 {
     return frame_head(out, 'W', n);
 }
 
-int lj_encode_ack(buf_t *out, uint32_t seq)
+int ls_lj_encode_ack(buf_t *out, uint32_t seq)
 {
     return frame_head(out, 'A', seq);
 }
 
-int lj_encode_json(buf_t *out, uint32_t seq, const void *payload, size_t len)
+int ls_lj_encode_json(buf_t *out, uint32_t seq, const void *payload, size_t len)
 {
     size_t mark = out->len;
     unsigned char l[4];
-    if (len > UINT32_MAX) return -1;
+    if (len > UINT32_MAX)
+        return -1;
     put32(l, (uint32_t)len);
     if (buf_reserve(out, 10 + len) || frame_head(out, 'J', seq) || buf_add(out, l, 4) ||
         buf_add(out, payload, len)) {
@@ -53,62 +55,80 @@ int lj_encode_json(buf_t *out, uint32_t seq, const void *payload, size_t len)
     return 0;
 }
 
-int lj_encode_compressed(buf_t *out, const void *frames, size_t len, int level)
+int ls_lj_encode_compressed(buf_t *out, const void *frames, size_t len, int level)
 {
     size_t mark = out->len;
     uLongf zlen = compressBound((uLong)len);
     int rc = -1;
-    if (len > UINT32_MAX || level < 1 || level > 9) return -1;
-    if (frame_head(out, 'C', 0) || buf_reserve(out, (size_t)zlen)) goto out;
-    if (compress2((Bytef *)out->p + out->len, &zlen, frames, (uLong)len, level) != Z_OK) goto out;
-    if (zlen > UINT32_MAX) goto out;
+    if (len > UINT32_MAX || level < 1 || level > 9)
+        return -1;
+    if (frame_head(out, 'C', 0) || buf_reserve(out, (size_t)zlen))
+        goto out;
+    if (compress2((Bytef *)out->p + out->len, &zlen, frames, (uLong)len, level) != Z_OK)
+        goto out;
+    if (zlen > UINT32_MAX)
+        goto out;
     put32((unsigned char *)out->p + mark + 2, (uint32_t)zlen);
     out->len += zlen;
     out->p[out->len] = '\0';
     rc = 0;
 out:
-    if (rc) buf_truncate(out, mark);
+    if (rc)
+        buf_truncate(out, mark);
     return rc;
 }
 
-long lj_frame_decode(const unsigned char *p, size_t n, size_t max_payload, struct lj_frame *f)
+long ls_lj_frame_decode(const unsigned char *p, size_t n, size_t max_payload, struct ls_lj_frame *f)
 {
-    memset(f, 0, sizeof *f);
-    if (n >= 1 && p[0] != LJ_VERSION && p[0] != '1') return -1;
-    if (n < 2) return 0;
+    memset(f, 0, sizeof(*f));
+    if (n >= 1 && p[0] != LJ_VERSION && p[0] != '1')
+        return -1;
+    if (n < 2)
+        return 0;
     f->type = (char)p[1];
     switch (p[1]) {
     case 'W':
     case 'A':
-        if (n < 6) return 0;
-        if (p[1] == 'W') f->count = get32(p + 2);
-        else f->seq = get32(p + 2);
+        if (n < 6)
+            return 0;
+        if (p[1] == 'W')
+            f->count = get32(p + 2);
+        else
+            f->seq = get32(p + 2);
         return 6;
     case 'J':
     case 'C': {
         size_t hdr = p[1] == 'J' ? 10 : 6;
-        if (n < hdr) return 0;
-        if (p[1] == 'J') f->seq = get32(p + 2);
+        if (n < hdr)
+            return 0;
+        if (p[1] == 'J')
+            f->seq = get32(p + 2);
         uint32_t len = get32(p + hdr - 4);
-        if (len > max_payload) return -1;
-        if (n - hdr < len) return 0;
+        if (len > max_payload)
+            return -1;
+        if (n - hdr < len)
+            return 0;
         f->payload = p + hdr;
         f->len = len;
         return (long)(hdr + len);
     }
     case 'D': {
         /* seq, pair count, then per pair: key len, key, value len, value */
-        if (n < 10) return 0;
+        if (n < 10)
+            return 0;
         f->seq = get32(p + 2);
         f->count = get32(p + 6);
         size_t off = 10;
         for (uint32_t i = 0; i < f->count; i++) {
             for (int kv = 0; kv < 2; kv++) {
-                if (n - off < 4) return 0;
+                if (n - off < 4)
+                    return 0;
                 uint32_t l = get32(p + off);
-                if (l > max_payload || off - 10 + 4 + (size_t)l > max_payload) return -1;
+                if (l > max_payload || off - 10 + 4 + (size_t)l > max_payload)
+                    return -1;
                 off += 4;
-                if (n - off < l) return 0;
+                if (n - off < l)
+                    return 0;
                 off += l;
             }
         }
@@ -121,39 +141,45 @@ long lj_frame_decode(const unsigned char *p, size_t n, size_t max_payload, struc
     }
 }
 
-int lj_inflate(const unsigned char *p, size_t n, buf_t *out)
+int ls_lj_inflate(const unsigned char *p, size_t n, buf_t *out)
 {
     z_stream zs;
     size_t mark = out->len;
     size_t max = out->max ? out->max : SIZE_MAX / 2;
     int rc = -1, zr;
-    memset(&zs, 0, sizeof zs);
-    if (inflateInit(&zs) != Z_OK) return -1;
+    memset(&zs, 0, sizeof(zs));
+    if (inflateInit(&zs) != Z_OK)
+        return -1;
     zs.next_in = (Bytef *)(uintptr_t)p;
     zs.avail_in = (uInt)(n > UINT32_MAX ? UINT32_MAX : n);
     do {
         size_t want = max - out->len < 16384 ? max - out->len : 16384;
-        if (want == 0 || buf_reserve(out, want)) goto out;   /* does not fit under the cap */
+        if (want == 0 || buf_reserve(out, want))
+            goto out;   /* does not fit under the cap */
         zs.next_out = (Bytef *)out->p + out->len;
         zs.avail_out = (uInt)want;
         size_t before = zs.avail_out;
         zr = inflate(&zs, Z_NO_FLUSH);
         out->len += before - zs.avail_out;
         out->p[out->len] = '\0';
-        if (zr == Z_STREAM_END) break;
-        if (zr != Z_OK) goto out;   /* Z_BUF_ERROR here: input ended before the stream did */
+        if (zr == Z_STREAM_END)
+            break;
+        if (zr != Z_OK)
+            goto out;   /* Z_BUF_ERROR here: input ended before the stream did */
     } while (1);
-    if (zs.avail_in != 0) goto out;  /* trailing garbage */
+    if (zs.avail_in != 0)
+        goto out;  /* trailing garbage */
     rc = 0;
 out:
     inflateEnd(&zs);
-    if (rc) buf_truncate(out, mark);
+    if (rc)
+        buf_truncate(out, mark);
     return rc;
 }
 
 /* ---- window ------------------------------------------------------------------ */
 
-void lj_window_init(struct lj_window *w, uint32_t max)
+void ls_lj_window_init(struct ls_lj_window *w, uint32_t max)
 {
     w->max = max >= 1 ? max : 1;
     w->size = LJ_WINDOW_START < w->max ? LJ_WINDOW_START : w->max;
@@ -167,7 +193,7 @@ static uint32_t grow15(uint32_t n)
     return g > UINT32_MAX ? UINT32_MAX : (uint32_t)g;
 }
 
-void lj_window_ok(struct lj_window *w, uint32_t sent)
+void ls_lj_window_ok(struct ls_lj_window *w, uint32_t sent)
 {
     if (sent < w->size)
         return;
@@ -181,14 +207,14 @@ void lj_window_ok(struct lj_window *w, uint32_t sent)
     }
 }
 
-void lj_window_shrink(struct lj_window *w)
+void ls_lj_window_shrink(struct ls_lj_window *w)
 {
     w->size = w->size / 2 >= 1 ? w->size / 2 : 1;
 }
 
 /* ---- sending a window ------------------------------------------------------- */
 
-int lj_send_window(struct ls_netconn *c, const void *frames, size_t len, uint32_t n, uint32_t *acked,
+int ls_lj_send_window(struct ls_netconn *c, const void *frames, size_t len, uint32_t n, uint32_t *acked,
                    enum ls_net_result *why, char *err, size_t errlen)
 {
     unsigned char rbuf[64];
@@ -200,9 +226,9 @@ int lj_send_window(struct ls_netconn *c, const void *frames, size_t len, uint32_
     int64_t io_ms = ls_netconn_io_timeout_ms(c);
     int64_t deadline = clock_mono_ms() + io_ms;
     for (;;) {
-        struct lj_frame f;
+        struct ls_lj_frame f;
         long used;
-        while ((used = lj_frame_decode(rbuf, rlen, 0, &f)) > 0) {
+        while ((used = ls_lj_frame_decode(rbuf, rlen, 0, &f)) > 0) {
             if (f.type != 'A') {
                 snprintf(err, errlen, "protocol: server sent frame type 0x%02x", (unsigned char)f.type);
                 return -1;

@@ -200,6 +200,7 @@ struct ls_netconn *ls_netconn_open(const struct ls_netconn_conf *conf, char *err
         return NULL;
     }
     c->fd = -1;
+    int ok = 0;
     c->io_timeout_ms = conf->io_timeout_ms > 0 ? conf->io_timeout_ms : 30000;
     int64_t deadline = clock_mono_ms() + (conf->connect_timeout_ms > 0 ? conf->connect_timeout_ms : 10000);
     struct addrinfo hints;
@@ -209,14 +210,14 @@ struct ls_netconn *ls_netconn_open(const struct ls_netconn_conf *conf, char *err
     int gai = getaddrinfo(conf->host, conf->port, &hints, &res);
     if (gai != 0) {
         snprintf(err, errlen, "resolve %s:%s: %s", conf->host, conf->port, gai_strerror(gai));
-        goto fail;
+        goto out;
     }
     char last[200] = "no address";
     for (const struct addrinfo *ai = res; ai && c->fd < 0; ai = ai->ai_next)
         c->fd = connect_one(ai, deadline, last, sizeof(last));
     if (c->fd < 0) {
         snprintf(err, errlen, "connect %s:%s: %s", conf->host, conf->port, last);
-        goto fail;
+        goto out;
     }
     int one = 1;
     if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) {
@@ -226,14 +227,16 @@ struct ls_netconn *ls_netconn_open(const struct ls_netconn_conf *conf, char *err
         /* dead peers are still caught by the io timeout */
     }
     if (conf->tls && tls_setup(c, conf, deadline, err, errlen) != 0)
-        goto fail;
-    freeaddrinfo(res);
-    return c;
-fail:
+        goto out;
+    ok = 1;
+out:
     if (res)
         freeaddrinfo(res);
-    ls_netconn_close(c);
-    return NULL;
+    if (!ok) {
+        ls_netconn_close(c);
+        c = NULL;
+    }
+    return c;
 }
 
 /* SIGPIPE from SSL_write on a dead peer must not kill the process: block it

@@ -1,4 +1,5 @@
-/* netconn: one TCP client connection with optional TLS (OpenSSL) and deadlines, the transport the Lumberjack v2 and tcp json_lines outputs share.
+/* netconn: one TCP client connection with optional TLS (OpenSSL) and deadlines, the transport the Lumberjack v2 and
+ * tcp json_lines outputs share.
  *
  * Connecting resolves the host, tries each address with a non-blocking
  * connect bounded by connect_timeout_ms, and (with tls) handshakes within the

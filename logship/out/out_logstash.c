@@ -15,7 +15,7 @@
  *       Logstash ACKs its last sequence number. A partial ACK marks 1..acked
  *       DONE; a connection lost, or no ACK progress within the request
  *       timeout, RETRIES the rest. At-least-once. The window adapts as
- *       Filebeat's does (lj_window in lumberjack.h): it starts at
+ *       Filebeat's does (ls_lj_window in lumberjack.h): it starts at
  *       LJ_WINDOW_START events, grows by half on every fully ACKed full
  *       window up to LS_BEATS_WINDOW, and halves on errors and timeouts, so
  *       a server that caps the window it accepts still gets everything.
@@ -53,7 +53,7 @@ struct lsout {
     char host[256], port[16];
     char *ca_file, *cert_file, *key_file;
     struct ls_netconn *conn;
-    struct lj_window win;               /* T_BEATS: adapts to what the server ACKs */
+    struct ls_lj_window win;               /* T_BEATS: adapts to what the server ACKs */
     buf_t body, inner, gz;
     struct ls_gzip gz_state;            /* http body compressor, reused */
 };
@@ -164,7 +164,7 @@ static void *lso_create(const struct ls_output_conf *conf, char *err, size_t err
     o->cc.insecure_skip_verify = conf->insecure_skip_verify;
     o->cc.connect_timeout_ms = conf->connect_timeout_ms > 0 ? conf->connect_timeout_ms : 10000;
     o->cc.io_timeout_ms = conf->request_timeout_ms > 0 ? conf->request_timeout_ms : 30000;
-    lj_window_init(&o->win, LS_BEATS_WINDOW);
+    ls_lj_window_init(&o->win, LS_BEATS_WINDOW);
     return o;
 fail:
     lso_destroy(o);
@@ -174,8 +174,8 @@ fail:
 static void fill(struct ls_flush_result *res, int status, const char *reason, const char *detail)
 {
     res->http_status = status;
-    snprintf(res->reason, sizeof res->reason, "%s", reason);
-    snprintf(res->detail, sizeof res->detail, "%s", detail ? detail : "");
+    snprintf(res->reason, sizeof(res->reason), "%s", reason);
+    snprintf(res->detail, sizeof(res->detail), "%s", detail ? detail : "");
 }
 
 #define FIX_URL "check the --logstash URL"
@@ -221,11 +221,14 @@ static enum ls_verdict flush_http(struct lsout *o, const struct ls_batch *b, str
     enum ls_verdict v;
 
     buf_reset(&o->body);
-    if (buf_addc(&o->body, '[')) goto toobig;
+    if (buf_addc(&o->body, '['))
+        goto toobig;
     for (size_t i = 0; i < b->n; i++) {
-        if ((i && buf_addc(&o->body, ',')) || ls_event_encode(&o->body, &b->recs[i])) goto toobig;
+        if ((i && buf_addc(&o->body, ',')) || ls_event_encode(&o->body, &b->recs[i]))
+            goto toobig;
     }
-    if (buf_addc(&o->body, ']')) goto toobig;
+    if (buf_addc(&o->body, ']'))
+        goto toobig;
     const void *body = o->body.p;
     size_t blen = o->body.len;
     if (o->compress && ls_gzip_body(&o->gz_state, o->body.p, o->body.len, &o->gz) == 0) {
@@ -233,7 +236,7 @@ static enum ls_verdict flush_http(struct lsout *o, const struct ls_batch *b, str
         blen = o->gz.len;
         hdrs[1] = "Content-Encoding: gzip";
     }
-    memset(&resp, 0, sizeof resp);
+    memset(&resp, 0, sizeof(resp));
     if (ls_http_post(o->http, o->url, hdrs, body, blen, &resp) != 0) {
         fill(res, 0, resp.timed_out ? "timeout" : "connection", resp.error);
         ls_http_response_free(&resp);
@@ -242,8 +245,9 @@ static enum ls_verdict flush_http(struct lsout *o, const struct ls_batch *b, str
     long st = resp.status;
     res->retry_after_ms = resp.retry_after_ms;
     char detail[1024];
-    size_t dn = resp.body.len < sizeof detail - 1 ? resp.body.len : sizeof detail - 1;
-    if (dn) memcpy(detail, resp.body.p, dn);
+    size_t dn = resp.body.len < sizeof(detail) - 1 ? resp.body.len : sizeof(detail) - 1;
+    if (dn)
+        memcpy(detail, resp.body.p, dn);
     detail[dn] = '\0';
     const struct ls_verdict_row *row = ls_verdict_lookup(http_rows, sizeof(http_rows) / sizeof(http_rows[0]), st);
     v = row->verdict;
@@ -269,8 +273,9 @@ static int ensure_conn(struct lsout *o, struct ls_flush_result *res)
         ls_netconn_close(o->conn);
         o->conn = NULL;
     }
-    if (o->conn) return 0;
-    o->conn = ls_netconn_open(&o->cc, err, sizeof err);
+    if (o->conn)
+        return 0;
+    o->conn = ls_netconn_open(&o->cc, err, sizeof(err));
     if (!o->conn) {
         fill(res, 0, "connection", err);
         return -1;
@@ -291,16 +296,19 @@ static enum ls_verdict flush_beats(struct lsout *o, const struct ls_batch *b, st
     size_t acked_total = 0;   /* records [0, acked_total) are delivered */
     char err[256];
 
-    if (ensure_conn(o, res) != 0) return LS_RETRY;
+    if (ensure_conn(o, res) != 0)
+        return LS_RETRY;
     while (acked_total < b->n) {
         size_t n = b->n - acked_total;
-        if (n > o->win.size) n = o->win.size;
+        if (n > o->win.size)
+            n = o->win.size;
         buf_reset(&o->inner);
         buf_reset(&o->body);
         for (size_t k = 0; k < n; k++) {
             const struct ls_record *r = &b->recs[acked_total + k];
             buf_reset(&o->body);
-            if (ls_event_encode(&o->body, r) || lj_encode_json(&o->inner, (uint32_t)(k + 1), o->body.p, o->body.len)) {
+            if (ls_event_encode(&o->body, r) ||
+                ls_lj_encode_json(&o->inner, (uint32_t)(k + 1), o->body.p, o->body.len)) {
                 if (k == 0) {
                     fill(res, 0, "too_large", "event does not fit the frame cap");
                     goto partial_drop;
@@ -310,16 +318,17 @@ static enum ls_verdict flush_beats(struct lsout *o, const struct ls_batch *b, st
             }
         }
         buf_reset(&o->body);
-        if (lj_encode_window(&o->body, (uint32_t)n) || lj_encode_compressed(&o->body, o->inner.p, o->inner.len, 3)) {
+        if (ls_lj_encode_window(&o->body, (uint32_t)n) ||
+            ls_lj_encode_compressed(&o->body, o->inner.p, o->inner.len, 3)) {
             fill(res, 0, "too_large", "window does not fit the frame cap");
             goto partial_drop;
         }
         uint32_t acked = 0;
         enum ls_net_result why;
-        if (lj_send_window(o->conn, o->body.p, o->body.len, (uint32_t)n, &acked, &why, err, sizeof err) != 0) {
+        if (ls_lj_send_window(o->conn, o->body.p, o->body.len, (uint32_t)n, &acked, &why, err, sizeof(err)) != 0) {
             char ws[16];
-            lj_window_shrink(&o->win);
-            snprintf(ws, sizeof ws, "%u", (unsigned)o->win.size);
+            ls_lj_window_shrink(&o->win);
+            snprintf(ws, sizeof(ws), "%u", (unsigned)o->win.size);
             log_kv(LOG_WARN, "beats window not acknowledged; resending the rest in smaller windows",
                    "output", o->name, "error", err, "next_window", ws, NULL);
             drop_conn(o);
@@ -328,14 +337,15 @@ static enum ls_verdict flush_beats(struct lsout *o, const struct ls_batch *b, st
             break;
         }
         acked_total += n;
-        lj_window_ok(&o->win, (uint32_t)n);
+        ls_lj_window_ok(&o->win, (uint32_t)n);
     }
     if (acked_total == b->n) {
         fill(res, 0, "", "");
         return LS_DONE;
     }
     if (acked_total > 0 && res->item) {
-        for (size_t i = 0; i < b->n; i++) res->item[i] = i < acked_total ? LS_DONE : LS_RETRY;
+        for (size_t i = 0; i < b->n; i++)
+            res->item[i] = i < acked_total ? LS_DONE : LS_RETRY;
         return LS_PARTIAL;
     }
     return LS_RETRY;
@@ -363,8 +373,9 @@ static enum ls_verdict flush_tcp(struct lsout *o, const struct ls_batch *b, stru
             return LS_DROP;
         }
     }
-    if (ensure_conn(o, res) != 0) return LS_RETRY;
-    enum ls_net_result why = ls_netconn_write(o->conn, o->body.p, o->body.len, err, sizeof err);
+    if (ensure_conn(o, res) != 0)
+        return LS_RETRY;
+    enum ls_net_result why = ls_netconn_write(o->conn, o->body.p, o->body.len, err, sizeof(err));
     if (why != LS_NET_OK) {
         drop_conn(o);
         fill(res, 0, stream_reason(why), err);
