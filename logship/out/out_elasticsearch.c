@@ -190,7 +190,6 @@ static void config_reason(struct es_out *o, const struct ls_es_status_class *c, 
 static void reject(struct es_out *o, const struct ls_record *r, size_t i, int status,
                    const char *type, const char *reason)
 {
-    char ts[32], id[ES_BULK_ID_LEN + 1], tmp[ES_BULK_INDEX_MAX];
     o->v[i] = LS_DROP;
     o->rejected++;
     if (!o->drop_reason[0])
@@ -199,6 +198,7 @@ static void reject(struct es_out *o, const struct ls_record *r, size_t i, int st
     if (o->dl_fd < 0)
         return;
     size_t mark = o->dl.len;
+    char ts[TIMEFMT_RFC3339_NS_LEN + 1], id[ES_BULK_ID_LEN + 1], tmp[ES_BULK_INDEX_MAX];
     timefmt_rfc3339_ns(ts, clock_real_ns());
     ls_es_bulk_doc_id(r, id);
     if (buf_adds(&o->dl, "{") || jsonw_kv_str(&o->dl, "time", ts) ||
@@ -264,16 +264,13 @@ static size_t resp_cap(size_t n)
 /* Send recs[lo, hi) as one _bulk request and judge each record. Recurses on 413. */
 static void send_range(struct es_out *o, const struct ls_record *recs, size_t lo, size_t hi)
 {
-    struct ls_http_response resp;
-    const char *hdrs[3] = { "Content-Type: application/x-ndjson", NULL, NULL };
-    char tmp[ES_BULK_INDEX_MAX];
-    size_t encoded_hi = lo;
-
     if (o->stop) {
         mark_range(o, lo, hi, o->config ? LS_CONFIG : LS_RETRY);
         return;
     }
     buf_reset(&o->body);
+    char tmp[ES_BULK_INDEX_MAX];
+    size_t encoded_hi = lo;
     for (size_t i = lo; i < hi; i++) {
         const char *ix = o->index_dated ? index_for(o, &recs[i], tmp, sizeof(tmp)) : NULL;
         if (ls_es_bulk_encode_pair(&o->body, ix, &recs[i]) != 0)
@@ -292,6 +289,7 @@ static void send_range(struct es_out *o, const struct ls_record *recs, size_t lo
         send_range(o, recs, encoded_hi, hi);
         return;
     }
+    const char *hdrs[3] = { "Content-Type: application/x-ndjson", NULL, NULL };
     const void *body = o->body.p;
     size_t blen = o->body.len;
     if (o->compress) {
@@ -305,6 +303,7 @@ static void send_range(struct es_out *o, const struct ls_record *recs, size_t lo
         /* cannot happen (the bounds are asserted at the top); the previous cap stays, and
          * items a cut response leaves out are retried */
     }
+    struct ls_http_response resp;
     memset(&resp, 0, sizeof(resp));
     int rc = ls_http_post(o->http, o->url, hdrs, body, blen, &resp);
     o->last_status = rc == 0 ? (int)resp.status : 0;

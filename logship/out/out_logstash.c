@@ -214,21 +214,27 @@ static const char *stream_reason(enum ls_net_result why)
 }
 
 /* The http input: 200 done, 429 back off. */
-static enum ls_verdict flush_http(struct lsout *o, const struct ls_batch *b, struct ls_flush_result *res)
+/* The batch as one JSON array of events in o->body. 0, or -1 on the request cap. */
+static int encode_array(struct lsout *o, const struct ls_batch *b)
 {
-    struct ls_http_response resp;
-    const char *hdrs[3] = { "Content-Type: application/json", NULL, NULL };
-    enum ls_verdict v;
-
     buf_reset(&o->body);
     if (buf_addc(&o->body, '['))
-        goto toobig;
+        return -1;
     for (size_t i = 0; i < b->n; i++) {
         if ((i && buf_addc(&o->body, ',')) || ls_event_encode(&o->body, &b->recs[i]))
-            goto toobig;
+            return -1;
     }
-    if (buf_addc(&o->body, ']'))
-        goto toobig;
+    return buf_addc(&o->body, ']') ? -1 : 0;
+}
+
+static enum ls_verdict flush_http(struct lsout *o, const struct ls_batch *b, struct ls_flush_result *res)
+{
+    if (encode_array(o, b) != 0) {
+        fill(res, 0, "too_large", "batch does not fit the request cap");
+        res->dropped = b->n;
+        return LS_DROP;
+    }
+    const char *hdrs[3] = { "Content-Type: application/json", NULL, NULL };
     const void *body = o->body.p;
     size_t blen = o->body.len;
     if (o->compress && ls_gzip_body(&o->gz_state, o->body.p, o->body.len, &o->gz) == 0) {
@@ -236,6 +242,7 @@ static enum ls_verdict flush_http(struct lsout *o, const struct ls_batch *b, str
         blen = o->gz.len;
         hdrs[1] = "Content-Encoding: gzip";
     }
+    struct ls_http_response resp;
     memset(&resp, 0, sizeof(resp));
     if (ls_http_post(o->http, o->url, hdrs, body, blen, &resp) != 0) {
         fill(res, 0, resp.timed_out ? "timeout" : "connection", resp.error);
@@ -250,7 +257,7 @@ static enum ls_verdict flush_http(struct lsout *o, const struct ls_batch *b, str
         memcpy(detail, resp.body.p, dn);
     detail[dn] = '\0';
     const struct ls_verdict_row *row = ls_verdict_lookup(http_rows, sizeof(http_rows) / sizeof(http_rows[0]), st);
-    v = row->verdict;
+    enum ls_verdict v = row->verdict;
     fill(res, (int)st, v == LS_DONE ? "" : row->reason, v == LS_DONE ? "" : detail);
     if (v == LS_DROP)
         res->dropped = b->n;
@@ -258,10 +265,6 @@ static enum ls_verdict flush_http(struct lsout *o, const struct ls_batch *b, str
         res->fix = row->fix;
     ls_http_response_free(&resp);
     return v;
-toobig:
-    fill(res, 0, "too_large", "batch does not fit the request cap");
-    res->dropped = b->n;
-    return LS_DROP;
 }
 
 static int ensure_conn(struct lsout *o, struct ls_flush_result *res)
