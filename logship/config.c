@@ -574,10 +574,10 @@ static int validate(struct ls_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "--spool-dir must not be empty");
         return -1;
     }
-    uint64_t rec_max = c->max_line_bytes + (64u << 10) + LS_SPOOL_REC_HDR;
-    if (c->spool_max_bytes < 4 * rec_max) {
+    uint64_t spool_min = ls_spool_min_bytes(ls_spool_max_record(c->max_line_bytes));
+    if (c->spool_max_bytes < spool_min) {
         snprintf(err, errlen, "--spool-max-bytes must be at least 4 x (--max-line-bytes + 64KiB) = %" PRIu64,
-                 4 * rec_max);
+                 spool_min);
         return -1;
     }
     if (c->metrics_addr && strcmp(c->metrics_addr, "none") != 0 && c->metrics_addr[0] != '\0') {
