@@ -1,6 +1,7 @@
 /* event: the JSON event of a record that Elasticsearch and Logstash both ship (see event.h). */
 #include "logship/out/event.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +200,43 @@ static int add_line(buf_t *out, const struct ls_record *rec, struct keyset *ks)
     return buf_adds(out, ",\"message\":") || jsonw_str(out, line, rec->line_len) ? -1 : 0;
 }
 
+/* Each thread's scratch for unescaped label values, kept between records (a
+ * buffer per record costs an allocation per event) and freed when the thread
+ * ends. NULL when out of memory. */
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static pthread_key_t scratch_key;
+static int scratch_key_ok;
+
+static void scratch_free(void *p)
+{
+    buf_free(p);
+    free(p);
+}
+
+static void scratch_key_init(void)
+{
+    scratch_key_ok = pthread_key_create(&scratch_key, scratch_free) == 0;
+}
+
+static buf_t *thread_scratch(void)
+{
+    pthread_once(&scratch_once, scratch_key_init);
+    if (!scratch_key_ok)
+        return NULL;
+    buf_t *b = pthread_getspecific(scratch_key);
+    if (b)
+        return b;
+    b = malloc(sizeof(*b));
+    if (!b)
+        return NULL;
+    buf_init(b, 0);
+    if (pthread_setspecific(scratch_key, b) != 0) {
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
 /* The labels not already present, as string fields. 0, or -1 on out's cap;
  * a malformed label string adds none (the line ships without labels). */
 static int add_labels(buf_t *out, const struct ls_record *rec, struct keyset *ks)
@@ -207,10 +245,10 @@ static int add_labels(buf_t *out, const struct ls_record *rec, struct keyset *ks
         return 0;
     struct doc_ctx dc = { out, ks, 0 };
     size_t mark = out->len;
-    buf_t scratch;
-    buf_init(&scratch, rec->labels_len);
-    int r = ls_labels_each(rec->labels, rec->labels_len, &scratch, add_label, &dc);
-    buf_free(&scratch);
+    buf_t *scratch = thread_scratch();
+    if (!scratch)
+        return -1;
+    int r = ls_labels_each(rec->labels, rec->labels_len, scratch, add_label, &dc);
     if (r == 0)
         return 0;
     if (dc.failed)
