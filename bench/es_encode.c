@@ -50,7 +50,7 @@ int main(int argc, char **argv)
         double t0 = now_s();
         buf_reset(&b);
         for (int i = 0; i < 1000; i++) {
-            if (es_bulk_encode_pair(&b, NULL, &recs[i]) != 0) return 1;
+            if (ls_es_bulk_encode_pair(&b, NULL, &recs[i]) != 0) return 1;
             in_bytes += recs[i].line_len;
         }
         double t1 = now_s();

@@ -7,7 +7,7 @@ CFLAGS  ?= -O2 -g
 BENCH_BUILD ?= build/bench
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wstrict-prototypes \
         -Wmissing-prototypes -Wno-missing-field-initializers
-LOKI_BENCH_SRCS := bench/loki_encode.c logship/out/loki_encode.c logship/out/gzip.c common/buf.c common/jsonw.c
+LOKI_BENCH_SRCS := bench/loki_encode.c logship/out/loki_encode.c logship/out/gzip.c logship/core/labels.c common/buf.c common/jsonw.c
 LOKI_BENCH_ARGS ?=
 
 $(BENCH_BUILD)/loki_encode: $(LOKI_BENCH_SRCS) logship/out/loki_encode.h logship/out/gzip.h common/buf.h common/jsonw.h

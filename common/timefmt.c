@@ -33,24 +33,28 @@ static void put2(char *o, unsigned v)
     o[1] = (char)('0' + v % 10);
 }
 
-void timefmt_put_us_z(char *out, unsigned us)
+/* Write ".<digits>Z" and a NUL at out[19..]: the fraction v, zero-padded. */
+static void put_frac_z(char *out, uint32_t v, int digits)
 {
     out[19] = '.';
-    for (int i = 25; i >= 20; i--) {
-        out[i] = (char)('0' + us % 10);
-        us /= 10;
+    for (int i = 19 + digits; i >= 20; i--) {
+        out[i] = (char)('0' + v % 10);
+        v /= 10;
     }
-    out[26] = 'Z';
-    out[27] = '\0';
+    out[20 + digits] = 'Z';
+    out[21 + digits] = '\0';
 }
 
-size_t timefmt_rfc3339_us(char *out, const struct timespec *ts)
+void timefmt_put_us_z(char *out, unsigned us)
 {
-    int64_t s = (int64_t)ts->tv_sec;
-    long ns = ts->tv_nsec;
-    if (ns < 0 || ns >= 1000000000L)
-        ns = 0;
-    int64_t days = s / 86400, rem = s % 86400;
+    put_frac_z(out, us, 6);
+}
+
+/* Write "YYYY-MM-DDTHH:MM:SS" (19 bytes) for sec since the epoch, the year
+ * clamped into 0..9999. */
+static void put_date_time(char *out, int64_t sec)
+{
+    int64_t days = sec / 86400, rem = sec % 86400;
     if (rem < 0) {
         rem += 86400;
         days--;
@@ -62,7 +66,7 @@ size_t timefmt_rfc3339_us(char *out, const struct timespec *ts)
         y = 0;
     if (y > 9999)
         y = 9999;
-    unsigned yy = (unsigned)y, us = (unsigned)(ns / 1000);
+    unsigned yy = (unsigned)y;
     out[0] = (char)('0' + yy / 1000);
     out[1] = (char)('0' + yy / 100 % 10);
     out[2] = (char)('0' + yy / 10 % 10);
@@ -77,10 +81,48 @@ size_t timefmt_rfc3339_us(char *out, const struct timespec *ts)
     put2(out + 14, (unsigned)(rem / 60 % 60));
     out[16] = ':';
     put2(out + 17, (unsigned)(rem % 60));
-    timefmt_put_us_z(out, us);
+}
+
+size_t timefmt_rfc3339_us(char *out, const struct timespec *ts)
+{
+    long ns = ts->tv_nsec;
+    if (ns < 0 || ns >= 1000000000L)
+        ns = 0;
+    put_date_time(out, (int64_t)ts->tv_sec);
+    timefmt_put_us_z(out, (unsigned)(ns / 1000));
     return TIMEFMT_RFC3339_US_LEN;
 }
 
+#define FIRST_SEC (-62167219200LL)   /* 0000-01-01T00:00:00Z */
+#define LAST_SEC 253402300799LL      /* 9999-12-31T23:59:59Z */
+
+size_t timefmt_rfc3339_ns(char *out, int64_t ts_ns)
+{
+    /* Formatting the date costs more than the rest of an Elasticsearch
+     * document's framing, and consecutive records share their second: cache it. */
+    static _Thread_local int64_t cached_sec = INT64_MIN;
+    static _Thread_local char cached[19];
+    int64_t sec = ts_ns / 1000000000, ns = ts_ns % 1000000000;
+    if (ns < 0) {
+        ns += 1000000000;
+        sec--;
+    }
+    if (sec < FIRST_SEC) {
+        sec = FIRST_SEC;
+        ns = 0;
+    }
+    if (sec > LAST_SEC) {
+        sec = LAST_SEC;
+        ns = 999999999;
+    }
+    if (sec != cached_sec) {
+        put_date_time(cached, sec);
+        cached_sec = sec;
+    }
+    memcpy(out, cached, 19);
+    put_frac_z(out, (uint32_t)ns, 9);
+    return TIMEFMT_RFC3339_NS_LEN;
+}
 
 /* Read exactly k digits at s; -1 if any is not a digit. */
 static int digits(const char *s, int k)

@@ -11,10 +11,18 @@
 #include <time.h>
 
 #define TIMEFMT_RFC3339_US_LEN 27 /* "YYYY-MM-DDTHH:MM:SS.uuuuuuZ" */
+#define TIMEFMT_RFC3339_NS_LEN 30 /* "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ" */
 
 /* Write ts as RFC 3339 UTC with microseconds into out (at least 28 bytes,
  * NUL-terminated). Returns the length (27). Cannot fail for years 0..9999. */
 size_t timefmt_rfc3339_us(char *out, const struct timespec *ts);
+
+/* Write ts_ns (ns since the epoch) as RFC 3339 UTC with nanoseconds into out
+ * (at least 31 bytes, NUL-terminated): what Elasticsearch documents carry as
+ * @timestamp. Returns the length (30). Cannot fail: times outside years
+ * 0..9999 are clamped to 0000-01-01T00:00:00.000000000Z or
+ * 9999-12-31T23:59:59.999999999Z. Caches the seconds per thread. */
+size_t timefmt_rfc3339_ns(char *out, int64_t ts_ns);
 
 /* Write ".uuuuuuZ" and a NUL at out[19..27]: the part of a timestamp that
  * changes every microsecond, for callers that cache the seconds (log.c). */

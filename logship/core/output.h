@@ -8,15 +8,8 @@
  * line in output.c's registry; config.c reads the tables and never names a
  * backend. Outputs contain no retry loops and no sleeps.
  *
- * Verdicts, per batch or per record:
- *   LS_DONE   delivered (or already stored: ES 409 on create) → acknowledge
- *   LS_RETRY  transient (429, 5xx, timeout, connection error) → resend later
- *   LS_DROP   permanent for this data (Loki 400, ES item 4xx) → count, log,
- *             dead-letter if configured, acknowledge
- *   LS_CONFIG the backend says our configuration is wrong (401/403/404/407,
- *             or an ES item's security_exception / index_not_found_exception):
- *             alert loudly with res->fix, keep the data, /ready 503, probe
- *             every config_retry_ms until it works */
+ * The verdicts (LS_DONE, LS_RETRY, LS_DROP, LS_CONFIG, LS_PARTIAL) and the
+ * status table each output extends are core/verdict.h's. */
 #ifndef LOGSHIP_OUTPUT_H
 #define LOGSHIP_OUTPUT_H
 
@@ -25,8 +18,7 @@
 #include "cfg.h"
 #include "logship/core/auth.h"
 #include "logship/core/record.h"
-
-enum ls_verdict { LS_DONE = 0, LS_RETRY, LS_DROP, LS_CONFIG };
+#include "logship/core/verdict.h"
 
 /* What the engine hands to flush: records in spool order. */
 struct ls_batch {
@@ -61,9 +53,6 @@ struct ls_flush_result {
     const char *fix;            /* LS_CONFIG (whole or per item): a static one-line remedy the
                                  * engine logs (which privilege, which setting), or NULL */
 };
-
-/* Returned by flush when item[] carries per-record verdicts. */
-#define LS_PARTIAL ((enum ls_verdict)100)
 
 /* Options common to every output, from the command line / config file. */
 struct ls_output_conf {

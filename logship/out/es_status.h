@@ -20,18 +20,20 @@
  * they keep the data (the engine probes every --config-error-retry and turns
  * /ready 503) instead of dead-lettering a whole stream.
  *
- * Per request:
+ * Per request (the common table of core/verdict.h, with Elasticsearch's
+ * remedies and 1xx read as a redirect):
  *   2xx                             → read the items
  *   413                             → split (the output halves the request)
  *   408, 429, 5xx, no response      → LS_RETRY   everything not yet judged
  *   401, 403, 404, 407              → LS_CONFIG  credentials, privileges, URL, proxy auth
+ *   1xx, 3xx                        → LS_CONFIG  redirects are not followed: wrong URL
  *   other 4xx                       → LS_DROP    every document of that request */
 #ifndef LOGSHIP_ES_STATUS_H
 #define LOGSHIP_ES_STATUS_H
 
 #include "logship/core/output.h"
 
-struct es_status_class {
+struct ls_es_status_class {
     enum ls_verdict verdict;
     int duplicate;          /* 1 for 409: delivered, counted apart */
     const char *reason;     /* short metric label value, e.g. "forbidden" */
@@ -40,10 +42,10 @@ struct es_status_class {
 
 /* Classify one item by its status and error.type (NULL or "" when none).
  * Never fails; returned strings are static. */
-struct es_status_class es_status_item(int status, const char *type);
+struct ls_es_status_class ls_es_status_item(int status, const char *type);
 
 /* Classify a whole-request HTTP status other than 2xx and 413 (which the
  * output handles itself); status 0 means no response. Never fails. */
-struct es_status_class es_status_request(long status);
+struct ls_es_status_class ls_es_status_request(long status);
 
 #endif

@@ -6,14 +6,14 @@
 
 void ls_gzip_init(struct ls_gzip *g)
 {
-    memset(g, 0, sizeof *g);
+    memset(g, 0, sizeof(*g));
 }
 
 int ls_gzip_body(struct ls_gzip *g, const void *in, size_t n, buf_t *out)
 {
     buf_reset(out);
     if (!g->ready) {
-        memset(&g->zs, 0, sizeof g->zs);
+        memset(&g->zs, 0, sizeof(g->zs));
         if (deflateInit2(&g->zs, LS_GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
             return -1;
         g->ready = 1;

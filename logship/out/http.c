@@ -1,4 +1,5 @@
-/* http: a libcurl easy handle per output, kept alive across batches, with the auth and TLS options every HTTP backend shares. */
+/* http: a libcurl easy handle per output, kept alive across batches, with the auth and TLS options every HTTP
+ * backend shares. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -304,13 +305,14 @@ static int readable(const char *what, const char *path, char *err, size_t errlen
         CURLcode c_ = curl_easy_setopt(h->curl, opt, val);                        \
         if (c_ != CURLE_OK) {                                                     \
             snprintf(err, errlen, "libcurl: setting %s: %s", #opt, curl_easy_strerror(c_)); \
-            goto fail;                                                            \
+            goto out;                                                             \
         }                                                                         \
     } while (0)
 
 struct ls_http *ls_http_new(const struct ls_output_conf *conf, char *err, size_t errlen)
 {
     struct ls_http *h = NULL;
+    int ok = 0;
 
     pthread_once(&global_once, global_init);
     if (global_rc != CURLE_OK) {
@@ -331,7 +333,7 @@ struct ls_http *ls_http_new(const struct ls_output_conf *conf, char *err, size_t
     h->curl = curl_easy_init();
     if (!h->curl) {
         snprintf(err, errlen, "libcurl: cannot create a handle");
-        goto fail;
+        goto out;
     }
     long cto = conf->connect_timeout_ms > 0 ? (long)conf->connect_timeout_ms : DEFAULT_CONNECT_MS;
     long rto = conf->request_timeout_ms > 0 ? (long)conf->request_timeout_ms : DEFAULT_REQUEST_MS;
@@ -364,20 +366,20 @@ struct ls_http *ls_http_new(const struct ls_output_conf *conf, char *err, size_t
         h->sec[SECRET_APIKEY] = (struct secret){ .path = conf->api_key_file, .what = "API key file" };
     else if (conf->api_key && *conf->api_key && !(h->apikey_hdr = header_line(APIKEY, conf->api_key))) {
         snprintf(err, errlen, "out of memory");
-        goto fail;
+        goto out;
     }
     /* A credential file that cannot be used at start is a configuration error. */
     if (secrets_refresh(h, err, errlen) != 0)
-        goto fail;
+        goto out;
     if (conf->ca_file && *conf->ca_file) {
         if (readable("CA file", conf->ca_file, err, errlen) != 0)
-            goto fail;
+            goto out;
         SETOPT(CURLOPT_CAINFO, conf->ca_file);
     }
     if (conf->cert_file && *conf->cert_file) {
         if (readable("client certificate", conf->cert_file, err, errlen) != 0 ||
             readable("client key", conf->key_file, err, errlen) != 0)
-            goto fail;
+            goto out;
         SETOPT(CURLOPT_SSLCERT, conf->cert_file);
         SETOPT(CURLOPT_SSLKEY, conf->key_file);
     }
@@ -385,10 +387,13 @@ struct ls_http *ls_http_new(const struct ls_output_conf *conf, char *err, size_t
         SETOPT(CURLOPT_SSL_VERIFYPEER, 0L);
         SETOPT(CURLOPT_SSL_VERIFYHOST, 0L);
     }
+    ok = 1;
+out:
+    if (!ok) {
+        ls_http_free(h);
+        h = NULL;
+    }
     return h;
-fail:
-    ls_http_free(h);
-    return NULL;
 }
 
 int ls_http_set_body_max(struct ls_http *h, size_t max)
@@ -403,7 +408,7 @@ int ls_http_post(struct ls_http *h, const char *url, const char *const *extra_he
                  const void *body, size_t len, struct ls_http_response *resp)
 {
     struct curl_slist *hdrs = NULL, *t;
-    int rc = -1;
+    int rc = -1, oom = 1;
     char err[256];
 
     memset(resp, 0, sizeof(*resp));
@@ -419,22 +424,23 @@ int ls_http_post(struct ls_http *h, const char *url, const char *const *extra_he
     }
     for (size_t i = 0; extra_headers && extra_headers[i]; i++) {
         if (!(t = curl_slist_append(hdrs, extra_headers[i])))
-            goto oom;
+            goto out;
         hdrs = t;
     }
     if (!(t = curl_slist_append(hdrs, "Expect:")))
-        goto oom;
+        goto out;
     hdrs = t;
     if (h->token) {
         if (!(t = curl_slist_append(hdrs, h->token)))
-            goto oom;
+            goto out;
         hdrs = t;
     }
     if (h->apikey_hdr) {
         if (!(t = curl_slist_append(hdrs, h->apikey_hdr)))
-            goto oom;
+            goto out;
         hdrs = t;
     }
+    oom = 0;   /* the headers are built: what fails now says why itself */
     CURLcode c;
     if ((c = curl_easy_setopt(h->curl, CURLOPT_URL, url)) != CURLE_OK ||
         (c = curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, hdrs)) != CURLE_OK ||
@@ -457,10 +463,9 @@ int ls_http_post(struct ls_http *h, const char *url, const char *const *extra_he
         goto out;
     }
     rc = 0;
-    goto out;
-oom:
-    snprintf(resp->error, sizeof(resp->error), "out of memory building request headers");
 out:
+    if (oom)
+        snprintf(resp->error, sizeof(resp->error), "out of memory building request headers");
     /* The handle keeps a pointer to the list: detach it before freeing. */
     (void)curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
     (void)curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, NULL);

@@ -52,8 +52,6 @@ struct ls_loki_enc {
     size_t raw_cap;
     buf_t json;               /* uncompressed body scratch (JSON) */
     buf_t tmp;                /* unescaped label values */
-    ls_loki_label_fn each_fn; /* ls_loki_labels_each's callback, during the walk */
-    void *each_ctx;
     struct ls_gzip gz;        /* JSON body compressor, reused across pushes */
 };
 
@@ -125,96 +123,11 @@ const char *ls_loki_content_encoding(const struct ls_loki_enc *e)
     return e->gzip ? "gzip" : NULL;
 }
 
-/* --- Prometheus label strings ------------------------------------------------------ */
-
-static int name_start(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
-
-static int name_char(unsigned char c)
-{
-    return name_start(c) || (c >= '0' && c <= '9');
-}
-
-/* Walk {name="value", ...}. For each pair call emit (when not NULL) with the
- * name and the unescaped value in e->tmp. Returns 0 when the whole string is a
- * valid label set, -1 otherwise (or when emit fails). */
-typedef int (*pair_fn)(struct ls_loki_enc *e, const char *name, size_t nlen, int first);
-
-static int walk_labels(struct ls_loki_enc *e, const char *s, size_t n, pair_fn emit)
-{
-    size_t i = 0;
-    int first = 1;
-    if (n < 2 || s[0] != '{' || s[n - 1] != '}')
-        return -1;
-    i = 1;
-    n -= 1; /* s[n] is the closing brace */
-    while (i < n && s[i] == ' ')
-        i++;
-    while (i < n) {
-        size_t ns = i;
-        if (!name_start((unsigned char)s[i]))
-            return -1;
-        while (i < n && name_char((unsigned char)s[i]))
-            i++;
-        size_t nlen = i - ns;
-        if (i + 1 >= n || s[i] != '=' || s[i + 1] != '"')
-            return -1;
-        i += 2;
-        if (emit)
-            buf_reset(&e->tmp);
-        for (;;) {
-            if (i >= n)
-                return -1;
-            char c = s[i];
-            if (c == '"')
-                break;
-            if (c == '\\') {
-                if (i + 1 >= n)
-                    return -1;
-                char d = s[i + 1];
-                c = d == 'n' ? '\n' : d == 't' ? '\t' : d == '\\' ? '\\' : d == '"' ? '"' : 0;
-                if (!c)
-                    return -1;
-                i += 2;
-            } else {
-                i++;
-            }
-            if (emit && buf_addc(&e->tmp, c) != 0)
-                return -1;
-        }
-        i++; /* closing quote */
-        if (emit && emit(e, s + ns, nlen, first) != 0)
-            return -1;
-        first = 0;
-        if (i == n)
-            return 0;
-        if (s[i] != ',')
-            return -1;
-        i++;
-        while (i < n && s[i] == ' ')
-            i++;
-        if (i == n)
-            return -1;
-    }
-    return 0; /* "{}" */
-}
-
-static int emit_each(struct ls_loki_enc *e, const char *name, size_t nlen, int first)
-{
-    (void)first;
-    return e->each_fn(e->each_ctx, name, nlen, e->tmp.p ? e->tmp.p : "", e->tmp.len);
-}
+/* --- Prometheus label strings (core/labels.h's grammar) ------------------------------ */
 
 int ls_loki_labels_each(struct ls_loki_enc *e, const char *s, size_t n, ls_loki_label_fn fn, void *ctx)
 {
-    e->each_fn = fn;
-    e->each_ctx = ctx;
-    int rc = walk_labels(e, s, n, emit_each);
-    e->each_fn = NULL;
-    e->each_ctx = NULL;
-    return rc;
+    return ls_labels_each(s, n, &e->tmp, fn, ctx);
 }
 
 /* --- grouping ------------------------------------------------------------------------ */
@@ -250,9 +163,37 @@ static int64_t stream_id(struct ls_loki_enc *e, const char *labels, size_t len)
     st->len = len;
     st->hash = h;
     st->slot = (uint32_t)slot;
-    st->bad = walk_labels(e, labels, len, NULL) != 0;
+    st->bad = ls_labels_each(labels, len, &e->tmp, NULL, NULL) != 0;
     e->table[slot] = (uint32_t)(e->nstreams + 1);
     return (int64_t)e->nstreams++;
+}
+
+/* Give every record its stream (e->sid), counting each stream's records.
+ * 0, or -1 on OOM. The hash table's slots are the caller's to clear. */
+static int assign_streams(struct ls_loki_enc *e, const struct ls_record *recs, size_t n)
+{
+    int64_t prev = -1;
+    for (size_t i = 0; i < n; i++) {
+        const struct ls_record *r = &recs[i];
+        int64_t id;
+        /* Consecutive records usually share a stream: skip the hash then. */
+        if (prev >= 0 && e->streams[prev].len == r->labels_len &&
+            memcmp(e->streams[prev].labels, r->labels, r->labels_len) == 0) {
+            id = prev;
+        } else {
+            id = stream_id(e, r->labels, r->labels_len);
+            if (id < 0)
+                return -1;
+        }
+        struct stream *st = &e->streams[id];
+        if (st->count > 0 && r->ts_ns < st->last_ts)
+            st->unsorted = 1;
+        st->last_ts = r->ts_ns;
+        st->count++;
+        e->sid[i] = (uint32_t)id;
+        prev = id;
+    }
+    return 0;
 }
 
 int ls_loki_group(struct ls_loki_enc *e, const struct ls_record *recs, size_t n)
@@ -282,29 +223,11 @@ int ls_loki_group(struct ls_loki_enc *e, const struct ls_record *recs, size_t n)
         e->table = t;
         e->table_cap = tc;
     }
-    int64_t prev = -1;
-    for (size_t i = 0; i < n; i++) {
-        const struct ls_record *r = &recs[i];
-        int64_t id;
-        /* Consecutive records usually share a stream: skip the hash then. */
-        if (prev >= 0 && e->streams[prev].len == r->labels_len &&
-            memcmp(e->streams[prev].labels, r->labels, r->labels_len) == 0) {
-            id = prev;
-        } else {
-            id = stream_id(e, r->labels, r->labels_len);
-            if (id < 0)
-                goto oom;
-        }
-        struct stream *st = &e->streams[id];
-        if (st->count > 0 && r->ts_ns < st->last_ts)
-            st->unsorted = 1;
-        st->last_ts = r->ts_ns;
-        st->count++;
-        e->sid[i] = (uint32_t)id;
-        prev = id;
-    }
+    int rc = assign_streams(e, recs, n);
     for (size_t s = 0; s < e->nstreams; s++)
         e->table[e->streams[s].slot] = 0;
+    if (rc != 0)
+        goto out;
     uint32_t pos = 0;
     for (size_t s = 0; s < e->nstreams; s++) {
         e->streams[s].start = pos;
@@ -326,8 +249,9 @@ int ls_loki_group(struct ls_loki_enc *e, const struct ls_record *recs, size_t n)
         struct stream *st = &e->streams[s];
         if (st->bad || !st->unsorted)
             continue;
-        if (grow_array((void **)&e->sortbuf, &e->sort_cap, st->count, sizeof(*e->sortbuf)) != 0)
-            goto oom_sorted;
+        rc = grow_array((void **)&e->sortbuf, &e->sort_cap, st->count, sizeof(*e->sortbuf));
+        if (rc != 0)
+            goto out;
         for (uint32_t k = 0; k < st->count; k++) {
             uint32_t idx = e->order[st->start + k];
             e->sortbuf[k].ts = recs[idx].ts_ns;
@@ -337,15 +261,13 @@ int ls_loki_group(struct ls_loki_enc *e, const struct ls_record *recs, size_t n)
         for (uint32_t k = 0; k < st->count; k++)
             e->order[st->start + k] = e->sortbuf[k].idx;
     }
-    return 0;
-oom:
-    for (size_t s = 0; s < e->nstreams; s++)
-        e->table[e->streams[s].slot] = 0;
-oom_sorted:
-    e->norder = 0;
-    e->nrecs = 0;
-    e->nstreams = 0;
-    return -1;
+out:
+    if (rc != 0) {
+        e->norder = 0;
+        e->nrecs = 0;
+        e->nstreams = 0;
+    }
+    return rc;
 }
 
 const uint32_t *ls_loki_enc_order(const struct ls_loki_enc *e, size_t *n)
@@ -508,12 +430,13 @@ static int encode_pb(struct ls_loki_enc *e, const struct ls_record *recs, size_t
 
 /* --- JSON --------------------------------------------------------------------------- */
 
-static int emit_json_pair(struct ls_loki_enc *e, const char *name, size_t nlen, int first)
+/* One label of a JSON stream object: "name":"value", after a comma unless it is the first. */
+static int emit_json_pair(void *ctx, const char *name, size_t nlen, const char *val, size_t vlen)
 {
-    if (!first && buf_addc(&e->json, ',') != 0)
+    buf_t *j = ctx;
+    if (j->p[j->len - 1] != '{' && buf_addc(j, ',') != 0)
         return -1;
-    if (jsonw_str(&e->json, name, nlen) != 0 || buf_addc(&e->json, ':') != 0 ||
-        jsonw_str(&e->json, e->tmp.p ? e->tmp.p : "", e->tmp.len) != 0)
+    if (jsonw_str(j, name, nlen) != 0 || buf_addc(j, ':') != 0 || jsonw_str(j, val, vlen) != 0)
         return -1;
     return 0;
 }
@@ -544,7 +467,7 @@ static int encode_json(struct ls_loki_enc *e, const struct ls_record *recs, size
         const struct stream *st = &e->streams[sid];
         if (k != from && buf_addc(j, ',') != 0)
             goto full;
-        if (buf_adds(j, "{\"stream\":{") != 0 || walk_labels(e, st->labels, st->len, emit_json_pair) != 0 ||
+        if (buf_adds(j, "{\"stream\":{") != 0 || ls_labels_each(st->labels, st->len, &e->tmp, emit_json_pair, j) != 0 ||
             buf_adds(j, "},\"values\":[") != 0)
             goto full;
         size_t m = k;

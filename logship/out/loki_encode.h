@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "logship/core/labels.h"
 #include "logship/core/record.h"
 
 enum ls_loki_encoding {
@@ -49,9 +50,9 @@ size_t ls_loki_enc_stream_end(const struct ls_loki_enc *e, size_t from);
 /* Walk the label string s[0..n) (Prometheus form, as records carry it) and
  * call fn with each name and its unescaped value (valid only during the
  * call). Returns 0 when s is a valid label set and every fn returned 0, else
- * -1. The one parser of record label strings: the query check compares Loki's
- * answer against it. */
-typedef int (*ls_loki_label_fn)(void *ctx, const char *name, size_t nlen, const char *value, size_t vlen);
+ * -1. core/labels.h's parser, with the encoder's scratch for the values: the
+ * query check compares Loki's answer against it. */
+typedef ls_labels_fn ls_loki_label_fn;
 int ls_loki_labels_each(struct ls_loki_enc *e, const char *s, size_t n, ls_loki_label_fn fn, void *ctx);
 
 /* Encode the records whose indices are order[from..to) of the last grouping

@@ -1,4 +1,5 @@
-/* loki_resp: the Loki status → verdict table, and the reading of Loki's 400 bodies (reason, "total ignored: N out of M"). */
+/* loki_resp: the Loki status → verdict table, and the reading of Loki's 400 bodies (reason, "total ignored: N out of
+ * M"). */
 #include <stdio.h>
 #include <string.h>
 
@@ -11,7 +12,7 @@
 
 static int has(const char *body, size_t len, const char *needle)
 {
-    return memmem(body, len, needle, strlen(needle)) != NULL;
+    return memmem(body, len, needle, strlen(needle)) ? 1 : 0;
 }
 
 const char *ls_loki_400_reason(const char *body, size_t len)
@@ -113,6 +114,20 @@ static void set_detail(struct ls_flush_result *res, const char *s, size_t len)
     res->detail[n] = '\0';
 }
 
+/* Loki's rows over the common table (core/verdict.h); a NULL reason is
+ * derived below from the body or the push. */
+static const struct ls_verdict_row loki_rows[] = {
+    /* never retried: the rest of the push was stored; the reason is the body's */
+    { 400, 400, LS_DROP, NULL, NULL },
+    /* one entry: line_too_long; several: request_too_large (the output halves) */
+    { 413, 413, LS_DROP, NULL, NULL },
+    /* rate_limited (the tenant limit refused the whole push) or
+     * stream_rate_limited (the ingester's per-stream limit stored part of it) */
+    { 429, 429, LS_RETRY, NULL, NULL },
+    /* Loki's other 4xx are named by their status, "http_<status>" */
+    { 400, 499, LS_DROP, NULL, NULL },
+};
+
 enum ls_verdict ls_loki_verdict(const struct ls_loki_answer *a, size_t nentries, struct ls_flush_result *res)
 {
     long st = a->status;
@@ -128,51 +143,28 @@ enum ls_verdict ls_loki_verdict(const struct ls_loki_answer *a, size_t nentries,
         return LS_RETRY;
     }
     set_detail(res, a->body, a->body_len);
-    if (st >= 200 && st < 300)
+    const struct ls_verdict_row *row = ls_verdict_lookup(loki_rows, sizeof(loki_rows) / sizeof(loki_rows[0]), st);
+    if (row->verdict == LS_DONE)
         return LS_DONE;
-    if (st == 400) {
-        /* Never retried: the rest of the push was stored. */
-        uint64_t n, m;
+    uint64_t n, m;
+    if (row->reason) {
+        set_reason(res, row->reason);
+    } else if (st == 400) {
         set_reason(res, ls_loki_400_reason(a->body, a->body_len));
         if (ls_loki_parse_ignored(a->body, a->body_len, &n, &m) == 0)
             res->dropped = n > nentries ? nentries : (size_t)n;
-        return LS_DROP;
-    }
-    if (st == 429) {
-        /* The per-stream limit answers with per-entry lines and a count; the
-         * distributor's tenant limit refuses the whole push. */
-        uint64_t n, m;
-        set_reason(res, ls_loki_parse_ignored(a->body, a->body_len, &n, &m) == 0 ? "stream_rate_limited"
-                                                                                 : "rate_limited");
-        return LS_RETRY;
-    }
-    if (st == 413) {
+    } else if (st == 429) {
+        int listed = ls_loki_parse_ignored(a->body, a->body_len, &n, &m) == 0;
+        set_reason(res, listed ? "stream_rate_limited" : "rate_limited");
+    } else if (st == 413) {
         set_reason(res, nentries == 1 ? "line_too_long" : "request_too_large");
         res->dropped = nentries;
-        return LS_DROP;
-    }
-    if (st == 408) {
-        set_reason(res, "timeout");
-        return LS_RETRY;
-    }
-    if (st == 401 || st == 403 || st == 404 || st == 407 || (st >= 300 && st < 400)) {
-        set_reason(res, st == 401 ? "unauthorized" : st == 403 ? "forbidden" : st == 404 ? "not_found"
-                        : st == 407 ? "proxy_auth" : "redirect");
-        return LS_CONFIG;
-    }
-    if (st >= 500) {
-        set_reason(res, "server_error");
-        return LS_RETRY;
-    }
-    if (st >= 400) {
+    } else {
         char r[32];
         snprintf(r, sizeof(r), "http_%ld", st);
         set_reason(res, r);
-        return LS_DROP;
     }
-    /* 1xx as a final status: a broken proxy; try again. */
-    set_reason(res, "bad_status");
-    return LS_RETRY;
+    return row->verdict;
 }
 
 /* Go's time.Time.String() in UTC, "2026-11-29 18:42:36.05134 +0000 UTC", to ns. */

@@ -1,7 +1,8 @@
 /* loki_resp: what a Loki push response means, the status → verdict table in one place.
  *
- * Loki's answers (checked against a real Loki 2.8, see docs/backends.md) and
- * what logship does with them:
+ * Loki's answers (checked against a real Loki 2.8, see docs/backends.md) are
+ * the common table of core/verdict.h (3xx, 401, 403, 404, 407 LS_CONFIG; 408,
+ * 429, 5xx, 1xx LS_RETRY; other 4xx LS_DROP) with Loki's own rows:
  *   2xx (204)            → LS_DONE     stored
  *   400                  → LS_DROP     never retried: the valid entries were stored. The
  *                                      ingester's 400 (too far behind) lists entries and says
@@ -11,9 +12,6 @@
  *                                      labels) carries only its LAST message and no count, so
  *                                      the output counts what Loki does not hold and calls a
  *                                      rejection "mixed" when the entries broke several limits
- *   408                  → LS_RETRY    a proxy timed the request out: transient
- *   401, 403, 404, 407,  → LS_CONFIG   auth (407: a proxy's), tenant or URL is wrong: keep the
- *   3xx                                data, alert
  *   413                  → LS_DROP     one entry: too long for Loki or a proxy (reason
  *                                      line_too_long); several: request_too_large, and the
  *                                      output halves its pushes until one entry is left
@@ -24,9 +22,7 @@
  *                                      ignored entries, so the output resends only those when
  *                                      all N are listed, else only what the query API shows
  *                                      missing. Retry-After honoured if a proxy sent one.
- *   other 4xx            → LS_DROP     the request itself is unacceptable; resending it
- *                                      cannot help
- *   5xx                  → LS_RETRY    server error
+ *   other 4xx            → LS_DROP     reason "http_<status>"
  *   no response          → LS_RETRY    timeout or connection error: the push may have been
  *                                      stored, so the engine hands it back as maybe-sent and
  *                                      the output asks the query API before resending */

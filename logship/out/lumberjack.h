@@ -8,29 +8,29 @@
  * are big-endian. A client announces a window of n events, sends them with
  * sequence numbers 1..n, and the events are delivered once the server ACKs n
  * (an ACK below n is partial progress or, with 0, a keep-alive). The
- * connection part (TCP, optional TLS with OpenSSL, deadlines) is here too
- * because the tcp json_lines output reuses it. */
+ * connection itself (TCP, optional TLS, deadlines) is netconn.h's. */
 #ifndef LOGSHIP_LUMBERJACK_H
 #define LOGSHIP_LUMBERJACK_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include "buf.h"
+#include "logship/out/netconn.h"
 
 #define LJ_VERSION '2'
 #define LJ_MAX_PAYLOAD (64u << 20)  /* largest frame payload the decoder accepts */
 
 /* Append a window frame for n events. 0, or -1 on out's cap (out unchanged). */
-int lj_encode_window(buf_t *out, uint32_t n) BUF_WARN_UNUSED;
+int ls_lj_encode_window(buf_t *out, uint32_t n) BUF_WARN_UNUSED;
 /* Append a JSON data frame. 0, or -1 on the cap (out unchanged). */
-int lj_encode_json(buf_t *out, uint32_t seq, const void *payload, size_t len) BUF_WARN_UNUSED;
+int ls_lj_encode_json(buf_t *out, uint32_t seq, const void *payload, size_t len) BUF_WARN_UNUSED;
 /* Append a C frame whose payload is zlib(frames[0..len)) at level (1..9).
  * 0, or -1 on the cap or a zlib failure (out unchanged). */
-int lj_encode_compressed(buf_t *out, const void *frames, size_t len, int level) BUF_WARN_UNUSED;
+int ls_lj_encode_compressed(buf_t *out, const void *frames, size_t len, int level) BUF_WARN_UNUSED;
 /* Append an ACK frame (servers send these; used by tests). 0 or -1. */
-int lj_encode_ack(buf_t *out, uint32_t seq) BUF_WARN_UNUSED;
+int ls_lj_encode_ack(buf_t *out, uint32_t seq) BUF_WARN_UNUSED;
 
-struct lj_frame {
+struct ls_lj_frame {
     char     type;            /* 'W', 'J', 'C', 'A', 'D' */
     uint32_t seq;             /* J, D, A */
     uint32_t count;           /* W: window size; D: number of key/value pairs */
@@ -42,11 +42,11 @@ struct lj_frame {
  * filled (payload points into p), 0 when more bytes are needed, or -1 when
  * the bytes cannot be a frame (wrong version, unknown type, payload longer
  * than max_payload, malformed D pairs). Never reads outside p[0..n). */
-long lj_frame_decode(const unsigned char *p, size_t n, size_t max_payload, struct lj_frame *f);
+long ls_lj_frame_decode(const unsigned char *p, size_t n, size_t max_payload, struct ls_lj_frame *f);
 
 /* Inflate a C frame's payload (a zlib stream) into out, which caps the size.
  * Returns 0, or -1 when the stream is corrupt or does not fit. */
-int lj_inflate(const unsigned char *p, size_t n, buf_t *out) BUF_WARN_UNUSED;
+int ls_lj_inflate(const unsigned char *p, size_t n, buf_t *out) BUF_WARN_UNUSED;
 
 /* ---- client window ---- */
 
@@ -59,60 +59,33 @@ int lj_inflate(const unsigned char *p, size_t n, buf_t *out) BUF_WARN_UNUSED;
  * after an error or a timeout, halve (not below 1). */
 #define LJ_WINDOW_START 10
 
-struct lj_window {
+struct ls_lj_window {
     uint32_t size;     /* events in the next window */
     uint32_t max;      /* never more than this */
     uint32_t max_ok;   /* the largest window wholly ACKed so far */
 };
 
 /* Start at min(LJ_WINDOW_START, max); max >= 1. Cannot fail. */
-void lj_window_init(struct lj_window *w, uint32_t max);
+void ls_lj_window_init(struct ls_lj_window *w, uint32_t max);
 
 /* A window of sent events was wholly ACKed. Grows only when sent == size (a
  * shorter window says nothing about a larger one). */
-void lj_window_ok(struct lj_window *w, uint32_t sent);
+void ls_lj_window_ok(struct ls_lj_window *w, uint32_t sent);
 
 /* A window failed (connection lost, protocol error, no ACK in time, or only
  * part of it ACKed): halve the size, at least 1. */
-void lj_window_shrink(struct lj_window *w);
+void ls_lj_window_shrink(struct ls_lj_window *w);
 
-/* ---- client connection ---- */
+/* ---- sending a window ---- */
 
-struct lj_conn_conf {
-    const char *host, *port;
-    int         tls;                  /* 1: TLS (OpenSSL), verifying the server */
-    const char *ca_file, *cert_file, *key_file;
-    int         insecure_skip_verify;
-    int64_t     connect_timeout_ms;   /* TCP connect + TLS handshake */
-    int64_t     io_timeout_ms;        /* a write stalled, or no ACK progress, this long fails */
-};
-
-struct lj_conn;
-
-/* Connect (and handshake). Returns the connection, or NULL with a one-line
- * reason in err. Never blocks longer than connect_timeout_ms. */
-struct lj_conn *lj_conn_open(const struct lj_conn_conf *conf, char *err, size_t errlen);
-
-/* Write all of p[0..n). 0, or -1 with err filled (connection lost, timeout);
- * after -1 the connection is unusable (close it). Never raises SIGPIPE. */
-int lj_conn_write(struct lj_conn *c, const void *p, size_t n, char *err, size_t errlen);
-
-/* Send one window: frames holds W(n) followed by the events' J (or C)
+/* Send one window over c: frames holds W(n) followed by the events' J (or C)
  * frames with seq 1..n. Waits for ACKs; every ACK that moves forward (and
- * every ACK 0 keep-alive) restarts the io timeout. Returns 0 once n is
+ * every ACK 0 keep-alive) restarts c's io timeout. Returns 0 once n is
  * ACKed; -1 on a lost connection, a timeout or a protocol error, with
  * *acked = the highest sequence the server acknowledged (events 1..*acked
- * are delivered) and err filled. After -1 close the connection. */
-int lj_conn_send_window(struct lj_conn *c, const void *frames, size_t len, uint32_t n,
-                        uint32_t *acked, char *err, size_t errlen);
-
-/* 1 when an idle connection still looks usable, 0 when the peer closed it
- * or sent something unasked (servers close idle clients, e.g. Logstash's
- * client_inactivity_timeout): reconnect instead of losing a send to it.
- * Never blocks. */
-int lj_conn_alive(struct lj_conn *c);
-
-/* Close and free. NULL-safe. */
-void lj_conn_close(struct lj_conn *c);
+ * are delivered), *why = LS_NET_TIMEOUT when no ACK came in time (else
+ * LS_NET_ERROR or LS_NET_CLOSED) and err filled. After -1 close c. */
+int ls_lj_send_window(struct ls_netconn *c, const void *frames, size_t len, uint32_t n, uint32_t *acked,
+                   enum ls_net_result *why, char *err, size_t errlen);
 
 #endif

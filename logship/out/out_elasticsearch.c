@@ -33,6 +33,7 @@
 #include "timefmt.h"
 #include "logship/redact.h"
 #include "logship/out/es_bulk.h"
+#include "logship/out/event.h"
 #include "logship/out/es_status.h"
 #include "logship/out/gzip.h"
 #include "logship/out/http.h"
@@ -78,7 +79,7 @@ struct es_out {
     char   name[64];
     buf_t  body, gz, dl;
     struct ls_gzip gz_state;  /* request-body compressor, reused across requests */
-    struct es_bulk_item items[ES_MAX_ITEMS];
+    struct ls_es_bulk_item items[ES_MAX_ITEMS];
     enum ls_verdict *v;     /* verdicts for the batch being flushed */
     size_t vcap;
     /* per flush */
@@ -95,21 +96,6 @@ struct es_out {
     size_t duplicates, rejected;
     uint64_t total_duplicates;
 };
-
-static void es_log(enum log_level l, const struct es_out *o, const char *msg, const char *k1,
-                   const char *v1, const char *k2, const char *v2)
-{
-    buf_t b;
-    if (!log_enabled(l)) return;
-    buf_init(&b, LOG_LINE_MAX);
-    log_begin(&b, l, msg);
-    if (jsonw_kv_str(&b, "output", o->name) || (k1 && jsonw_kv_str(&b, k1, v1)) ||
-        (k2 && jsonw_kv_str(&b, k2, v2))) {
-        /* the line goes out with what fitted */
-    }
-    log_emit(&b);
-    buf_free(&b);
-}
 
 static void es_destroy(void *ctx)
 {
@@ -147,7 +133,7 @@ static void *es_create(const struct ls_output_conf *conf, char *err, size_t errl
                  ls_redact_url(conf->url ? conf->url : "", safe, sizeof(safe)));
         goto fail;
     }
-    if (es_bulk_index_check(pattern, err, errlen) != 0) goto fail;
+    if (ls_es_bulk_index_check(pattern, err, errlen) != 0) goto fail;
     snprintf(o->index, sizeof o->index, "%s", pattern);
     o->index_dated = strchr(pattern, '%') != NULL;
     o->compress = conf->compress;
@@ -189,16 +175,20 @@ fail:
 
 static const char *index_for(struct es_out *o, const struct ls_record *r, char *tmp, size_t n)
 {
-    if (!o->index_dated) return o->index;
-    if (es_bulk_index_name(o->index, r->ts_ns, tmp, n) < 0) return o->index; /* checked at create */
+    if (!o->index_dated)
+        return o->index;
+    if (ls_es_bulk_index_name(o->index, r->ts_ns, tmp, n) < 0)
+        return o->index; /* checked at create */
     return tmp;
 }
 
 static void set_reason(struct es_out *o, const char *reason, const char *detail, size_t dlen)
 {
-    if (!o->reason[0]) snprintf(o->reason, sizeof o->reason, "%s", reason);
+    if (!o->reason[0])
+        snprintf(o->reason, sizeof(o->reason), "%s", reason);
     if (!o->detail[0] && detail) {
-        if (dlen >= sizeof o->detail) dlen = sizeof o->detail - 1;
+        if (dlen >= sizeof(o->detail))
+            dlen = sizeof(o->detail) - 1;
         memcpy(o->detail, detail, dlen);
         o->detail[dlen] = '\0';
     }
@@ -206,13 +196,15 @@ static void set_reason(struct es_out *o, const char *reason, const char *detail,
 
 /* Remember the first per-item configuration error (its reason, its text and
  * the remedy): it is what the engine logs while it keeps probing. */
-static void config_reason(struct es_out *o, const struct es_status_class *c, const char *type,
+static void config_reason(struct es_out *o, const struct ls_es_status_class *c, const char *type,
                           const char *reason)
 {
-    if (o->cfg_reason[0]) return;
-    snprintf(o->cfg_reason, sizeof o->cfg_reason, "%s", c->reason);
-    snprintf(o->cfg_detail, sizeof o->cfg_detail, "%s: %s", type && *type ? type : "error", reason);
-    if (!o->fix) o->fix = c->fix;
+    if (o->cfg_reason[0])
+        return;
+    snprintf(o->cfg_reason, sizeof(o->cfg_reason), "%s", c->reason);
+    snprintf(o->cfg_detail, sizeof(o->cfg_detail), "%s: %s", type && *type ? type : "error", reason);
+    if (!o->fix)
+        o->fix = c->fix;
 }
 
 /* Record a rejected document: verdict DROP, and a dead-letter line when a
@@ -220,23 +212,24 @@ static void config_reason(struct es_out *o, const struct es_status_class *c, con
 static void reject(struct es_out *o, const struct ls_record *r, size_t i, int status,
                    const char *type, const char *reason)
 {
-    char ts[32], id[ES_BULK_ID_LEN + 1], tmp[ES_BULK_INDEX_MAX];
     o->v[i] = LS_DROP;
     o->rejected++;
     if (!o->drop_reason[0])
-        snprintf(o->drop_reason, sizeof o->drop_reason, "%s", status == 413 ? "too_large" : "rejected");
+        snprintf(o->drop_reason, sizeof(o->drop_reason), "%s", status == 413 ? "too_large" : "rejected");
     set_reason(o, o->drop_reason, reason, strlen(reason));
-    if (o->dl_fd < 0) return;
+    if (o->dl_fd < 0)
+        return;
     size_t mark = o->dl.len;
-    es_bulk_rfc3339_ns(clock_real_ns(), ts);
-    es_bulk_doc_id(r, id);
+    char ts[TIMEFMT_RFC3339_NS_LEN + 1], id[ES_BULK_ID_LEN + 1], tmp[ES_BULK_INDEX_MAX];
+    timefmt_rfc3339_ns(ts, clock_real_ns());
+    ls_es_bulk_doc_id(r, id);
     if (buf_adds(&o->dl, "{") || jsonw_kv_str(&o->dl, "time", ts) ||
         jsonw_kv_str(&o->dl, "output", o->name) ||
-        jsonw_kv_str(&o->dl, "index", index_for(o, r, tmp, sizeof tmp)) ||
+        jsonw_kv_str(&o->dl, "index", index_for(o, r, tmp, sizeof(tmp))) ||
         jsonw_kv_str(&o->dl, "_id", id) || jsonw_kv_int(&o->dl, "status", status) ||
         buf_adds(&o->dl, ",\"error\":{") || jsonw_kv_str(&o->dl, "type", type) ||
         jsonw_kv_str(&o->dl, "reason", reason) || buf_adds(&o->dl, "},\"document\":") ||
-        es_bulk_encode_doc(&o->dl, r) || buf_adds(&o->dl, "}\n")) {
+        ls_event_encode(&o->dl, r) || buf_adds(&o->dl, "}\n")) {
         buf_truncate(&o->dl, mark);
         o->v[i] = LS_RETRY;   /* cannot keep it: do not acknowledge it */
         o->rejected--;
@@ -250,28 +243,36 @@ static void flush_dead_letters(struct es_out *o, size_t n)
     const char *p = o->dl.p;
     size_t left = o->dl.len;
     int ok = 1;
-    if (o->dl_fd < 0 || left == 0) return;
+    if (o->dl_fd < 0 || left == 0)
+        return;
     while (left > 0) {
         ssize_t w = write(o->dl_fd, p, left);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) { ok = 0; break; }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            ok = 0;
+            break;
+        }
         p += w;
         left -= (size_t)w;
     }
-    if (ok && fsync(o->dl_fd) != 0) ok = 0;
+    if (ok && fsync(o->dl_fd) != 0)
+        ok = 0;
     if (!ok) {
-        es_log(LOG_ERROR, o, "dead letter write failed; rejected documents will be retried",
-               "path", o->dead_letter, "error", strerror(errno));
+        log_kv(LOG_ERROR, "dead letter write failed; rejected documents will be retried", "output", o->name,
+               "path", o->dead_letter, "error", strerror(errno), NULL);
         for (size_t i = 0; i < n; i++)
-            if (o->v[i] == LS_DROP) o->v[i] = LS_RETRY;
-        snprintf(o->reason, sizeof o->reason, "dead_letter_failed");
+            if (o->v[i] == LS_DROP)
+                o->v[i] = LS_RETRY;
+        snprintf(o->reason, sizeof(o->reason), "dead_letter_failed");
     }
     buf_reset(&o->dl);
 }
 
 static void mark_range(struct es_out *o, size_t lo, size_t hi, enum ls_verdict v)
 {
-    for (size_t i = lo; i < hi; i++) o->v[i] = v;
+    for (size_t i = lo; i < hi; i++)
+        o->v[i] = v;
 }
 
 /* The response body cap for a request of n documents: ES_RESP_PER_ITEM each,
@@ -285,22 +286,24 @@ static size_t resp_cap(size_t n)
 /* Send recs[lo, hi) as one _bulk request and judge each record. Recurses on 413. */
 static void send_range(struct es_out *o, const struct ls_record *recs, size_t lo, size_t hi)
 {
-    struct ls_http_response resp;
-    const char *hdrs[3] = { "Content-Type: application/x-ndjson", NULL, NULL };
+    if (o->stop) {
+        mark_range(o, lo, hi, o->config ? LS_CONFIG : LS_RETRY);
+        return;
+    }
+    buf_reset(&o->body);
     char tmp[ES_BULK_INDEX_MAX];
     size_t encoded_hi = lo;
-
-    if (o->stop) { mark_range(o, lo, hi, o->config ? LS_CONFIG : LS_RETRY); return; }
-    buf_reset(&o->body);
     for (size_t i = lo; i < hi; i++) {
-        const char *ix = o->index_dated ? index_for(o, &recs[i], tmp, sizeof tmp) : NULL;
-        if (es_bulk_encode_pair(&o->body, ix, &recs[i]) != 0) break;
+        const char *ix = o->index_dated ? index_for(o, &recs[i], tmp, sizeof(tmp)) : NULL;
+        if (ls_es_bulk_encode_pair(&o->body, ix, &recs[i]) != 0)
+            break;
         encoded_hi = i + 1;
     }
     if (encoded_hi == lo) {
         /* one document alone exceeds the request cap */
         reject(o, &recs[lo], lo, 413, "request_too_large", "document exceeds the request size cap");
-        if (lo + 1 < hi) send_range(o, recs, lo + 1, hi);
+        if (lo + 1 < hi)
+            send_range(o, recs, lo + 1, hi);
         return;
     }
     if (encoded_hi < hi) {
@@ -308,6 +311,7 @@ static void send_range(struct es_out *o, const struct ls_record *recs, size_t lo
         send_range(o, recs, encoded_hi, hi);
         return;
     }
+    const char *hdrs[3] = { "Content-Type: application/x-ndjson", NULL, NULL };
     const void *body = o->body.p;
     size_t blen = o->body.len;
     if (o->compress) {
@@ -321,7 +325,8 @@ static void send_range(struct es_out *o, const struct ls_record *recs, size_t lo
         /* cannot happen (the bounds are asserted at the top); the previous cap stays, and
          * items a cut response leaves out are retried */
     }
-    memset(&resp, 0, sizeof resp);
+    struct ls_http_response resp;
+    memset(&resp, 0, sizeof(resp));
     int rc = ls_http_post(o->http, o->url, hdrs, body, blen, &resp);
     o->last_status = rc == 0 ? (int)resp.status : 0;
     if (rc != 0) {
@@ -333,11 +338,12 @@ static void send_range(struct es_out *o, const struct ls_record *recs, size_t lo
     long st = resp.status;
     const char *rb = resp.body.p ? resp.body.p : "";
     size_t rbl = resp.body.len;
-    if (resp.retry_after_ms >= 0 && resp.retry_after_ms > o->retry_after_ms) o->retry_after_ms = resp.retry_after_ms;
+    if (resp.retry_after_ms >= 0 && resp.retry_after_ms > o->retry_after_ms)
+        o->retry_after_ms = resp.retry_after_ms;
     if (st >= 200 && st < 300) {
-        struct es_bulk_resp br;
+        struct ls_es_bulk_resp br;
         size_t n = hi - lo;
-        if (es_bulk_parse_response(rb, rbl, o->items, n, &br) != 0) {
+        if (ls_es_bulk_parse_response(rb, rbl, o->items, n, &br) != 0) {
             set_reason(o, "bad_response", rb, rbl);
             mark_range(o, lo, hi, LS_RETRY);
             goto out;
@@ -350,14 +356,17 @@ static void send_range(struct es_out *o, const struct ls_record *recs, size_t lo
         for (size_t k = 0; k < n; k++) {
             size_t i = lo + k;
             int s = k < br.nitems ? o->items[k].status : 0;
-            struct es_status_class c = es_status_item(s, s ? o->items[k].type : NULL);
+            struct ls_es_status_class c = ls_es_status_item(s, s ? o->items[k].type : NULL);
             o->v[i] = c.verdict;
-            if (c.duplicate) o->duplicates++;
+            if (c.duplicate)
+                o->duplicates++;
             if (c.verdict == LS_DROP) {
                 reject(o, &recs[i], i, s, o->items[k].type, o->items[k].reason);
             } else if (c.verdict == LS_RETRY) {
-                if (s) set_reason(o, c.reason, o->items[k].reason, strlen(o->items[k].reason));
-                else set_reason(o, c.reason, rb, rbl);
+                if (s)
+                    set_reason(o, c.reason, o->items[k].reason, strlen(o->items[k].reason));
+                else
+                    set_reason(o, c.reason, rb, rbl);
             } else if (c.verdict == LS_CONFIG) {
                 config_reason(o, &c, o->items[k].type, o->items[k].reason);
             }
@@ -371,25 +380,27 @@ static void send_range(struct es_out *o, const struct ls_record *recs, size_t lo
             return;
         }
         reject(o, &recs[lo], lo, 413, "request_too_large", "a single document was answered 413");
-    } else if (es_status_request(st).verdict == LS_RETRY) {
-        set_reason(o, es_status_request(st).reason, rb, rbl);
+    } else if (ls_es_status_request(st).verdict == LS_RETRY) {
+        set_reason(o, ls_es_status_request(st).reason, rb, rbl);
         mark_range(o, lo, hi, LS_RETRY);
         o->stop = 1;
-    } else if (es_status_request(st).verdict == LS_CONFIG) {
-        struct es_status_class c = es_status_request(st);
+    } else if (ls_es_status_request(st).verdict == LS_CONFIG) {
+        struct ls_es_status_class c = ls_es_status_request(st);
         set_reason(o, c.reason, rb, rbl);
-        if (!o->fix) o->fix = c.fix;
+        if (!o->fix)
+            o->fix = c.fix;
         mark_range(o, lo, hi, LS_CONFIG);
         o->config = 1;
         o->stop = 1;
     } else {
         char type[32];
-        snprintf(type, sizeof type, "http_%ld", st);
+        snprintf(type, sizeof(type), "http_%ld", st);
         char reason[256];
-        size_t n = rbl < sizeof reason - 1 ? rbl : sizeof reason - 1;
+        size_t n = rbl < sizeof(reason) - 1 ? rbl : sizeof(reason) - 1;
         memcpy(reason, rb, n);
         reason[n] = '\0';
-        for (size_t i = lo; i < hi; i++) reject(o, &recs[i], i, (int)st, type, reason);
+        for (size_t i = lo; i < hi; i++)
+            reject(o, &recs[i], i, (int)st, type, reason);
     }
 out:
     ls_http_response_free(&resp);
@@ -402,9 +413,9 @@ static enum ls_verdict es_flush(void *ctx, const struct ls_batch *b, struct ls_f
     char num[32];
 
     if (n > o->vcap) {
-        enum ls_verdict *nv = realloc(o->v, n * sizeof *nv);
+        enum ls_verdict *nv = realloc(o->v, n * sizeof(*nv));
         if (!nv) {
-            snprintf(res->reason, sizeof res->reason, "oom");
+            snprintf(res->reason, sizeof(res->reason), "oom");
             res->http_status = 0;
             res->retry_after_ms = -1;
             return LS_RETRY;
@@ -424,22 +435,26 @@ static enum ls_verdict es_flush(void *ctx, const struct ls_batch *b, struct ls_f
     flush_dead_letters(o, n);
 
     for (size_t i = 0; i < n; i++) {
-        if (o->v[i] == LS_DONE) done++;
-        else if (o->v[i] == LS_DROP) drop++;
-        else if (o->v[i] == LS_CONFIG) config++;
-        else retry++;
+        if (o->v[i] == LS_DONE)
+            done++;
+        else if (o->v[i] == LS_DROP)
+            drop++;
+        else if (o->v[i] == LS_CONFIG)
+            config++;
+        else
+            retry++;
     }
     if (o->duplicates) {
         o->total_duplicates += o->duplicates;
-        snprintf(num, sizeof num, "%zu", o->duplicates);
-        es_log(LOG_INFO, o, "documents already stored (409 on create), counted as delivered",
-               "duplicates", num, NULL, NULL);
+        snprintf(num, sizeof(num), "%zu", o->duplicates);
+        log_kv(LOG_INFO, "documents already stored (409 on create), counted as delivered", "output", o->name,
+               "duplicates", num, NULL);
     }
     if (drop) {
-        snprintf(num, sizeof num, "%zu", drop);
-        es_log(LOG_WARN, o, o->dl_fd >= 0 ? "documents rejected, written to the dead letter file"
-                                          : "documents rejected and dropped (no --dead-letter)",
-               "count", num, "error", o->detail);
+        snprintf(num, sizeof(num), "%zu", drop);
+        log_kv(LOG_WARN, o->dl_fd >= 0 ? "documents rejected, written to the dead letter file"
+                                       : "documents rejected and dropped (no --dead-letter)",
+               "output", o->name, "count", num, "error", o->detail, NULL);
     }
     res->http_status = o->last_status;
     res->retry_after_ms = o->retry_after_ms;
@@ -449,16 +464,20 @@ static enum ls_verdict es_flush(void *ctx, const struct ls_batch *b, struct ls_f
     /* one reason labels both the drop and the retry counters of a partial
      * result: the drop's, so that logship_output_dropped_total says why; a
      * configuration error's text wins the detail, it is what must be fixed */
-    snprintf(res->reason, sizeof res->reason, "%s",
+    snprintf(res->reason, sizeof(res->reason), "%s",
              drop && o->drop_reason[0] ? o->drop_reason : o->cfg_reason[0] && !o->reason[0] ? o->cfg_reason
                                                                                              : o->reason);
-    snprintf(res->detail, sizeof res->detail, "%s", o->cfg_detail[0] ? o->cfg_detail : o->detail);
-    if (config && done == 0 && drop == 0) return LS_CONFIG;
-    if (done == n) return LS_DONE;
-    if (retry == n) return LS_RETRY;
-    if (drop == n) return LS_DROP;
+    snprintf(res->detail, sizeof(res->detail), "%s", o->cfg_detail[0] ? o->cfg_detail : o->detail);
+    if (config && done == 0 && drop == 0)
+        return LS_CONFIG;
+    if (done == n)
+        return LS_DONE;
+    if (retry == n)
+        return LS_RETRY;
+    if (drop == n)
+        return LS_DROP;
     if (res->item) {
-        memcpy(res->item, o->v, n * sizeof *o->v);
+        memcpy(res->item, o->v, n * sizeof(*o->v));
         return LS_PARTIAL;
     }
     /* no per-record channel: resend all (stored ones come back 409) */

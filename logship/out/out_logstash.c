@@ -1,10 +1,11 @@
 /* out_logstash: the Logstash output, one of three transports chosen by the URL scheme.
  *
  * Every record becomes the same JSON event as an Elasticsearch document
- * (es_bulk_encode_doc: @timestamp, the line's fields or "message", labels).
+ * (event.h: @timestamp, the line's fields or "message", labels).
  *
  *   http://, https://   the http input (codec json): one POST of a JSON array
- *       per batch, judged by http_status_table below: 2xx DONE; 408, 429
+ *       per batch, judged by http_rows below over core/verdict.h's common
+ *       table: 2xx DONE; 408, 429
  *       (queue full), 5xx, timeout, connection error RETRY (the engine backs
  *       off with full jitter); 401/403/404/407 and 3xx CONFIG (credentials,
  *       URL, proxy auth: the data is kept); other 4xx DROP (logged and
@@ -14,7 +15,7 @@
  *       Logstash ACKs its last sequence number. A partial ACK marks 1..acked
  *       DONE; a connection lost, or no ACK progress within the request
  *       timeout, RETRIES the rest. At-least-once. The window adapts as
- *       Filebeat's does (lj_window in lumberjack.h): it starts at
+ *       Filebeat's does (ls_lj_window in lumberjack.h): it starts at
  *       LJ_WINDOW_START events, grows by half on every fully ACKed full
  *       window up to LS_BEATS_WINDOW, and halves on errors and timeouts, so
  *       a server that caps the window it accepts still gets everything.
@@ -30,10 +31,11 @@
 #include "jsonw.h"
 #include "log.h"
 #include "logship/redact.h"
-#include "logship/out/es_bulk.h"
+#include "logship/out/event.h"
 #include "logship/out/gzip.h"
 #include "logship/out/http.h"
 #include "logship/out/lumberjack.h"
+#include "logship/out/netconn.h"
 #include "logship/core/output.h"
 #include "logship/out/out_logstash.h"
 
@@ -66,27 +68,14 @@ struct lsout {
     struct ls_http *http;               /* T_HTTP */
     char *url;
     int compress;
-    struct lj_conn_conf cc;             /* T_BEATS, T_TCP */
+    struct ls_netconn_conf cc;          /* T_BEATS, T_TCP */
     char host[256], port[16];
     char *ca_file, *cert_file, *key_file;
-    struct lj_conn *conn;
-    struct lj_window win;               /* T_BEATS: adapts to what the server ACKs */
+    struct ls_netconn *conn;
+    struct ls_lj_window win;               /* T_BEATS: adapts to what the server ACKs */
     buf_t body, inner, gz;
     struct ls_gzip gz_state;            /* http body compressor, reused */
 };
-
-static void lso_log(enum log_level l, const struct lsout *o, const char *msg, const char *k, const char *v)
-{
-    buf_t b;
-    if (!log_enabled(l)) return;
-    buf_init(&b, LOG_LINE_MAX);
-    log_begin(&b, l, msg);
-    if (jsonw_kv_str(&b, "output", o->name) || (k && jsonw_kv_str(&b, k, v))) {
-        /* the line goes out with what fitted */
-    }
-    log_emit(&b);
-    buf_free(&b);
-}
 
 static void lso_destroy(void *ctx)
 {
@@ -94,7 +83,7 @@ static void lso_destroy(void *ctx)
     if (!o) return;
     if (o->http) ls_http_free(o->http);
     ls_gzip_end(&o->gz_state);
-    lj_conn_close(o->conn);
+    ls_netconn_close(o->conn);
     free(o->url);
     free(o->ca_file);
     free(o->cert_file);
@@ -194,7 +183,7 @@ static void *lso_create(const struct ls_output_conf *conf, char *err, size_t err
     o->cc.insecure_skip_verify = conf->insecure_skip_verify;
     o->cc.connect_timeout_ms = conf->connect_timeout_ms > 0 ? conf->connect_timeout_ms : 10000;
     o->cc.io_timeout_ms = conf->request_timeout_ms > 0 ? conf->request_timeout_ms : 30000;
-    lj_window_init(&o->win, LS_BEATS_WINDOW);
+    ls_lj_window_init(&o->win, LS_BEATS_WINDOW);
     return o;
 fail:
     lso_destroy(o);
@@ -204,53 +193,67 @@ fail:
 static void fill(struct ls_flush_result *res, int status, const char *reason, const char *detail)
 {
     res->http_status = status;
-    snprintf(res->reason, sizeof res->reason, "%s", reason);
-    snprintf(res->detail, sizeof res->detail, "%s", detail ? detail : "");
+    snprintf(res->reason, sizeof(res->reason), "%s", reason);
+    snprintf(res->detail, sizeof(res->detail), "%s", detail ? detail : "");
 }
 
-/* The http input's answers, in one table (ELK.md shows the same). */
-static const struct {
-    long lo, hi;              /* status range, inclusive */
-    enum ls_verdict v;
-    const char *reason;
-} http_status_table[] = {
-    { 200, 299, LS_DONE, "" },
-    { 408, 408, LS_RETRY, "timeout" },
-    { 429, 429, LS_RETRY, "rate_limited" },     /* the pipeline queue is full */
-    { 500, 599, LS_RETRY, "server_error" },
-    { 401, 401, LS_CONFIG, "unauthorized" },
-    { 403, 403, LS_CONFIG, "forbidden" },
-    { 404, 404, LS_CONFIG, "not_found" },
-    { 407, 407, LS_CONFIG, "proxy_auth" },      /* a proxy in the way wants credentials */
-    { 100, 199, LS_CONFIG, "unexpected" },
-    { 300, 399, LS_CONFIG, "redirect" },        /* redirects are not followed: wrong URL */
-    { 400, 499, LS_DROP, "rejected" },          /* the events themselves are refused */
+#define FIX_URL "check the --logstash URL"
+#define FIX_CREDENTIALS "check --username/--password (the http input's user and password)"
+
+/* The http input's answers: the common table of core/verdict.h (ELK.md shows
+ * it) with Logstash's remedies; a 1xx final status is "unexpected" and, as a
+ * redirect, means the URL is wrong (the client follows neither). */
+static const struct ls_verdict_row http_rows[] = {
+    { 401, 401, LS_CONFIG, "unauthorized", FIX_CREDENTIALS },
+    { 403, 403, LS_CONFIG, "forbidden", FIX_CREDENTIALS },
+    { 404, 404, LS_CONFIG, "not_found", FIX_URL },
+    { 407, 407, LS_CONFIG, "proxy_auth", "a proxy in the way (http_proxy / https_proxy) wants credentials: put them "
+                                         "in the proxy URL, or set no_proxy for Logstash" },
+    { 100, 199, LS_CONFIG, "unexpected", FIX_URL },
+    { 300, 399, LS_CONFIG, "redirect", FIX_URL },
 };
 
-static enum ls_verdict http_verdict(long st, const char **reason)
+/* A stream transport's failure (beats, tcp): every one is retried, since the
+ * events may not have arrived; the reason says whether the peer was slow. */
+static const struct {
+    enum ls_net_result why;
+    const char *reason;
+} stream_rows[] = {
+    { LS_NET_TIMEOUT, "timeout" },      /* no ACK (beats) or no write progress (tcp) in time */
+    { LS_NET_CLOSED, "connection" },
+    { LS_NET_ERROR, "connection" },
+};
+
+static const char *stream_reason(enum ls_net_result why)
 {
-    for (size_t i = 0; i < sizeof http_status_table / sizeof http_status_table[0]; i++)
-        if (st >= http_status_table[i].lo && st <= http_status_table[i].hi) {
-            *reason = http_status_table[i].reason;
-            return http_status_table[i].v;
-        }
-    *reason = "server_error";
-    return LS_RETRY;
+    for (size_t i = 0; i < sizeof(stream_rows) / sizeof(stream_rows[0]); i++)
+        if (stream_rows[i].why == why)
+            return stream_rows[i].reason;
+    return "connection";
 }
 
 /* The http input: 200 done, 429 back off. */
+/* The batch as one JSON array of events in o->body. 0, or -1 on the request cap. */
+static int encode_array(struct lsout *o, const struct ls_batch *b)
+{
+    buf_reset(&o->body);
+    if (buf_addc(&o->body, '['))
+        return -1;
+    for (size_t i = 0; i < b->n; i++) {
+        if ((i && buf_addc(&o->body, ',')) || ls_event_encode(&o->body, &b->recs[i]))
+            return -1;
+    }
+    return buf_addc(&o->body, ']') ? -1 : 0;
+}
+
 static enum ls_verdict flush_http(struct lsout *o, const struct ls_batch *b, struct ls_flush_result *res)
 {
-    struct ls_http_response resp;
-    const char *hdrs[3] = { "Content-Type: application/json", NULL, NULL };
-    enum ls_verdict v;
-
-    buf_reset(&o->body);
-    if (buf_addc(&o->body, '[')) goto toobig;
-    for (size_t i = 0; i < b->n; i++) {
-        if ((i && buf_addc(&o->body, ',')) || es_bulk_encode_doc(&o->body, &b->recs[i])) goto toobig;
+    if (encode_array(o, b) != 0) {
+        fill(res, 0, "too_large", "batch does not fit the request cap");
+        res->dropped = b->n;
+        return LS_DROP;
     }
-    if (buf_addc(&o->body, ']')) goto toobig;
+    const char *hdrs[3] = { "Content-Type: application/json", NULL, NULL };
     const void *body = o->body.p;
     size_t blen = o->body.len;
     if (o->compress && ls_gzip_body(&o->gz_state, o->body.p, o->body.len, &o->gz) == 0) {
@@ -258,7 +261,8 @@ static enum ls_verdict flush_http(struct lsout *o, const struct ls_batch *b, str
         blen = o->gz.len;
         hdrs[1] = "Content-Encoding: gzip";
     }
-    memset(&resp, 0, sizeof resp);
+    struct ls_http_response resp;
+    memset(&resp, 0, sizeof(resp));
     if (ls_http_post(o->http, o->url, hdrs, body, blen, &resp) != 0) {
         fill(res, 0, resp.timed_out ? "timeout" : "connection", resp.error);
         ls_http_response_free(&resp);
@@ -267,47 +271,44 @@ static enum ls_verdict flush_http(struct lsout *o, const struct ls_batch *b, str
     long st = resp.status;
     res->retry_after_ms = resp.retry_after_ms;
     char detail[1024];
-    size_t dn = resp.body.len < sizeof detail - 1 ? resp.body.len : sizeof detail - 1;
-    if (dn) memcpy(detail, resp.body.p, dn);
+    size_t dn = resp.body.len < sizeof(detail) - 1 ? resp.body.len : sizeof(detail) - 1;
+    if (dn)
+        memcpy(detail, resp.body.p, dn);
     detail[dn] = '\0';
-    const char *why;
-    v = http_verdict(st, &why);
-    fill(res, (int)st, why, v == LS_DONE ? "" : detail);
-    if (v == LS_DROP) res->dropped = b->n;
+    const struct ls_verdict_row *row = ls_verdict_lookup(http_rows, sizeof(http_rows) / sizeof(http_rows[0]), st);
+    enum ls_verdict v = row->verdict;
+    fill(res, (int)st, v == LS_DONE ? "" : row->reason, v == LS_DONE ? "" : detail);
+    if (v == LS_DROP)
+        res->dropped = b->n;
     if (v == LS_CONFIG)
-        res->fix = st == 407 ? "a proxy in the way (http_proxy / https_proxy) wants credentials: put them in "
-                               "the proxy URL, or set no_proxy for Logstash"
-                 : st == 401 || st == 403 ? "check --username/--password (the http input's user and password)"
-                                          : "check the --logstash URL";
+        res->fix = row->fix;
     ls_http_response_free(&resp);
     return v;
-toobig:
-    fill(res, 0, "too_large", "batch does not fit the request cap");
-    res->dropped = b->n;
-    return LS_DROP;
 }
 
 static int ensure_conn(struct lsout *o, struct ls_flush_result *res)
 {
     char err[256];
-    if (o->conn && !lj_conn_alive(o->conn)) {
-        lso_log(LOG_INFO, o, "connection closed by the peer while idle; reconnecting", "peer", o->host);
-        lj_conn_close(o->conn);
+    if (o->conn && !ls_netconn_alive(o->conn)) {
+        log_kv(LOG_INFO, "connection closed by the peer while idle; reconnecting", "output", o->name, "peer", o->host,
+               NULL);
+        ls_netconn_close(o->conn);
         o->conn = NULL;
     }
-    if (o->conn) return 0;
-    o->conn = lj_conn_open(&o->cc, err, sizeof err);
+    if (o->conn)
+        return 0;
+    o->conn = ls_netconn_open(&o->cc, err, sizeof(err));
     if (!o->conn) {
         fill(res, 0, "connection", err);
         return -1;
     }
-    lso_log(LOG_INFO, o, "connected", "peer", o->host);
+    log_kv(LOG_INFO, "connected", "output", o->name, "peer", o->host, NULL);
     return 0;
 }
 
 static void drop_conn(struct lsout *o)
 {
-    lj_conn_close(o->conn);
+    ls_netconn_close(o->conn);
     o->conn = NULL;
 }
 
@@ -317,16 +318,19 @@ static enum ls_verdict flush_beats(struct lsout *o, const struct ls_batch *b, st
     size_t acked_total = 0;   /* records [0, acked_total) are delivered */
     char err[256];
 
-    if (ensure_conn(o, res) != 0) return LS_RETRY;
+    if (ensure_conn(o, res) != 0)
+        return LS_RETRY;
     while (acked_total < b->n) {
         size_t n = b->n - acked_total;
-        if (n > o->win.size) n = o->win.size;
+        if (n > o->win.size)
+            n = o->win.size;
         buf_reset(&o->inner);
         buf_reset(&o->body);
         for (size_t k = 0; k < n; k++) {
             const struct ls_record *r = &b->recs[acked_total + k];
             buf_reset(&o->body);
-            if (es_bulk_encode_doc(&o->body, r) || lj_encode_json(&o->inner, (uint32_t)(k + 1), o->body.p, o->body.len)) {
+            if (ls_event_encode(&o->body, r) ||
+                ls_lj_encode_json(&o->inner, (uint32_t)(k + 1), o->body.p, o->body.len)) {
                 if (k == 0) {
                     fill(res, 0, "too_large", "event does not fit the frame cap");
                     goto partial_drop;
@@ -336,31 +340,34 @@ static enum ls_verdict flush_beats(struct lsout *o, const struct ls_batch *b, st
             }
         }
         buf_reset(&o->body);
-        if (lj_encode_window(&o->body, (uint32_t)n) || lj_encode_compressed(&o->body, o->inner.p, o->inner.len, 3)) {
+        if (ls_lj_encode_window(&o->body, (uint32_t)n) ||
+            ls_lj_encode_compressed(&o->body, o->inner.p, o->inner.len, 3)) {
             fill(res, 0, "too_large", "window does not fit the frame cap");
             goto partial_drop;
         }
         uint32_t acked = 0;
-        if (lj_conn_send_window(o->conn, o->body.p, o->body.len, (uint32_t)n, &acked, err, sizeof err) != 0) {
+        enum ls_net_result why;
+        if (ls_lj_send_window(o->conn, o->body.p, o->body.len, (uint32_t)n, &acked, &why, err, sizeof(err)) != 0) {
             char ws[16];
-            lj_window_shrink(&o->win);
-            snprintf(ws, sizeof ws, "%u", (unsigned)o->win.size);
+            ls_lj_window_shrink(&o->win);
+            snprintf(ws, sizeof(ws), "%u", (unsigned)o->win.size);
             log_kv(LOG_WARN, "beats window not acknowledged; resending the rest in smaller windows",
                    "output", o->name, "error", err, "next_window", ws, NULL);
             drop_conn(o);
             acked_total += acked;
-            fill(res, 0, strstr(err, "no ACK") ? "timeout" : "connection", err);
+            fill(res, 0, stream_reason(why), err);
             break;
         }
         acked_total += n;
-        lj_window_ok(&o->win, (uint32_t)n);
+        ls_lj_window_ok(&o->win, (uint32_t)n);
     }
     if (acked_total == b->n) {
         fill(res, 0, "", "");
         return LS_DONE;
     }
     if (acked_total > 0 && res->item) {
-        for (size_t i = 0; i < b->n; i++) res->item[i] = i < acked_total ? LS_DONE : LS_RETRY;
+        for (size_t i = 0; i < b->n; i++)
+            res->item[i] = i < acked_total ? LS_DONE : LS_RETRY;
         return LS_PARTIAL;
     }
     return LS_RETRY;
@@ -382,16 +389,18 @@ static enum ls_verdict flush_tcp(struct lsout *o, const struct ls_batch *b, stru
     char err[256];
     buf_reset(&o->body);
     for (size_t i = 0; i < b->n; i++) {
-        if (es_bulk_encode_doc(&o->body, &b->recs[i]) || buf_addc(&o->body, '\n')) {
+        if (ls_event_encode(&o->body, &b->recs[i]) || buf_addc(&o->body, '\n')) {
             fill(res, 0, "too_large", "batch does not fit the write cap");
             res->dropped = b->n;
             return LS_DROP;
         }
     }
-    if (ensure_conn(o, res) != 0) return LS_RETRY;
-    if (lj_conn_write(o->conn, o->body.p, o->body.len, err, sizeof err) != 0) {
+    if (ensure_conn(o, res) != 0)
+        return LS_RETRY;
+    enum ls_net_result why = ls_netconn_write(o->conn, o->body.p, o->body.len, err, sizeof(err));
+    if (why != LS_NET_OK) {
         drop_conn(o);
-        fill(res, 0, strstr(err, "timed out") ? "timeout" : "connection", err);
+        fill(res, 0, stream_reason(why), err);
         return LS_RETRY;
     }
     fill(res, 0, "", "");

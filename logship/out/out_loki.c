@@ -1,4 +1,5 @@
-/* out_loki: the Loki push output: encode a batch, POST it to /loki/api/v1/push one stream per push, and map Loki's answers to per-entry verdicts.
+/* out_loki: the Loki push output: encode a batch, POST it to /loki/api/v1/push one stream per push, and map Loki's
+ * answers to per-entry verdicts.
  *
  * ONE STREAM PER PUSH. Loki 2.8 and 2.9 report only the last stream of a push:
  * an ingester rejection (per-stream rate limit, entry too far behind) of any

@@ -23,20 +23,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data++;
     size--;
     if (mode & 1) {
-        struct es_bulk_item items[8];
-        struct es_bulk_resp r;
+        struct ls_es_bulk_item items[8];
+        struct ls_es_bulk_resp r;
         /* copy so that ASan catches any read past the end */
         char *copy = malloc(size ? size : 1);
         if (!copy) return 0;
         memcpy(copy, data, size);
-        if (es_bulk_parse_response(copy, size, items, 8, &r) == 0) {
+        if (ls_es_bulk_parse_response(copy, size, items, 8, &r) == 0) {
             if (r.nitems > 8 || r.nitems > r.total) abort();
             for (size_t i = 0; i < r.nitems; i++) {
                 if (strlen(items[i].type) >= sizeof items[i].type ||
                     strlen(items[i].reason) >= sizeof items[i].reason)
                     abort();
                 /* every parsed item gets a verdict, and a configuration error names its fix */
-                struct es_status_class c = es_status_item(items[i].status, items[i].type);
+                struct ls_es_status_class c = ls_es_status_item(items[i].status, items[i].type);
                 if (c.verdict != LS_DONE && c.verdict != LS_RETRY && c.verdict != LS_DROP &&
                     c.verdict != LS_CONFIG)
                     abort();
@@ -64,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                              .origin = ln, .origin_len = linelen };
     buf_t b;
     buf_init(&b, 1 << 22);
-    if (es_bulk_encode_pair(&b, "logs-x-default", &rec) == 0) {
+    if (ls_es_bulk_encode_pair(&b, "logs-x-default", &rec) == 0) {
         /* the pair is action\ndoc\n; the document must be exactly one JSON object, checked
          * with json-c in strict mode (the _bulk response parser cannot judge documents: it
          * gives keys like "status" and "error" their response meaning) */

@@ -16,23 +16,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void walk(const unsigned char *p, size_t n, int depth)
 {
     while (n > 0) {
-        struct lj_frame f;
-        long used = lj_frame_decode(p, n, 1 << 20, &f);
+        struct ls_lj_frame f;
+        long used = ls_lj_frame_decode(p, n, 1 << 20, &f);
         if (used <= 0) return;
         if ((size_t)used > n) abort();
         if (f.payload && (f.payload < p || f.payload + f.len > p + used)) abort();
         if (f.type == 'J' || f.type == 'W' || f.type == 'A') {
             buf_t b;
             buf_init(&b, 2u << 20);
-            int rc = f.type == 'J' ? lj_encode_json(&b, f.seq, f.payload, f.len)
-                   : f.type == 'W' ? lj_encode_window(&b, f.count) : lj_encode_ack(&b, f.seq);
+            int rc = f.type == 'J' ? ls_lj_encode_json(&b, f.seq, f.payload, f.len)
+                   : f.type == 'W' ? ls_lj_encode_window(&b, f.count) : ls_lj_encode_ack(&b, f.seq);
             if (rc == 0 && p[0] == '2' && ((size_t)used != b.len || memcmp(b.p, p, b.len) != 0)) abort();
             buf_free(&b);
         }
         if (f.type == 'C' && depth < 3) {
             buf_t z;
             buf_init(&z, 1 << 20);
-            if (lj_inflate(f.payload, f.len, &z) == 0) walk((const unsigned char *)z.p, z.len, depth + 1);
+            if (ls_lj_inflate(f.payload, f.len, &z) == 0) walk((const unsigned char *)z.p, z.len, depth + 1);
             buf_free(&z);
         }
         p += used;
@@ -50,10 +50,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     buf_t c, z;
     buf_init(&c, 4u << 20);
     buf_init(&z, 4u << 20);
-    if (lj_encode_compressed(&c, copy, size, 1) == 0) {
-        struct lj_frame f;
-        if (lj_frame_decode((const unsigned char *)c.p, c.len, 4u << 20, &f) != (long)c.len) abort();
-        if (lj_inflate(f.payload, f.len, &z) != 0 || z.len != size || (size && memcmp(z.p, copy, size)))
+    if (ls_lj_encode_compressed(&c, copy, size, 1) == 0) {
+        struct ls_lj_frame f;
+        if (ls_lj_frame_decode((const unsigned char *)c.p, c.len, 4u << 20, &f) != (long)c.len) abort();
+        if (ls_lj_inflate(f.payload, f.len, &z) != 0 || z.len != size || (size && memcmp(z.p, copy, size)))
             abort();
     }
     buf_free(&c);

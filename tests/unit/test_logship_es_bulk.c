@@ -8,6 +8,8 @@
 #include <cmocka.h>
 
 #include "logship/out/es_bulk.h"
+#include "logship/out/event.h"
+#include "timefmt.h"
 
 static struct ls_record rec_of(const char *line, const char *labels, const char *origin, int64_t ts)
 {
@@ -30,7 +32,7 @@ static char *doc_of(const char *line, const char *labels)
     buf_t b;
     struct ls_record r = rec_of(line, labels, "f:1:2:abc@0", 1764295384123456789LL);
     buf_init(&b, 1 << 20);
-    assert_int_equal(es_bulk_encode_doc(&b, &r), 0);
+    assert_int_equal(ls_event_encode(&b, &r), 0);
     assert_true(b.len < sizeof out);
     memcpy(out, b.p, b.len + 1);
     buf_free(&b);
@@ -41,13 +43,13 @@ static void test_timestamp(void **state)
 {
     char ts[32];
     (void)state;
-    assert_int_equal(es_bulk_rfc3339_ns(1764295384123456789LL, ts), 30);
+    assert_int_equal(timefmt_rfc3339_ns(ts, 1764295384123456789LL), 30);
     assert_string_equal(ts, "2025-11-28T02:03:04.123456789Z");
-    es_bulk_rfc3339_ns(0, ts);
+    timefmt_rfc3339_ns(ts, 0);
     assert_string_equal(ts, "1970-01-01T00:00:00.000000000Z");
-    es_bulk_rfc3339_ns(-1, ts);
+    timefmt_rfc3339_ns(ts, -1);
     assert_string_equal(ts, "1969-12-31T23:59:59.999999999Z");
-    es_bulk_rfc3339_ns(INT64_MAX, ts);   /* clamped, still well-formed */
+    timefmt_rfc3339_ns(ts, INT64_MAX);   /* clamped, still well-formed */
     assert_int_equal(strlen(ts), 30);
 }
 
@@ -58,9 +60,9 @@ static void test_doc_id(void **state)
     struct ls_record r2 = rec_of("y", "{a=\"c\"}", "f:1:2:abc@0", 2);
     struct ls_record r3 = rec_of("x", "{a=\"b\"}", "f:1:2:abc@4", 1);
     (void)state;
-    es_bulk_doc_id(&r1, a);
-    es_bulk_doc_id(&r2, b);
-    es_bulk_doc_id(&r3, c);
+    ls_es_bulk_doc_id(&r1, a);
+    ls_es_bulk_doc_id(&r2, b);
+    ls_es_bulk_doc_id(&r3, c);
     assert_int_equal(strlen(a), ES_BULK_ID_LEN);
     assert_string_equal(a, b);            /* same origin, same id: replays collide */
     assert_string_not_equal(a, c);
@@ -69,9 +71,9 @@ static void test_doc_id(void **state)
     /* sha256("f:1:2:abc@0") prefix, computed independently */
     struct ls_record r4 = rec_of("x", NULL, NULL, 1);
     r4.seq = 42;
-    es_bulk_doc_id(&r4, c);
+    ls_es_bulk_doc_id(&r4, c);
     struct ls_record r5 = rec_of("x", NULL, "seq:42", 1);
-    es_bulk_doc_id(&r5, b);
+    ls_es_bulk_doc_id(&r5, b);
     assert_string_equal(b, c);
 }
 
@@ -79,19 +81,19 @@ static void test_index_names(void **state)
 {
     char out[ES_BULK_INDEX_MAX], err[256];
     (void)state;
-    assert_int_equal(es_bulk_index_name("logs-%Y.%m.%d", 1764295384123456789LL, out, sizeof out), 15);
+    assert_int_equal(ls_es_bulk_index_name("logs-%Y.%m.%d", 1764295384123456789LL, out, sizeof out), 15);
     assert_string_equal(out, "logs-2025.11.28");
-    assert_true(es_bulk_index_name("logs-%H%%", 1764295384123456789LL, out, sizeof out) > 0);
+    assert_true(ls_es_bulk_index_name("logs-%H%%", 1764295384123456789LL, out, sizeof out) > 0);
     assert_string_equal(out, "logs-02%");
-    assert_int_equal(es_bulk_index_check(ES_BULK_DEFAULT_INDEX, err, sizeof err), 0);
-    assert_int_equal(es_bulk_index_check("logs-%Y.%m.%d", err, sizeof err), 0);
-    assert_int_equal(es_bulk_index_check("Logs", err, sizeof err), -1);
-    assert_int_equal(es_bulk_index_check("logs-%s", err, sizeof err), -1);
-    assert_int_equal(es_bulk_index_check("", err, sizeof err), -1);
-    assert_int_equal(es_bulk_index_check("_x", err, sizeof err), -1);
-    assert_int_equal(es_bulk_index_check("a b", err, sizeof err), -1);
-    assert_int_equal(es_bulk_index_check("logs-%", err, sizeof err), -1);
-    assert_int_equal(es_bulk_index_name("abc", 0, out, 3), -1);   /* no room for the NUL */
+    assert_int_equal(ls_es_bulk_index_check(ES_BULK_DEFAULT_INDEX, err, sizeof err), 0);
+    assert_int_equal(ls_es_bulk_index_check("logs-%Y.%m.%d", err, sizeof err), 0);
+    assert_int_equal(ls_es_bulk_index_check("Logs", err, sizeof err), -1);
+    assert_int_equal(ls_es_bulk_index_check("logs-%s", err, sizeof err), -1);
+    assert_int_equal(ls_es_bulk_index_check("", err, sizeof err), -1);
+    assert_int_equal(ls_es_bulk_index_check("_x", err, sizeof err), -1);
+    assert_int_equal(ls_es_bulk_index_check("a b", err, sizeof err), -1);
+    assert_int_equal(ls_es_bulk_index_check("logs-%", err, sizeof err), -1);
+    assert_int_equal(ls_es_bulk_index_name("abc", 0, out, 3), -1);   /* no room for the NUL */
 }
 
 static void test_doc_json_line(void **state)
@@ -153,38 +155,38 @@ static void test_pair_and_cap(void **state)
     char id[ES_BULK_ID_LEN + 1];
     char want[512];
     (void)state;
-    es_bulk_doc_id(&r, id);
+    ls_es_bulk_doc_id(&r, id);
     snprintf(want, sizeof want,
              "{\"create\":{\"_index\":\"logs-hello-default\",\"_id\":\"%s\"}}\n"
              "{\"@timestamp\":\"1970-01-01T00:00:00.000000000Z\",\"message\":\"hello\",\"service\":\"hello\"}\n",
              id);
     buf_init(&b, 1 << 20);
-    assert_int_equal(es_bulk_encode_pair(&b, "logs-hello-default", &r), 0);
+    assert_int_equal(ls_es_bulk_encode_pair(&b, "logs-hello-default", &r), 0);
     assert_string_equal(b.p, want);
     buf_free(&b);
     /* without an index (the URL names the target) */
     buf_reset(&b);
-    assert_int_equal(es_bulk_encode_pair(&b, NULL, &r), 0);
+    assert_int_equal(ls_es_bulk_encode_pair(&b, NULL, &r), 0);
     snprintf(want, sizeof want, "{\"create\":{\"_id\":\"%s\"}}\n", id);
     assert_memory_equal(b.p, want, strlen(want));
     buf_free(&b);
     buf_init(&b, 1 << 20);
-    assert_int_equal(es_bulk_encode_pair(&b, "logs-hello-default", &r), 0);
+    assert_int_equal(ls_es_bulk_encode_pair(&b, "logs-hello-default", &r), 0);
     size_t one = b.len;
     buf_free(&b);
     /* at the cap: -1 and nothing half-written */
     buf_init(&b, one + 10);
-    assert_int_equal(es_bulk_encode_pair(&b, "logs-hello-default", &r), 0);
+    assert_int_equal(ls_es_bulk_encode_pair(&b, "logs-hello-default", &r), 0);
     size_t len = b.len;
-    assert_int_equal(es_bulk_encode_pair(&b, "logs-hello-default", &r), -1);
+    assert_int_equal(ls_es_bulk_encode_pair(&b, "logs-hello-default", &r), -1);
     assert_int_equal(b.len, len);
     buf_free(&b);
 }
 
 static void test_parse_response(void **state)
 {
-    struct es_bulk_item it[4];
-    struct es_bulk_resp r;
+    struct ls_es_bulk_item it[4];
+    struct ls_es_bulk_resp r;
     const char *body =
         "{\"took\":3,\"errors\":true,\"items\":[{\"create\":{\"_index\":\"x\",\"_id\":\"a\",\"status\":201,"
         "\"result\":\"created\",\"_shards\":{\"total\":2}}},"
@@ -193,7 +195,7 @@ static void test_parse_response(void **state)
         "{\"create\":{\"status\":409,\"error\":{\"type\":\"version_conflict_engine_exception\"}}},"
         "{\"index\":{\"error\":\"plain string\",\"status\":400}}]}";
     (void)state;
-    assert_int_equal(es_bulk_parse_response(body, strlen(body), it, 4, &r), 0);
+    assert_int_equal(ls_es_bulk_parse_response(body, strlen(body), it, 4, &r), 0);
     assert_int_equal(r.errors, 1);
     assert_int_equal(r.nitems, 4);
     assert_int_equal(r.total, 4);
@@ -209,28 +211,28 @@ static void test_parse_response(void **state)
 
     /* cut short: the complete items still count, the rest do not */
     for (size_t cut = 0; cut < strlen(body); cut++) {
-        assert_true(es_bulk_parse_response(body, cut, it, 4, &r) <= 0);
+        assert_true(ls_es_bulk_parse_response(body, cut, it, 4, &r) <= 0);
         assert_int_equal(r.complete, 0);
         assert_true(r.nitems <= 4);
     }
     const char *p = strstr(body, "{\"create\":{\"status\":409");
-    assert_int_equal(es_bulk_parse_response(body, (size_t)(p - body), it, 4, &r), 0);
+    assert_int_equal(ls_es_bulk_parse_response(body, (size_t)(p - body), it, 4, &r), 0);
     assert_int_equal(r.nitems, 2);
     /* more items than room */
-    assert_int_equal(es_bulk_parse_response(body, strlen(body), it, 2, &r), 0);
+    assert_int_equal(ls_es_bulk_parse_response(body, strlen(body), it, 2, &r), 0);
     assert_int_equal(r.nitems, 2);
     assert_int_equal(r.total, 4);
     /* filter_path shape, no errors flag */
     const char *fp = "{\"items\":[{\"create\":{\"status\":201}},{\"create\":{\"status\":201}}]}";
-    assert_int_equal(es_bulk_parse_response(fp, strlen(fp), it, 4, &r), 0);
+    assert_int_equal(ls_es_bulk_parse_response(fp, strlen(fp), it, 4, &r), 0);
     assert_int_equal(r.errors, -1);
     assert_int_equal(r.nitems, 2);
     assert_int_equal(r.complete, 1);
     /* not a bulk response */
-    assert_int_equal(es_bulk_parse_response("<html>", 6, it, 4, &r), -1);
-    assert_int_equal(es_bulk_parse_response("", 0, it, 4, &r), -1);
+    assert_int_equal(ls_es_bulk_parse_response("<html>", 6, it, 4, &r), -1);
+    assert_int_equal(ls_es_bulk_parse_response("", 0, it, 4, &r), -1);
     const char *err = "{\"error\":{\"type\":\"x\"},\"status\":400}";
-    assert_int_equal(es_bulk_parse_response(err, strlen(err), it, 4, &r), 0);
+    assert_int_equal(ls_es_bulk_parse_response(err, strlen(err), it, 4, &r), 0);
     assert_int_equal(r.nitems, 0);
 }
 

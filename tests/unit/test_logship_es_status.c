@@ -10,7 +10,7 @@
 
 static void expect_item(int status, const char *type, enum ls_verdict v, const char *reason)
 {
-    struct es_status_class c = es_status_item(status, type);
+    struct ls_es_status_class c = ls_es_status_item(status, type);
     assert_int_equal(c.verdict, v);
     assert_string_equal(c.reason, reason);
     if (v == LS_CONFIG) {
@@ -27,8 +27,8 @@ static void test_items_stored_and_duplicates(void **state)
     expect_item(201, NULL, LS_DONE, "stored");
     expect_item(200, "", LS_DONE, "stored");
     expect_item(409, "version_conflict_engine_exception", LS_DONE, "duplicate");
-    assert_int_equal(es_status_item(409, NULL).duplicate, 1);
-    assert_int_equal(es_status_item(201, NULL).duplicate, 0);
+    assert_int_equal(ls_es_status_item(409, NULL).duplicate, 1);
+    assert_int_equal(ls_es_status_item(201, NULL).duplicate, 0);
 }
 
 static void test_items_cluster_errors_are_config(void **state)
@@ -44,8 +44,8 @@ static void test_items_cluster_errors_are_config(void **state)
     /* the status alone is enough for 403 and 404 */
     expect_item(403, NULL, LS_CONFIG, "forbidden");
     expect_item(404, "something_new", LS_CONFIG, "index_not_found");
-    assert_non_null(strstr(es_status_item(403, "security_exception").fix, "create_doc"));
-    assert_non_null(strstr(es_status_item(404, "index_not_found_exception").fix, "auto_create_index"));
+    assert_non_null(strstr(ls_es_status_item(403, "security_exception").fix, "create_doc"));
+    assert_non_null(strstr(ls_es_status_item(404, "index_not_found_exception").fix, "auto_create_index"));
 }
 
 static void test_items_retry_and_drop(void **state)
@@ -63,7 +63,7 @@ static void test_items_retry_and_drop(void **state)
 
 static void expect_req(long status, enum ls_verdict v, const char *reason)
 {
-    struct es_status_class c = es_status_request(status);
+    struct ls_es_status_class c = ls_es_status_request(status);
     assert_int_equal(c.verdict, v);
     assert_string_equal(c.reason, reason);
     assert_true((c.fix != NULL) == (v == LS_CONFIG));

@@ -53,19 +53,19 @@ static void *srv_main(void *arg)
         return NULL;
     }
     unsigned char h[6];
-    struct lj_frame f;
+    struct ls_lj_frame f;
     buf_t z, ack;
     buf_init(&z, 1 << 20);
     buf_init(&ack, 64);
-    if (read_full(fd, h, 6) == 0 && lj_frame_decode(h, 6, 0, &f) == 6 && f.type == 'W') {
+    if (read_full(fd, h, 6) == 0 && ls_lj_frame_decode(h, 6, 0, &f) == 6 && f.type == 'W') {
         s->window = f.count;
         if (read_full(fd, h, 6) == 0 && h[1] == 'C') {
             uint32_t len = ((uint32_t)h[2] << 24) | ((uint32_t)h[3] << 16) | ((uint32_t)h[4] << 8) | h[5];
             unsigned char *zb = malloc(len);
-            if (zb && read_full(fd, zb, len) == 0 && lj_inflate(zb, len, &z) == 0) {
+            if (zb && read_full(fd, zb, len) == 0 && ls_lj_inflate(zb, len, &z) == 0) {
                 size_t off = 0;
                 long used;
-                while ((used = lj_frame_decode((unsigned char *)z.p + off, z.len - off, 1 << 20, &f)) > 0) {
+                while ((used = ls_lj_frame_decode((unsigned char *)z.p + off, z.len - off, 1 << 20, &f)) > 0) {
                     assert_int_equal(f.type, 'J');
                     assert_int_equal(f.seq, (uint32_t)s->events + 1);
                     assert_non_null(memmem(f.payload, f.len, "\"@timestamp\":", 13));
@@ -75,7 +75,7 @@ static void *srv_main(void *arg)
             }
             free(zb);
         }
-        assert_int_equal(lj_encode_ack(&ack, s->mode == 0 ? s->window : 2), 0);
+        assert_int_equal(ls_lj_encode_ack(&ack, s->mode == 0 ? s->window : 2), 0);
         assert_int_equal(write(fd, ack.p, ack.len), (ssize_t)ack.len);
     }
     buf_free(&z);

@@ -19,47 +19,47 @@
 static void test_frames_roundtrip(void **state)
 {
     buf_t b, inner, z;
-    struct lj_frame f;
+    struct ls_lj_frame f;
     (void)state;
     buf_init(&b, 1 << 20);
     buf_init(&inner, 1 << 20);
     buf_init(&z, 1 << 20);
-    assert_int_equal(lj_encode_window(&b, 3), 0);
-    assert_int_equal(lj_encode_json(&inner, 1, "{\"a\":1}", 7), 0);
-    assert_int_equal(lj_encode_json(&inner, 2, "{}", 2), 0);
-    assert_int_equal(lj_encode_json(&inner, 3, "", 0), 0);
-    assert_int_equal(lj_encode_compressed(&b, inner.p, inner.len, 3), 0);
-    assert_int_equal(lj_encode_ack(&b, 3), 0);
+    assert_int_equal(ls_lj_encode_window(&b, 3), 0);
+    assert_int_equal(ls_lj_encode_json(&inner, 1, "{\"a\":1}", 7), 0);
+    assert_int_equal(ls_lj_encode_json(&inner, 2, "{}", 2), 0);
+    assert_int_equal(ls_lj_encode_json(&inner, 3, "", 0), 0);
+    assert_int_equal(ls_lj_encode_compressed(&b, inner.p, inner.len, 3), 0);
+    assert_int_equal(ls_lj_encode_ack(&b, 3), 0);
 
     const unsigned char *p = (const unsigned char *)b.p;
     size_t n = b.len;
-    long used = lj_frame_decode(p, n, 1 << 20, &f);
+    long used = ls_lj_frame_decode(p, n, 1 << 20, &f);
     assert_int_equal(used, 6);
     assert_int_equal(f.type, 'W');
     assert_int_equal(f.count, 3);
     p += used; n -= (size_t)used;
-    used = lj_frame_decode(p, n, 1 << 20, &f);
+    used = ls_lj_frame_decode(p, n, 1 << 20, &f);
     assert_true(used > 6);
     assert_int_equal(f.type, 'C');
-    assert_int_equal(lj_inflate(f.payload, f.len, &z), 0);
+    assert_int_equal(ls_lj_inflate(f.payload, f.len, &z), 0);
     assert_int_equal(z.len, inner.len);
     assert_memory_equal(z.p, inner.p, inner.len);
     /* every prefix of a frame asks for more bytes, never more than it has */
     for (size_t cut = 0; cut < (size_t)used; cut++)
-        assert_int_equal(lj_frame_decode(p, cut, 1 << 20, &f), 0);
+        assert_int_equal(ls_lj_frame_decode(p, cut, 1 << 20, &f), 0);
     /* a corrupt or truncated zlib stream is an error, not a crash */
     buf_reset(&z);
-    assert_int_equal(lj_inflate(f.payload, f.len - 1, &z), -1);
+    assert_int_equal(ls_lj_inflate(f.payload, f.len - 1, &z), -1);
     assert_int_equal(z.len, 0);
     p += used; n -= (size_t)used;
-    used = lj_frame_decode(p, n, 1 << 20, &f);
+    used = ls_lj_frame_decode(p, n, 1 << 20, &f);
     assert_int_equal(used, 6);
     assert_int_equal(f.type, 'A');
     assert_int_equal(f.seq, 3);
 
     /* the inner frames */
     p = (const unsigned char *)inner.p;
-    used = lj_frame_decode(p, inner.len, 1 << 20, &f);
+    used = ls_lj_frame_decode(p, inner.len, 1 << 20, &f);
     assert_int_equal(used, 17);
     assert_int_equal(f.type, 'J');
     assert_int_equal(f.seq, 1);
@@ -67,22 +67,22 @@ static void test_frames_roundtrip(void **state)
     assert_memory_equal(f.payload, "{\"a\":1}", 7);
 
     /* bad version, unknown type, oversized payload */
-    assert_int_equal(lj_frame_decode((const unsigned char *)"3W", 2, 10, &f), -1);
-    assert_int_equal(lj_frame_decode((const unsigned char *)"x", 1, 10, &f), -1);
-    assert_int_equal(lj_frame_decode((const unsigned char *)"2Z\0\0\0\0", 6, 10, &f), -1);
-    assert_int_equal(lj_frame_decode((const unsigned char *)"2J\0\0\0\1\0\0\0\x20", 10, 16, &f), -1);
+    assert_int_equal(ls_lj_frame_decode((const unsigned char *)"3W", 2, 10, &f), -1);
+    assert_int_equal(ls_lj_frame_decode((const unsigned char *)"x", 1, 10, &f), -1);
+    assert_int_equal(ls_lj_frame_decode((const unsigned char *)"2Z\0\0\0\0", 6, 10, &f), -1);
+    assert_int_equal(ls_lj_frame_decode((const unsigned char *)"2J\0\0\0\1\0\0\0\x20", 10, 16, &f), -1);
     /* legacy D frame: seq 5, one pair k=v */
     static const unsigned char d[] = { '2', 'D', 0, 0, 0, 5, 0, 0, 0, 1, 0, 0, 0, 1, 'k', 0, 0, 0, 1, 'v' };
-    used = lj_frame_decode(d, sizeof d, 1 << 20, &f);
+    used = ls_lj_frame_decode(d, sizeof d, 1 << 20, &f);
     assert_int_equal(used, (long)sizeof d);
     assert_int_equal(f.seq, 5);
     assert_int_equal(f.count, 1);
-    assert_int_equal(lj_frame_decode(d, sizeof d - 1, 1 << 20, &f), 0);
+    assert_int_equal(ls_lj_frame_decode(d, sizeof d - 1, 1 << 20, &f), 0);
 
     /* inflate respects the destination cap */
     buf_t small;
     buf_init(&small, 4);
-    assert_int_equal(lj_inflate((const unsigned char *)b.p + 12, b.len - 18, &small), -1);
+    assert_int_equal(ls_lj_inflate((const unsigned char *)b.p + 12, b.len - 18, &small), -1);
     buf_free(&small);
     buf_free(&b);
     buf_free(&inner);
@@ -125,19 +125,19 @@ static void *srv_main(void *arg)
     int fd = accept(s->lfd, NULL, NULL);
     unsigned char h[6];
     buf_t z;
-    struct lj_frame f;
+    struct ls_lj_frame f;
     if (fd < 0) return NULL;
     buf_init(&z, 1 << 20);
-    if (read_full(fd, h, 6) == 0 && lj_frame_decode(h, 6, 0, &f) == 6 && f.type == 'W') {
+    if (read_full(fd, h, 6) == 0 && ls_lj_frame_decode(h, 6, 0, &f) == 6 && f.type == 'W') {
         s->window = f.count;
         unsigned char ch[6];
         if (read_full(fd, ch, 6) == 0 && ch[1] == 'C') {
             uint32_t len = ((uint32_t)ch[2] << 24) | ((uint32_t)ch[3] << 16) | ((uint32_t)ch[4] << 8) | ch[5];
             unsigned char *zb = malloc(len);
-            if (zb && read_full(fd, zb, len) == 0 && lj_inflate(zb, len, &z) == 0) {
+            if (zb && read_full(fd, zb, len) == 0 && ls_lj_inflate(zb, len, &z) == 0) {
                 size_t off = 0;
                 long used;
-                while ((used = lj_frame_decode((unsigned char *)z.p + off, z.len - off, 1 << 20, &f)) > 0) {
+                while ((used = ls_lj_frame_decode((unsigned char *)z.p + off, z.len - off, 1 << 20, &f)) > 0) {
                     s->events++;
                     off += (size_t)used;
                 }
@@ -179,17 +179,18 @@ static int send_five(struct srv *s, uint32_t *acked, char *err, size_t errlen, i
     int rc;
     assert_int_equal(srv_start(s, &th), 0);
     snprintf(port, sizeof port, "%d", s->port);
-    struct lj_conn_conf cc = { .host = "127.0.0.1", .port = port, .connect_timeout_ms = 2000,
+    struct ls_netconn_conf cc = { .host = "127.0.0.1", .port = port, .connect_timeout_ms = 2000,
                                .io_timeout_ms = io_ms };
-    struct lj_conn *c = lj_conn_open(&cc, err, errlen);
+    struct ls_netconn *c = ls_netconn_open(&cc, err, errlen);
     assert_non_null(c);
     buf_init(&frames, 1 << 20);
     buf_init(&inner, 1 << 20);
-    assert_int_equal(lj_encode_window(&frames, 5), 0);
-    for (uint32_t i = 1; i <= 5; i++) assert_int_equal(lj_encode_json(&inner, i, "{\"m\":\"x\"}", 9), 0);
-    assert_int_equal(lj_encode_compressed(&frames, inner.p, inner.len, 1), 0);
-    rc = lj_conn_send_window(c, frames.p, frames.len, 5, acked, err, errlen);
-    lj_conn_close(c);
+    assert_int_equal(ls_lj_encode_window(&frames, 5), 0);
+    for (uint32_t i = 1; i <= 5; i++) assert_int_equal(ls_lj_encode_json(&inner, i, "{\"m\":\"x\"}", 9), 0);
+    assert_int_equal(ls_lj_encode_compressed(&frames, inner.p, inner.len, 1), 0);
+    enum ls_net_result why;
+    rc = ls_lj_send_window(c, frames.p, frames.len, 5, acked, &why, err, errlen);
+    ls_netconn_close(c);
     pthread_join(th, NULL);
     close(s->lfd);
     buf_free(&frames);
@@ -244,11 +245,11 @@ static void test_connect_refused(void **state)
     assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
     snprintf(port, sizeof port, "%d", ntohs(a.sin_port));
     close(fd);
-    struct lj_conn_conf cc = { .host = "127.0.0.1", .port = port, .connect_timeout_ms = 1000 };
-    assert_null(lj_conn_open(&cc, err, sizeof err));
+    struct ls_netconn_conf cc = { .host = "127.0.0.1", .port = port, .connect_timeout_ms = 1000 };
+    assert_null(ls_netconn_open(&cc, err, sizeof err));
     assert_non_null(strstr(err, "connect"));
-    struct lj_conn_conf bad = { .host = "no-such-host.invalid", .port = "1", .connect_timeout_ms = 1000 };
-    assert_null(lj_conn_open(&bad, err, sizeof err));
+    struct ls_netconn_conf bad = { .host = "no-such-host.invalid", .port = "1", .connect_timeout_ms = 1000 };
+    assert_null(ls_netconn_open(&bad, err, sizeof err));
 }
 
 /* The window adapts as Filebeat's: small start, x1.5 on whole ACKs of a full
@@ -256,40 +257,40 @@ static void test_connect_refused(void **state)
 static void test_window_adapts(void **state)
 {
     (void)state;
-    struct lj_window w;
-    lj_window_init(&w, 2048);
+    struct ls_lj_window w;
+    ls_lj_window_init(&w, 2048);
     assert_int_equal(w.size, LJ_WINDOW_START);
-    lj_window_ok(&w, 5);                 /* a short window says nothing */
+    ls_lj_window_ok(&w, 5);                 /* a short window says nothing */
     assert_int_equal(w.size, 10);
     uint32_t seen[32], n = 0;
     /* a server that refuses more than 500: grow until the refusal */
     while (w.size <= 500 && n < 32) {
         seen[n++] = w.size;
-        lj_window_ok(&w, w.size);
+        ls_lj_window_ok(&w, w.size);
     }
     assert_int_equal(n, 10);
     assert_int_equal(seen[1], 15);
     assert_int_equal(seen[2], 23);       /* ceil(1.5 * 15) */
     assert_int_equal(seen[9], 405);
     assert_int_equal(w.size, 608);
-    lj_window_shrink(&w);                /* 608 refused */
+    ls_lj_window_shrink(&w);                /* 608 refused */
     assert_int_equal(w.size, 304);
-    lj_window_ok(&w, 304);
+    ls_lj_window_ok(&w, 304);
     assert_int_equal(w.size, 405);       /* back to what worked, not beyond */
-    lj_window_ok(&w, 405);
+    ls_lj_window_ok(&w, 405);
     assert_int_equal(w.size, 405);       /* and it stays there */
     for (int i = 0; i < 20; i++)
-        lj_window_shrink(&w);
+        ls_lj_window_shrink(&w);
     assert_int_equal(w.size, 1);         /* never below one */
     /* the cap */
-    lj_window_init(&w, 2048);
+    ls_lj_window_init(&w, 2048);
     for (int i = 0; i < 40; i++)
-        lj_window_ok(&w, w.size);
+        ls_lj_window_ok(&w, w.size);
     assert_int_equal(w.size, 2048);
     assert_int_equal(w.max_ok, 2048);
-    lj_window_init(&w, 4);
+    ls_lj_window_init(&w, 4);
     assert_int_equal(w.size, 4);
-    lj_window_init(&w, 0);
+    ls_lj_window_init(&w, 0);
     assert_int_equal(w.size, 1);
 }
 

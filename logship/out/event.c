@@ -1,0 +1,274 @@
+/* event: the JSON event of a record that Elasticsearch and Logstash both ship (see event.h). */
+#include "logship/out/event.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash.h"
+#include "jsonscan.h"
+#include "jsonw.h"
+#include "logship/core/labels.h"
+#include "timefmt.h"
+#include "utf8.h"
+
+/* Keys already written into a document, for de-duplication (ES rejects a
+ * document with a repeated field). Keys are compared decoded. */
+#define KEYSET_INLINE 64
+#define KEYSET_SLOTS (KEYSET_INLINE * 2)
+struct keyset {
+    uint32_t stamp[KEYSET_SLOTS];  /* a slot is in use when its stamp is cur */
+    uint32_t cur;
+    uint64_t hash[KEYSET_SLOTS];
+    const char *key[KEYSET_SLOTS];
+    size_t klen[KEYSET_SLOTS];
+    size_t n;
+    int overflow;        /* more keys than KEYSET_INLINE: the caller falls back */
+};
+
+/* Empty the set in O(1): bump the stamp (clear the stamps once per 2^32). */
+static void keyset_clear(struct keyset *ks)
+{
+    if (++ks->cur == 0) {
+        memset(ks->stamp, 0, sizeof(ks->stamp));
+        ks->cur = 1;
+    }
+    ks->n = 0;
+    ks->overflow = 0;
+}
+
+/* Returns 1 when (k, n) was added, 0 when it was already there or the set is
+ * full (a full set refuses new keys and sets overflow). k must outlive the
+ * set's current generation. */
+static int keyset_add(struct keyset *ks, const char *k, size_t n)
+{
+    uint64_t h = hash_fnv1a64(k, n);
+    size_t i = (size_t)(h % KEYSET_SLOTS);
+    for (size_t probe = 0; probe < KEYSET_SLOTS; probe++, i = (i + 1) % KEYSET_SLOTS) {
+        if (ks->stamp[i] != ks->cur) {
+            if (ks->n >= KEYSET_INLINE) {
+                ks->overflow = 1;
+                return 0;
+            }
+            ks->stamp[i] = ks->cur;
+            ks->key[i] = k;
+            ks->klen[i] = n;
+            ks->hash[i] = h;
+            ks->n++;
+            return 1;
+        }
+        if (ks->hash[i] == h && ks->klen[i] == n && memcmp(ks->key[i], k, n) == 0)
+            return 0;
+    }
+    return 0;
+}
+
+/* A JSON string: printable ASCII without quote or backslash is copied as is
+ * (label names and values nearly always are); anything else goes through jsonw. */
+static int json_str_fast(buf_t *out, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+            return jsonw_str(out, s, n);
+    }
+    size_t mark = out->len;
+    if (buf_addc(out, '"') || buf_add(out, s, n) || buf_addc(out, '"')) {
+        buf_truncate(out, mark);
+        return -1;
+    }
+    return 0;
+}
+
+struct doc_ctx {
+    buf_t *out;
+    struct keyset *ks;
+    int failed;
+};
+
+static int add_label(void *arg, const char *k, size_t kn, const char *v, size_t vn)
+{
+    struct doc_ctx *dc = arg;
+    if (!keyset_add(dc->ks, k, kn))
+        return 0;
+    if (buf_addc(dc->out, ',') || json_str_fast(dc->out, k, kn) || buf_addc(dc->out, ':') ||
+        json_str_fast(dc->out, v, vn)) {
+        dc->failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* 1 when s[0..n) is UTF-8. Nearly every log line is pure ASCII: skip it a
+ * word at a time, and walk sequences only from the first word holding a
+ * high byte (everything before it is whole ASCII characters). */
+static int text_utf8_ok(const char *s, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, sizeof(w));
+        if (w & 0x8080808080808080ULL)
+            break;
+    }
+    return utf8_valid(s + i, n - i);
+}
+
+/* Decode the escaped key raw[0..n) into kbuf at *kused (the arena keeps the
+ * decoded keys alive for the keyset). The decoded key, or NULL when the
+ * arena is full. */
+static const char *decode_key(const char *raw, size_t n, char *kbuf, size_t kcap, size_t *kused, size_t *kdn)
+{
+    if (*kused + n + 3 > kcap)
+        return NULL;
+    buf_t tmp;
+    buf_init(&tmp, n * 3 + 1);
+    const char *kd = NULL;
+    if (jsonscan_unescape(raw, n, &tmp) == 0 && tmp.len <= n) {
+        kd = kbuf + *kused;
+        if (tmp.len)
+            memcpy(kbuf + *kused, tmp.p, tmp.len);
+        kbuf[*kused + tmp.len] = '\0';
+        *kdn = tmp.len;
+        *kused += tmp.len + 1;
+    }
+    buf_free(&tmp);
+    return kd;
+}
+
+/* Write the members of the JSON object line[0..n) into out (each preceded by a
+ * comma). Returns 1 when the line is a valid JSON object and was written, 0
+ * when it is not an object (or not UTF-8), or has more distinct keys than can
+ * be tracked (out unchanged: the line then ships whole as "message"), -1 on
+ * the cap. */
+static int copy_object_members(buf_t *out, const char *line, size_t n, struct keyset *ks, char *kbuf, size_t kcap)
+{
+    const char *end = line + n;
+    size_t mark = out->len;
+    size_t kused = 0;
+    struct jsonscan_obj o;
+    /* one pass: validate and copy member by member; any flaw → undo, plain text */
+    if (jsonscan_obj_open(&o, line, end) != 0 || !text_utf8_ok(line, n))
+        return 0;
+    int r;
+    while ((r = jsonscan_obj_next(&o)) == 1) {
+        const char *kd = o.key;
+        size_t kdn = o.key_len;
+        if (o.key_esc) {
+            /* decoded so that "\u0061" and "a" collide */
+            kd = decode_key(o.key, o.key_len, kbuf, kcap, &kused, &kdn);
+            if (!kd)
+                goto not_object;
+        }
+        const char *vs = o.p;
+        /* strings are most members of a log line: scan them directly */
+        const char *ve = *vs == '"' ? jsonscan_string(vs, end, NULL) : jsonscan_value(vs, end, JSONSCAN_MAX_DEPTH);
+        if (!ve)
+            goto not_object;
+        o.p = ve;
+        int keep = !(kdn == 10 && memcmp(kd, "@timestamp", 10) == 0) && keyset_add(ks, kd, kdn);
+        if (ks->overflow)
+            goto not_object;
+        if (!keep)
+            continue;
+        if (buf_addc(out, ',') || buf_add(out, o.key - 1, o.key_len + 2) || buf_addc(out, ':') ||
+            buf_add(out, vs, (size_t)(ve - vs))) {
+            buf_truncate(out, mark);
+            return -1;
+        }
+    }
+    if (r == 0 && jsonscan_ws(o.p, end) == end)
+        return 1;
+not_object:
+    buf_truncate(out, mark);
+    return 0;
+}
+
+/* The members after @timestamp: the line's own, or the line as "message".
+ * 0, or -1 on out's cap. */
+static int add_line(buf_t *out, const struct ls_record *rec, struct keyset *ks)
+{
+    char kbuf[1024];
+    const char *line = rec->line ? rec->line : "";
+    int r = copy_object_members(out, line, rec->line ? rec->line_len : 0, ks, kbuf, sizeof(kbuf));
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    keyset_clear(ks);                   /* forget keys of a rejected object */
+    keyset_add(ks, "@timestamp", 10);
+    keyset_add(ks, "message", 7);
+    return buf_adds(out, ",\"message\":") || jsonw_str(out, line, rec->line_len) ? -1 : 0;
+}
+
+/* Each thread's scratch for unescaped label values, kept between records (a
+ * buffer per record costs an allocation per event) and freed when the thread
+ * ends. NULL when out of memory. */
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static pthread_key_t scratch_key;
+static int scratch_key_ok;
+
+static void scratch_free(void *p)
+{
+    buf_free(p);
+    free(p);
+}
+
+static void scratch_key_init(void)
+{
+    scratch_key_ok = pthread_key_create(&scratch_key, scratch_free) == 0;
+}
+
+static buf_t *thread_scratch(void)
+{
+    pthread_once(&scratch_once, scratch_key_init);
+    if (!scratch_key_ok)
+        return NULL;
+    buf_t *b = pthread_getspecific(scratch_key);
+    if (b)
+        return b;
+    b = malloc(sizeof(*b));
+    if (!b)
+        return NULL;
+    buf_init(b, 0);
+    if (pthread_setspecific(scratch_key, b) != 0) {
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+/* The labels not already present, as string fields. 0, or -1 on out's cap;
+ * a malformed label string adds none (the line ships without labels). */
+static int add_labels(buf_t *out, const struct ls_record *rec, struct keyset *ks)
+{
+    if (!rec->labels || rec->labels_len == 0)
+        return 0;
+    struct doc_ctx dc = { out, ks, 0 };
+    size_t mark = out->len;
+    buf_t *scratch = thread_scratch();
+    if (!scratch)
+        return -1;
+    int r = ls_labels_each(rec->labels, rec->labels_len, scratch, add_label, &dc);
+    if (r == 0)
+        return 0;
+    if (dc.failed)
+        return -1;
+    buf_truncate(out, mark);
+    return 0;
+}
+
+int ls_event_encode(buf_t *out, const struct ls_record *rec)
+{
+    static _Thread_local struct keyset ks;   /* reused: keyset_clear is O(1) */
+    size_t mark = out->len;
+    char ts[TIMEFMT_RFC3339_NS_LEN + 1];
+    size_t tn = timefmt_rfc3339_ns(ts, rec->ts_ns);
+    keyset_clear(&ks);
+    keyset_add(&ks, "@timestamp", 10);
+    if (buf_adds(out, "{\"@timestamp\":\"") || buf_add(out, ts, tn) || buf_addc(out, '"') || add_line(out, rec, &ks) ||
+        add_labels(out, rec, &ks) || buf_addc(out, '}')) {
+        buf_truncate(out, mark);
+        return -1;
+    }
+    return 0;
+}
