@@ -2,8 +2,8 @@
  *
  * Encodes N access-log-like JSON lines of about 220 bytes, as logship's ES
  * output does per request (pairs of create action + document, 1000 per body),
- * and prints ns per line, MB/s of input and the body expansion. Build and run
- * with bench/es_encode.sh (links build/liblogship.a and build/libcommon.a). */
+ * and prints ns per line, MB/s of input and the body expansion. Built by the main Makefile
+ * (make bench-build → build/bench/es_encode, linking liblogship.a); usage: es_encode [lines]. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

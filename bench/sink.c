@@ -36,6 +36,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "tests/lib/lokipb.h"
+
 #define MAX_CONNS 256
 #define MAX_BODY (256u << 20)  /* cap on one request body, compressed or not */
 #define MAX_LAT (4u << 20)     /* cap on latency samples kept */
@@ -117,77 +119,16 @@ static void note_line(const char *s, size_t n)
         lat_dropped++;
 }
 
-static int read_varint(const unsigned char **p, const unsigned char *e, uint64_t *v)
+/* One entry of a protobuf push (walked by the shared decoder, tests/lib/lokipb.c). */
+static int pb_entry(void *ud, int64_t sec, int64_t nanos, const char *line, size_t len)
 {
-    uint64_t r = 0;
-    int shift = 0;
-    while (*p < e && shift < 64) {
-        unsigned char c = *(*p)++;
-        r |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80)) {
-            *v = r;
-            return 0;
-        }
-        shift += 7;
-    }
-    return -1;
-}
-
-/* Skip one field of the given wire type. Returns 0 or -1 on malformed input. */
-static int pb_skip(const unsigned char **p, const unsigned char *e, unsigned wt)
-{
-    uint64_t v;
-    switch (wt) {
-    case 0: return read_varint(p, e, &v);
-    case 1: if (e - *p < 8) return -1; *p += 8; return 0;
-    case 5: if (e - *p < 4) return -1; *p += 4; return 0;
-    case 2:
-        if (read_varint(p, e, &v) || v > (uint64_t)(e - *p))
-            return -1;
-        *p += v;
-        return 0;
-    default: return -1;
-    }
-}
-
-/* Walk one message; for each LEN field number `want`, call fn on its bytes. */
-static int pb_each(const unsigned char *p, const unsigned char *e, unsigned want,
-                   int (*fn)(const unsigned char *, const unsigned char *))
-{
-    while (p < e) {
-        uint64_t key, len;
-        if (read_varint(&p, e, &key))
-            return -1;
-        unsigned field = (unsigned)(key >> 3), wt = (unsigned)(key & 7);
-        if (field == want && wt == 2) {
-            if (read_varint(&p, e, &len) || len > (uint64_t)(e - p))
-                return -1;
-            if (fn(p, p + len))
-                return -1;
-            p += len;
-        } else if (pb_skip(&p, e, wt)) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static int pb_line(const unsigned char *p, const unsigned char *e)
-{
+    (void)ud;
+    (void)sec;
+    (void)nanos;
     st.loki_entries++;
-    st.loki_bytes += (uint64_t)(e - p);
-    note_line((const char *)p, (size_t)(e - p));
+    st.loki_bytes += (uint64_t)len;
+    note_line(line, len);
     return 0;
-}
-
-static int pb_entry(const unsigned char *p, const unsigned char *e)
-{
-    return pb_each(p, e, 2, pb_line);
-}
-
-static int pb_stream(const unsigned char *p, const unsigned char *e)
-{
-    return pb_each(p, e, 2, pb_entry);
 }
 
 /* Count entries of a Loki JSON push body: arrays at depth 5 are [ts, line(, meta)]. */
@@ -281,8 +222,8 @@ static int handle_loki(const char *ctype, const char *cenc, const char *body, si
         return -1;
     if (snappy_uncompress(body, n, scratch, &m) != SNAPPY_OK)
         return -1;
-    const unsigned char *p = (const unsigned char *)scratch;
-    return pb_each(p, p + m, 1, pb_stream);
+    const struct lokipb_visit v = { .entry = pb_entry };
+    return lokipb_walk((const unsigned char *)scratch, m, 0, &v);
 }
 
 static int resp_add(const char *s, size_t n)

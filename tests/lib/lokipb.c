@@ -1,0 +1,168 @@
+/* lokipb: the one decoder of Loki's PushRequest protobuf for the tests, the fuzzers and the bench sink (see lokipb.h). */
+#include "tests/lib/lokipb.h"
+
+#include <stdlib.h>
+
+#include <snappy-c.h>
+
+/* A protobuf field: its number, wire type, and either a VARINT value or a LEN payload. */
+struct field {
+    unsigned num, wt;
+    uint64_t v;
+    const unsigned char *data;
+    size_t len;
+};
+
+static int varint(const unsigned char *b, size_t n, size_t *i, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (int sh = 0; sh < 70; sh += 7) {
+        if (*i >= n)
+            return -1;
+        unsigned char c = b[(*i)++];
+        r |= (uint64_t)(c & 0x7f) << sh;
+        if (!(c & 0x80)) {
+            *v = r;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Read the next field at b[*i]; fixed-width fields are stepped over (data/len point at them). */
+static int next_field(const unsigned char *b, size_t n, size_t *i, struct field *f)
+{
+    uint64_t key;
+    if (varint(b, n, i, &key) != 0)
+        return -1;
+    f->num = (unsigned)(key >> 3);
+    f->wt = (unsigned)(key & 7);
+    f->v = 0;
+    f->data = NULL;
+    f->len = 0;
+    uint64_t len;
+    switch (f->wt) {
+    case 0:
+        return varint(b, n, i, &f->v);
+    case 1:
+        len = 8;
+        break;
+    case 5:
+        len = 4;
+        break;
+    case 2:
+        if (varint(b, n, i, &len) != 0)
+            return -1;
+        break;
+    default:
+        return -1;
+    }
+    if (len > n - *i)
+        return -1;
+    f->data = b + *i;
+    f->len = (size_t)len;
+    *i += (size_t)len;
+    return 0;
+}
+
+/* An unexpected field: an error in strict mode, skipped otherwise. */
+static int other(unsigned flags)
+{
+    return flags & LOKIPB_STRICT ? -1 : 0;
+}
+
+static int walk_timestamp(const unsigned char *b, size_t n, unsigned flags, int64_t *sec, int64_t *nanos)
+{
+    size_t i = 0;
+    while (i < n) {
+        struct field f;
+        if (next_field(b, n, &i, &f) != 0)
+            return -1;
+        if (f.wt == 0 && f.num == 1)
+            *sec = (int64_t)f.v;
+        else if (f.wt == 0 && f.num == 2)
+            *nanos = (int64_t)f.v;
+        else if (other(flags) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int walk_entry(const unsigned char *b, size_t n, unsigned flags, const struct lokipb_visit *v)
+{
+    int64_t sec = 0, nanos = 0;
+    const char *line = "";
+    size_t len = 0;
+    size_t i = 0;
+    while (i < n) {
+        struct field f;
+        if (next_field(b, n, &i, &f) != 0)
+            return -1;
+        if (f.wt == 2 && f.num == 1) {
+            if (walk_timestamp(f.data, f.len, flags, &sec, &nanos) != 0)
+                return -1;
+        } else if (f.wt == 2 && f.num == 2) {
+            line = (const char *)f.data;
+            len = f.len;
+        } else if (other(flags) != 0) {
+            return -1;
+        }
+    }
+    return v->entry ? v->entry(v->ud, sec, nanos, line, len) : 0;
+}
+
+static int walk_stream(const unsigned char *b, size_t n, unsigned flags, const struct lokipb_visit *v)
+{
+    if (v->stream && v->stream(v->ud) != 0)
+        return -1;
+    size_t i = 0;
+    while (i < n) {
+        struct field f;
+        if (next_field(b, n, &i, &f) != 0)
+            return -1;
+        if (f.wt == 2 && f.num == 1) {
+            if (v->labels && v->labels(v->ud, (const char *)f.data, f.len) != 0)
+                return -1;
+        } else if (f.wt == 2 && f.num == 2) {
+            if (walk_entry(f.data, f.len, flags, v) != 0)
+                return -1;
+        } else if (other(flags) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int lokipb_walk(const unsigned char *raw, size_t n, unsigned flags, const struct lokipb_visit *v)
+{
+    size_t i = 0;
+    while (i < n) {
+        struct field f;
+        if (next_field(raw, n, &i, &f) != 0)
+            return -1;
+        if (f.wt == 2 && f.num == 1) {
+            if (walk_stream(f.data, f.len, flags, v) != 0)
+                return -1;
+        } else if (other(flags) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int lokipb_unsnappy(const char *body, size_t n, unsigned char **raw, size_t *rawlen)
+{
+    size_t m;
+    if (snappy_uncompressed_length(body, n, &m) != SNAPPY_OK)
+        return -1;
+    unsigned char *p = malloc(m ? m : 1);
+    if (!p)
+        return -1;
+    if (snappy_uncompress(body, n, (char *)p, &m) != SNAPPY_OK) {
+        free(p);
+        return -1;
+    }
+    *raw = p;
+    *rawlen = m;
+    return 0;
+}
