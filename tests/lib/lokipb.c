@@ -1,4 +1,4 @@
-/* lokipb: the one decoder of Loki's PushRequest protobuf for the tests, the fuzzers and the bench sink (see lokipb.h). */
+/* lokipb: the one decoder of Loki's PushRequest protobuf for the tests, fuzzers and bench sink (see lokipb.h). */
 #include "tests/lib/lokipb.h"
 
 #include <stdlib.h>

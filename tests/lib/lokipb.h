@@ -16,7 +16,8 @@ struct lokipb_visit {
     void *ud;
     int (*stream)(void *ud);                                    /* a StreamAdapter starts */
     int (*labels)(void *ud, const char *labels, size_t len);    /* its label string (not NUL-terminated) */
-    int (*entry)(void *ud, int64_t sec, int64_t nanos, const char *line, size_t len); /* one entry (line "" if absent) */
+    /* one entry (line "" if absent) */
+    int (*entry)(void *ud, int64_t sec, int64_t nanos, const char *line, size_t len);
 };
 
 /* Walk an uncompressed PushRequest of n bytes, calling v's callbacks. Returns 0, or -1 on malformed input, on a

@@ -46,14 +46,14 @@ static SSL_CTX *tls_ctx(const struct fake_server *s)
         return NULL;
     if (SSL_CTX_use_certificate_chain_file(ctx, s->tls_cert) != 1 ||
         SSL_CTX_use_PrivateKey_file(ctx, s->tls_key, SSL_FILETYPE_PEM) != 1)
-        goto fail;
+        goto out;
     if (s->client_ca) {
         if (SSL_CTX_load_verify_locations(ctx, s->client_ca, NULL) != 1)
-            goto fail;
+            goto out;
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
     }
     return ctx;
-fail:
+out:
     SSL_CTX_free(ctx);
     return NULL;
 }
@@ -90,8 +90,8 @@ static void *server_main(void *arg)
             continue;
         if (fd < 0)
             break;
-        if (atomic_load(&s->stop)) {
-            close(fd);
+        if (ntohs(peer.sin_port) == atomic_load(&s->wake_port)) {
+            close(fd); /* fake_server_stop's wake-up: every connection queued before it was served */
             break;
         }
         serve(s, fd, &peer);
@@ -103,6 +103,7 @@ int fake_server_start(struct fake_server *s)
 {
     struct sockaddr_in a;
     atomic_store(&s->stop, 0);
+    atomic_store(&s->wake_port, -1);
     s->running = 0;
     s->ssl_ctx = NULL;
     s->lfd = loopback_socket(&a);
@@ -111,18 +112,18 @@ int fake_server_start(struct fake_server *s)
     socklen_t al = sizeof(a);
     if (bind(s->lfd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(s->lfd, 16) != 0 ||
         getsockname(s->lfd, (struct sockaddr *)&a, &al) != 0)
-        goto fail;
+        goto out;
     s->port = ntohs(a.sin_port);
     if (s->tls_cert) {
         signal(SIGPIPE, SIG_IGN); /* SSL_write to a client that went away: an error, not the end of the test */
         s->ssl_ctx = tls_ctx(s);
         if (!s->ssl_ctx)
-            goto fail;
+            goto out;
     }
     if (fake_server_rerun(s) != 0)
-        goto fail;
+        goto out;
     return 0;
-fail:
+out:
     SSL_CTX_free(s->ssl_ctx);
     s->ssl_ctx = NULL;
     close(s->lfd);
@@ -157,12 +158,18 @@ void fake_server_stop(struct fake_server *s)
         return;
     atomic_store(&s->stop, 1);
     if (s->running) {
-        /* wake accept(); a thread that already ended leaves this connection in the backlog, closed below */
+        /* wake accept() with a connection from a port the thread recognises; one that already ended leaves it
+         * in the backlog, closed below */
         struct sockaddr_in a;
         int fd = loopback_socket(&a);
-        a.sin_port = htons((uint16_t)s->port);
-        if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-            /* the thread still ends when the listening socket closes */
+        socklen_t al = sizeof(a);
+        if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+            getsockname(fd, (struct sockaddr *)&a, &al) == 0) {
+            atomic_store(&s->wake_port, ntohs(a.sin_port));
+            a.sin_port = htons((uint16_t)s->port);
+            if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+                /* nothing to wake */
+            }
         }
         if (fd >= 0)
             close(fd);

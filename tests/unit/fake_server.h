@@ -36,6 +36,7 @@ struct fake_server {
     pthread_t th;
     int running;                /* a thread was started and not joined yet */
     atomic_int stop;
+    atomic_int wake_port;       /* the client port of fake_server_stop's wake-up connection */
 };
 
 /* Listen on 127.0.0.1 (a free port, in s->port) and start the thread that accepts and serves connections one at a
