@@ -65,89 +65,91 @@ static int next_field(const unsigned char *b, size_t n, size_t *i, struct field 
     return 0;
 }
 
+/* Call fn for each field of the message b[0..n); -1 at the first malformed field or nonzero fn. */
+typedef int (*field_fn)(void *ctx, const struct field *f);
+
+static int each_field(const unsigned char *b, size_t n, field_fn fn, void *ctx)
+{
+    size_t i = 0;
+    while (i < n) {
+        struct field f;
+        if (next_field(b, n, &i, &f) != 0 || fn(ctx, &f) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+struct walk {
+    unsigned flags;
+    const struct lokipb_visit *v;
+};
+
+/* One EntryAdapter being read. */
+struct entry {
+    const struct walk *w;
+    int64_t sec, nanos;
+    const char *line;
+    size_t len;
+};
+
 /* An unexpected field: an error in strict mode, skipped otherwise. */
-static int other(unsigned flags)
+static int other(const struct walk *w)
 {
-    return flags & LOKIPB_STRICT ? -1 : 0;
+    return w->flags & LOKIPB_STRICT ? -1 : 0;
 }
 
-static int walk_timestamp(const unsigned char *b, size_t n, unsigned flags, int64_t *sec, int64_t *nanos)
+static int timestamp_field(void *ctx, const struct field *f)
 {
-    size_t i = 0;
-    while (i < n) {
-        struct field f;
-        if (next_field(b, n, &i, &f) != 0)
-            return -1;
-        if (f.wt == 0 && f.num == 1)
-            *sec = (int64_t)f.v;
-        else if (f.wt == 0 && f.num == 2)
-            *nanos = (int64_t)f.v;
-        else if (other(flags) != 0)
-            return -1;
-    }
+    struct entry *e = ctx;
+    if (f->wt == 0 && f->num == 1)
+        e->sec = (int64_t)f->v;
+    else if (f->wt == 0 && f->num == 2)
+        e->nanos = (int64_t)f->v;
+    else
+        return other(e->w);
     return 0;
 }
 
-static int walk_entry(const unsigned char *b, size_t n, unsigned flags, const struct lokipb_visit *v)
+static int entry_field(void *ctx, const struct field *f)
 {
-    int64_t sec = 0, nanos = 0;
-    const char *line = "";
-    size_t len = 0;
-    size_t i = 0;
-    while (i < n) {
-        struct field f;
-        if (next_field(b, n, &i, &f) != 0)
-            return -1;
-        if (f.wt == 2 && f.num == 1) {
-            if (walk_timestamp(f.data, f.len, flags, &sec, &nanos) != 0)
-                return -1;
-        } else if (f.wt == 2 && f.num == 2) {
-            line = (const char *)f.data;
-            len = f.len;
-        } else if (other(flags) != 0) {
-            return -1;
-        }
-    }
-    return v->entry ? v->entry(v->ud, sec, nanos, line, len) : 0;
+    struct entry *e = ctx;
+    if (f->wt == 2 && f->num == 1)
+        return each_field(f->data, f->len, timestamp_field, e);
+    if (f->wt != 2 || f->num != 2)
+        return other(e->w);
+    e->line = (const char *)f->data;
+    e->len = f->len;
+    return 0;
 }
 
-static int walk_stream(const unsigned char *b, size_t n, unsigned flags, const struct lokipb_visit *v)
+static int stream_field(void *ctx, const struct field *f)
 {
-    if (v->stream && v->stream(v->ud) != 0)
+    const struct walk *w = ctx;
+    const struct lokipb_visit *v = w->v;
+    if (f->wt == 2 && f->num == 1)
+        return v->labels ? v->labels(v->ud, (const char *)f->data, f->len) : 0;
+    if (f->wt != 2 || f->num != 2)
+        return other(w);
+    struct entry e = { .w = w, .line = "" };
+    if (each_field(f->data, f->len, entry_field, &e) != 0)
         return -1;
-    size_t i = 0;
-    while (i < n) {
-        struct field f;
-        if (next_field(b, n, &i, &f) != 0)
-            return -1;
-        if (f.wt == 2 && f.num == 1) {
-            if (v->labels && v->labels(v->ud, (const char *)f.data, f.len) != 0)
-                return -1;
-        } else if (f.wt == 2 && f.num == 2) {
-            if (walk_entry(f.data, f.len, flags, v) != 0)
-                return -1;
-        } else if (other(flags) != 0) {
-            return -1;
-        }
-    }
-    return 0;
+    return v->entry ? v->entry(v->ud, e.sec, e.nanos, e.line, e.len) : 0;
+}
+
+static int request_field(void *ctx, const struct field *f)
+{
+    struct walk *w = ctx;
+    if (f->wt != 2 || f->num != 1)
+        return other(w);
+    if (w->v->stream && w->v->stream(w->v->ud) != 0)
+        return -1;
+    return each_field(f->data, f->len, stream_field, w);
 }
 
 int lokipb_walk(const unsigned char *raw, size_t n, unsigned flags, const struct lokipb_visit *v)
 {
-    size_t i = 0;
-    while (i < n) {
-        struct field f;
-        if (next_field(raw, n, &i, &f) != 0)
-            return -1;
-        if (f.wt == 2 && f.num == 1) {
-            if (walk_stream(f.data, f.len, flags, v) != 0)
-                return -1;
-        } else if (other(flags) != 0) {
-            return -1;
-        }
-    }
-    return 0;
+    struct walk w = { flags, v };
+    return each_field(raw, n, request_field, &w);
 }
 
 int lokipb_unsnappy(const char *body, size_t n, unsigned char **raw, size_t *rawlen)
