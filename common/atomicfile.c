@@ -31,7 +31,7 @@ static int fsync_parent(const char *path)
     char dir[PATH_MAX];
     const char *slash = strrchr(path, '/');
 
-    if (slash == NULL) {
+    if (!slash) {
         dir[0] = '.';
         dir[1] = '\0';
     } else if (slash == path) {
@@ -64,9 +64,9 @@ int atomicfile_fsync_dir(const char *dir)
 /* Temp file, write, [fsync], rename, [fsync(dir)]. */
 static int replace(const char *path, const void *data, size_t len, int durable, mode_t mode)
 {
-    char tmp[PATH_MAX];
     int fd = -1, rc = -1, saved = 0, n;
 
+    char tmp[PATH_MAX];
     n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
     if (n < 0 || (size_t)n >= sizeof(tmp)) {
         errno = ENAMETOOLONG;

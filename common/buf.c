@@ -35,9 +35,9 @@ int buf_reserve(buf_t *b, size_t n)
     if (ncap < need)
         ncap = need;
     char *np = realloc(b->p, ncap);
-    if (np == NULL)
+    if (!np)
         return -1;
-    if (b->p == NULL)
+    if (!b->p)
         np[0] = '\0';
     b->p = np;
     b->cap = ncap;
@@ -47,7 +47,7 @@ int buf_reserve(buf_t *b, size_t n)
 int buf_add(buf_t *b, const void *data, size_t n)
 {
     if (n == 0) {
-        if (b->p == NULL && buf_reserve(b, 0) != 0)
+        if (!b->p && buf_reserve(b, 0) != 0)
             return -1;
         return 0;
     }
@@ -79,11 +79,11 @@ int buf_vprintf(buf_t *b, const char *fmt, va_list ap)
     va_list ap2;
     va_copy(ap2, ap);
     char tmp[256];
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap2);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap2);
     va_end(ap2);
     if (n < 0)
         return -1;
-    if ((size_t)n < sizeof tmp)
+    if ((size_t)n < sizeof(tmp))
         return buf_add(b, tmp, (size_t)n);
     if (buf_reserve(b, (size_t)n) != 0)
         return -1;
@@ -108,7 +108,7 @@ int buf_printf(buf_t *b, const char *fmt, ...)
 void buf_reset(buf_t *b)
 {
     b->len = 0;
-    if (b->p != NULL)
+    if (b->p)
         b->p[0] = '\0';
 }
 
@@ -131,7 +131,7 @@ void buf_free(buf_t *b)
 char *buf_steal(buf_t *b, size_t *len)
 {
     char *p = b->p;
-    if (len != NULL)
+    if (len)
         *len = p ? b->len : 0;
     b->p = NULL;
     b->len = 0;

@@ -15,7 +15,7 @@ static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((
 static void errf(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
-    if (err == NULL || errlen == 0)
+    if (!err || errlen == 0)
         return;
     va_start(ap, fmt);
     (void)vsnprintf(err, errlen, fmt, ap);
@@ -25,7 +25,7 @@ static void errf(char *err, size_t errlen, const char *fmt, ...)
 int cfg_parse_int(const char *s, int64_t *out)
 {
     char *end;
-    if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
+    if (!s || *s == '\0' || isspace((unsigned char)*s))
         return -1;
     errno = 0;
     long long v = strtoll(s, &end, 10);
@@ -54,51 +54,53 @@ static const char *parse_u64(const char *s, uint64_t *v)
     return p;
 }
 
-int cfg_parse_size(const char *s, uint64_t *out)
+struct unit_suffix {
+    const char *suf;
+    uint64_t mul;
+};
+
+/* v followed by one of the suffixes in t (all of rest must match one): v * mul into *out when it
+ * stays within limit. 0, or -1 for an unknown suffix or an overflow. */
+static int apply_suffix(const char *s, const struct unit_suffix *t, size_t n, uint64_t limit, uint64_t *out)
 {
-    static const struct { const char *suf; unsigned shift; } sufs[] = {
-        {"", 0}, {"b", 0}, {"B", 0},
-        {"k", 10}, {"K", 10}, {"KiB", 10}, {"KB", 10}, {"kB", 10},
-        {"m", 20}, {"M", 20}, {"MiB", 20}, {"MB", 20},
-        {"g", 30}, {"G", 30}, {"GiB", 30}, {"GB", 30},
-    };
     uint64_t v;
-    if (s == NULL)
+    if (!s)
         return -1;
     const char *rest = parse_u64(s, &v);
-    if (rest == NULL)
+    if (!rest)
         return -1;
-    for (size_t i = 0; i < sizeof sufs / sizeof sufs[0]; i++) {
-        if (strcmp(rest, sufs[i].suf) != 0)
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(rest, t[i].suf) != 0)
             continue;
-        if (sufs[i].shift && v > (UINT64_MAX >> sufs[i].shift))
+        if (v > limit / t[i].mul)
             return -1;
-        *out = v << sufs[i].shift;
+        *out = v * t[i].mul;
         return 0;
     }
     return -1;
 }
 
+int cfg_parse_size(const char *s, uint64_t *out)
+{
+    static const struct unit_suffix sufs[] = {
+        {"", 1}, {"b", 1}, {"B", 1},
+        {"k", 1ull << 10}, {"K", 1ull << 10}, {"KiB", 1ull << 10}, {"KB", 1ull << 10}, {"kB", 1ull << 10},
+        {"m", 1ull << 20}, {"M", 1ull << 20}, {"MiB", 1ull << 20}, {"MB", 1ull << 20},
+        {"g", 1ull << 30}, {"G", 1ull << 30}, {"GiB", 1ull << 30}, {"GB", 1ull << 30},
+    };
+    return apply_suffix(s, sufs, sizeof(sufs) / sizeof(sufs[0]), UINT64_MAX, out);
+}
+
 int cfg_parse_duration_ms(const char *s, int64_t *out)
 {
-    static const struct { const char *suf; uint64_t mul; } sufs[] = {
+    static const struct unit_suffix sufs[] = {
         {"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000},
     };
     uint64_t v;
-    if (s == NULL)
+    if (apply_suffix(s, sufs, sizeof(sufs) / sizeof(sufs[0]), (uint64_t)INT64_MAX, &v) != 0)
         return -1;
-    const char *rest = parse_u64(s, &v);
-    if (rest == NULL)
-        return -1;
-    for (size_t i = 0; i < sizeof sufs / sizeof sufs[0]; i++) {
-        if (strcmp(rest, sufs[i].suf) != 0)
-            continue;
-        if (v > (uint64_t)INT64_MAX / sufs[i].mul)
-            return -1;
-        *out = (int64_t)(v * sufs[i].mul);
-        return 0;
-    }
-    return -1;
+    *out = (int64_t)v;
+    return 0;
 }
 
 static int parse_bool(const char *s, int *out)
@@ -120,10 +122,10 @@ static int parse_bool(const char *s, int *out)
 static int list_add(struct cfg_list *l, const char *s, size_t n)
 {
     char *dup = strndup(s, n);
-    if (dup == NULL)
+    if (!dup)
         return -1;
-    char **items = realloc(l->items, (l->n + 1) * sizeof *items);
-    if (items == NULL) {
+    char **items = realloc(l->items, (l->n + 1) * sizeof(*items));
+    if (!items) {
         free(dup);
         return -1;
     }
@@ -187,54 +189,65 @@ static int in_bounds(const struct cfg_opt *o, int64_t v)
     return (o->min == 0 && o->max == 0) || (v >= o->min && v <= o->max);
 }
 
+static int no_memory(const char *label, char *err, size_t errlen)
+{
+    errf(err, errlen, "out of memory setting %s", label);
+    return -1;
+}
+
 /* Set o from text. csv: a list value is comma-separated (defaults and env)
  * rather than one item. label names the source in messages. */
 static int set_value(const struct cfg_opt *o, const char *v, int csv, const char *label,
                      char *err, size_t errlen)
 {
-    char bt[80], sv[96];
-    int64_t i64;
-    uint64_t u64;
-    int b;
-    bounds_text(o, bt, sizeof bt);
+    char bt[80];
+    bounds_text(o, bt, sizeof(bt));
+    char sv[96];
     const char *raw = v;
+    int64_t i64;
     switch (o->type) {
     case CFG_STR: {
         char *dup = strdup(v);
-        if (dup == NULL)
-            goto oom;
+        if (!dup)
+            return no_memory(label, err, errlen);
         free(*(char **)o->dst);
         *(char **)o->dst = dup;
         return 0;
     }
     case CFG_INT:
         if (cfg_parse_int(v, &i64) != 0 || !in_bounds(o, i64)) {
-            errf(err, errlen, "invalid value for %s: \"%s\" (expected an integer%s)", label, shown(raw, sv, sizeof sv), bt);
+            errf(err, errlen, "invalid value for %s: \"%s\" (expected an integer%s)",
+                 label, shown(raw, sv, sizeof(sv)), bt);
             return -1;
         }
         *(int64_t *)o->dst = i64;
         return 0;
-    case CFG_BOOL:
+    case CFG_BOOL: {
+        int b;
         if (parse_bool(v, &b) != 0) {
-            errf(err, errlen, "invalid value for %s: \"%s\" (expected true or false)", label, shown(raw, sv, sizeof sv));
+            errf(err, errlen, "invalid value for %s: \"%s\" (expected true or false)",
+                 label, shown(raw, sv, sizeof(sv)));
             return -1;
         }
         *(int *)o->dst = b;
         return 0;
-    case CFG_SIZE:
+    }
+    case CFG_SIZE: {
+        uint64_t u64;
         if (cfg_parse_size(v, &u64) != 0 || u64 > INT64_MAX || !in_bounds(o, (int64_t)u64)) {
             errf(err, errlen,
                  "invalid value for %s: \"%s\" (expected a size in bytes%s, suffix KiB, MiB or GiB)",
-                 label, shown(raw, sv, sizeof sv), bt);
+                 label, shown(raw, sv, sizeof(sv)), bt);
             return -1;
         }
         *(uint64_t *)o->dst = u64;
         return 0;
+    }
     case CFG_DURATION:
         if (cfg_parse_duration_ms(v, &i64) != 0 || !in_bounds(o, i64)) {
             errf(err, errlen,
                  "invalid value for %s: \"%s\" (expected a duration like 500ms, 30s, 5m, 1h%s%s)",
-                 label, shown(raw, sv, sizeof sv), bt[0] ? "; in milliseconds" : "", bt);
+                 label, shown(raw, sv, sizeof(sv)), bt[0] ? "; in milliseconds" : "", bt);
             return -1;
         }
         *(int64_t *)o->dst = i64;
@@ -250,24 +263,22 @@ static int set_value(const struct cfg_opt *o, const char *v, int csv, const char
             char cs[256];
             size_t n = 0;
             cs[0] = '\0';
-            for (int k = 0; o->choices && o->choices[k] && n < sizeof cs; k++) {
-                int w = snprintf(cs + n, sizeof cs - n, "%s%s", k ? ", " : "", o->choices[k]);
+            for (int k = 0; o->choices && o->choices[k] && n < sizeof(cs); k++) {
+                int w = snprintf(cs + n, sizeof(cs) - n, "%s%s", k ? ", " : "", o->choices[k]);
                 if (w < 0)
                     break;
                 n += (size_t)w;
             }
-            errf(err, errlen, "invalid value for %s: \"%s\" (expected one of: %s)", label, shown(raw, sv, sizeof sv), cs);
+            errf(err, errlen, "invalid value for %s: \"%s\" (expected one of: %s)",
+                 label, shown(raw, sv, sizeof(sv)), cs);
         }
         return -1;
     case CFG_LIST:
         if ((csv ? list_add_csv(o->dst, v) : list_add(o->dst, v, strlen(v))) != 0)
-            goto oom;
+            return no_memory(label, err, errlen);
         return 0;
     }
     errf(err, errlen, "option %s has an unknown type", label);
-    return -1;
-oom:
-    errf(err, errlen, "out of memory setting %s", label);
     return -1;
 }
 
@@ -314,9 +325,9 @@ int cfg_set(const struct cfg_opt *opts, size_t nopts, const char *name, const ch
             char *err, size_t errlen)
 {
     const struct cfg_opt *o = cfg_find(opts, nopts, name);
-    if (o == NULL) {
+    if (!o) {
         char sn[96];
-        errf(err, errlen, "unknown option %s", shown(name, sn, sizeof sn));
+        errf(err, errlen, "unknown option %s", shown(name, sn, sizeof(sn)));
         return -1;
     }
     return set_value(o, value, 0, name, err, errlen);
@@ -328,22 +339,22 @@ int cfg_parse(const struct cfg_opt *opts, size_t nopts, const char *env_prefix,
     char label[ENV_NAME_MAX + 8];
     int rc = -1;
     unsigned char *from_argv = calloc(nopts ? nopts : 1, 1); /* list replaced on first use */
-    if (from_argv == NULL) {
+    if (!from_argv) {
         errf(err, errlen, "out of memory");
         return -1;
     }
     for (size_t i = 0; i < nopts; i++) {
         reset_value(&opts[i]);
-        if (opts[i].def == NULL)
+        if (!opts[i].def)
             continue;
-        (void)snprintf(label, sizeof label, "--%s (default)", opts[i].name);
+        (void)snprintf(label, sizeof(label), "--%s (default)", opts[i].name);
         if (set_value(&opts[i], opts[i].def, 1, label, err, errlen) != 0)
             goto out;
     }
-    for (size_t i = 0; env_prefix != NULL && i < nopts; i++) {
-        env_name(env_prefix, opts[i].name, label, sizeof label);
+    for (size_t i = 0; env_prefix && i < nopts; i++) {
+        env_name(env_prefix, opts[i].name, label, sizeof(label));
         const char *v = getenv(label);
-        if (v == NULL)
+        if (!v)
             continue;
         if (opts[i].type == CFG_LIST)
             list_clear(opts[i].dst);
@@ -356,9 +367,9 @@ int cfg_parse(const struct cfg_opt *opts, size_t nopts, const char *env_prefix,
         const struct cfg_opt *o = NULL;
         const char *val = NULL;
         if (!flags || arg[0] != '-' || arg[1] == '\0') {
-            if (positional == NULL) {
+            if (!positional) {
                 char sa[96];
-                errf(err, errlen, "unexpected argument \"%s\"", shown(arg, sa, sizeof sa));
+                errf(err, errlen, "unexpected argument \"%s\"", shown(arg, sa, sizeof(sa)));
                 goto out;
             }
             if (list_add(positional, arg, strlen(arg)) != 0) {
@@ -384,35 +395,35 @@ int cfg_parse(const struct cfg_opt *opts, size_t nopts, const char *env_prefix,
             const char *name = arg + 2, *eq = strchr(name, '=');
             size_t n = eq ? (size_t)(eq - name) : strlen(name);
             o = find_n(opts, nopts, name, n);
-            if (o == NULL && n > 3 && strncmp(name, "no-", 3) == 0) {
+            if (!o && n > 3 && strncmp(name, "no-", 3) == 0) {
                 o = find_n(opts, nopts, name + 3, n - 3);
-                if (o != NULL && o->type == CFG_BOOL && eq == NULL)
+                if (o && o->type == CFG_BOOL && !eq)
                     negated = 1;
                 else
                     o = NULL;
             }
-            if (o == NULL) {
+            if (!o) {
                 char nm[80], sn[96];
-                (void)snprintf(nm, sizeof nm, "%.*s", (int)(n > 79 ? 79 : n), name);
-                errf(err, errlen, "unknown option --%s", shown(nm, sn, sizeof sn));
+                (void)snprintf(nm, sizeof(nm), "%.*s", (int)(n > 79 ? 79 : n), name);
+                errf(err, errlen, "unknown option --%s", shown(nm, sn, sizeof(sn)));
                 goto out;
             }
             if (eq)
                 val = eq + 1;
         } else {
-            for (size_t i = 0; i < nopts && o == NULL; i++)
+            for (size_t i = 0; i < nopts && !o; i++)
                 if (opts[i].short_name != 0 && opts[i].short_name == arg[1])
                     o = &opts[i];
-            if (o == NULL || arg[2] != '\0') {
+            if (!o || arg[2] != '\0') {
                 char sn[96];
-                errf(err, errlen, "unknown option %s", shown(arg, sn, sizeof sn));
+                errf(err, errlen, "unknown option %s", shown(arg, sn, sizeof(sn)));
                 goto out;
             }
         }
-        (void)snprintf(label, sizeof label, "--%s", o->name);
-        if (val == NULL && o->type == CFG_BOOL) {
+        (void)snprintf(label, sizeof(label), "--%s", o->name);
+        if (!val && o->type == CFG_BOOL) {
             val = negated ? "false" : "true";
-        } else if (val == NULL) {
+        } else if (!val) {
             if (a + 1 >= argc) {
                 errf(err, errlen, "option %s requires a value", label);
                 goto out;
@@ -435,7 +446,7 @@ out:
 /* Default shown in --help and the README. */
 static const char *def_text(const struct cfg_opt *o)
 {
-    if (o->def != NULL && o->def[0] != '\0')
+    if (o->def && o->def[0] != '\0')
         return o->def;
     return o->type == CFG_BOOL ? "false" : NULL;
 }
@@ -445,7 +456,7 @@ void cfg_usage(FILE *out, const char *prog, const char *summary,
 {
     char env[ENV_NAME_MAX];
     fprintf(out, "Usage: %s [options]\n", prog);
-    if (summary != NULL)
+    if (summary)
         fprintf(out, "%s\n", summary);
     fprintf(out, "\nOptions:\n");
     for (size_t i = 0; i < nopts; i++) {
@@ -453,19 +464,19 @@ void cfg_usage(FILE *out, const char *prog, const char *summary,
         char flag[160];
         const char *mv = o->type == CFG_BOOL ? "" : (o->metavar ? o->metavar : "VALUE");
         if (o->short_name)
-            (void)snprintf(flag, sizeof flag, "-%c, --%s%s%s", o->short_name, o->name,
+            (void)snprintf(flag, sizeof(flag), "-%c, --%s%s%s", o->short_name, o->name,
                            mv[0] ? " " : "", mv);
         else
-            (void)snprintf(flag, sizeof flag, "    --%s%s%s", o->name, mv[0] ? " " : "", mv);
+            (void)snprintf(flag, sizeof(flag), "    --%s%s%s", o->name, mv[0] ? " " : "", mv);
         fprintf(out, "  %-30s %s", flag, o->help ? o->help : "");
         const char *d = def_text(o);
         fprintf(out, " (");
-        if (d != NULL)
+        if (d)
             fprintf(out, "default: %s", d);
         if (o->type == CFG_LIST)
             fprintf(out, "%srepeatable", d ? "; " : "");
-        if (env_prefix != NULL) {
-            env_name(env_prefix, o->name, env, sizeof env);
+        if (env_prefix) {
+            env_name(env_prefix, o->name, env, sizeof(env));
             fprintf(out, "%senv: %s", d || o->type == CFG_LIST ? "; " : "", env);
         }
         fprintf(out, ")\n");
@@ -499,12 +510,12 @@ void cfg_markdown(FILE *out, const struct cfg_opt *opts, size_t nopts, const cha
             md_cell(out, o->metavar ? o->metavar : "VALUE");
         }
         fprintf(out, "` | ");
-        if (env_prefix != NULL) {
-            env_name(env_prefix, o->name, env, sizeof env);
+        if (env_prefix) {
+            env_name(env_prefix, o->name, env, sizeof(env));
             fprintf(out, "`%s`", env);
         }
         fprintf(out, " | ");
-        if (d != NULL) {
+        if (d) {
             fputc('`', out);
             md_cell(out, d);
             fputc('`', out);

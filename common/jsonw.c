@@ -186,28 +186,28 @@ int jsonw_kv_str(buf_t *b, const char *k, const char *val)
 int jsonw_kv_int(buf_t *b, const char *k, int64_t val)
 {
     char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%" PRId64, val);
+    int n = snprintf(tmp, sizeof(tmp), "%" PRId64, val);
     return jsonw_kv_raw(b, k, tmp, (size_t)n);
 }
 
 int jsonw_kv_uint(buf_t *b, const char *k, uint64_t val)
 {
     char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%" PRIu64, val);
+    int n = snprintf(tmp, sizeof(tmp), "%" PRIu64, val);
     return jsonw_kv_raw(b, k, tmp, (size_t)n);
 }
 
 int jsonw_kv_double(buf_t *b, const char *k, double val, int decimals)
 {
-    char tmp[400];
     if (!isfinite(val))
         return jsonw_kv_raw(b, k, "null", 4);
     if (decimals < 0)
         decimals = 0;
     if (decimals > 17)
         decimals = 17;
-    int n = snprintf(tmp, sizeof tmp, "%.*f", decimals, val);
-    if (n < 0 || (size_t)n >= sizeof tmp)
+    char tmp[400];
+    int n = snprintf(tmp, sizeof(tmp), "%.*f", decimals, val);
+    if (n < 0 || (size_t)n >= sizeof(tmp))
         return jsonw_kv_raw(b, k, "null", 4);
     if (strcmp(tmp, "-0") == 0 || (tmp[0] == '-' && strspn(tmp + 1, "0.") == (size_t)n - 1))
         return jsonw_kv_raw(b, k, tmp + 1, (size_t)n - 1); /* -0.000 → 0.000 */

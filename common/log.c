@@ -23,7 +23,7 @@ static size_t g_service_len = 9;
 static int g_fd = 2;
 static atomic_int g_file_fd = -1;
 static char *g_path;
-static atomic_int g_min = LOG_INFO;
+static atomic_int g_min = LOGL_INFO;
 static atomic_uint_fast64_t g_errors;
 static pthread_mutex_t g_file_mu = PTHREAD_MUTEX_INITIALIZER; /* reopen/close */
 static pthread_mutex_t g_big_mu = PTHREAD_MUTEX_INITIALIZER;  /* lines > PIPE_BUF */
@@ -42,9 +42,9 @@ static int open_file(const char *path)
 int log_init(const char *service, int fd, const char *file_path, enum log_level min)
 {
     buf_t b;
-    char tmp[SERVICE_MAX * 6 + 3];
     size_t n = strnlen(service ? service : "", SERVICE_MAX);
-    buf_init(&b, sizeof tmp - 1);
+    char tmp[SERVICE_MAX * 6 + 3];
+    buf_init(&b, sizeof(tmp) - 1);
     if (jsonw_str(&b, service ? service : "", n) == 0) {
         memcpy(g_service, b.p, b.len + 1);
         g_service_len = b.len;
@@ -53,10 +53,10 @@ int log_init(const char *service, int fd, const char *file_path, enum log_level 
     g_fd = fd;
     atomic_store(&g_min, (int)min);
     log_close();
-    if (file_path == NULL)
+    if (!file_path)
         return 0;
     char *path = strdup(file_path);
-    if (path == NULL)
+    if (!path)
         return -1;
     int ffd = open_file(path);
     if (ffd < 0) {
@@ -76,7 +76,7 @@ int log_reopen(void)
 {
     int rc = -1;
     pthread_mutex_lock(&g_file_mu);
-    if (g_path == NULL) {
+    if (!g_path) {
         rc = 0;
         goto out;
     }
@@ -125,13 +125,13 @@ enum log_level log_get_level(void)
 
 int log_level_parse(const char *s)
 {
-    if (s == NULL)
+    if (!s)
         return -1;
     for (int i = 0; i < 4; i++)
         if (strcmp(s, level_names[i]) == 0)
             return i;
     if (strcmp(s, "warning") == 0)
-        return LOG_WARN;
+        return LOGL_WARN;
     return -1;
 }
 
@@ -183,12 +183,12 @@ static size_t room_left(const buf_t *b)
 
 void log_begin(buf_t *b, enum log_level l, const char *msg)
 {
-    char ts[TIMEFMT_RFC3339_US_LEN + 1];
     const char *lv = log_level_name(l);
     int cut = 0;
 
     buf_reset(b);
     t_truncated = 0;
+    char ts[TIMEFMT_RFC3339_US_LEN + 1];
     now_text(ts);
     if (buf_reserve(b, 128 + g_service_len) != 0 ||
         buf_add(b, "{\"ts\":\"", 7) != 0 || buf_add(b, ts, TIMEFMT_RFC3339_US_LEN) != 0 ||
@@ -209,26 +209,29 @@ void log_begin(buf_t *b, enum log_level l, const char *msg)
 
 int log_kv_strn(buf_t *b, const char *key, const char *val, size_t n)
 {
-    size_t old = b->len;
-    int cut = 0;
     if (b->len == 0)
         return -1;
+    size_t old = b->len;
+    int rc = -1;
     if (buf_addc(b, ',') != 0 || jsonw_str(b, key, strlen(key)) != 0 || buf_addc(b, ':') != 0)
-        goto fail;
-    if (val == NULL) {
+        goto out;
+    if (!val) {
         if (buf_add(b, "null", 4) != 0)
-            goto fail;
-        return 0;
+            goto out;
+    } else {
+        int cut = 0;
+        if (jsonw_str_capped(b, val, n, room_left(b), &cut) != 0)
+            goto out;
+        if (cut)
+            t_truncated = 1;
     }
-    if (jsonw_str_capped(b, val, n, room_left(b), &cut) != 0)
-        goto fail;
-    if (cut)
+    rc = 0;
+out:
+    if (rc != 0) {
+        buf_truncate(b, old);
         t_truncated = 1;
-    return 0;
-fail:
-    buf_truncate(b, old);
-    t_truncated = 1;
-    return -1;
+    }
+    return rc;
 }
 
 /* Cut b back to its last top-level field boundary at or below limit bytes
@@ -320,7 +323,7 @@ void log_kv(enum log_level l, const char *msg, ...)
     va_start(ap, msg);
     for (;;) {
         const char *k = va_arg(ap, const char *);
-        if (k == NULL)
+        if (!k)
             break;
         const char *v = va_arg(ap, const char *);
         if (log_kv_strn(&b, k, v, v ? strlen(v) : 0) != 0)

@@ -14,7 +14,16 @@
 #include <stddef.h>
 #include "buf.h"
 
-enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
+/* Levels are LOGL_*: <syslog.h> owns the LOG_* level macros. */
+enum log_level { LOGL_DEBUG = 0, LOGL_INFO, LOGL_WARN, LOGL_ERROR };
+/* DEPRECATED aliases, kept only until the call sites are renamed tree-wide (one sed, then this block goes).
+ * They are macros on purpose: including <syslog.h> after this header fails loudly instead of silently
+ * changing a level. */
+#define LOG_DEBUG LOGL_DEBUG
+#define LOG_INFO  LOGL_INFO
+#define LOG_WARN  LOGL_WARN
+#define LOG_ERROR LOGL_ERROR
+/* END DEPRECATED aliases */
 
 /* Longest line a logger will emit; longer field values are truncated by the
  * builder (the line stays valid JSON and gets "truncated":true). */
@@ -58,7 +67,7 @@ void log_emit(buf_t *b);
 int log_kv_strn(buf_t *b, const char *key, const char *val, size_t n);
 
 /* Convenience for lifecycle messages: fields are key/value string pairs
- * ending with NULL, e.g. log_kv(LOG_INFO, "listening", "port", "8443", NULL). */
+ * ending with NULL, e.g. log_kv(LOGL_INFO, "listening", "port", "8443", NULL). */
 void log_kv(enum log_level l, const char *msg, ...) __attribute__((sentinel));
 
 /* Number of sink writes that failed or were short, since start. */

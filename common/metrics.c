@@ -43,14 +43,14 @@ struct metrics_registry {
 static uint64_t d2u(double d)
 {
     uint64_t u;
-    memcpy(&u, &d, sizeof u);
+    memcpy(&u, &d, sizeof(u));
     return u;
 }
 
 static double u2d(uint64_t u)
 {
     double d;
-    memcpy(&d, &u, sizeof d);
+    memcpy(&d, &u, sizeof(d));
     return d;
 }
 
@@ -64,8 +64,8 @@ static void atomic_add_double(_Atomic uint64_t *a, double v)
 
 metrics_registry *metrics_new(void)
 {
-    metrics_registry *r = calloc(1, sizeof *r);
-    if (r == NULL)
+    metrics_registry *r = calloc(1, sizeof(*r));
+    if (!r)
         return NULL;
     if (pthread_mutex_init(&r->mu, NULL) != 0) {
         free(r);
@@ -85,7 +85,7 @@ static void child_free(metrics_child *c, size_t nlabels)
 static void family_free(metrics_family *f)
 {
     metrics_child *c = f->children;
-    while (c != NULL) {
+    while (c) {
         metrics_child *n = c->next;
         child_free(c, f->nlabels);
         c = n;
@@ -99,10 +99,10 @@ static void family_free(metrics_family *f)
 
 void metrics_free(metrics_registry *r)
 {
-    if (r == NULL)
+    if (!r)
         return;
     metrics_family *f = r->families;
-    while (f != NULL) {
+    while (f) {
         metrics_family *n = f->next;
         family_free(f);
         f = n;
@@ -113,7 +113,7 @@ void metrics_free(metrics_registry *r)
 
 static int valid_name(const char *s, int colon)
 {
-    if (s == NULL || *s == '\0')
+    if (!s || *s == '\0')
         return 0;
     for (const char *p = s; *p; p++) {
         char c = *p;
@@ -130,9 +130,9 @@ static metrics_family *declare(metrics_registry *r, enum metrics_type type, cons
                                size_t nbuckets, const double *buckets)
 {
     metrics_family *f = NULL;
-    if (r == NULL || !valid_name(name, 1) || nlabels > METRICS_MAX_LABELS ||
-        (nlabels > 0 && labels == NULL) || nbuckets > METRICS_MAX_BUCKETS ||
-        (nbuckets > 0 && buckets == NULL))
+    if (!r || !valid_name(name, 1) || nlabels > METRICS_MAX_LABELS ||
+        (nlabels > 0 && !labels) || nbuckets > METRICS_MAX_BUCKETS ||
+        (nbuckets > 0 && !buckets))
         return NULL;
     for (size_t i = 0; i < nlabels; i++) {
         if (!valid_name(labels[i], 0) || strncmp(labels[i], "__", 2) == 0 ||
@@ -147,11 +147,11 @@ static metrics_family *declare(metrics_registry *r, enum metrics_type type, cons
             return NULL;
 
     pthread_mutex_lock(&r->mu);
-    for (metrics_family *g = r->families; g != NULL; g = g->next)
+    for (metrics_family *g = r->families; g; g = g->next)
         if (strcmp(g->name, name) == 0)
             goto out;
-    f = calloc(1, sizeof *f);
-    if (f == NULL)
+    f = calloc(1, sizeof(*f));
+    if (!f)
         goto out;
     f->reg = r;
     f->type = type;
@@ -159,13 +159,13 @@ static metrics_family *declare(metrics_registry *r, enum metrics_type type, cons
     f->help = strdup(help ? help : "");
     f->nlabels = nlabels;
     f->nbuckets = nbuckets;
-    int bad = f->name == NULL || f->help == NULL;
+    int bad = !f->name || !f->help;
     for (size_t i = 0; i < nlabels; i++) {
         f->labels[i] = strdup(labels[i]);
-        bad |= f->labels[i] == NULL;
+        bad |= !f->labels[i];
     }
     if (nbuckets)
-        memcpy(f->buckets, buckets, nbuckets * sizeof *buckets);
+        memcpy(f->buckets, buckets, nbuckets * sizeof(*buckets));
     if (bad) {
         family_free(f);
         f = NULL;
@@ -180,7 +180,7 @@ out:
     pthread_mutex_unlock(&r->mu);
     /* A family without labels has exactly one child: create it now so it
      * renders as 0 before its first update. */
-    if (f != NULL && nlabels == 0 && metrics_child_get(f, NULL) == NULL)
+    if (f && nlabels == 0 && !metrics_child_get(f, NULL))
         return NULL; /* OOM; the family stays registered but unusable */
     return f;
 }
@@ -241,22 +241,9 @@ static int add_label_value(buf_t *b, const char *v)
     if (utf8_valid(v, n))
         return add_escaped(b, v, 1);
     buf_t clean;
-    int rc = 0;
+    size_t used;
     buf_init(&clean, 0);
-    for (size_t i = 0; i < n && rc == 0;) {
-        size_t l = 1;
-        if ((unsigned char)v[i] >= 0x80) {
-            for (l = 2; l <= 4 && i + l <= n && !utf8_valid(v + i, l); l++)
-                ;
-            if (l > 4 || i + l > n) {
-                rc = buf_add(&clean, "\xef\xbf\xbd", 3);
-                i++;
-                continue;
-            }
-        }
-        rc = buf_add(&clean, v + i, l);
-        i += l;
-    }
+    int rc = utf8_repair(&clean, v, n, 0, &used);
     if (rc == 0)
         rc = add_escaped(b, clean.p ? clean.p : "", 1);
     buf_free(&clean);
@@ -267,21 +254,21 @@ metrics_child *metrics_child_get(metrics_family *f, const char *const *values)
 {
     static const char *const none[1] = {""};
     metrics_child *c = NULL;
-    if (f == NULL)
+    if (!f)
         return NULL;
     if (f->nlabels == 0)
         values = none;
-    if (values == NULL)
+    if (!values)
         return NULL;
     for (size_t i = 0; i < f->nlabels; i++)
-        if (values[i] == NULL)
+        if (!values[i])
             values = NULL;
-    if (values == NULL)
+    if (!values)
         return NULL;
     uint64_t h = hash_values(f->nlabels, values);
 
     pthread_mutex_lock(&f->reg->mu);
-    for (c = f->children; c != NULL; c = c->next) {
+    for (c = f->children; c; c = c->next) {
         if (c->hash != h)
             continue;
         size_t i = 0;
@@ -291,8 +278,8 @@ metrics_child *metrics_child_get(metrics_family *f, const char *const *values)
             goto out;
     }
     size_t ncounts = f->type == METRICS_HISTOGRAM ? f->nbuckets + 1 : 0;
-    c = calloc(1, sizeof *c + ncounts * sizeof c->counts[0]);
-    if (c == NULL)
+    c = calloc(1, sizeof(*c) + ncounts * sizeof(c->counts[0]));
+    if (!c)
         goto out;
     c->fam = f;
     c->hash = h;
@@ -304,12 +291,12 @@ metrics_child *metrics_child_get(metrics_family *f, const char *const *values)
     int bad = buf_add(&lb, "", 0);
     for (size_t i = 0; i < f->nlabels && !bad; i++) {
         c->values[i] = strdup(values[i]);
-        bad = c->values[i] == NULL || (i > 0 && buf_addc(&lb, ',') != 0) ||
+        bad = !c->values[i] || (i > 0 && buf_addc(&lb, ',') != 0) ||
               buf_adds(&lb, f->labels[i]) != 0 || buf_add(&lb, "=\"", 2) != 0 ||
               add_label_value(&lb, values[i]) != 0 || buf_addc(&lb, '"') != 0;
     }
     c->labels = buf_steal(&lb, NULL);
-    if (bad || c->labels == NULL) {
+    if (bad || !c->labels) {
         child_free(c, f->nlabels);
         c = NULL;
         goto out;
@@ -326,7 +313,7 @@ out:
 
 void metrics_add(metrics_child *c, double v)
 {
-    if (c == NULL || isnan(v) || c->fam->type == METRICS_HISTOGRAM)
+    if (!c || isnan(v) || c->fam->type == METRICS_HISTOGRAM)
         return;
     if (c->fam->type == METRICS_COUNTER && !(v >= 0))
         return;
@@ -340,14 +327,14 @@ void metrics_inc(metrics_child *c)
 
 void metrics_set(metrics_child *c, double v)
 {
-    if (c == NULL || c->fam->type != METRICS_GAUGE)
+    if (!c || c->fam->type != METRICS_GAUGE)
         return;
     atomic_store_explicit(&c->bits, d2u(v), memory_order_relaxed);
 }
 
 void metrics_observe(metrics_child *c, double v)
 {
-    if (c == NULL || c->fam->type != METRICS_HISTOGRAM || isnan(v))
+    if (!c || c->fam->type != METRICS_HISTOGRAM || isnan(v))
         return;
     const metrics_family *f = c->fam;
     size_t i = 0;
@@ -359,7 +346,7 @@ void metrics_observe(metrics_child *c, double v)
 
 double metrics_value(const metrics_child *c)
 {
-    if (c == NULL)
+    if (!c)
         return 0;
     if (c->fam->type != METRICS_HISTOGRAM)
         return u2d(atomic_load_explicit(&c->bits, memory_order_relaxed));
@@ -394,13 +381,13 @@ static int add_number(buf_t *b, double v)
     if (isinf(v))
         return buf_adds(b, v > 0 ? "+Inf" : "-Inf");
     if (v == floor(v) && fabs(v) < 9007199254740992.0) {
-        n = snprintf(tmp, sizeof tmp, "%" PRId64, (int64_t)v);
+        n = snprintf(tmp, sizeof(tmp), "%" PRId64, (int64_t)v);
     } else {
-        n = snprintf(tmp, sizeof tmp, "%.15g", v);
-        if (n > 0 && (size_t)n < sizeof tmp && strtod(tmp, NULL) != v)
-            n = snprintf(tmp, sizeof tmp, "%.17g", v);
+        n = snprintf(tmp, sizeof(tmp), "%.15g", v);
+        if (n > 0 && (size_t)n < sizeof(tmp) && strtod(tmp, NULL) != v)
+            n = snprintf(tmp, sizeof(tmp), "%.17g", v);
     }
-    if (n < 0 || (size_t)n >= sizeof tmp)
+    if (n < 0 || (size_t)n >= sizeof(tmp))
         return -1;
     return buf_add(b, tmp, (size_t)n);
 }
@@ -440,7 +427,7 @@ static int render_family(buf_t *b, const metrics_family *f)
         buf_adds(b, f->name) != 0 || buf_addc(b, ' ') != 0 || buf_adds(b, types[f->type]) != 0 ||
         buf_addc(b, '\n') != 0)
         return -1;
-    for (const metrics_child *c = f->children; c != NULL; c = c->next) {
+    for (const metrics_child *c = f->children; c; c = c->next) {
         if (f->type != METRICS_HISTOGRAM) {
             if (sample(b, f, NULL, c->labels, NULL, metrics_value(c)) != 0)
                 return -1;
@@ -450,7 +437,7 @@ static int render_family(buf_t *b, const metrics_family *f)
         for (size_t i = 0; i <= f->nbuckets; i++) {
             char le[64];
             buf_t lb;
-            buf_init(&lb, sizeof le - 1);
+            buf_init(&lb, sizeof(le) - 1);
             cum += atomic_load_explicit(&c->counts[i], memory_order_relaxed);
             int rc = buf_add(&lb, "le=\"", 4);
             if (rc == 0)
@@ -476,7 +463,7 @@ int metrics_render(metrics_registry *r, buf_t *b)
 {
     int rc = 0;
     pthread_mutex_lock(&r->mu);
-    for (const metrics_family *f = r->families; f != NULL && rc == 0; f = f->next)
+    for (const metrics_family *f = r->families; f && rc == 0; f = f->next)
         rc = render_family(b, f);
     pthread_mutex_unlock(&r->mu);
     return rc;

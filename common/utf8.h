@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include "buf.h"
+
 /* Length (1..4) of the well-formed sequence starting at p, with n >= 1 bytes available, or 0 when
  * the byte at p starts none (a stray continuation, an overlong or surrogate form, or a sequence cut
  * by the end). ASCII, NUL included, is 1. Inline: it sits on every encoder's per-byte path. */
@@ -34,5 +36,23 @@ static inline size_t utf8_seq_len(const unsigned char *p, size_t n)
 
 /* 1 when s[0..n) is entirely well-formed UTF-8, else 0. */
 int utf8_valid(const char *s, size_t n);
+
+/* U+FFFD REPLACEMENT CHARACTER, UTF-8 encoded (3 bytes, no NUL). */
+#define UTF8_REPL "\xEF\xBF\xBD"
+#define UTF8_REPL_LEN 3
+
+/* 1 when s[0..n) is well-formed UTF-8 without NUL bytes, else 0 (ASCII runs 8 bytes at a time:
+ * the log line parser asks this of every line). */
+int utf8_clean(const char *s, size_t n);
+
+/* Append s[0..n) to out with every NUL or ill-formed byte replaced by U+FFFD and, when ctl, every
+ * other control character (< 0x20, 0x7f) by ' '. 0 when all of s went in; -1 when out's cap (or
+ * memory) stopped it, out then ending on a whole character. *consumed is the count of input bytes
+ * whose output is in out either way. */
+int utf8_repair(buf_t *out, const char *s, size_t n, int ctl, size_t *consumed);
+
+/* Largest k <= lim such that s[0..k) ends on a character boundary of the well-formed UTF-8 string
+ * s[0..len) (len when lim >= len). */
+size_t utf8_floor(const char *s, size_t len, size_t lim);
 
 #endif

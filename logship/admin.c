@@ -1,4 +1,5 @@
-/* admin: the /metrics, /healthz and /ready listener: one poll(2) thread that no number of idle or slow clients can starve (see admin.h). */
+/* admin: the /metrics, /healthz and /ready listener: one poll(2) thread that no number of idle or slow
+ * clients can starve (see admin.h). */
 #include "logship/admin.h"
 
 #include <errno.h>
@@ -269,7 +270,7 @@ static int split_addr(const char *addr, char *host, size_t hl, char *port, size_
         memcpy(host, addr + 1, (size_t)(rb - addr - 1));
         host[rb - addr - 1] = '\0';
         colon = rb + 1;
-    } else if ((colon = strrchr(addr, ':')) != NULL) {
+    } else if ((colon = strrchr(addr, ':'))) {
         if ((size_t)(colon - addr) >= hl)
             return -1;
         memcpy(host, addr, (size_t)(colon - addr));
@@ -345,28 +346,32 @@ struct ls_admin *ls_admin_start(const char *addr, metrics_registry *reg,
     a->health = health;
     a->ctx = ctx;
     a->wake[0] = a->wake[1] = -1;
+    int rc = -1;
     a->lfd = listen_on(addr, &a->port, err, errlen);
     if (a->lfd < 0)
-        goto fail;
+        goto out;
     if (pipe2(a->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
         snprintf(err, errlen, "admin: pipe: %s", strerror(errno));
-        goto fail;
+        goto out;
     }
     if (pthread_create(&a->th, NULL, admin_main, a) != 0) {
         snprintf(err, errlen, "admin: cannot start its thread");
-        goto fail;
+        goto out;
     }
     a->started = 1;
-    return a;
-fail:
-    if (a->lfd >= 0)
-        close(a->lfd);
-    if (a->wake[0] >= 0) {
-        close(a->wake[0]);
-        close(a->wake[1]);
+    rc = 0;
+out:
+    if (rc != 0) {
+        if (a->lfd >= 0)
+            close(a->lfd);
+        if (a->wake[0] >= 0) {
+            close(a->wake[0]);
+            close(a->wake[1]);
+        }
+        free(a);
+        a = NULL;
     }
-    free(a);
-    return NULL;
+    return a;
 }
 
 int ls_admin_port(const struct ls_admin *a)

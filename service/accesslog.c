@@ -110,8 +110,6 @@ int accesslog_start(void)
 
 void accesslog_emit(buf_t *b)
 {
-    int was_empty;
-
     if (b->len == 0 || b->p[0] != '{' || b->len + 2 > BATCH_MAX) {
         log_emit(b); /* its own checks and error counting apply */
         return;
@@ -133,7 +131,7 @@ void accesslog_emit(buf_t *b)
             return;
         }
     }
-    was_empty = A.batch.len == 0;
+    int was_empty = A.batch.len == 0;
     if (buf_add(&A.batch, b->p, b->len) != 0 || buf_add(&A.batch, "}\n", 2) != 0) {
         /* cannot happen below the cap; never lose the line */
         pthread_mutex_unlock(&A.mu);

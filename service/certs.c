@@ -45,18 +45,15 @@ static const char *ossl_err(char *buf, size_t cap, const char *fallback)
  * *mem), or NULL with err set. */
 static BIO *pem_bio(const char *what, const char *path, char **mem, char *err, size_t errlen)
 {
-    struct stat st;
-    size_t len = 0;
-    char *buf = NULL;
-    BIO *bio = NULL;
-    int fd;
-
     *mem = NULL;
-    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
         snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
         return NULL;
     }
+    char *buf = NULL;
+    BIO *bio = NULL;
+    struct stat st;
     if (fstat(fd, &st) != 0) {
         snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
         goto out;
@@ -70,10 +67,11 @@ static BIO *pem_bio(const char *what, const char *path, char **mem, char *err, s
         goto out;
     }
     buf = malloc((size_t)st.st_size + 1);
-    if (buf == NULL) {
+    if (!buf) {
         snprintf(err, errlen, "%s %s: out of memory", what, path);
         goto out;
     }
+    size_t len = 0;
     for (;;) {
         ssize_t n = read(fd, buf + len, (size_t)st.st_size + 1 - len);
         if (n < 0 && errno == EINTR)
@@ -91,11 +89,11 @@ static BIO *pem_bio(const char *what, const char *path, char **mem, char *err, s
         }
     }
     bio = BIO_new_mem_buf(buf, (int)len);
-    if (bio == NULL)
+    if (!bio)
         snprintf(err, errlen, "%s %s: out of memory", what, path);
 out:
     close(fd);
-    if (bio == NULL)
+    if (!bio)
         free(buf);
     else
         *mem = buf;
@@ -124,10 +122,10 @@ static int use_pem_files(SSL_CTX *ctx, const char *cert_path, const char *key_pa
     int rc = -1;
 
     bio = pem_bio("certificate", cert_path, &mem, err, errlen);
-    if (bio == NULL)
+    if (!bio)
         return -1;
     x = PEM_read_bio_X509_AUX(bio, NULL, no_passphrase, NULL);
-    if (x == NULL || SSL_CTX_use_certificate(ctx, x) != 1) {
+    if (!x || SSL_CTX_use_certificate(ctx, x) != 1) {
         snprintf(err, errlen, "certificate %s: %s", cert_path,
                  ossl_err(e, sizeof(e), "cannot load"));
         X509_free(x);
@@ -136,7 +134,7 @@ static int use_pem_files(SSL_CTX *ctx, const char *cert_path, const char *key_pa
     X509_free(x);
     for (;;) {
         X509 *ca = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
-        if (ca == NULL)
+        if (!ca)
             break;
         if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) {
             X509_free(ca);
@@ -149,10 +147,10 @@ static int use_pem_files(SSL_CTX *ctx, const char *cert_path, const char *key_pa
     BIO_free(bio);
     free(mem);
     bio = pem_bio("key", key_path, &mem, err, errlen);
-    if (bio == NULL)
+    if (!bio)
         return -1;
     pk = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
-    if (pk == NULL || SSL_CTX_use_PrivateKey(ctx, pk) != 1) {
+    if (!pk || SSL_CTX_use_PrivateKey(ctx, pk) != 1) {
         snprintf(err, errlen, "key %s: %s", key_path, ossl_err(e, sizeof(e), "cannot load"));
         EVP_PKEY_free(pk);
         goto out;
@@ -168,46 +166,45 @@ out:
 void *certs_load_ctx(const char *cert_path, const char *key_path, time_t *not_after,
                      char *err, size_t errlen)
 {
-    char e[256];
-    SSL_CTX *ctx = NULL;
-    X509 *leaf;
-    struct tm tm;
-
     *not_after = 0;
     ERR_clear_error();
-    ctx = SSL_CTX_new(TLS_server_method());
-    if (ctx == NULL) {
+    char e[256];
+    int rc = -1;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
         snprintf(err, errlen, "SSL_CTX_new: %s", ossl_err(e, sizeof(e), "out of memory"));
-        goto fail;
+        goto out;
     }
     if (use_pem_files(ctx, cert_path, key_path, err, errlen) != 0)
-        goto fail;
+        goto out;
     if (SSL_CTX_check_private_key(ctx) != 1) {
         snprintf(err, errlen, "key %s does not match certificate %s: %s", key_path, cert_path,
                  ossl_err(e, sizeof(e), "mismatch"));
-        goto fail;
+        goto out;
     }
-    leaf = SSL_CTX_get0_certificate(ctx);
+    X509 *leaf = SSL_CTX_get0_certificate(ctx);
+    struct tm tm;
     memset(&tm, 0, sizeof(tm));
-    if (leaf != NULL && ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &tm) == 1)
+    if (leaf && ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &tm) == 1)
         *not_after = timegm(&tm);
+    rc = 0;
+out:
+    if (rc != 0) {
+        SSL_CTX_free(ctx);
+        ctx = NULL;
+    }
     return ctx;
-fail:
-    SSL_CTX_free(ctx);
-    return NULL;
 }
 
 static int add_ext(X509 *x, int nid, const char *value)
 {
     X509V3_CTX v3;
-    X509_EXTENSION *ext;
-    int ok;
 
     X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
-    ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
-    if (ext == NULL)
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
+    if (!ext)
         return -1;
-    ok = X509_add_ext(x, ext, -1);
+    int ok = X509_add_ext(x, ext, -1);
     X509_EXTENSION_free(ext);
     return ok == 1 ? 0 : -1;
 }
@@ -224,13 +221,13 @@ static int make_pair(EVP_PKEY **pkey_out, X509 **x_out)
     pkey = EVP_EC_gen("P-256");
     x = X509_new();
     serial = BN_new();
-    if (pkey == NULL || x == NULL || serial == NULL)
+    if (!pkey || !x || !serial)
         goto out;
     if (X509_set_version(x, X509_VERSION_3) != 1 ||
         BN_rand(serial, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1 ||
-        BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(x)) == NULL ||
-        X509_gmtime_adj(X509_getm_notBefore(x), -3600L) == NULL ||
-        X509_gmtime_adj(X509_getm_notAfter(x), SELF_DAYS * 24 * 3600) == NULL ||
+        !BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(x)) ||
+        !X509_gmtime_adj(X509_getm_notBefore(x), -3600L) ||
+        !X509_gmtime_adj(X509_getm_notAfter(x), SELF_DAYS * 24 * 3600) ||
         X509_set_pubkey(x, pkey) != 1)
         goto out;
     name = X509_get_subject_name(x);
@@ -264,16 +261,16 @@ out:
 static int write_pem(const char *dir, const char *name, mode_t mode, EVP_PKEY *pkey, X509 *x,
                      char *err, size_t errlen)
 {
-    char dst[4096];
     char *pem = NULL;
     int rc = -1;
 
+    char dst[4096];
     if (snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= (int)sizeof(dst)) {
         snprintf(err, errlen, "state dir path too long");
         return -1;
     }
     BIO *mem = BIO_new(BIO_s_mem());
-    if (mem == NULL)
+    if (!mem)
         goto out_ossl;
     int ok = pkey ? PEM_write_bio_PrivateKey(mem, pkey, NULL, NULL, 0, NULL, NULL) : PEM_write_bio_X509(mem, x);
     long n = BIO_get_mem_data(mem, &pem);
@@ -296,13 +293,9 @@ int certs_ensure_selfsigned(const char *state_dir, char *cert_path, size_t cert_
                             char *key_path, size_t key_cap, int *generated,
                             char *err, size_t errlen)
 {
-    char lerr[512];
     EVP_PKEY *pkey = NULL;
     X509 *x = NULL;
-    void *ctx;
-    time_t not_after;
     int rc = -1;
-
     *generated = 0;
     if (snprintf(cert_path, cert_cap, "%s/%s", state_dir, CERTS_SELF_CERT) >= (int)cert_cap ||
         snprintf(key_path, key_cap, "%s/%s", state_dir, CERTS_SELF_KEY) >= (int)key_cap) {
@@ -314,8 +307,10 @@ int certs_ensure_selfsigned(const char *state_dir, char *cert_path, size_t cert_
         return -1;
     }
     /* Reuse a pair from an earlier start while it has some life left. */
-    ctx = certs_load_ctx(cert_path, key_path, &not_after, lerr, sizeof(lerr));
-    if (ctx != NULL) {
+    char lerr[512];
+    time_t not_after;
+    void *ctx = certs_load_ctx(cert_path, key_path, &not_after, lerr, sizeof(lerr));
+    if (ctx) {
         SSL_CTX_free(ctx);
         if (not_after > time(NULL) + REUSE_MIN_DAYS * 24 * 3600)
             return 0;

@@ -56,20 +56,18 @@ static atomic_int fd_node[FD_TRACK_MAX];
 
 int connguard_init(int per_addr_cap, int max_open, long reserve_at)
 {
-    int i;
-
     G.cap = per_addr_cap;
     G.reserve_at = reserve_at;
     G.npool = max_open > 0 ? max_open : 1;
     G.pool = calloc((size_t)G.npool, sizeof(*G.pool));
-    if (G.pool == NULL)
+    if (!G.pool)
         return -1;
-    for (i = 0; i < G.npool; i++)
+    for (int i = 0; i < G.npool; i++)
         G.pool[i].next = i + 1 < G.npool ? i + 1 : -1;
     G.free_head = 0;
-    for (i = 0; i < NBUCKETS; i++)
+    for (int i = 0; i < NBUCKETS; i++)
         G.bucket[i] = -1;
-    for (i = 0; i < MAX_LISTENERS; i++)
+    for (int i = 0; i < MAX_LISTENERS; i++)
         atomic_store(&G.listener[i], -1);
     return 0;
 }
@@ -109,9 +107,9 @@ int connguard_guard_listeners(int defer_s)
     struct dirent *e;
     int n = 0;
 
-    if (d == NULL)
+    if (!d)
         return -1;
-    while ((e = readdir(d)) != NULL && n < MAX_LISTENERS) {
+    while ((e = readdir(d)) && n < MAX_LISTENERS) {
         char *end;
         long fd;
 
@@ -136,9 +134,7 @@ int connguard_is_listener(int fd)
 
 static int is_guarded(int fd)
 {
-    int i;
-
-    for (i = 0; i < MAX_LISTENERS; i++) {
+    for (int i = 0; i < MAX_LISTENERS; i++) {
         int l = atomic_load_explicit(&G.listener[i], memory_order_relaxed);
         if (l < 0)
             return 0;
@@ -199,13 +195,12 @@ static void log_refusal(const struct sockaddr *sa)
 static int track(int fd, const struct sockaddr *sa, socklen_t len)
 {
     unsigned char key[16];
-    unsigned h;
-    int i, rc = 0;
-
-    if (fd >= FD_TRACK_MAX || addr_key(sa, len, key) != 0 || G.pool == NULL)
+    if (fd >= FD_TRACK_MAX || addr_key(sa, len, key) != 0 || !G.pool)
         return 0;
-    h = hash_key(key);
+    unsigned h = hash_key(key);
+    int rc = 0;
     pthread_mutex_lock(&G.mu);
+    int i;
     for (i = G.bucket[h]; i >= 0; i = G.pool[i].next)
         if (memcmp(G.pool[i].key, key, 16) == 0)
             break;
@@ -257,7 +252,7 @@ int hellod_accept(int lfd, struct sockaddr *sa, socklen_t *len)
 {
     int fd = accept(lfd, sa, len);
 
-    if (fd < 0 || sa == NULL || len == NULL || !is_guarded(lfd))
+    if (fd < 0 || !sa || !len || !is_guarded(lfd))
         return fd;
     if (track(fd, sa, *len) == 0)
         return fd;

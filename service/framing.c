@@ -57,15 +57,14 @@ static int same_number(const char *a, const char *b)
 const char *framing_check_fields(const struct framing_field *f, int n)
 {
     const char *cl = NULL;
-    int i, te = 0;
-
-    for (i = 0; i < n; i++) {
-        if (f[i].name == NULL || f[i].value == NULL)
+    int te = 0;
+    for (int i = 0; i < n; i++) {
+        if (!f[i].name || !f[i].value)
             continue;
         if (strcasecmp(f[i].name, "Content-Length") == 0) {
             if (!all_digits(f[i].value))
                 return "invalid Content-Length";
-            if (cl != NULL && !same_number(cl, f[i].value))
+            if (cl && !same_number(cl, f[i].value))
                 return "conflicting Content-Length headers";
             cl = f[i].value;
         } else if (strcasecmp(f[i].name, "Transfer-Encoding") == 0) {
@@ -75,7 +74,7 @@ const char *framing_check_fields(const struct framing_field *f, int n)
                 return "unsupported Transfer-Encoding";
         }
     }
-    if (cl != NULL && te > 0)
+    if (cl && te > 0)
         return "Content-Length together with Transfer-Encoding";
     return NULL;
 }
@@ -107,30 +106,27 @@ static size_t nuls(const char *p, const char *end)
  *    MG_MAX_HEADERS). */
 const char *framing_check(const struct mg_request_info *ri, size_t head_cap)
 {
-    struct framing_field f[MG_MAX_HEADERS];
-    const char *base, *end, *why;
-    int i, n;
-
-    if (ri == NULL || ri->request_method == NULL || ri->http_version == NULL)
+    if (!ri || !ri->request_method || !ri->http_version)
         return NULL;
-    n = ri->num_headers;
+    int n = ri->num_headers;
     if (n <= 0)
         return NULL;
     if (n > MG_MAX_HEADERS)
         n = MG_MAX_HEADERS;
-    for (i = 0; i < n; i++) {
+    struct framing_field f[MG_MAX_HEADERS];
+    for (int i = 0; i < n; i++) {
         f[i].name = ri->http_headers[i].name;
         f[i].value = ri->http_headers[i].value;
     }
-    why = framing_check_fields(f, n);
-    if (why != NULL)
+    const char *why = framing_check_fields(f, n);
+    if (why)
         return why;
 
-    base = ri->request_method;
-    end = ri->http_version + strlen(ri->http_version);
+    const char *base = ri->request_method;
+    const char *end = ri->http_version + strlen(ri->http_version);
     if (nuls(end, f[0].name) != 2)
         return "malformed line ending or whitespace before the first header";
-    for (i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++) {
         const char *name_end = f[i].name + strlen(f[i].name);
         const char *val_end = f[i].value + strlen(f[i].value);
 

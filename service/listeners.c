@@ -30,9 +30,9 @@ int listeners_close_all(int (*pick)(int fd))
     if (pipe_fds[0] < 0 && pipe2(pipe_fds, O_CLOEXEC) != 0)
         return -1;
     d = opendir("/proc/self/fd");
-    if (d == NULL)
+    if (!d)
         goto out;
-    while ((e = readdir(d)) != NULL) {
+    while ((e = readdir(d))) {
         char *end;
         long fd;
 
@@ -41,7 +41,7 @@ int listeners_close_all(int (*pick)(int fd))
         if (errno != 0 || *end != '\0' || end == e->d_name || fd < 0 || fd == dirfd(d) ||
             fd == pipe_fds[0] || fd == pipe_fds[1])
             continue;
-        if (!is_listening_socket((int)fd) || (pick != NULL && !pick((int)fd)))
+        if (!is_listening_socket((int)fd) || (pick && !pick((int)fd)))
             continue;
         /* shutdown() stops the listener at once (Linux resets its backlog
          * and refuses new connections) even while civetweb's poll() still
@@ -53,7 +53,7 @@ int listeners_close_all(int (*pick)(int fd))
     }
     rc = n;
 out:
-    if (d != NULL)
+    if (d)
         closedir(d);
     return rc;
 }

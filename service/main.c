@@ -75,7 +75,7 @@ static void log_cert(enum log_level lvl, const char *msg, const char *cert, int 
 
     if (!log_enabled(lvl))
         return;
-    if (na > 0 && gmtime_r(&na, &tm) != NULL)
+    if (na > 0 && gmtime_r(&na, &tm))
         strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
     buf_init(&b, LOG_LINE_MAX);
     log_begin(&b, lvl, msg);
@@ -119,12 +119,11 @@ static void log_listening(const struct hopt *o)
  * (certbot); a failed reload keeps the old certificate. */
 static void on_sighup(const char *cert)
 {
-    char err[512];
-
     if (log_reopen() != 0)
         log_kv(LOG_ERROR, "log file reopen failed", "error", strerror(errno), NULL);
     else
         log_kv(LOG_INFO, "log file reopened", NULL);
+    char err[512];
     if (tlsctx_reload(err, sizeof(err)) == 0) {
         stats_cert_reload(1);
         log_cert(LOG_INFO, "certificate reloaded", cert, -1);
@@ -154,13 +153,13 @@ static void log_ints(enum log_level l, const char *msg, const char *skey, const 
         return;
     buf_init(&b, 4096);
     log_begin(&b, l, msg);
-    if (skey != NULL)
+    if (skey)
         rc |= jsonw_kv_str(&b, skey, sval);
-    if (k1 != NULL)
+    if (k1)
         rc |= jsonw_kv_int(&b, k1, v1);
-    if (k2 != NULL)
+    if (k2)
         rc |= jsonw_kv_int(&b, k2, v2);
-    if (k3 != NULL)
+    if (k3)
         rc |= jsonw_kv_int(&b, k3, v3);
     if (rc != 0)
         log_begin(&b, l, msg);
@@ -228,13 +227,8 @@ static int shutdown_gracefully(const struct hopt *o, int sig)
 int main(int argc, char **argv)
 {
     struct hopt o;
-    struct server_params sp;
-    char err[1024], cert_buf[4096], key_buf[4096];
-    const char *cert, *key;
-    sigset_t set;
-    int rc, sig, generated = -1, status = 1;
-
-    rc = hopt_parse(&o, argc, argv, err, sizeof(err));
+    char err[1024];
+    int rc = hopt_parse(&o, argc, argv, err, sizeof(err));
     if (rc != HOPT_RUN) {
         if (rc == HOPT_ERROR)
             fprintf(stderr, "hellod: %s\n", err);
@@ -251,6 +245,7 @@ int main(int argc, char **argv)
     /* Signals are taken synchronously by this thread (sigwait below), so
      * they are blocked before any other thread exists and all inherit the
      * mask; no work ever happens in a signal handler. */
+    sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
@@ -266,6 +261,7 @@ int main(int argc, char **argv)
         hopt_free(&o);
         return 2;
     }
+    int status = 1;
     if ((mg_init_library(MG_FEATURES_TLS) & MG_FEATURES_TLS) == 0) {
         log_kv(LOG_ERROR, "civetweb reports no TLS support; refusing to run", NULL);
         goto out_log;
@@ -276,7 +272,10 @@ int main(int argc, char **argv)
         goto out_lib;
     }
 
-    if (o.cert != NULL) {
+    char cert_buf[4096], key_buf[4096];
+    const char *cert, *key;
+    int generated = -1;
+    if (o.cert) {
         cert = o.cert;
         key = o.key;
     } else {
@@ -300,6 +299,7 @@ int main(int argc, char **argv)
     else
         log_cert(LOG_INFO, "certificate loaded", cert, -1);
 
+    struct server_params sp;
     memset(&sp, 0, sizeof(sp));
     sp.bind = o.bind;
     sp.tls_port = (int)o.tls_port;
@@ -318,6 +318,7 @@ int main(int argc, char **argv)
     }
     log_listening(&o);
 
+    int sig;
     for (;;) {
         if (sigwait(&set, &sig) != 0)
             continue;

@@ -9,11 +9,9 @@
 
 int reqid_valid(const char *s, size_t n)
 {
-    size_t i;
-
-    if (s == NULL || n == 0 || n > REQID_MAX)
+    if (!s || n == 0 || n > REQID_MAX)
         return 0;
-    for (i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
             continue;
@@ -51,13 +49,10 @@ static void seed(struct rng *r)
 
     if (got != (ssize_t)sizeof(r->s)) {
         struct timespec ts;
-        uint64_t x;
-        int i;
-
         clock_gettime(CLOCK_REALTIME, &ts);
-        x = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+        uint64_t x = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
         x ^= (uint64_t)(uintptr_t)r ^ ((uint64_t)pthread_self() << 1);
-        for (i = 0; i < 4; i++)
+        for (int i = 0; i < 4; i++)
             r->s[i] = splitmix(&x);
     }
     if ((r->s[0] | r->s[1] | r->s[2] | r->s[3]) == 0)
@@ -85,15 +80,14 @@ void reqid_generate(char out[REQID_GEN_LEN + 1])
 {
     static const char hex[] = "0123456789abcdef";
     struct rng *r = &tl_rng;
-    uint64_t w[2];
-    int i, j, k = 0;
-
     if (!r->seeded)
         seed(r);
+    uint64_t w[2];
     w[0] = next(r);
     w[1] = next(r);
-    for (i = 0; i < 2; i++)
-        for (j = 60; j >= 0; j -= 4)
+    int k = 0;
+    for (int i = 0; i < 2; i++)
+        for (int j = 60; j >= 0; j -= 4)
             out[k++] = hex[(w[i] >> j) & 0xf];
     out[k] = '\0';
 }

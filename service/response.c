@@ -39,7 +39,7 @@ const char *resp_date(char out[32])
 
     if (now != tl_date.sec || tl_date.text[0] == '\0') {
         struct tm tm;
-        if (gmtime_r(&now, &tm) == NULL ||
+        if (!gmtime_r(&now, &tm) ||
             strftime(tl_date.text, sizeof(tl_date.text), "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
             memcpy(tl_date.text, "Thu, 01 Jan 1970 00:00:00 GMT", 30);
         tl_date.sec = now;
@@ -56,16 +56,16 @@ int resp_build(buf_t *b, const struct resp_head *h, const char *body, size_t bod
 
     rc |= buf_printf(b, "HTTP/1.1 %d %s\r\nDate: %s\r\n", h->status, resp_reason(h->status),
                      resp_date(date));
-    if (h->content_type != NULL)
+    if (h->content_type)
         rc |= buf_printf(b, "Content-Type: %s\r\n", h->content_type);
     rc |= buf_printf(b, "Content-Length: %zu\r\nX-Request-Id: %s\r\n"
                         "X-Content-Type-Options: nosniff\r\n",
                      body_len, h->request_id);
-    if (h->hsts != NULL)
+    if (h->hsts)
         rc |= buf_printf(b, "Strict-Transport-Security: %s\r\n", h->hsts);
-    if (h->allow != NULL)
+    if (h->allow)
         rc |= buf_printf(b, "Allow: %s\r\n", h->allow);
-    if (h->location != NULL)
+    if (h->location)
         rc |= buf_printf(b, "Location: %s\r\n", h->location);
     if (h->conn_close)
         rc |= buf_adds(b, "Connection: close\r\n");

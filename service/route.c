@@ -28,11 +28,9 @@ const char *route_method_name(enum method_id m)
 
 enum method_id route_method(const char *method)
 {
-    int i;
-
-    if (method == NULL)
+    if (!method)
         return METHOD_OTHER;
-    for (i = 0; i < METHOD_OTHER; i++)
+    for (int i = 0; i < METHOD_OTHER; i++)
         if (strcmp(method, method_names[i]) == 0)
             return (enum method_id)i;
     return METHOD_OTHER;
@@ -40,7 +38,7 @@ enum method_id route_method(const char *method)
 
 enum route_id route_match(const char *path)
 {
-    if (path == NULL)
+    if (!path)
         return ROUTE_NOT_FOUND;
     if (strcmp(path, "/helloworld") == 0)
         return ROUTE_HELLO;
@@ -89,8 +87,7 @@ static int is_hex(unsigned char c)
  * header is not an acceptable host[:port]. */
 static size_t host_len(const char *h)
 {
-    size_t n = 0, i;
-
+    size_t n = 0;
     if (h[0] == '[') {
         while (h[n] != '\0' && h[n] != ']') {
             unsigned char c = (unsigned char)h[n];
@@ -116,7 +113,7 @@ static size_t host_len(const char *h)
     if (h[n] != ':')
         return 0;
     /* optional port: up to 5 digits, nothing after */
-    for (i = n + 1; h[i] != '\0'; i++)
+    for (size_t i = n + 1; h[i] != '\0'; i++)
         if (h[i] < '0' || h[i] > '9' || i - n > 5)
             return 0;
     return n;
@@ -128,7 +125,7 @@ static int uri_char_ok(unsigned char c, int in_query)
 {
     if (is_alnum(c))
         return 1;
-    if (strchr("-._~!$&'()*+,;=:@/", c) != NULL && c != '\0')
+    if (strchr("-._~!$&'()*+,;=:@/", c) && c != '\0')
         return 1;
     return in_query && c == '?';
 }
@@ -157,17 +154,17 @@ int route_redirect_location(buf_t *out, const char *host, int tls_port,
     size_t hl;
     int rc = 0;
 
-    if (host == NULL || (hl = host_len(host)) == 0)
+    if (!host || (hl = host_len(host)) == 0)
         return -1;
     rc |= buf_adds(out, "https://");
     rc |= buf_add(out, host, hl);
     if (tls_port != 443)
         rc |= buf_printf(out, ":%d", tls_port);
-    if (path == NULL || path[0] != '/')
+    if (!path || path[0] != '/')
         rc |= buf_addc(out, '/');
     else
         rc |= add_encoded(out, path, 0);
-    if (query != NULL) {
+    if (query) {
         rc |= buf_addc(out, '?');
         rc |= add_encoded(out, query, 1);
     }

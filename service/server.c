@@ -77,10 +77,10 @@ static struct worker *worker_get(void)
 {
     struct worker *w = tl_w;
 
-    if (w != NULL)
+    if (w)
         return w;
     w = calloc(1, sizeof(*w));
-    if (w == NULL)
+    if (!w)
         return NULL;
     buf_init(&w->out, OUT_CAP);
     buf_init(&w->body, BODY_CAP);
@@ -94,7 +94,7 @@ static void worker_free(void)
 {
     struct worker *w = tl_w;
 
-    if (w == NULL)
+    if (!w)
         return;
     buf_free(&w->out);
     buf_free(&w->body);
@@ -117,7 +117,7 @@ static int has_token(const char *v, const char *tok)
 {
     size_t n = strlen(tok);
 
-    while (v != NULL && *v != '\0') {
+    while (v && *v != '\0') {
         while (*v == ' ' || *v == '\t' || *v == ',')
             v++;
         if (strncasecmp(v, tok, n) == 0 &&
@@ -148,11 +148,9 @@ static size_t token_len(const char *s, size_t max)
 static int kv_field(buf_t *b, const char *key, const char *s, size_t cap, int as_token,
                     int *truncated)
 {
-    size_t n;
-
-    if (s == NULL)
+    if (!s)
         return jsonw_kv_str(b, key, NULL);
-    n = as_token ? token_len(s, cap + 1) : strnlen(s, cap + 1);
+    size_t n = as_token ? token_len(s, cap + 1) : strnlen(s, cap + 1);
     if (n > cap) {
         n = cap;
         *truncated = 1;
@@ -180,9 +178,9 @@ static void access_line(buf_t *b, const struct mg_connection *conn, const struct
     rc |= jsonw_kv_str(b, "request_id", w->rid);
     rc |= kv_field(b, "user_agent", mg_get_header(conn, "User-Agent"), LOG_UA_MAX, 0, &truncated);
     rc |= jsonw_kv_bool(b, "tls", ri ? ri->is_ssl : 0);
-    if (ver != NULL)
+    if (ver)
         rc |= jsonw_kv_str(b, "tls_version", ver);
-    if (ri != NULL && ri->http_version != NULL)
+    if (ri && ri->http_version)
         rc |= kv_field(b, "http_version", ri->http_version, 8, 1, &truncated);
     if (truncated)
         rc |= jsonw_kv_bool(b, "truncated", 1);
@@ -272,7 +270,7 @@ static int make_body(struct mg_connection *conn, const struct mg_request_info *r
     case 421: err = "request target names another server"; break;
     default:  err = resp_reason(h->status); break;
     }
-    if (err != NULL)
+    if (err)
         rc = set_body_json_kv(&w->body, "error", err);
     return rc;
 }
@@ -289,7 +287,7 @@ static int drain_body(struct mg_connection *conn, const struct mg_request_info *
     const char *te = mg_get_header(conn, "Transfer-Encoding");
     double limit = (double)G.p.request_timeout_ms / 1000.0;
 
-    if (te == NULL && ri->content_length <= 0)
+    if (!te && ri->content_length <= 0)
         return 0;
     if (ri->content_length > 0 && (uint64_t)ri->content_length > G.p.max_request_size)
         return 413;
@@ -350,7 +348,7 @@ static void start_request(struct worker *w, const char *rid_in, enum method_id m
     w->method = m;
     w->bytes = 0;
     w->status = 0;
-    if (rid_in != NULL && reqid_valid(rid_in, strlen(rid_in))) {
+    if (rid_in && reqid_valid(rid_in, strlen(rid_in))) {
         size_t n = strlen(rid_in);
         memcpy(w->rid, rid_in, n + 1);
     } else {
@@ -379,20 +377,11 @@ static int on_begin_request(struct mg_connection *conn)
 {
     const struct mg_request_info *ri = mg_get_request_info(conn);
     struct worker *w = worker_get();
-    struct route_decision d;
-    struct resp_head h;
-    const char *connection;
-    int body_status, draining;
-    int http10 = ri->http_version != NULL && strcmp(ri->http_version, "1.0") == 0;
-
-    const char *bad_framing;
-    int health = G.hctx != NULL && mg_get_context(conn) == G.hctx;
-    int shed = 0;
-
-    if (w == NULL)
+    if (!w)
         return send_oom(conn);
     start_request(w, mg_get_header(conn, "X-Request-Id"), route_method(ri->request_method));
 
+    struct resp_head h;
     memset(&h, 0, sizeof(h));
     h.request_id = w->rid;
     if (ri->is_ssl && G.hsts[0] != '\0')
@@ -400,8 +389,8 @@ static int on_begin_request(struct mg_connection *conn)
 
     /* A head a proxy could frame differently is refused before its body is
      * touched, and the connection closed (what follows is unframed). */
-    bad_framing = framing_check(ri, (size_t)G.p.max_request_size);
-    if (bad_framing != NULL) {
+    const char *bad_framing = framing_check(ri, (size_t)G.p.max_request_size);
+    if (bad_framing) {
         atomic_fetch_add(&G.framing_rejects, 1);
         w->route = ROUTE_INVALID;
         h.status = 400;
@@ -410,9 +399,11 @@ static int on_begin_request(struct mg_connection *conn)
         return w->status;
     }
 
-    body_status = drain_body(conn, ri, w);
-    draining = atomic_load(&G.draining); /* after the body: shutdown may have begun meanwhile */
-    if (health) {
+    int body_status = drain_body(conn, ri, w);
+    int draining = atomic_load(&G.draining); /* after the body: shutdown may have begun meanwhile */
+    struct route_decision d;
+    int shed = 0;
+    if (G.hctx && mg_get_context(conn) == G.hctx) {
         /* The health listener serves the probes and the scrape only. */
         enum route_id r = route_match(ri->local_uri);
         if (r == ROUTE_HEALTHZ || r == ROUTE_READYZ || r == ROUTE_METRICS) {
@@ -433,7 +424,8 @@ static int on_begin_request(struct mg_connection *conn)
     /* Keep-alive: civetweb decides from the request; we say "close" when we
      * end it (draining, keep-alive off, body trouble, pressure) or the
      * client asked. */
-    connection = mg_get_header(conn, "Connection");
+    const char *connection = mg_get_header(conn, "Connection");
+    int http10 = ri->http_version && strcmp(ri->http_version, "1.0") == 0;
     h.conn_close = draining || body_status != 0 || G.p.keepalive_timeout_ms == 0 ||
                    has_token(connection, "close") ||
                    (http10 && !has_token(connection, "keep-alive"));
@@ -452,7 +444,7 @@ static void on_end_request(const struct mg_connection *conn, int reply_status_co
     struct worker *w = tl_w;
 
     (void)reply_status_code;
-    if (w == NULL || !w->active)
+    if (!w || !w->active)
         return;
     finish_request(conn, w);
     w->answered = 0; /* the next request on this connection starts unanswered */
@@ -471,7 +463,7 @@ static int head_error_status(void)
 
     if (G.p.keepalive_timeout_ms > 0 && G.p.keepalive_timeout_ms < wait_ms)
         wait_ms = G.p.keepalive_timeout_ms;
-    if (framing_take_bad_byte() || w == NULL || w->wait_t0.tv_sec == 0)
+    if (framing_take_bad_byte() || !w || w->wait_t0.tv_sec == 0)
         return 400;
     return elapsed_s(&w->wait_t0) * 1000.0 < (double)wait_ms * 0.9 ? 431 : 408;
 }
@@ -486,7 +478,7 @@ static int on_http_error(struct mg_connection *conn, int status, const char *err
     struct resp_head h;
 
     /* errmsg may quote request bytes: only compared, never logged */
-    if (w == NULL) {
+    if (!w) {
         (void)send_oom(conn);
         return 0;
     }
@@ -498,11 +490,11 @@ static int on_http_error(struct mg_connection *conn, int status, const char *err
     h.status = status;
     h.request_id = w->rid;
     h.conn_close = 1;
-    if (ri != NULL && ri->is_ssl && G.hsts[0] != '\0')
+    if (ri && ri->is_ssl && G.hsts[0] != '\0')
         h.hsts = G.hsts;
-    if (status == 413 && ri != NULL && ri->request_method == NULL)
+    if (status == 413 && ri && !ri->request_method)
         h.status = 431; /* the head, not a body, was too large */
-    if (status == 400 && errmsg != NULL && strcmp(errmsg, "Malformed message") == 0)
+    if (status == 400 && errmsg && strcmp(errmsg, "Malformed message") == 0)
         h.status = head_error_status();
     send_response(conn, ri, w, &h);
     finish_request(conn, w);
@@ -513,18 +505,16 @@ static int on_http_error(struct mg_connection *conn, int status, const char *err
 static int on_log_message(const struct mg_connection *conn, const char *message)
 {
     buf_t b;
-    size_t n;
-    int rc;
 
     (void)conn;
-    if (message == NULL || !log_enabled(LOG_WARN))
+    if (!message || !log_enabled(LOG_WARN))
         return 1;
-    n = strnlen(message, 4096);
+    size_t n = strnlen(message, 4096);
     while (n > 0 && (message[n - 1] == '\n' || message[n - 1] == '\r'))
         n--;
     buf_init(&b, LOG_LINE_MAX);
     log_begin(&b, LOG_WARN, "civetweb");
-    rc = jsonw_kv_strn(&b, "detail", message, n);
+    int rc = jsonw_kv_strn(&b, "detail", message, n);
     if (rc != 0)
         log_begin(&b, LOG_WARN, "civetweb");
     log_emit(&b);
@@ -563,10 +553,10 @@ static void on_connection_close(const struct mg_connection *conn)
     const struct mg_request_info *ri = mg_get_request_info(conn);
     struct worker *w = tl_w;
 
-    if (w != NULL && w->conn_live && !w->answered && !w->active && ri != NULL &&
-        ri->request_method != NULL && ri->request_uri != NULL && ri->local_uri == NULL)
+    if (w && w->conn_live && !w->answered && !w->active && ri &&
+        ri->request_method && ri->request_uri && !ri->local_uri)
         answer_unrouted((struct mg_connection *)conn, ri, w);
-    if (w != NULL) {
+    if (w) {
         w->conn_live = 0;
         w->answered = 0;
     }
@@ -580,7 +570,7 @@ static int on_init_connection(const struct mg_connection *conn, void **conn_data
     (void)conn;
     (void)conn_data;
     (void)framing_take_bad_byte();
-    if (w != NULL) {
+    if (w) {
         w->conn_live = 1;
         w->answered = 0;
         clock_gettime(CLOCK_MONOTONIC, &w->wait_t0);
@@ -612,7 +602,7 @@ static int port_spec(char *out, size_t cap, const char *bind, int port, const ch
 
     if (strcmp(bind, "::") == 0)
         n = snprintf(out, cap, "+%d%s", port, suffix);  /* IPv6 and IPv4 */
-    else if (strchr(bind, ':') != NULL)
+    else if (strchr(bind, ':'))
         n = snprintf(out, cap, "[%s]:%d%s", bind, port, suffix);
     else
         n = snprintf(out, cap, "%s:%d%s", bind, port, suffix);
@@ -630,7 +620,6 @@ static int start_health(const struct server_params *p, const struct mg_callbacks
 {
     struct mg_init_data init;
     struct mg_error_data e;
-    struct mg_server_port ports[2];
     char spec[96], rt[24], cerr[256];
     unsigned code = 0;
     const char *opts[24];
@@ -661,11 +650,12 @@ static int start_health(const struct server_params *p, const struct mg_callbacks
     init.callbacks = cb;
     init.configuration_options = opts;
     G.hctx = mg_start2(&init, &e);
-    if (G.hctx == NULL) {
+    if (!G.hctx) {
         snprintf(err, errlen, "health listener did not start on %s: %s", spec,
                  cerr[0] ? cerr : "unknown error");
         return -1;
     }
+    struct mg_server_port ports[2];
     memset(ports, 0, sizeof(ports));
     if (mg_get_server_ports(G.hctx, 2, ports) >= 1)
         G.health_port = ports[0].port;
@@ -674,29 +664,22 @@ static int start_health(const struct server_params *p, const struct mg_callbacks
 
 int server_start(const struct server_params *p, char *err, size_t errlen)
 {
-    struct mg_callbacks cb;
-    struct mg_init_data init;
-    struct mg_error_data e;
-    struct mg_server_port ports[4];
-    char tls_spec[96], http_spec[96], listen[200];
-    char threads[24], rt[24], kt[24], mrs[24], queue[24], cerr[256];
-    unsigned code = 0;
-    const char *opts[40];
-    int n = 0, i, nports, cap;
-
     G.p = *p;
     G.hsts[0] = '\0';
     if (p->hsts_max_age > 0)
         snprintf(G.hsts, sizeof(G.hsts), "max-age=%lld", (long long)p->hsts_max_age);
+    char tls_spec[96], http_spec[96];
     if (port_spec(tls_spec, sizeof(tls_spec), p->bind, p->tls_port, "s") != 0 ||
         port_spec(http_spec, sizeof(http_spec), p->bind, p->http_port, "") != 0) {
         snprintf(err, errlen, "bind address too long");
         return -1;
     }
+    char listen[200];
     if (p->http_port != 0)
         snprintf(listen, sizeof(listen), "%s,%s", tls_spec, http_spec);
     else
         snprintf(listen, sizeof(listen), "%s", tls_spec);
+    char threads[24], rt[24], kt[24], mrs[24], queue[24];
     snprintf(threads, sizeof(threads), "%d", p->threads);
     snprintf(rt, sizeof(rt), "%lld", (long long)p->request_timeout_ms);
     snprintf(kt, sizeof(kt), "%lld", (long long)p->keepalive_timeout_ms);
@@ -744,6 +727,8 @@ int server_start(const struct server_params *p, char *err, size_t errlen)
      *    on the body.
      *  - ssl_protocol_version 4 (TLS 1.2 and 1.3); tlsctx_init_ssl sets the
      *    same minimum again plus ciphers, groups and the certificate. */
+    const char *opts[40];
+    int n = 0;
     opts[n++] = "listening_ports";       opts[n++] = listen;
     opts[n++] = "num_threads";           opts[n++] = threads;
     opts[n++] = "request_timeout_ms";    opts[n++] = rt;
@@ -758,6 +743,7 @@ int server_start(const struct server_params *p, char *err, size_t errlen)
     opts[n++] = "ssl_protocol_version";  opts[n++] = "4";
     opts[n] = NULL;
 
+    struct mg_callbacks cb;
     memset(&cb, 0, sizeof(cb));
     cb.begin_request = on_begin_request;
     cb.end_request = on_end_request;
@@ -769,17 +755,21 @@ int server_start(const struct server_params *p, char *err, size_t errlen)
     cb.init_thread = on_init_thread;
     cb.exit_thread = on_exit_thread;
 
+    struct mg_error_data e;
     memset(&e, 0, sizeof(e));
+    char cerr[256];
     cerr[0] = '\0';
+    unsigned code = 0;
     e.code = &code;
     e.text = cerr;
     e.text_buffer_size = sizeof(cerr);
+    struct mg_init_data init;
     init.callbacks = &cb;
     init.user_data = NULL;
     init.configuration_options = opts;
     /* One address may hold at most half the threads, so it can never
      * take them all whatever --max-conns-per-addr says. */
-    cap = p->max_conns_per_addr;
+    int cap = p->max_conns_per_addr;
     if (cap > p->threads / 2)
         cap = p->threads / 2 > 0 ? p->threads / 2 : 1;
     G.conn_cap = cap;
@@ -794,14 +784,15 @@ int server_start(const struct server_params *p, char *err, size_t errlen)
     atomic_store(&G.tls_port, p->tls_port); /* workers may redirect before mg_start2 returns */
     G.http_port = p->http_port;
     G.ctx = mg_start2(&init, &e);
-    if (G.ctx == NULL) {
+    if (!G.ctx) {
         snprintf(err, errlen, "civetweb did not start on %s: %s", listen,
                  cerr[0] ? cerr : "unknown error");
         return -1;
     }
+    struct mg_server_port ports[4];
     memset(ports, 0, sizeof(ports));
-    nports = mg_get_server_ports(G.ctx, 4, ports);
-    for (i = 0; i < nports; i++) {
+    int nports = mg_get_server_ports(G.ctx, 4, ports);
+    for (int i = 0; i < nports; i++) {
         if (ports[i].is_ssl)
             atomic_store(&G.tls_port, ports[i].port);
         else
@@ -871,10 +862,10 @@ long server_inflight(void)
 
 void server_stop(void)
 {
-    if (G.hctx != NULL)
+    if (G.hctx)
         mg_stop(G.hctx);
     G.hctx = NULL;
-    if (G.ctx != NULL)
+    if (G.ctx)
         mg_stop(G.ctx);
     G.ctx = NULL;
     accesslog_stop(); /* every access line is out before "stopped" */

@@ -30,19 +30,20 @@ static struct {
     double hs_seen, log_err_seen, refused_seen, shed_seen, framing_seen;
 } S = {.sync_mu = PTHREAD_MUTEX_INITIALIZER};
 
+/* The one child of a family without labels (NULL when the family could not be made). */
+static metrics_child *single_child(metrics_family *f)
+{
+    return f ? metrics_child_get(f, NULL) : NULL;
+}
+
 int stats_init(const char *version)
 {
     static const char *const req_labels[] = {"method", "route", "status"};
     static const char *const route_label[] = {"route"};
     static const char *const result_label[] = {"result"};
     static const char *const version_label[] = {"version"};
-    metrics_family *f;
-    const char *v[1];
-    struct timespec now;
-    int i;
-
     S.reg = metrics_new();
-    if (S.reg == NULL)
+    if (!S.reg)
         return -1;
     S.requests = metrics_counter(S.reg, "hellod_http_requests_total",
                                  "HTTP requests answered, by method, route template and status.",
@@ -52,55 +53,54 @@ int stats_init(const char *version)
                                    1, route_label,
                                    sizeof(duration_buckets) / sizeof(duration_buckets[0]),
                                    duration_buckets);
-    f = metrics_gauge(S.reg, "hellod_http_requests_in_flight",
-                      "Requests being handled now (a scrape counts itself).", 0, NULL);
-    S.inflight = f ? metrics_child_get(f, NULL) : NULL;
-    f = metrics_counter(S.reg, "hellod_tls_handshake_failures_total",
-                        "TLS handshakes that ended with a fatal alert from hellod.", 0, NULL);
-    S.hs_fail = f ? metrics_child_get(f, NULL) : NULL;
+    /* The label-less series: one child each. */
+    static const struct {
+        metrics_child **dst;
+        int gauge;
+        const char *name, *help;
+    } singles[] = {
+        {&S.inflight, 1, "hellod_http_requests_in_flight", "Requests being handled now (a scrape counts itself)."},
+        {&S.hs_fail, 0, "hellod_tls_handshake_failures_total",
+         "TLS handshakes that ended with a fatal alert from hellod."},
+        {&S.cert_expiry, 1, "hellod_tls_certificate_expiry_timestamp_seconds",
+         "Not-after time of the certificate in use (Unix seconds)."},
+        {&S.log_errors, 0, "hellod_log_write_errors_total", "Log writes that failed or were short."},
+        {&S.conns_open, 1, "hellod_connections_open",
+         "Connections accepted on the HTTPS and redirect ports and not yet closed (queued or held by a thread)."},
+        {&S.conns_refused, 0, "hellod_connections_refused_total",
+         "Connections reset at accept because their client address held --max-conns-per-addr already."},
+        {&S.ka_shed, 0, "hellod_keepalive_shed_total",
+         "Responses that closed a keep-alive connection because most threads held a connection."},
+        {&S.framing, 0, "hellod_framing_rejects_total",
+         "Requests answered 400 for ambiguous framing (conflicting Content-Length, Transfer-Encoding, obs-fold, "
+         "whitespace before a colon, too many fields)."},
+    };
+    for (size_t i = 0; i < sizeof(singles) / sizeof(singles[0]); i++) {
+        metrics_family *one = singles[i].gauge ? metrics_gauge(S.reg, singles[i].name, singles[i].help, 0, NULL)
+                                               : metrics_counter(S.reg, singles[i].name, singles[i].help, 0, NULL);
+        *singles[i].dst = single_child(one);
+    }
     S.reloads = metrics_counter(S.reg, "hellod_tls_certificate_reloads_total",
                                 "Certificate reloads on SIGHUP, by result.", 1, result_label);
-    f = metrics_gauge(S.reg, "hellod_tls_certificate_expiry_timestamp_seconds",
-                      "Not-after time of the certificate in use (Unix seconds).", 0, NULL);
-    S.cert_expiry = f ? metrics_child_get(f, NULL) : NULL;
-    f = metrics_counter(S.reg, "hellod_log_write_errors_total",
-                        "Log writes that failed or were short.", 0, NULL);
-    S.log_errors = f ? metrics_child_get(f, NULL) : NULL;
-    f = metrics_gauge(S.reg, "hellod_connections_open",
-                      "Connections accepted on the HTTPS and redirect ports and not yet closed "
-                      "(queued or held by a thread).", 0, NULL);
-    S.conns_open = f ? metrics_child_get(f, NULL) : NULL;
-    f = metrics_counter(S.reg, "hellod_connections_refused_total",
-                        "Connections reset at accept because their client address held "
-                        "--max-conns-per-addr already.", 0, NULL);
-    S.conns_refused = f ? metrics_child_get(f, NULL) : NULL;
-    f = metrics_counter(S.reg, "hellod_keepalive_shed_total",
-                        "Responses that closed a keep-alive connection because most threads "
-                        "held a connection.", 0, NULL);
-    S.ka_shed = f ? metrics_child_get(f, NULL) : NULL;
-    f = metrics_counter(S.reg, "hellod_framing_rejects_total",
-                        "Requests answered 400 for ambiguous framing (conflicting Content-Length, "
-                        "Transfer-Encoding, obs-fold, whitespace before a colon, too many fields).",
-                        0, NULL);
-    S.framing = f ? metrics_child_get(f, NULL) : NULL;
-    f = metrics_gauge(S.reg, "process_start_time_seconds",
+    metrics_family *f = metrics_gauge(S.reg, "process_start_time_seconds",
                       "Start time of the process since the Unix epoch in seconds.", 0, NULL);
+    struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    if (f != NULL)
+    if (f)
         metrics_family_set(f, NULL, (double)now.tv_sec + (double)now.tv_nsec / 1e9);
     f = metrics_gauge(S.reg, "hellod_build_info", "Build information; the value is always 1.",
                       1, version_label);
-    v[0] = version;
-    if (f != NULL)
+    const char *v[1] = {version};
+    if (f)
         metrics_family_set(f, v, 1);
-    if (S.requests == NULL || S.duration == NULL || S.inflight == NULL || S.hs_fail == NULL ||
-        S.reloads == NULL || S.cert_expiry == NULL || S.log_errors == NULL || f == NULL ||
-        S.conns_open == NULL || S.conns_refused == NULL || S.ka_shed == NULL || S.framing == NULL)
+    if (!S.requests || !S.duration || !S.inflight || !S.hs_fail ||
+        !S.reloads || !S.cert_expiry || !S.log_errors || !f ||
+        !S.conns_open || !S.conns_refused || !S.ka_shed || !S.framing)
         return -1;
-    for (i = 0; i < ROUTE__COUNT; i++) {
+    for (int i = 0; i < ROUTE__COUNT; i++) {
         v[0] = route_name((enum route_id)i);
         S.route_duration[i] = metrics_child_get(S.duration, v);
-        if (S.route_duration[i] == NULL)
+        if (!S.route_duration[i])
             return -1;
     }
     return 0;
@@ -108,45 +108,41 @@ int stats_init(const char *version)
 
 static metrics_child *request_child(enum route_id r, enum method_id m, int status)
 {
-    const char *v[3];
-    char st[16];
-    metrics_child *c;
     size_t si;
-
     for (si = 0; si < NSTATUS; si++)
         if (known_status[si] == status)
             break;
     if (si < NSTATUS) {
-        c = atomic_load_explicit(&S.cache[r][m][si], memory_order_acquire);
-        if (c != NULL)
+        metrics_child *c = atomic_load_explicit(&S.cache[r][m][si], memory_order_acquire);
+        if (c)
             return c;
     }
+    char st[16];
     snprintf(st, sizeof(st), "%d", status);
+    const char *v[3];
     v[0] = route_method_name(m);
     v[1] = route_name(r);
     v[2] = st;
-    c = metrics_child_get(S.requests, v);
-    if (c != NULL && si < NSTATUS)
+    metrics_child *c = metrics_child_get(S.requests, v);
+    if (c && si < NSTATUS)
         atomic_store_explicit(&S.cache[r][m][si], c, memory_order_release);
     return c;
 }
 
 void stats_request(enum route_id route, enum method_id method, int status, double seconds)
 {
-    metrics_child *c;
-
-    if (S.reg == NULL || (int)route < 0 || route >= ROUTE__COUNT || (int)method < 0 ||
+    if (!S.reg || (int)route < 0 || route >= ROUTE__COUNT || (int)method < 0 ||
         method >= METHOD__COUNT)
         return;
-    c = request_child(route, method, status);
-    if (c != NULL)
+    metrics_child *c = request_child(route, method, status);
+    if (c)
         metrics_inc(c);
     metrics_observe(S.route_duration[route], seconds);
 }
 
 void stats_inflight(int delta)
 {
-    if (S.inflight != NULL)
+    if (S.inflight)
         metrics_add(S.inflight, (double)delta);
 }
 
@@ -154,7 +150,7 @@ void stats_cert_reload(int ok)
 {
     const char *v[1] = {ok ? "ok" : "error"};
 
-    if (S.reloads != NULL)
+    if (S.reloads)
         metrics_family_add(S.reloads, v, 1);
 }
 
@@ -171,7 +167,7 @@ int stats_render(buf_t *b)
 {
     double hs, le;
 
-    if (S.reg == NULL)
+    if (!S.reg)
         return -1;
     pthread_mutex_lock(&S.sync_mu);
     hs = (double)tlsctx_handshake_failures();

@@ -56,11 +56,9 @@ static void info_cb(const SSL *ssl, int where, int ret)
 
 static SSL_CTX *current_ref(void)
 {
-    SSL_CTX *c;
-
     pthread_mutex_lock(&g.mu);
-    c = g.cur;
-    if (c != NULL)
+    SSL_CTX *c = g.cur;
+    if (c)
         SSL_CTX_up_ref(c);
     pthread_mutex_unlock(&g.mu);
     return c;
@@ -75,9 +73,9 @@ static int servername_cb(SSL *ssl, int *alert, void *arg)
 
     (void)alert;
     (void)arg;
-    if (c == NULL)
+    if (!c)
         return SSL_TLSEXT_ERR_ALERT_FATAL;
-    if (SSL_get_SSL_CTX(ssl) != c && SSL_set_SSL_CTX(ssl, c) == NULL) {
+    if (SSL_get_SSL_CTX(ssl) != c && !SSL_set_SSL_CTX(ssl, c)) {
         SSL_CTX_free(c);
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     }
@@ -134,7 +132,7 @@ static SSL_CTX *load(time_t *not_after, char *err, size_t errlen)
 {
     SSL_CTX *c = certs_load_ctx(g.cert_path, g.key_path, not_after, err, errlen);
 
-    if (c != NULL && apply_policy(c) != 0) {
+    if (c && apply_policy(c) != 0) {
         snprintf(err, errlen, "cannot apply TLS policy to the certificate context");
         SSL_CTX_free(c);
         c = NULL;
@@ -144,19 +142,18 @@ static SSL_CTX *load(time_t *not_after, char *err, size_t errlen)
 
 int tlsctx_init(const char *cert_path, const char *key_path, char *err, size_t errlen)
 {
-    SSL_CTX *c;
     time_t na;
 
     free(g.cert_path);
     free(g.key_path);
     g.cert_path = strdup(cert_path);
     g.key_path = strdup(key_path);
-    if (g.cert_path == NULL || g.key_path == NULL) {
+    if (!g.cert_path || !g.key_path) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    c = load(&na, err, errlen);
-    if (c == NULL)
+    SSL_CTX *c = load(&na, err, errlen);
+    if (!c)
         return -1;
     pthread_mutex_lock(&g.mu);
     SSL_CTX_free(g.cur);
@@ -178,7 +175,7 @@ int tlsctx_init_ssl(void *ssl_ctx, void *user_data)
     /* civetweb's own context also gets the certificate, so a handshake is
      * served even if the server-name callback were skipped. */
     c = current_ref();
-    if (c == NULL)
+    if (!c)
         return -1;
     if (SSL_CTX_get0_chain_certs(c, &chain) == 1 &&
         SSL_CTX_use_cert_and_key(ctx, SSL_CTX_get0_certificate(c), SSL_CTX_get0_privatekey(c),
@@ -194,12 +191,12 @@ int tlsctx_reload(char *err, size_t errlen)
     SSL_CTX *c, *old;
     time_t na;
 
-    if (g.cert_path == NULL) {
+    if (!g.cert_path) {
         snprintf(err, errlen, "no certificate configured");
         return -1;
     }
     c = load(&na, err, errlen);
-    if (c == NULL)
+    if (!c)
         return -1;
     pthread_mutex_lock(&g.mu);
     old = g.cur;
@@ -212,10 +209,8 @@ int tlsctx_reload(char *err, size_t errlen)
 
 time_t tlsctx_not_after(void)
 {
-    time_t t;
-
     pthread_mutex_lock(&g.mu);
-    t = g.not_after;
+    time_t t = g.not_after;
     pthread_mutex_unlock(&g.mu);
     return t;
 }

@@ -1,4 +1,5 @@
-/* fileguard: the file source's policy of what may be opened (regular files, off pseudo filesystems, under allowed roots). */
+/* fileguard: the file source's policy of what may be opened (regular files, off pseudo filesystems,
+ * under allowed roots). */
 #include "logship/in/fileguard.h"
 
 #include <errno.h>
@@ -85,44 +86,54 @@ int ls_fileguard_glob_base(const char *pattern, char *out, size_t n)
     return 0;
 }
 
+/* Add root r (resolved when it exists) to g. 0, or -1 with err set. */
+static int add_root(struct ls_fileguard *g, const char *r, char *err, size_t errlen)
+{
+    char rp[PATH_MAX];
+    if (r[0] == '\0') {
+        snprintf(err, errlen, "--allow-root: empty path");
+        return -1;
+    }
+    if (realpath(r, rp)) {
+        r = rp;
+    } else if (r[0] != '/') {
+        snprintf(err, errlen, "--allow-root %s: %s (a root that may appear later must be absolute)", r,
+                 strerror(errno));
+        return -1;
+    } else {
+        /* Kept as given: a directory mounted or created after start (e.g. a node's
+         * /var/lib/docker/containers) still works once it exists. */
+        log_kv(LOG_WARN, "--allow-root does not exist (yet)", "path", r, "error", strerror(errno), NULL);
+    }
+    g->roots[g->nroots] = strdup(r);
+    if (!g->roots[g->nroots]) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    g->nroots++;
+    return 0;
+}
+
 int ls_fileguard_init(struct ls_fileguard *g, const char *const *roots, size_t n, char *err,
                       size_t errlen)
 {
     memset(g, 0, sizeof(*g));
     if (n == 0)
         return 0;
+    int rc = -1;
     g->roots = calloc(n, sizeof(*g->roots));
-    if (!g->roots)
-        goto oom;
-    for (size_t i = 0; i < n; i++) {
-        char rp[PATH_MAX];
-        const char *r = roots[i];
-        if (r[0] == '\0') {
-            snprintf(err, errlen, "--allow-root: empty path");
-            goto fail;
-        }
-        if (realpath(r, rp)) {
-            r = rp;
-        } else if (r[0] != '/') {
-            snprintf(err, errlen, "--allow-root %s: %s (a root that may appear later must be absolute)", r,
-                     strerror(errno));
-            goto fail;
-        } else {
-            /* Kept as given: a directory mounted or created after start (e.g. a node's
-             * /var/lib/docker/containers) still works once it exists. */
-            log_kv(LOG_WARN, "--allow-root does not exist (yet)", "path", r, "error", strerror(errno), NULL);
-        }
-        g->roots[i] = strdup(r);
-        if (!g->roots[i])
-            goto oom;
-        g->nroots++;
+    if (!g->roots) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
     }
-    return 0;
-oom:
-    snprintf(err, errlen, "out of memory");
-fail:
-    ls_fileguard_free(g);
-    return -1;
+    for (size_t i = 0; i < n; i++)
+        if (add_root(g, roots[i], err, errlen) != 0)
+            goto out;
+    rc = 0;
+out:
+    if (rc != 0)
+        ls_fileguard_free(g);
+    return rc;
 }
 
 void ls_fileguard_free(struct ls_fileguard *g)

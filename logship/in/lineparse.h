@@ -48,9 +48,6 @@
 #define LS_LABEL_VALUE_MAX 128
 #define LS_LABEL_NAME_MAX 63
 #define LS_MAX_LABELS 15
-/* Nesting limit of the JSON scanner (deeper lines are shipped raw). */
-#define LS_JSON_MAX_DEPTH 64
-
 struct ls_lineparse;
 
 /* One line as a reader found it. */
@@ -91,18 +88,12 @@ struct ls_jfield {
     size_t      vlen;
 };
 
-/* Scan s[0..n) as one JSON object (surrounding whitespace allowed), filling
- * the fields asked for. Returns 0 when s is a well-formed object, -1 when it is
- * not (or nests deeper than LS_JSON_MAX_DEPTH). Never reads outside s. */
+/* Scan s[0..n) as one JSON object (surrounding whitespace allowed) with
+ * common/jsonscan.h, filling the fields asked for. Returns 0 when s is a
+ * well-formed object, -1 when it is not (or nests deeper than
+ * JSONSCAN_MAX_DEPTH). Never reads outside s. String values are decoded with
+ * jsonscan_unescape. */
 int ls_json_scan(const char *s, size_t n, struct ls_jfield *f, size_t nf);
-
-/* Append the decoded JSON string body raw[0..n) to out. Escapes are decoded
- * (\u0000 → a NUL byte; lone or bad surrogates → U+FFFD); raw bytes are
- * copied. Returns 0, or -1 when out's cap was reached (out keeps what fit). */
-int ls_json_unescape(const char *raw, size_t n, buf_t *out);
-
-/* Is s[0..n) well-formed UTF-8 without NUL bytes? */
-int ls_utf8_clean(const char *s, size_t n);
 
 /* Timestamp from a JSON field value as ls_json_scan found it. 0 or -1. */
 int ls_parse_ts_field(const struct ls_jfield *f, int64_t *ns);

@@ -21,7 +21,7 @@ int ls_reader_init(struct ls_reader *r, struct ls_lineparse *lp, struct ls_srcme
         /* a record is its (escaped) piece plus a little JSON around it */
         r->keep = max_line_bytes + 128 * 1024;
         r->dk = ls_docker_new(max_line_bytes);
-        if (r->dk == NULL)
+        if (!r->dk)
             return -1;
     }
     buf_init(&r->part, r->keep);
@@ -57,7 +57,7 @@ void ls_reader_reset(struct ls_reader *r, uint64_t off)
     r->line_start = off;
     r->done_off = off;
     r->skipping = 0;
-    if (r->dk != NULL)
+    if (r->dk)
         ls_docker_reset(r->dk);
 }
 
@@ -70,7 +70,7 @@ void ls_reader_skip_to(struct ls_reader *r, uint64_t off)
 uint64_t ls_reader_safe_off(const struct ls_reader *r)
 {
     uint64_t s = r->done_off;
-    if (r->dk != NULL) {
+    if (r->dk) {
         uint64_t p = ls_docker_pending_off(r->dk);
         if (p < s)
             s = p;
@@ -82,13 +82,12 @@ uint64_t ls_reader_safe_off(const struct ls_reader *r)
 static int u64_dec(char *out, uint64_t v)
 {
     char t[21];
-    int n = 0, i;
-
+    int n = 0;
     do {
         t[n++] = (char)('0' + v % 10);
         v /= 10;
     } while (v != 0);
-    for (i = 0; i < n; i++)
+    for (int i = 0; i < n; i++)
         out[i] = t[n - 1 - i];
     out[n] = '\0';
     return n;
@@ -97,15 +96,13 @@ static int u64_dec(char *out, uint64_t v)
 /* Copy the refused record so the reader can move on. */
 static int keep_pending(struct ls_reader *r, const struct ls_record *rec, uint64_t end)
 {
-    size_t lo, oo;
-
     buf_reset(&r->pend);
     if (buf_add(&r->pend, rec->line, rec->line_len) != 0)
         return -1;
-    lo = r->pend.len;
+    size_t lo = r->pend.len;
     if (buf_add(&r->pend, rec->labels, rec->labels_len) != 0)
         return -1;
-    oo = r->pend.len;
+    size_t oo = r->pend.len;
     if (buf_add(&r->pend, rec->origin, rec->origin_len) != 0)
         return -1;
     r->pend_rec = *rec;
@@ -119,11 +116,9 @@ static int keep_pending(struct ls_reader *r, const struct ls_record *rec, uint64
 
 int ls_reader_retry(struct ls_reader *r, struct ls_emitter *em)
 {
-    int e;
-
     if (!r->has_pending)
         return 0;
-    e = em->emit(em, &r->pend_rec);
+    int e = em->emit(em, &r->pend_rec);
     if (e != 0)
         return e < 0 ? -1 : 1;
     r->has_pending = 0;
@@ -136,10 +131,6 @@ int ls_reader_retry(struct ls_reader *r, struct ls_emitter *em)
 static int ship(struct ls_reader *r, struct ls_emitter *em, const struct ls_line_in *in,
                 uint64_t origin_off, uint64_t end)
 {
-    struct ls_record rec;
-    char num[24];
-    int k, e, nl;
-
     if (r->skipping) {
         if (origin_off <= r->skip_upto) {
             r->done_off = end;
@@ -148,16 +139,18 @@ static int ship(struct ls_reader *r, struct ls_emitter *em, const struct ls_line
         r->skipping = 0;
     }
     ls_sm_add(r->lines, 1);
+    struct ls_record rec;
     memset(&rec, 0, sizeof(rec));
-    k = ls_lineparse_line(r->lp, in, &rec);
+    int k = ls_lineparse_line(r->lp, in, &rec);
     if (k < 0)
         return -1;
     if (k == 0) {
         r->done_off = end;
         return 0;
     }
-    nl = u64_dec(num, origin_off);
-    if (r->head != NULL && end < LS_HEAD_BYTES) {
+    char num[24];
+    int nl = u64_dec(num, origin_off);
+    if (r->head && end < LS_HEAD_BYTES) {
         /* early line: the fingerprint part covers only bytes up to its end */
         const struct ls_head *h = r->head;
         size_t hl = end < h->len ? (size_t)end : h->len;
@@ -170,7 +163,7 @@ static int ship(struct ls_reader *r, struct ls_emitter *em, const struct ls_line
         rec.origin = r->origin;
         rec.origin_len = r->origin_plen + (size_t)nl;
     }
-    e = em->emit(em, &rec);
+    int e = em->emit(em, &rec);
     if (e == 0) {
         r->done_off = end;
         return 0;
@@ -186,9 +179,8 @@ static int ship(struct ls_reader *r, struct ls_emitter *em, const struct ls_line
 static int unit(struct ls_reader *r, struct ls_emitter *em, const char *p, size_t len, size_t cut,
                 uint64_t start, uint64_t end, int64_t now)
 {
-    struct ls_line_in in = { p, len, cut, 0, NULL, now };
-
-    if (r->dk != NULL) {
+    struct ls_line_in in = {p, len, cut, 0, NULL, now};
+    if (r->dk) {
         struct ls_docker_line dl;
         int k = ls_docker_feed(r->dk, p, len, cut, start, &dl);
         if (k < 0)
@@ -225,22 +217,17 @@ long ls_reader_feed(struct ls_reader *r, const char *data, size_t n, uint64_t ba
                     struct ls_emitter *em, int64_t now_ns, int *stop)
 {
     size_t pos = 0;
-
     *stop = 0;
     while (pos < n) {
         const char *nlp = memchr(data + pos, '\n', n - pos);
-        size_t i, len, cut = 0;
-        const char *p;
-        uint64_t end;
-        int k;
-
-        if (nlp == NULL) {
+        if (!nlp) {
             part_add(r, data + pos, n - pos);
             pos = n;
             break;
         }
-        i = (size_t)(nlp - data);
-        end = base + i + 1;
+        size_t i = (size_t)(nlp - data), len, cut = 0;
+        uint64_t end = base + i + 1;
+        const char *p;
         if (r->part.len > 0 || r->part_cut > 0) {
             part_add(r, data + pos, i - pos);
             p = r->part.p ? r->part.p : "";
@@ -254,7 +241,7 @@ long ls_reader_feed(struct ls_reader *r, const char *data, size_t n, uint64_t ba
                 len = r->keep;
             }
         }
-        k = unit(r, em, p, len, cut, r->line_start, end, now_ns);
+        int k = unit(r, em, p, len, cut, r->line_start, end, now_ns);
         buf_reset(&r->part);
         r->part_cut = 0;
         r->line_start = end;
@@ -282,10 +269,10 @@ int ls_reader_finish(struct ls_reader *r, struct ls_emitter *em, uint64_t end, i
         if (k != 0)
             return k;
     }
-    if (r->dk != NULL) {
+    if (r->dk) {
         struct ls_docker_line dl;
         while (ls_docker_flush(r->dk, &dl) == 1) {
-            struct ls_line_in in = { dl.line, dl.len, dl.cut, dl.ts_ns, dl.stream, now_ns };
+            struct ls_line_in in = {dl.line, dl.len, dl.cut, dl.ts_ns, dl.stream, now_ns};
             int k = ship(r, em, &in, dl.start_off, end);
             if (k != 0)
                 return k;

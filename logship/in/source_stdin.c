@@ -31,46 +31,50 @@ struct ssrc {
     uint64_t              off;     /* input offset of buf[rpos] */
 };
 
+/* Refill s->buf from the descriptor when it is used up. 0, or 1 when nothing
+ * can be read right now (EAGAIN). */
+static int refill(struct ssrc *s)
+{
+    for (;;) {
+        ssize_t n = read(s->fd, s->buf, CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 1;
+        if (n < 0) {
+            log_kv(LOG_ERROR, "stdin read failed, treating it as ended", "error", strerror(errno),
+                   NULL);
+            s->eof = 1;
+        } else if (n == 0) {
+            s->eof = 1;
+        } else {
+            s->rpos = 0;
+            s->rlen = (size_t)n;
+            ls_sm_add(s->bytes, (double)n);
+        }
+        return 0;
+    }
+}
+
 static long fd_poll(void *ctx, struct ls_emitter *em, size_t budget)
 {
     struct ssrc *s = ctx;
     int64_t now = clock_real_ns();
-    long total = 0;
-
     if (s->finished)
         return 0;
-    {
-        int r = ls_reader_retry(&s->rd, em);
-        if (r != 0)
-            return r < 0 ? -1 : 0;
-    }
+    int r = ls_reader_retry(&s->rd, em);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
     if (budget == 0)
         budget = 1;
+    long total = 0;
     while ((size_t)total < budget) {
-        int stop = 0;
-        long used;
-
-        if (s->rpos == s->rlen && !s->eof) {
-            ssize_t n = read(s->fd, s->buf, CHUNK);
-            if (n < 0) {
-                if (errno == EINTR)
-                    continue;
-                if (errno == EAGAIN || errno == EWOULDBLOCK)
-                    break;
-                log_kv(LOG_ERROR, "stdin read failed, treating it as ended", "error",
-                       strerror(errno), NULL);
-                s->eof = 1;
-            } else if (n == 0) {
-                s->eof = 1;
-            } else {
-                s->rpos = 0;
-                s->rlen = (size_t)n;
-                ls_sm_add(s->bytes, (double)n);
-            }
-        }
+        if (s->rpos == s->rlen && !s->eof && refill(s) != 0)
+            break;
         if (s->rpos < s->rlen) {
-            used = ls_reader_feed(&s->rd, s->buf + s->rpos, s->rlen - s->rpos, s->off, em, now,
-                                  &stop);
+            int stop = 0;
+            long used = ls_reader_feed(&s->rd, s->buf + s->rpos, s->rlen - s->rpos, s->off, em,
+                                       now, &stop);
             if (used < 0)
                 return -1;
             s->rpos += (size_t)used;
@@ -113,8 +117,7 @@ static int fd_finished(void *ctx)
 static void fd_destroy(void *ctx)
 {
     struct ssrc *s = ctx;
-
-    if (s == NULL)
+    if (!s)
         return;
     if (s->rd_ok)
         ls_reader_free(&s->rd);
@@ -128,52 +131,57 @@ static const struct ls_source_ops fd_ops = {
     "stdin", fd_poll, fd_commit, fd_wait_fd, fd_finished, fd_destroy,
 };
 
-struct ls_source *ls_source_fd_new(int fd, const char *label, const struct ls_parse_conf *pc,
-                                   metrics_registry *reg, char *err, size_t errlen)
+/* Everything after the allocation of s. 0, 1 with err set, -1 on OOM. */
+static int setup(struct ssrc *s, int fd, const char *label, const struct ls_parse_conf *pc,
+                 metrics_registry *reg, char *err, size_t errlen)
 {
-    struct ssrc *s = calloc(1, sizeof(*s));
-    char origin[64];
-    int fl;
-
-    if (s == NULL)
-        goto oom;
     s->fd = fd;
     s->m = ls_srcmetrics_get(reg);
-    if (s->m == NULL) {
+    if (!s->m) {
         snprintf(err, errlen, "stdin source: cannot register metrics");
-        goto fail;
+        return 1;
     }
-    if (s->m->lines != NULL) {
-        const char *v[1] = { label };
+    if (s->m->lines) {
+        const char *v[1] = {label};
         s->lines = metrics_child_get(s->m->lines, v);
         s->bytes = metrics_child_get(s->m->bytes, v);
     }
     s->lp = ls_lineparse_new(pc, s->m, err, errlen);
-    if (s->lp == NULL)
-        goto fail;
+    if (!s->lp)
+        return 1;
     s->buf = malloc(CHUNK);
-    if (s->buf == NULL)
-        goto oom;
+    if (!s->buf)
+        return -1;
     if (ls_reader_init(&s->rd, s->lp, s->m, s->lines, pc->format, pc->max_line_bytes, 0) != 0)
-        goto oom;
+        return -1;
     s->rd_ok = 1;
+    char origin[64];
     snprintf(origin, sizeof(origin), "stdin:%" PRId64, clock_real_ns());
     ls_reader_set_origin(&s->rd, origin);
-    fl = fcntl(fd, F_GETFL);
+    int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) {
         snprintf(err, errlen, "stdin source: cannot make fd %d non-blocking: %s", fd,
                  strerror(errno));
-        goto fail;
+        return 1;
+    }
+    return 0;
+}
+
+struct ls_source *ls_source_fd_new(int fd, const char *label, const struct ls_parse_conf *pc,
+                                   metrics_registry *reg, char *err, size_t errlen)
+{
+    struct ssrc *s = calloc(1, sizeof(*s));
+    int r = s ? setup(s, fd, label, pc, reg, err, errlen) : -1;
+    if (r < 0)
+        snprintf(err, errlen, "stdin source: out of memory");
+    if (r != 0) {
+        fd_destroy(s);
+        return NULL;
     }
     s->src.ops = &fd_ops;
     s->src.ctx = s;
     s->src.drain_on_stop = 1;
     return &s->src;
-oom:
-    snprintf(err, errlen, "stdin source: out of memory");
-fail:
-    fd_destroy(s);
-    return NULL;
 }
 
 struct ls_source *ls_source_stdin_new(const struct ls_parse_conf *pc, metrics_registry *reg,

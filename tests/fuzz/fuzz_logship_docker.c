@@ -1,10 +1,12 @@
-/* libFuzzer target for the docker json-file joiner: records split by newlines, any bytes; joined lines respect the cap and offsets stay ordered. */
+/* libFuzzer target for the docker json-file joiner: records split by newlines, any bytes; joined
+ * lines respect the cap and offsets stay ordered. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "logship/in/docker.h"
+#include "utf8.h"
 #include "logship/in/lineparse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -24,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pc.format = LS_FORMAT_DOCKER;
     pc.max_line_bytes = MAXL;
     lp = ls_lineparse_new(&pc, ls_srcmetrics_get(NULL), err, sizeof(err));
-    if (d == NULL || lp == NULL)
+    if (!d || !lp)
         abort();
     while (pos < size) {
         const uint8_t *nl = memchr(data + pos, '\n', size - pos);
@@ -40,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (l.start_off > pos)
                 abort();
             if (ls_lineparse_line(lp, &in, &rec) == 1 &&
-                (rec.line_len > MAXL || !ls_utf8_clean(rec.line, rec.line_len)))
+                (rec.line_len > MAXL || !utf8_clean(rec.line, rec.line_len)))
                 abort();
         }
         if (ls_docker_pending_off(d) != UINT64_MAX && ls_docker_pending_off(d) > pos)

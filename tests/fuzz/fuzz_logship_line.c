@@ -1,4 +1,5 @@
-/* libFuzzer target for lineparse and the line reader: any bytes → records that are valid UTF-8, within max_line_bytes, with a well-formed label string. */
+/* libFuzzer target for lineparse and the line reader: any bytes → records that are valid UTF-8,
+ * within max_line_bytes, with a well-formed label string. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -7,6 +8,8 @@
 #include <json-c/json.h>
 
 #include "logship/in/linereader.h"
+#include "jsonscan.h"
+#include "utf8.h"
 #include "logship/in/lineparse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -16,10 +19,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static int check_emit(struct ls_emitter *em, const struct ls_record *r)
 {
     size_t *n = em->ctx;
-    if (r->line_len > MAXL || !ls_utf8_clean(r->line, r->line_len))
+    if (r->line_len > MAXL || !utf8_clean(r->line, r->line_len))
         abort();
     if (r->labels_len < 2 || r->labels[0] != '{' || r->labels[r->labels_len - 1] != '}' ||
-        !ls_utf8_clean(r->labels, r->labels_len))
+        !utf8_clean(r->labels, r->labels_len))
         abort();
     if (r->origin_len == 0)
         abort();
@@ -49,7 +52,7 @@ static void one_conf(const uint8_t *data, size_t size, enum ls_format fmt, int v
     pc.on_invalid = (variant & 1) ? LS_INVALID_DROP : LS_INVALID_ESCAPE;
     pc.on_long = (variant & 2) ? LS_LONG_DROP : LS_LONG_TRUNCATE;
     lp = ls_lineparse_new(&pc, ls_srcmetrics_get(NULL), err, sizeof(err));
-    if (lp == NULL)
+    if (!lp)
         abort();
     /* the whole input as one line */
     {
@@ -104,28 +107,28 @@ static void against_json_c(const uint8_t *data, size_t size)
     int ours, theirs = 0;
     size_t i;
 
-    if (size > 4096 || !ls_utf8_clean((const char *)data, size))
+    if (size > 4096 || !utf8_clean((const char *)data, size))
         return;
     for (i = 0; i < size; i++)
         if (data[i] < 0x20)
             return;
     ours = ls_json_scan((const char *)data, size, f, 1) == 0;
-    tok = json_tokener_new_ex(LS_JSON_MAX_DEPTH);
-    if (tok == NULL)
+    tok = json_tokener_new_ex(JSONSCAN_MAX_DEPTH);
+    if (!tok)
         abort();
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     o = json_tokener_parse_ex(tok, (const char *)data, (int)size);
-    if (o == NULL && json_tokener_get_error(tok) == json_tokener_continue) {
+    if (!o && json_tokener_get_error(tok) == json_tokener_continue) {
         json_tokener_free(tok);
         return;
     }
-    if (o != NULL && json_object_is_type(o, json_type_object)) {
+    if (o && json_object_is_type(o, json_type_object)) {
         theirs = 1;
         for (i = json_tokener_get_parse_end(tok); i < size; i++)
             if (data[i] != ' ')
                 theirs = 0;
     }
-    if (o != NULL)
+    if (o)
         json_object_put(o);
     json_tokener_free(tok);
     if (ours != theirs)

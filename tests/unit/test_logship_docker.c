@@ -1,4 +1,5 @@
-/* Unit tests for docker json-file decoding: single records, 16 KB splits re-joined, interleaved streams, malformed records, caps. */
+/* Unit tests for docker json-file decoding: single records, 16 KB splits re-joined, interleaved
+ * streams, malformed records, caps. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -77,15 +78,18 @@ static void test_interleaved_streams(void **st)
     struct ls_docker_line l;
     (void)st;
     assert_int_equal(feed(d, "{\"log\":\"out-a \",\"stream\":\"stdout\",\"time\":\"2026-11-27T12:00:00Z\"}", 0, &l), 0);
-    assert_int_equal(feed(d, "{\"log\":\"err-a \",\"stream\":\"stderr\",\"time\":\"2026-11-27T12:00:01Z\"}", 100, &l), 0);
+    assert_int_equal(
+        feed(d, "{\"log\":\"err-a \",\"stream\":\"stderr\",\"time\":\"2026-11-27T12:00:01Z\"}", 100, &l), 0);
     assert_true(ls_docker_pending_off(d) == 0);
-    assert_int_equal(feed(d, "{\"log\":\"whole\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-27T12:00:02Z\"}", 200, &l), 1);
+    assert_int_equal(
+        feed(d, "{\"log\":\"whole\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-27T12:00:02Z\"}", 200, &l), 1);
     /* stdout's pending piece is joined with this record, not lost */
     assert_int_equal(l.len, 11);
     assert_memory_equal(l.line, "out-a whole", 11);
     assert_true(l.start_off == 0);
     assert_true(ls_docker_pending_off(d) == 100);
-    assert_int_equal(feed(d, "{\"log\":\"err-b\\n\",\"stream\":\"stderr\",\"time\":\"2026-11-27T12:00:03Z\"}", 300, &l), 1);
+    assert_int_equal(
+        feed(d, "{\"log\":\"err-b\\n\",\"stream\":\"stderr\",\"time\":\"2026-11-27T12:00:03Z\"}", 300, &l), 1);
     assert_int_equal(l.len, 11);
     assert_memory_equal(l.line, "err-a err-b", 11);
     assert_string_equal(l.stream, "stderr");
@@ -159,7 +163,8 @@ static void test_unicode_escapes(void **st)
     struct ls_docker *d = ls_docker_new(1024);
     struct ls_docker_line l;
     (void)st;
-    assert_int_equal(feed(d, "{\"log\":\"\\u001b[1m\\u00e9\\u0000\\ud83d\\ude00\\n\",\"stream\":\"stdout\"}", 0, &l), 1);
+    assert_int_equal(
+        feed(d, "{\"log\":\"\\u001b[1m\\u00e9\\u0000\\ud83d\\ude00\\n\",\"stream\":\"stdout\"}", 0, &l), 1);
     assert_int_equal(l.len, 11);
     assert_memory_equal(l.line, "\x1b[1m\xc3\xa9\0\xf0\x9f\x98\x80", 11);
     ls_docker_free(d);

@@ -1,4 +1,5 @@
-/* Unit tests for the file source: the pure rotation decision, and real files: follow, partial lines, checkpoint resume, backpressure, copytruncate, rename, delete, globs, tail, docker. */
+/* Unit tests for the file source: the pure rotation decision, and real files: follow, partial lines,
+ * checkpoint resume, backpressure, copytruncate, rename, delete, globs, tail, docker. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -110,10 +111,10 @@ struct fx {
 static int setup(void **st)
 {
     struct fx *f = calloc(1, sizeof(*f));
-    if (f == NULL)
+    if (!f)
         return -1;
     snprintf(f->dir, sizeof(f->dir), "/tmp/test_file_src.XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    if (!mkdtemp(f->dir))
         return -1;
     snprintf(f->state, sizeof(f->state), "%s/state", f->dir);
     snprintf(f->log, sizeof(f->log), "%s/app.log", f->dir);
@@ -157,7 +158,7 @@ static struct ls_source *src_new(struct fx *f, const char *pattern, enum ls_star
     const char *g[1] = { pattern };
     struct ls_source *s = ls_source_file_new(g, 1, &f->pc, start, f->state, f->reg, err,
                                              sizeof(err));
-    if (s == NULL)
+    if (!s)
         fail_msg("ls_source_file_new: %s", err);
     ls_source_file_set_timing(s, 20, 100);
     return s;

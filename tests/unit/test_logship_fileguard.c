@@ -1,4 +1,5 @@
-/* test_logship_fileguard: what the file source may open (special files, pseudo filesystems, roots) and URL redaction. */
+/* test_logship_fileguard: what the file source may open (special files, pseudo filesystems, roots)
+ * and URL redaction. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

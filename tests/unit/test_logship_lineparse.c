@@ -1,4 +1,5 @@
-/* Unit tests for lineparse: timestamps, labels, canonical label strings, invalid UTF-8, NUL, long and empty lines, the JSON scanner. */
+/* Unit tests for lineparse: timestamps, labels, canonical label strings, invalid UTF-8, NUL, long and
+ * empty lines, the JSON scanner. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -8,6 +9,8 @@
 #include <cmocka.h>
 
 #include "metrics.h"
+#include "jsonscan.h"
+#include "utf8.h"
 #include "logship/in/lineparse.h"
 
 struct fix {
@@ -357,13 +360,13 @@ static void test_long_lines(void **st)
         big[1023 - LS_TRUNC_RESERVE] = 'y'; /* shift the boundary by one */
         assert_int_equal(parse(f, big + 1, 1999, 0), 1);
         assert_true(f->rec.line_len <= 1024);
-        assert_true(ls_utf8_clean(f->rec.line, f->rec.line_len));
+        assert_true(utf8_clean(f->rec.line, f->rec.line_len));
     }
     /* invalid bytes that grow past the cap when repaired are cut too */
     memset(big, 0xff, 1000);
     assert_int_equal(parse(f, big, 1000, 0), 1);
     assert_true(f->rec.line_len <= 1024);
-    assert_true(ls_utf8_clean(f->rec.line, f->rec.line_len));
+    assert_true(utf8_clean(f->rec.line, f->rec.line_len));
     assert_non_null(memmem(f->rec.line, f->rec.line_len, "[truncated ", 11));
     rm(f);
     pc.on_long = LS_LONG_DROP;
@@ -415,11 +418,11 @@ static void test_unescape(void **st)
     buf_t b;
     (void)st;
     buf_init(&b, 64);
-    assert_int_equal(ls_json_unescape("a\\u0000b\\ud83d\\ude00\\/\\t", 24, &b), 0);
+    assert_int_equal(jsonscan_unescape("a\\u0000b\\ud83d\\ude00\\/\\t", 24, &b), 0);
     assert_int_equal(b.len, 9);
     assert_memory_equal(b.p, "a\0b\xf0\x9f\x98\x80/\t", 9);
     buf_reset(&b);
-    assert_int_equal(ls_json_unescape("\\udc00\\u", 8, &b), 0);
+    assert_int_equal(jsonscan_unescape("\\udc00\\u", 8, &b), 0);
     assert_memory_equal(b.p, "\xef\xbf\xbd\xef\xbf\xbd", 6);
     buf_free(&b);
 }
