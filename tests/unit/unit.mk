@@ -18,8 +18,8 @@ $(BUILD)/tests/unit/test_hellod_%: $(BUILD)/tests/unit/test_hellod_%.o $(BUILD)/
 		$(BUILD)/libcommon.a $(BUILD)/civetweb.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcmocka $(HELLOD_LIBS)
 
-$(BUILD)/tests/unit/test_logship_%: $(BUILD)/tests/unit/test_logship_%.o $(BUILD)/libtesthelp.a $(BUILD)/liblogship.a \
-		$(BUILD)/libcommon.a $(BUILD)/civetweb.o
+$(BUILD)/tests/unit/test_logship_%: $(BUILD)/tests/unit/test_logship_%.o $(BUILD)/libtesthelp.a \
+		$(BUILD)/liblogship.a $(BUILD)/libcommon.a $(BUILD)/civetweb.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcmocka $(LOGSHIP_LIBS)
 
 unit: $(UNIT_BINS)
