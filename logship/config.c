@@ -1,11 +1,11 @@
-/* config: logship's option table, the JSON config file and the checks that turn options into parse/output settings. */
+/* config: logship's option table, assembled from the engine's rows, each output kind's table and the
+ * credential options, and the checks that turn options into parse and output settings. */
 #include "logship/config.h"
+#include "logship/config_file.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <json-c/json.h>
 
 #include "buf.h"
 #include "log.h"
@@ -13,168 +13,151 @@
 #include "logship/redact.h"
 
 #define ENV_PREFIX "LOGSHIP"
-#define NOPTS 80
-#define MAX_FILE_ARGS 1024
 
 static const char *const formats[] = { "json", "raw", "docker", NULL };
 static const char *const starts[] = { "head", "tail", NULL };
 static const char *const invalids[] = { "escape", "drop", NULL };
 static const char *const longs[] = { "truncate", "drop", NULL };
-static const char *const encodings[] = { "protobuf", "json", NULL };
 static const char *const fsyncs[] = { "interval", "always", "never", NULL };
 static const char *const fulls[] = { "block", "drop-oldest", NULL };
 static const char *const levels[] = { "debug", "info", "warn", "error", NULL };
 
-/* Storage for the cfg table lives with the config it fills. */
-static struct cfg_opt g_opts[NOPTS];
-static size_t g_nopts;
+#define OPT(field, name, type, def, min, max, choices, metavar, help) \
+    LS_OPTION(struct ls_config, field, name, type, def, min, max, choices, metavar, help)
 
-#define OPT(n, t, d, df, lo, hi, ch, mv, h) \
-    g_opts[i++] = (struct cfg_opt){ n, 0, t, d, df, lo, hi, ch, mv, h }
-
-static void build_opts(struct ls_config *c)
-{
-    size_t i = 0;
-    /* sources and parsing */
-    OPT("source", CFG_LIST, &c->sources, NULL, 0, 0, NULL, "PATH|GLOB|-",
-        "File path or glob to follow, or - for stdin (repeatable; positional arguments too).");
-    OPT("allow-root", CFG_LIST, &c->allow_roots, NULL, 0, 0, NULL, "DIR",
+/* The engine's own options, in three runs: --help shows the input options,
+ * then each output kind's, then the shared output options, the credentials
+ * (shared, then per kind), and the connection, spool and engine options. */
+static const struct ls_option input_opts[] = {
+    OPT(sources, "source", CFG_LIST, NULL, 0, 0, NULL, "PATH|GLOB|-",
+        "File path or glob to follow, or - for stdin (repeatable; positional arguments too)."),
+    OPT(allow_roots, "allow-root", CFG_LIST, NULL, 0, 0, NULL, "DIR",
         "Directory a followed file (symlinks resolved) may lie in besides its glob's own directory "
-        "(e.g. /var/log/pods for /var/log/containers/*.log).");
-    OPT("format", CFG_ENUM, &c->format, "json", 0, 0, formats, "json|raw|docker",
-        "Input format: JSON lines (timestamp and label fields read), raw text, or Docker json-file.");
-    OPT("label", CFG_LIST, &c->labels, NULL, 0, 0, NULL, "K=V", "Static label added to every entry (repeatable).");
-    OPT("label-field", CFG_LIST, &c->label_fields, NULL, 0, 0, NULL, "FIELD",
-        "JSON field promoted to a label (repeatable; default level; \"\" for none).");
-    OPT("ts-field", CFG_STR, &c->ts_fields, "ts,time,@timestamp", 0, 0, NULL, "F1,F2",
-        "JSON fields tried in order for the entry's RFC 3339 timestamp.");
-    OPT("start-at", CFG_ENUM, &c->start_at, "head", 0, 0, starts, "head|tail",
-        "Where a newly seen file starts being read.");
-    OPT("max-line-bytes", CFG_SIZE, &c->max_line_bytes, "256KiB", 1024, 16 << 20, NULL, "SIZE",
-        "Longest line shipped; longer ones are truncated or dropped (--on-long).");
-    OPT("on-invalid", CFG_ENUM, &c->on_invalid, "escape", 0, 0, invalids, "escape|drop",
-        "Lines that are not UTF-8 or hold NUL bytes: ship escaped, or drop and count.");
-    OPT("on-long", CFG_ENUM, &c->on_long, "truncate", 0, 0, longs, "truncate|drop",
-        "Lines over --max-line-bytes: truncate with a marker, or drop and count.");
-    /* outputs */
-    OPT("loki", CFG_LIST, &c->loki, NULL, 0, 0, NULL, "URL",
-        "Loki base URL, e.g. http://127.0.0.1:3100 (repeatable: one output each).");
-    OPT("loki-encoding", CFG_ENUM, &c->loki_encoding, "protobuf", 0, 0, encodings, "protobuf|json",
-        "Loki push body: protobuf+snappy or JSON+gzip.");
-    OPT("tenant", CFG_STR, &c->tenant, NULL, 0, 0, NULL, "ID", "Loki tenant (X-Scope-OrgID header).");
-    OPT("elasticsearch", CFG_LIST, &c->elasticsearch, NULL, 0, 0, NULL, "URL",
-        "Elasticsearch base URL for _bulk (repeatable).");
-    OPT("es-index", CFG_STR, &c->es_index, "logs-hello-default", 0, 0, NULL, "NAME",
-        "Elasticsearch data stream or index (pattern).");
-    OPT("logstash", CFG_LIST, &c->logstash, NULL, 0, 0, NULL, "URL",
-        "Logstash: http://, beats://host:5044 or tcp:// (repeatable).");
-    OPT("dead-letter", CFG_STR, &c->dead_letter, NULL, 0, 0, NULL, "PATH",
-        "NDJSON file for documents Elasticsearch rejected (else dropped and counted).");
-    OPT("compress", CFG_BOOL, &c->compress, "true", 0, 0, NULL, "BOOL",
-        "Compress request bodies where the backend accepts it.");
-    /* shared auth/TLS: the fallback for every output kind (see the per-kind ones below) */
-    OPT("username", CFG_STR, &c->username, NULL, 0, 0, NULL, "USER",
-        "Basic auth user for every output kind without its own credentials (--loki-username, ...).");
-    OPT("password", CFG_STR, &c->password, NULL, 0, 0, NULL, "PASS", "Basic auth password (with --username).");
-    OPT("password-file", CFG_STR, &c->password_file, NULL, 0, 0, NULL, "PATH",
-        "File holding the basic auth password instead of --password (re-read on change).");
-    OPT("bearer-token-file", CFG_STR, &c->bearer_token_file, NULL, 0, 0, NULL, "PATH",
-        "File holding a bearer token (Authorization: Bearer), for kinds without their own credentials.");
-    OPT("api-key", CFG_STR, &c->api_key, NULL, 0, 0, NULL, "KEY",
-        "Elasticsearch API key (Authorization: ApiKey), unless --es-* credentials are given.");
-    OPT("api-key-file", CFG_STR, &c->api_key_file, NULL, 0, 0, NULL, "PATH",
-        "File holding the Elasticsearch API key instead of --api-key (re-read on change).");
-    OPT("ca-file", CFG_STR, &c->ca_file, NULL, 0, 0, NULL, "PATH",
-        "CA bundle to verify backends' TLS certificates (kinds without their own --*-ca-file).");
-    OPT("cert", CFG_STR, &c->cert, NULL, 0, 0, NULL, "PATH",
-        "Client certificate (PEM) for mTLS (kinds without their own --*-cert/--*-key).");
-    OPT("key", CFG_STR, &c->key, NULL, 0, 0, NULL, "PATH", "Client private key (PEM) for mTLS (with --cert).");
-    /* per-kind auth/TLS: when any credential of a kind is given, the kind uses only its own
-     * credentials; "" means none (e.g. --loki-username "" keeps shared ones away from Loki) */
-    OPT("loki-username", CFG_STR, &c->loki_auth.username, NULL, 0, 0, NULL, "USER",
-        "Loki outputs only: basic auth user; any --loki-* credential replaces the shared ones (\"\" = none).");
-    OPT("loki-password", CFG_STR, &c->loki_auth.password, NULL, 0, 0, NULL, "PASS",
-        "Loki outputs only: basic auth password.");
-    OPT("loki-password-file", CFG_STR, &c->loki_auth.password_file, NULL, 0, 0, NULL, "PATH",
-        "Loki outputs only: file holding the basic auth password.");
-    OPT("loki-bearer-token-file", CFG_STR, &c->loki_auth.bearer_token_file, NULL, 0, 0, NULL, "PATH",
-        "Loki outputs only: file holding a bearer token.");
-    OPT("loki-ca-file", CFG_STR, &c->loki_auth.ca_file, NULL, 0, 0, NULL, "PATH",
-        "Loki outputs only: CA bundle (replaces --ca-file; \"\" = system CAs).");
-    OPT("loki-cert", CFG_STR, &c->loki_auth.cert, NULL, 0, 0, NULL, "PATH",
-        "Loki outputs only: mTLS client certificate (replaces --cert/--key).");
-    OPT("loki-key", CFG_STR, &c->loki_auth.key, NULL, 0, 0, NULL, "PATH", "Loki outputs only: mTLS client key.");
-    OPT("es-username", CFG_STR, &c->es_auth.username, NULL, 0, 0, NULL, "USER",
-        "Elasticsearch outputs only: basic auth user; any --es-* credential replaces the shared ones.");
-    OPT("es-password", CFG_STR, &c->es_auth.password, NULL, 0, 0, NULL, "PASS",
-        "Elasticsearch outputs only: basic auth password.");
-    OPT("es-password-file", CFG_STR, &c->es_auth.password_file, NULL, 0, 0, NULL, "PATH",
-        "Elasticsearch outputs only: file holding the basic auth password.");
-    OPT("es-api-key", CFG_STR, &c->es_auth.api_key, NULL, 0, 0, NULL, "KEY",
-        "Elasticsearch outputs only: API key (Authorization: ApiKey).");
-    OPT("es-api-key-file", CFG_STR, &c->es_auth.api_key_file, NULL, 0, 0, NULL, "PATH",
-        "Elasticsearch outputs only: file holding the API key.");
-    OPT("es-ca-file", CFG_STR, &c->es_auth.ca_file, NULL, 0, 0, NULL, "PATH",
-        "Elasticsearch outputs only: CA bundle (replaces --ca-file).");
-    OPT("es-cert", CFG_STR, &c->es_auth.cert, NULL, 0, 0, NULL, "PATH",
-        "Elasticsearch outputs only: mTLS client certificate (replaces --cert/--key).");
-    OPT("es-key", CFG_STR, &c->es_auth.key, NULL, 0, 0, NULL, "PATH",
-        "Elasticsearch outputs only: mTLS client key.");
-    OPT("logstash-username", CFG_STR, &c->logstash_auth.username, NULL, 0, 0, NULL, "USER",
-        "Logstash outputs only: basic auth user (http://); replaces the shared credentials.");
-    OPT("logstash-password", CFG_STR, &c->logstash_auth.password, NULL, 0, 0, NULL, "PASS",
-        "Logstash outputs only: basic auth password.");
-    OPT("logstash-password-file", CFG_STR, &c->logstash_auth.password_file, NULL, 0, 0, NULL, "PATH",
-        "Logstash outputs only: file holding the basic auth password.");
-    OPT("logstash-ca-file", CFG_STR, &c->logstash_auth.ca_file, NULL, 0, 0, NULL, "PATH",
-        "Logstash outputs only: CA bundle (replaces --ca-file).");
-    OPT("logstash-cert", CFG_STR, &c->logstash_auth.cert, NULL, 0, 0, NULL, "PATH",
-        "Logstash outputs only: mTLS client certificate (replaces --cert/--key).");
-    OPT("logstash-key", CFG_STR, &c->logstash_auth.key, NULL, 0, 0, NULL, "PATH",
-        "Logstash outputs only: mTLS client key.");
-    OPT("insecure-skip-verify", CFG_BOOL, &c->insecure, "false", 0, 0, NULL, "BOOL",
-        "Do not verify backends' TLS certificates (testing only).");
-    OPT("connect-timeout", CFG_DURATION, &c->connect_timeout_ms, "5s", 1, 600000, NULL, "DUR",
-        "TCP+TLS connect timeout.");
-    OPT("request-timeout", CFG_DURATION, &c->request_timeout_ms, "30s", 1, 3600000, NULL, "DUR",
-        "Whole-request timeout; a timeout is retried.");
-    /* spool and engine */
-    OPT("spool-dir", CFG_STR, &c->spool_dir, "/var/lib/logship", 0, 0, NULL, "DIR",
-        "Directory of the durable spool, output cursors and source positions.");
-    OPT("spool-max-bytes", CFG_SIZE, &c->spool_max_bytes, "256MiB", 1 << 20, (int64_t)1 << 50, NULL, "SIZE",
-        "Cap on the spool's disk use; at the cap see --on-full.");
-    OPT("spool-fsync", CFG_ENUM, &c->spool_fsync, "interval", 0, 0, fsyncs, "interval|always|never",
-        "When spool data is fsync'ed; source positions are saved only after it.");
-    OPT("spool-fsync-interval", CFG_DURATION, &c->spool_fsync_interval_ms, "1000ms", 10, 60000, NULL, "DUR",
-        "With --spool-fsync interval: the sync and checkpoint period.");
-    OPT("on-full", CFG_ENUM, &c->on_full, "block", 0, 0, fulls, "block|drop-oldest",
-        "Spool full: stop reading (backpressure), or delete the oldest data and count it.");
-    OPT("batch-bytes", CFG_SIZE, &c->batch_bytes, "1MiB", 4096, 5 << 20, NULL, "SIZE",
-        "Most spool bytes per request.");
-    OPT("batch-wait", CFG_DURATION, &c->batch_wait_ms, "100ms", 0, 60000, NULL, "DUR",
-        "Longest an entry waits for its batch to fill before it is sent.");
-    OPT("retry-initial-backoff", CFG_DURATION, &c->retry_initial_ms, "500ms", 1, 3600000, NULL, "DUR",
-        "First retry ceiling; doubles per failure (full jitter).");
-    OPT("retry-max-backoff", CFG_DURATION, &c->retry_max_ms, "5m", 1, 86400000, NULL, "DUR",
-        "Largest retry delay.");
-    OPT("config-error-retry", CFG_DURATION, &c->config_retry_ms, "30s", 1, 86400000, NULL, "DUR",
-        "Probe period after a configuration error (401/403/404); data is kept.");
-    OPT("metrics-addr", CFG_STR, &c->metrics_addr, "127.0.0.1:9880", 0, 0, NULL, "HOST:PORT",
-        "Plain-HTTP listener for /metrics, /healthz and /ready (\"none\" disables).");
-    OPT("shutdown-timeout", CFG_DURATION, &c->shutdown_timeout_ms, "10s", 0, 3600000, NULL, "DUR",
-        "On SIGTERM/SIGINT or stdin EOF: how long to keep reading stdin to its end and sending what was read.");
-    OPT("stall-timeout", CFG_DURATION, &c->stall_timeout_ms, "5m", 0, 86400000, NULL, "DUR",
+        "(e.g. /var/log/pods for /var/log/containers/*.log)."),
+    OPT(format, "format", CFG_ENUM, "json", 0, 0, formats, "json|raw|docker",
+        "Input format: JSON lines (timestamp and label fields read), raw text, or Docker json-file."),
+    OPT(labels, "label", CFG_LIST, NULL, 0, 0, NULL, "K=V", "Static label added to every entry (repeatable)."),
+    OPT(label_fields, "label-field", CFG_LIST, NULL, 0, 0, NULL, "FIELD",
+        "JSON field promoted to a label (repeatable; default level; \"\" for none)."),
+    OPT(ts_fields, "ts-field", CFG_STR, "ts,time,@timestamp", 0, 0, NULL, "F1,F2",
+        "JSON fields tried in order for the entry's RFC 3339 timestamp."),
+    OPT(start_at, "start-at", CFG_ENUM, "head", 0, 0, starts, "head|tail",
+        "Where a newly seen file starts being read."),
+    OPT(max_line_bytes, "max-line-bytes", CFG_SIZE, "256KiB", 1024, 16 << 20, NULL, "SIZE",
+        "Longest line shipped; longer ones are truncated or dropped (--on-long)."),
+    OPT(on_invalid, "on-invalid", CFG_ENUM, "escape", 0, 0, invalids, "escape|drop",
+        "Lines that are not UTF-8 or hold NUL bytes: ship escaped, or drop and count."),
+    OPT(on_long, "on-long", CFG_ENUM, "truncate", 0, 0, longs, "truncate|drop",
+        "Lines over --max-line-bytes: truncate with a marker, or drop and count."),
+};
+
+static const struct ls_option output_opts[] = {
+    OPT(compress, "compress", CFG_BOOL, "true", 0, 0, NULL, "BOOL",
+        "Compress request bodies where the backend accepts it."),
+};
+
+static const struct ls_option tail_opts[] = {
+    OPT(insecure, "insecure-skip-verify", CFG_BOOL, "false", 0, 0, NULL, "BOOL",
+        "Do not verify backends' TLS certificates (testing only)."),
+    OPT(connect_timeout_ms, "connect-timeout", CFG_DURATION, "5s", 1, 600000, NULL, "DUR",
+        "TCP+TLS connect timeout."),
+    OPT(request_timeout_ms, "request-timeout", CFG_DURATION, "30s", 1, 3600000, NULL, "DUR",
+        "Whole-request timeout; a timeout is retried."),
+    OPT(spool_dir, "spool-dir", CFG_STR, "/var/lib/logship", 0, 0, NULL, "DIR",
+        "Directory of the durable spool, output cursors and source positions."),
+    OPT(spool_max_bytes, "spool-max-bytes", CFG_SIZE, "256MiB", 1 << 20, (int64_t)1 << 50, NULL, "SIZE",
+        "Cap on the spool's disk use; at the cap see --on-full."),
+    OPT(spool_fsync, "spool-fsync", CFG_ENUM, "interval", 0, 0, fsyncs, "interval|always|never",
+        "When spool data is fsync'ed; source positions are saved only after it."),
+    OPT(spool_fsync_interval_ms, "spool-fsync-interval", CFG_DURATION, "1000ms", 10, 60000, NULL, "DUR",
+        "With --spool-fsync interval: the sync and checkpoint period."),
+    OPT(on_full, "on-full", CFG_ENUM, "block", 0, 0, fulls, "block|drop-oldest",
+        "Spool full: stop reading (backpressure), or delete the oldest data and count it."),
+    OPT(batch_bytes, "batch-bytes", CFG_SIZE, "1MiB", 4096, 5 << 20, NULL, "SIZE",
+        "Most spool bytes per request."),
+    OPT(batch_wait_ms, "batch-wait", CFG_DURATION, "100ms", 0, 60000, NULL, "DUR",
+        "Longest an entry waits for its batch to fill before it is sent."),
+    OPT(retry_initial_ms, "retry-initial-backoff", CFG_DURATION, "500ms", 1, 3600000, NULL, "DUR",
+        "First retry ceiling; doubles per failure (full jitter)."),
+    OPT(retry_max_ms, "retry-max-backoff", CFG_DURATION, "5m", 1, 86400000, NULL, "DUR", "Largest retry delay."),
+    OPT(config_retry_ms, "config-error-retry", CFG_DURATION, "30s", 1, 86400000, NULL, "DUR",
+        "Probe period after a configuration error (401/403/404); data is kept."),
+    OPT(metrics_addr, "metrics-addr", CFG_STR, "127.0.0.1:9880", 0, 0, NULL, "HOST:PORT",
+        "Plain-HTTP listener for /metrics, /healthz and /ready (\"none\" disables)."),
+    OPT(shutdown_timeout_ms, "shutdown-timeout", CFG_DURATION, "10s", 0, 3600000, NULL, "DUR",
+        "On SIGTERM/SIGINT or stdin EOF: how long to keep reading stdin to its end and sending what was read."),
+    OPT(stall_timeout_ms, "stall-timeout", CFG_DURATION, "5m", 0, 86400000, NULL, "DUR",
         "/healthz answers 503 when the reader loop or an output thread made no progress for this long "
         "(a hung request, a full disk that never frees, a source that keeps failing; backing off from a "
-        "down backend is progress); 0 never.");
-    OPT("log-level", CFG_ENUM, &c->log_level, "info", 0, 0, levels, "LEVEL", "Least severe log level written.");
-    OPT("config", CFG_STR, &c->config_file, NULL, 0, 0, NULL, "FILE",
-        "JSON config file; keys are these option names.");
-    OPT("check-config", CFG_BOOL, &c->check_config, "false", 0, 0, NULL, "BOOL",
-        "Validate the configuration, print the outcome and exit (0 good, 2 bad).");
-    OPT("help-markdown", CFG_BOOL, &c->help_markdown, "false", 0, 0, NULL, "BOOL",
-        "Print this option table as Markdown (logship/OPTIONS.md) and exit.");
-    g_nopts = i;
+        "down backend is progress); 0 never."),
+    OPT(log_level, "log-level", CFG_ENUM, "info", 0, 0, levels, "LEVEL", "Least severe log level written."),
+    OPT(config_file, "config", CFG_STR, NULL, 0, 0, NULL, "FILE",
+        "JSON config file; keys are these option names."),
+    OPT(check_config, "check-config", CFG_BOOL, "false", 0, 0, NULL, "BOOL",
+        "Validate the configuration, print the outcome and exit (0 good, 2 bad)."),
+    OPT(help_markdown, "help-markdown", CFG_BOOL, "false", 0, 0, NULL, "BOOL",
+        "Print this option table as Markdown (logship/OPTIONS.md) and exit."),
+};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static void append(struct ls_config *c, const struct ls_option *rows, size_t n, void *base)
+{
+    for (size_t i = 0; i < n; i++) {
+        c->opts[c->n_opts] = rows[i].opt;
+        c->opts[c->n_opts++].dst = (char *)base + rows[i].offset;
+    }
+}
+
+static void append_auth(struct ls_config *c, const struct ls_auth_rows *rows)
+{
+    for (size_t i = 0; i < rows->n; i++)
+        c->opts[c->n_opts++] = rows->opt[i];
+}
+
+/* Build c->opts from the tables, sized by counting them first. 0, or -1
+ * with err (out of memory, or a table that breaks the registry's rules). */
+static int assemble(struct ls_config *c, char *err, size_t errlen)
+{
+    size_t n = COUNT(input_opts) + COUNT(output_opts) + COUNT(tail_opts);
+    for (const struct ls_output_ops *ops; (ops = ls_output_kind(c->n_kinds));) {
+        if (c->n_kinds >= LS_MAX_KINDS || ops->n_options == 0 || ops->options[0].opt.type != CFG_LIST) {
+            snprintf(err, errlen, "output %s: more than %d kinds, or options[0] is not its URL list", ops->kind,
+                     LS_MAX_KINDS);
+            return -1;
+        }
+        struct ls_config_kind *k = &c->kinds[c->n_kinds++];
+        k->ops = ops;
+        k->settings = calloc(1, ops->settings_size);
+        if (!k->settings) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        if (ops->auth && ls_auth_rows(ops->auth, &k->auth, &k->auth_rows) != 0) {
+            snprintf(err, errlen, "output %s: a credential option's name or help is too long", ops->kind);
+            return -1;
+        }
+        n += ops->n_options + k->auth_rows.n;
+    }
+    if (ls_auth_rows(NULL, &c->shared_auth, &c->shared_rows) != 0) {
+        snprintf(err, errlen, "a shared credential option's name or help is too long");
+        return -1;
+    }
+    n += c->shared_rows.n;
+    c->opts = calloc(n, sizeof(*c->opts));
+    if (!c->opts) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    append(c, input_opts, COUNT(input_opts), c);
+    for (size_t k = 0; k < c->n_kinds; k++)
+        append(c, c->kinds[k].ops->options, c->kinds[k].ops->n_options, c->kinds[k].settings);
+    append(c, output_opts, COUNT(output_opts), c);
+    append_auth(c, &c->shared_rows);
+    for (size_t k = 0; k < c->n_kinds; k++)
+        append_auth(c, &c->kinds[k].auth_rows);
+    append(c, tail_opts, COUNT(tail_opts), c);
+    return 0;
 }
 
 /* "a,b,c" → array of strdup'ed non-empty items. */
@@ -222,153 +205,29 @@ static int valid_label_name(const char *s, size_t n)
     return 1;
 }
 
-/* Read the JSON config file into "--key=value" arguments. */
-static int config_file_args(const char *path, buf_t *args, size_t *nargs, char *err, size_t errlen)
+static int url_ok(const char *const *schemes, const char *url)
 {
-    int rc = -1;
-    json_object *root = json_object_from_file(path);
-    if (!root) {
-        snprintf(err, errlen, "config file %s: %s", path, json_util_get_last_err());
-        goto out;
-    }
-    if (!json_object_is_type(root, json_type_object)) {
-        snprintf(err, errlen, "config file %s: the top level must be a JSON object", path);
-        goto out;
-    }
-    json_object_object_foreach(root, key, val) {
-        const struct cfg_opt *o = cfg_find(g_opts, g_nopts, key);
-        if (!o || strcmp(key, "config") == 0) {
-            snprintf(err, errlen, "config file %s: unknown key \"%s\"", path, key);
-            goto out;
-        }
-        size_t nv = 1;
-        int is_arr = json_object_is_type(val, json_type_array);
-        if (is_arr) {
-            if (o->type != CFG_LIST) {
-                snprintf(err, errlen, "config file %s: \"%s\" takes one value, not an array", path, key);
-                goto out;
-            }
-            nv = json_object_array_length(val);
-        }
-        for (size_t k = 0; k < nv; k++) {
-            json_object *e = is_arr ? json_object_array_get_idx(val, k) : val;
-            const char *txt;
-            char num[64];
-            switch (json_object_get_type(e)) {
-            case json_type_string:
-                txt = json_object_get_string(e);
-                if (strlen(txt) != (size_t)json_object_get_string_len(e)) {
-                    /* name the key, never the value: it may be a secret */
-                    snprintf(err, errlen, "config file %s: \"%s\" holds a NUL character", path, key);
-                    goto out;
-                }
-                break;
-            case json_type_int:
-                snprintf(num, sizeof(num), "%" PRId64, json_object_get_int64(e));
-                txt = num;
-                break;
-            case json_type_double:
-                snprintf(num, sizeof(num), "%.17g", json_object_get_double(e));
-                txt = num;
-                break;
-            case json_type_boolean:
-                txt = json_object_get_boolean(e) ? "true" : "false";
-                break;
-            default:
-                snprintf(err, errlen, "config file %s: \"%s\" must be a string, number or boolean", path, key);
-                goto out;
-            }
-            if (*nargs >= MAX_FILE_ARGS) {
-                snprintf(err, errlen, "config file %s: too many values", path);
-                goto out;
-            }
-            /* NUL-separated "--key=value" strings */
-            if (buf_printf(args, "--%s=%s", key, txt) != 0 || buf_addc(args, '\0') != 0) {
-                snprintf(err, errlen, "config file %s: too large", path);
-                goto out;
-            }
-            (*nargs)++;
-        }
-    }
-    rc = 0;
-out:
-    json_object_put(root);
-    return rc;
-}
-
-/* Find --config / --config=FILE on the command line (or LOGSHIP_CONFIG). */
-static const char *find_config_arg(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--") == 0)
-            break;
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-            return argv[i + 1];
-        if (strncmp(argv[i], "--config=", 9) == 0)
-            return argv[i] + 9;
-    }
-    return getenv(ENV_PREFIX "_CONFIG");
-}
-
-static const char *nonempty(const char *s)
-{
-    return s && *s ? s : NULL;
-}
-
-int ls_config_resolve_auth(const struct ls_kind_auth *kind, const struct ls_kind_auth *shared,
-                           const char *flag, struct ls_output_conf *o, char *err, size_t errlen)
-{
-    const struct ls_kind_auth *cred = kind->username || kind->password || kind->password_file ||
-                                              kind->bearer_token_file || kind->api_key ||
-                                              kind->api_key_file ? kind : shared;
-    const struct ls_kind_auth *tls = kind->cert || kind->key ? kind : shared;
-    o->username = nonempty(cred->username);
-    o->password = nonempty(cred->password);
-    o->password_file = nonempty(cred->password_file);
-    o->api_key_file = nonempty(cred->api_key_file);
-    o->bearer_token_file = nonempty(cred->bearer_token_file);
-    o->api_key = nonempty(cred->api_key);
-    o->ca_file = nonempty(kind->ca_file ? kind->ca_file : shared->ca_file);
-    o->cert_file = nonempty(tls->cert);
-    o->key_file = nonempty(tls->key);
-    const char *pre = cred == kind ? flag : "";
-    const char *dash = cred == kind ? "-" : "";
-    if (!o->username != !(o->password || o->password_file)) {
-        snprintf(err, errlen, "--%s%susername and --%s%spassword go together", pre, dash, pre, dash);
-        return -1;
-    }
-    pre = tls == kind ? flag : "";
-    dash = tls == kind ? "-" : "";
-    if (!o->cert_file != !o->key_file) {
-        snprintf(err, errlen, "--%s%scert and --%s%skey go together", pre, dash, pre, dash);
-        return -1;
-    }
+    for (size_t i = 0; schemes && schemes[i]; i++)
+        if (strncmp(url, schemes[i], strlen(schemes[i])) == 0)
+            return !strpbrk(url, " \t\r\n");
     return 0;
 }
 
-static int add_output(struct ls_config *c, const char *kind, const char *url, unsigned idx,
+static int add_output(struct ls_config *c, const struct ls_config_kind *k, const char *url, unsigned idx,
                       char *err, size_t errlen)
 {
+    const char *kind = k->ops->kind;
     if (c->n_outputs >= LS_MAX_OUTPUTS) {
         snprintf(err, errlen, "too many outputs (at most %d)", LS_MAX_OUTPUTS);
         return -1;
     }
-    const struct ls_output_ops *ops = ls_output_find(kind);
-    if (!ops) {
-        snprintf(err, errlen, "--%s: this build has no %s output", kind, kind);
-        return -1;
-    }
-    int ok = strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0;
-    if (strcmp(kind, "logstash") == 0)
-        ok = ok || strncmp(url, "beats://", 8) == 0 || strncmp(url, "beats+tls://", 12) == 0 ||
-             strncmp(url, "tcp://", 6) == 0 || strncmp(url, "tls://", 6) == 0;
-    if (!ok || strpbrk(url, " \t\r\n") != NULL) {
+    if (!url_ok(k->ops->schemes, url)) {
         char safe[512];
         snprintf(err, errlen, "--%s: bad URL \"%s\"", kind, ls_redact_url(url, safe, sizeof(safe)));
         return -1;
     }
     struct ls_output_spec *s = &c->outputs[c->n_outputs++];
-    s->ops = ops;
+    s->ops = k->ops;
     if (idx == 0)
         snprintf(s->name, sizeof(s->name), "%s", kind);
     else
@@ -376,93 +235,64 @@ static int add_output(struct ls_config *c, const char *kind, const char *url, un
     struct ls_output_conf *o = &s->conf;
     o->name = s->name;
     o->url = url;
-    o->tenant = c->tenant;
-    const struct ls_kind_auth shared = {
-        .username = c->username, .password = c->password, .password_file = c->password_file,
-        .bearer_token_file = c->bearer_token_file, .api_key = c->api_key,
-        .api_key_file = c->api_key_file, .ca_file = c->ca_file, .cert = c->cert, .key = c->key,
-    };
-    const struct ls_kind_auth *own = &c->loki_auth;
-    const char *flag = "loki";
-    if (strcmp(kind, "elasticsearch") == 0) {
-        own = &c->es_auth;
-        flag = "es";
-    } else if (strcmp(kind, "logstash") == 0) {
-        own = &c->logstash_auth;
-        flag = "logstash";
-    }
-    if (ls_config_resolve_auth(own, &shared, flag, o, err, errlen) != 0)
+    o->settings = k->settings;
+    static const struct ls_kind_auth none;
+    const struct ls_kind_auth *own = k->ops->auth ? &k->auth : &none;
+    const char *prefix = k->ops->auth ? k->ops->auth->prefix : kind;
+    if (ls_auth_resolve(own, &c->shared_auth, prefix, o, err, errlen) != 0)
         return -1;
     o->insecure_skip_verify = c->insecure;
     o->connect_timeout_ms = c->connect_timeout_ms;
     o->request_timeout_ms = c->request_timeout_ms;
-    o->encoding = strcmp(kind, "loki") == 0 ? encodings[c->loki_encoding] : NULL;
     o->compress = c->compress;
-    o->index = c->es_index;
-    o->dead_letter = c->dead_letter;
     o->batch_bytes = c->batch_bytes;
     return 0;
 }
 
-/* A value that goes into a request header must not end the header early:
- * CR or LF would let it add headers of its own (and NUL cuts it). Other
- * control characters are refused too; no credential needs them. */
-static int header_safe(const char *opt, const char *v, char *err, size_t errlen)
+/* Every output of every kind, named "kind", "kind-2", ... in list order. */
+static int add_outputs(struct ls_config *c, char *err, size_t errlen)
 {
-    if (!v)
+    for (size_t k = 0; k < c->n_kinds; k++) {
+        const struct ls_config_kind *kind = &c->kinds[k];
+        const struct cfg_list *urls = (const struct cfg_list *)((const char *)kind->settings +
+                                                                kind->ops->options[0].offset);
+        for (size_t i = 0; i < urls->n; i++)
+            if (add_output(c, kind, urls->items[i], (unsigned)i, err, errlen) != 0)
+                return -1;
+    }
+    if (c->n_outputs > 0)
         return 0;
-    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
-        if ((*p < 0x20 && *p != '\t') || *p == 0x7f) {
-            /* name the option, never the value */
-            snprintf(err, errlen, "--%s holds a control character (CR, LF, ...); refused", opt);
-            return -1;
-        }
-    return 0;
+    /* "no output given (--loki, --elasticsearch or --logstash)" */
+    int len = snprintf(err, errlen, "no output given (");
+    for (size_t k = 0; k < c->n_kinds && len >= 0 && (size_t)len < errlen; k++)
+        len += snprintf(err + len, errlen - (size_t)len, "%s--%s", k == 0 ? "" : k + 1 == c->n_kinds ? " or " : ", ",
+                        c->kinds[k].ops->kind);
+    if (len >= 0 && (size_t)len < errlen)
+        snprintf(err + len, errlen - (size_t)len, ")");
+    return -1;
 }
 
-/* One credential level (shared "" or a kind's "loki-", "es-", "logstash-"):
- * header-safe values, a basic auth user without ':', and a value or a file
- * for each credential, not both. */
-static int check_level(const char *pre, const struct ls_kind_auth *a, char *err, size_t errlen)
-{
-    char n1[48], n2[48];
-    snprintf(n1, sizeof(n1), "%susername", pre);
-    if (header_safe(n1, a->username, err, errlen) != 0)
-        return -1;
-    if (a->username && strchr(a->username, ':')) {
-        snprintf(err, errlen, "--%s must not hold ':' (basic auth splits user and password there)", n1);
-        return -1;
-    }
-    snprintf(n1, sizeof(n1), "%spassword", pre);
-    snprintf(n2, sizeof(n2), "%spassword-file", pre);
-    if (header_safe(n1, a->password, err, errlen) != 0)
-        return -1;
-    if (nonempty(a->password) && nonempty(a->password_file)) {
-        snprintf(err, errlen, "--%s and --%s: give one, not both", n1, n2);
-        return -1;
-    }
-    snprintf(n1, sizeof(n1), "%sapi-key", pre);
-    snprintf(n2, sizeof(n2), "%sapi-key-file", pre);
-    if (header_safe(n1, a->api_key, err, errlen) != 0)
-        return -1;
-    if (nonempty(a->api_key) && nonempty(a->api_key_file)) {
-        snprintf(err, errlen, "--%s and --%s: give one, not both", n1, n2);
-        return -1;
-    }
-    return 0;
-}
-
+/* Credentials of every level, and every kind's option that goes into a
+ * request header (a kind's options are checked whether or not it has an
+ * output). */
 static int check_secrets(struct ls_config *c, char *err, size_t errlen)
 {
-    const struct ls_kind_auth shared = {
-        .username = c->username, .password = c->password, .password_file = c->password_file,
-        .api_key = c->api_key, .api_key_file = c->api_key_file,
-    };
-    if (check_level("", &shared, err, errlen) != 0 || check_level("loki-", &c->loki_auth, err, errlen) != 0 ||
-        check_level("es-", &c->es_auth, err, errlen) != 0 ||
-        check_level("logstash-", &c->logstash_auth, err, errlen) != 0)
+    if (ls_auth_check(&c->shared_rows, &c->shared_auth, err, errlen) != 0)
         return -1;
-    return header_safe("tenant", c->tenant, err, errlen);
+    for (size_t k = 0; k < c->n_kinds; k++)
+        if (ls_auth_check(&c->kinds[k].auth_rows, &c->kinds[k].auth, err, errlen) != 0)
+            return -1;
+    for (size_t k = 0; k < c->n_kinds; k++) {
+        const struct ls_output_ops *ops = c->kinds[k].ops;
+        for (size_t i = 0; i < ops->n_options; i++) {
+            if (!ops->options[i].header)
+                continue;
+            const char *v = *(char **)((char *)c->kinds[k].settings + ops->options[i].offset);
+            if (ls_auth_header_safe(ops->options[i].opt.name, v, err, errlen) != 0)
+                return -1;
+        }
+    }
+    return 0;
 }
 
 static int validate(struct ls_config *c, char *err, size_t errlen)
@@ -548,25 +378,15 @@ static int validate(struct ls_config *c, char *err, size_t errlen)
     pc->on_invalid = (enum ls_on_invalid)c->on_invalid;
     pc->on_long = (enum ls_on_long)c->on_long;
 
-    for (size_t i = 0; i < c->loki.n; i++)
-        if (add_output(c, "loki", c->loki.items[i], (unsigned)i, err, errlen) != 0)
-            return -1;
-    for (size_t i = 0; i < c->elasticsearch.n; i++)
-        if (add_output(c, "elasticsearch", c->elasticsearch.items[i], (unsigned)i, err, errlen) != 0)
-            return -1;
-    for (size_t i = 0; i < c->logstash.n; i++)
-        if (add_output(c, "logstash", c->logstash.items[i], (unsigned)i, err, errlen) != 0)
-            return -1;
-    if (c->n_outputs == 0) {
-        snprintf(err, errlen, "no output given (--loki, --elasticsearch or --logstash)");
+    if (add_outputs(c, err, errlen) != 0)
         return -1;
-    }
-    if (((c->password || c->password_file) && !c->username) ||
-        (c->username && !(c->password || c->password_file))) {
+    const struct ls_kind_auth *sh = &c->shared_auth;
+    if (((sh->password || sh->password_file) && !sh->username) ||
+        (sh->username && !(sh->password || sh->password_file))) {
         snprintf(err, errlen, "--username and --password go together");
         return -1;
     }
-    if ((c->cert && !c->key) || (c->key && !c->cert)) {
+    if ((sh->cert && !sh->key) || (sh->key && !sh->cert)) {
         snprintf(err, errlen, "--cert and --key go together");
         return -1;
     }
@@ -574,10 +394,10 @@ static int validate(struct ls_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "--spool-dir must not be empty");
         return -1;
     }
-    uint64_t rec_max = c->max_line_bytes + (64u << 10) + LS_SPOOL_REC_HDR;
-    if (c->spool_max_bytes < 4 * rec_max) {
+    uint64_t spool_min = ls_spool_min_bytes(ls_spool_max_record(c->max_line_bytes));
+    if (c->spool_max_bytes < spool_min) {
         snprintf(err, errlen, "--spool-max-bytes must be at least 4 x (--max-line-bytes + 64KiB) = %" PRIu64,
-                 4 * rec_max);
+                 spool_min);
         return -1;
     }
     if (c->metrics_addr && strcmp(c->metrics_addr, "none") != 0 && c->metrics_addr[0] != '\0') {
@@ -595,14 +415,15 @@ static int validate(struct ls_config *c, char *err, size_t errlen)
 int ls_config_load(struct ls_config *c, int argc, char **argv, char *err, size_t errlen)
 {
     int rc = -1;
-    buf_t fargs;
     char **av = NULL;
     size_t nf = 0;
     memset(c, 0, sizeof(*c));
-    build_opts(c);
+    buf_t fargs;
+    if (assemble(c, err, errlen) != 0)
+        goto out;
     buf_init(&fargs, 1u << 20);
-    const char *cf = find_config_arg(argc, argv);
-    if (cf && config_file_args(cf, &fargs, &nf, err, errlen) != 0)
+    const char *cf = ls_config_file_find(argc, argv, ENV_PREFIX "_CONFIG");
+    if (cf && ls_config_file_args(c->opts, c->n_opts, cf, &fargs, &nf, err, errlen) != 0)
         goto out;
     /* argv[0], the file's options, then the real command line (which wins). */
     av = calloc((size_t)argc + nf + 1, sizeof(*av));
@@ -619,7 +440,7 @@ int ls_config_load(struct ls_config *c, int argc, char **argv, char *err, size_t
     }
     for (int i = 1; i < argc; i++)
         av[ac++] = argv[i];
-    int r = cfg_parse(g_opts, g_nopts, ENV_PREFIX, ac, av, &c->positional, err, errlen);
+    int r = cfg_parse(c->opts, c->n_opts, ENV_PREFIX, ac, av, &c->positional, err, errlen);
     if (r == 1 || r == 2) {
         rc = r;
         goto out;
@@ -644,50 +465,33 @@ out:
 
 size_t ls_config_secrets(const struct ls_config *c, const char **names, size_t max)
 {
-    const struct { const char *name; const char *v; } all[] = {
-        { "password", c->password },
-        { "password-file", c->password_file },
-        { "bearer-token-file", c->bearer_token_file },
-        { "api-key", c->api_key },
-        { "api-key-file", c->api_key_file },
-        { "loki-password", c->loki_auth.password },
-        { "loki-password-file", c->loki_auth.password_file },
-        { "loki-bearer-token-file", c->loki_auth.bearer_token_file },
-        { "es-password", c->es_auth.password },
-        { "es-password-file", c->es_auth.password_file },
-        { "es-api-key", c->es_auth.api_key },
-        { "es-api-key-file", c->es_auth.api_key_file },
-        { "logstash-password", c->logstash_auth.password },
-        { "logstash-password-file", c->logstash_auth.password_file },
-    };
     size_t n = 0;
-    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-        if (nonempty(all[i].v) && n < max)
-            names[n++] = all[i].name;
+    ls_auth_secrets(&c->shared_rows, &c->shared_auth, names, &n, max);
+    for (size_t k = 0; k < c->n_kinds; k++)
+        ls_auth_secrets(&c->kinds[k].auth_rows, &c->kinds[k].auth, names, &n, max);
     return n;
 }
 
 void ls_config_usage(struct ls_config *c, FILE *out)
 {
-    if (g_nopts == 0)
-        build_opts(c);
     cfg_usage(out, "logship",
               "Ship log lines from files, Docker json-file logs or stdin through a durable spool\n"
               "to Loki, Elasticsearch and Logstash, at least once.",
-              g_opts, g_nopts, ENV_PREFIX);
+              c->opts, c->n_opts, ENV_PREFIX);
 }
 
 void ls_config_markdown(struct ls_config *c, FILE *out)
 {
-    if (g_nopts == 0)
-        build_opts(c);
-    cfg_markdown(out, g_opts, g_nopts, ENV_PREFIX);
+    cfg_markdown(out, c->opts, c->n_opts, ENV_PREFIX);
 }
 
 void ls_config_free(struct ls_config *c)
 {
-    if (g_nopts)
-        cfg_free(g_opts, g_nopts);
+    if (c->opts)
+        cfg_free(c->opts, c->n_opts);
+    free(c->opts);
+    for (size_t k = 0; k < c->n_kinds; k++)
+        free(c->kinds[k].settings);
     for (size_t i = 0; i < c->n_ts; i++)
         free(c->ts_list[i]);
     free(c->ts_list);

@@ -1,5 +1,10 @@
 /* config: every logship option, declared once (cfg.h), from flags, LOGSHIP_* env and a JSON config file.
  *
+ * The option table is assembled from the engine's own rows (config.c), each
+ * output kind's table (ops->options, from the registry in core/output.c)
+ * and the credential options (core/auth.h, shared and per kind); config never
+ * names a backend.
+ *
  * Precedence: built-in default < environment < config file (--config) <
  * command line. The config file is one JSON object whose keys are the option
  * names without dashes in front ("spool-dir", "loki", ...); list options take
@@ -13,19 +18,13 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "cfg.h"
+#include "logship/core/auth.h"
 #include "logship/core/output.h"
 #include "logship/core/source.h"
 #include "logship/spool/spool.h"
 
 #define LS_MAX_OUTPUTS 16
-
-/* Credentials and TLS files for one output kind (--loki-*, --es-*,
- * --logstash-*), or the shared ones. NULL = not given; "" = given empty,
- * which for a per-kind option means "none for this kind". */
-struct ls_kind_auth {
-    char *username, *password, *password_file, *bearer_token_file, *api_key, *api_key_file, *ca_file,
-         *cert, *key;
-};
+#define LS_MAX_KINDS 8
 
 /* One configured output instance. */
 struct ls_output_spec {
@@ -34,18 +33,30 @@ struct ls_output_spec {
     char name[32];                /* "loki", "loki-2", "elasticsearch", ... */
 };
 
+/* One output kind of the registry: its option values and its credentials. */
+struct ls_config_kind {
+    const struct ls_output_ops *ops;
+    void *settings;               /* ops->settings_size bytes, filled by ops->options */
+    struct ls_kind_auth auth;     /* --<prefix>-username, ... */
+    struct ls_auth_rows auth_rows;
+};
+
 struct ls_config {
     /* raw options (owned by the cfg table) */
-    struct cfg_list sources, allow_roots, labels, label_fields, loki, elasticsearch, logstash, positional;
-    int      format, start_at, on_invalid, on_long, loki_encoding, spool_fsync, on_full, log_level;
+    struct cfg_list sources, allow_roots, labels, label_fields, positional;
+    int      format, start_at, on_invalid, on_long, spool_fsync, on_full, log_level;
     int      compress, insecure, check_config, help_markdown;
-    struct ls_kind_auth loki_auth, es_auth, logstash_auth;  /* per-kind overrides */
-    char    *ts_fields, *tenant, *es_index, *dead_letter, *username, *password, *bearer_token_file,
-            *api_key, *password_file, *api_key_file, *ca_file, *cert, *key, *spool_dir, *metrics_addr, *config_file;
+    struct ls_kind_auth shared_auth;  /* --username, ...: the fallback of every kind */
+    struct ls_auth_rows shared_rows;
+    char    *ts_fields, *spool_dir, *metrics_addr, *config_file;
     uint64_t max_line_bytes, spool_max_bytes, batch_bytes;
     int64_t  connect_timeout_ms, request_timeout_ms, spool_fsync_interval_ms, batch_wait_ms,
              shutdown_timeout_ms, retry_initial_ms, retry_max_ms, config_retry_ms,
              stall_timeout_ms;
+    struct ls_config_kind kinds[LS_MAX_KINDS];
+    size_t   n_kinds;
+    struct cfg_opt *opts;         /* the whole option table, in --help order */
+    size_t   n_opts;
     /* derived */
     struct ls_parse_conf parse;
     char   **ts_list;
@@ -67,26 +78,12 @@ int ls_config_load(struct ls_config *c, int argc, char **argv, char *err, size_t
 
 /* The option names of the secrets that are set (non-empty), for the start
  * line: "password", "es-password-file", ... (never their values). Writes at
- * most max names (static strings) to names; returns how many. */
+ * most max names (owned by c) to names; returns how many. */
 #define LS_CONFIG_MAX_SECRETS 16
 size_t ls_config_secrets(const struct ls_config *c, const char **names, size_t max);
 
 /* Print --help (usage and the option table) to out. */
 void ls_config_usage(struct ls_config *c, FILE *out);
-
-/* Resolve the credentials and TLS files of one output of a kind into o.
- * Credentials (username, password or password file, bearer token file, API
- * key or API key file) are one
- * group: if any per-kind one is given (even empty), the kind's group is used
- * whole and the shared credentials are ignored for that kind; else the shared
- * group. The client certificate and key are another such group; the CA file
- * is resolved alone. Empty strings become NULL (none). Returns 0, or -1 with
- * a one-line message in err when the result is a username without a password
- * or password file (or the reverse) or a certificate without a key; flag names the kind's
- * option prefix ("loki", "es", "logstash") for the message. Pointers in o
- * point into kind/shared. */
-int ls_config_resolve_auth(const struct ls_kind_auth *kind, const struct ls_kind_auth *shared,
-                           const char *flag, struct ls_output_conf *o, char *err, size_t errlen);
 
 /* Print the options as a Markdown table (logship/OPTIONS.md, made by
  * logship --help-markdown). */

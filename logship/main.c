@@ -160,7 +160,7 @@ int main(int argc, char **argv)
     struct ls_spool_opts so = {
         .dir = c.spool_dir,
         .max_bytes = c.spool_max_bytes,
-        .max_record_bytes = (size_t)c.max_line_bytes + (64u << 10),
+        .max_record_bytes = ls_spool_max_record(c.max_line_bytes),
         .fsync = (enum ls_fsync_policy)c.spool_fsync,
         .fsync_interval_ms = c.spool_fsync_interval_ms,
         .drop_oldest = c.on_full == 1,

@@ -28,7 +28,7 @@
 
 /* The "starting" line: every effective option (paths are not secrets; the
  * key's contents never reach a log), plus library versions. */
-static void log_start(const struct hopt *o)
+static void log_start(const struct options *o)
 {
     buf_t b;
     int rc = 0;
@@ -92,7 +92,7 @@ static void log_cert(enum log_level lvl, const char *msg, const char *cert, int 
     buf_free(&b);
 }
 
-static void log_listening(const struct hopt *o)
+static void log_listening(const struct options *o)
 {
     buf_t b;
     int rc = 0;
@@ -173,7 +173,7 @@ static void log_ints(enum log_level l, const char *msg, const char *skey, const 
  * caller then exits at once, without tearing down threads that are still
  * running; the exit status is still 0: the stop was asked for and done, and
  * the log says what was cut short). */
-static int shutdown_gracefully(const struct hopt *o, int sig)
+static int shutdown_gracefully(const struct options *o, int sig)
 {
     int64_t t0 = clock_mono_ms(), timeout = o->shutdown_timeout_ms, rest;
     /* mg_stop needs a share of the deadline: idle connections notice the
@@ -226,20 +226,20 @@ static int shutdown_gracefully(const struct hopt *o, int sig)
 
 int main(int argc, char **argv)
 {
-    struct hopt o;
+    struct options o;
     char err[1024];
-    int rc = hopt_parse(&o, argc, argv, err, sizeof(err));
-    if (rc != HOPT_RUN) {
-        if (rc == HOPT_ERROR)
+    int rc = options_parse(&o, argc, argv, err, sizeof(err));
+    if (rc != OPTIONS_RUN) {
+        if (rc == OPTIONS_ERROR)
             fprintf(stderr, "hellod: %s\n", err);
-        else if (rc == HOPT_HELP)
-            hopt_usage(stdout);
-        else if (rc == HOPT_VERSION)
+        else if (rc == OPTIONS_HELP)
+            options_usage(stdout);
+        else if (rc == OPTIONS_VERSION)
             printf("hellod %s\n", PROJECT_VERSION);
         else
-            hopt_markdown(stdout);
-        hopt_free(&o);
-        return rc == HOPT_ERROR ? 2 : 0;
+            options_markdown(stdout);
+        options_free(&o);
+        return rc == OPTIONS_ERROR ? 2 : 0;
     }
 
     /* Signals are taken synchronously by this thread (sigwait below), so
@@ -252,13 +252,13 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGHUP);
     if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 || signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
         fprintf(stderr, "hellod: cannot set up signal handling\n");
-        hopt_free(&o);
+        options_free(&o);
         return 1;
     }
     if (log_init("hellod", 1, o.log_file, (enum log_level)o.log_level) != 0) {
         fprintf(stderr, "hellod: --log-file %s: %s\n", o.log_file ? o.log_file : "",
                 strerror(errno));
-        hopt_free(&o);
+        options_free(&o);
         return 2;
     }
     int status = 1;
@@ -339,6 +339,6 @@ out_lib:
     mg_exit_library();
 out_log:
     log_close();
-    hopt_free(&o);
+    options_free(&o);
     return status;
 }

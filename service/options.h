@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-struct hopt {
+struct options {
     int64_t  tls_port;            /* 0: the kernel picks one (see the "listening" line) */
     int64_t  http_port;           /* 0: no plain-HTTP redirect listener */
     char    *bind;                /* IPv4 or IPv6 literal */
@@ -27,20 +27,20 @@ struct hopt {
     int      help_markdown;       /* print the options as Markdown and exit */
 };
 
-enum hopt_result { HOPT_RUN = 0, HOPT_HELP, HOPT_VERSION, HOPT_MARKDOWN, HOPT_ERROR = -1 };
+enum options_result { OPTIONS_RUN = 0, OPTIONS_HELP, OPTIONS_VERSION, OPTIONS_MARKDOWN, OPTIONS_ERROR = -1 };
 
 /* Parse defaults < HELLOD_* environment < argv into o (zeroed first) and
  * check the combinations cfg cannot (bind is an address literal, cert and
- * key come together, the two ports differ). Returns a hopt_result; on
- * HOPT_ERROR err holds one line without a newline. Strings in o are owned by
- * o: release them with hopt_free (also after an error). */
-int hopt_parse(struct hopt *o, int argc, char **argv, char *err, size_t errlen);
+ * key come together, the two ports differ). Returns an options_result; on
+ * OPTIONS_ERROR err holds one line without a newline. Strings in o are owned by
+ * o: release them with options_free (also after an error). */
+int options_parse(struct options *o, int argc, char **argv, char *err, size_t errlen);
 
 /* Print --help (usage) or the Markdown option table to out. */
-void hopt_usage(FILE *out);
-void hopt_markdown(FILE *out);
+void options_usage(FILE *out);
+void options_markdown(FILE *out);
 
 /* Free the strings of o. Safe on a zeroed or already freed struct. */
-void hopt_free(struct hopt *o);
+void options_free(struct options *o);
 
 #endif

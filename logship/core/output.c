@@ -1,24 +1,21 @@
-/* output: the registry of output kinds compiled into logship, so config and engine look backends up by name. */
-#include <string.h>
-
+/* output: the registry of output kinds compiled into logship, one line per backend; config walks its tables. */
 #include "logship/core/output.h"
 
-/* Each backend defines one ops table in its own file (out_<kind>.c). */
-extern const struct ls_output_ops ls_output_loki;
-extern const struct ls_output_ops ls_output_elasticsearch;
-extern const struct ls_output_ops ls_output_logstash;
+/* One line per backend: out/out_<kind>.c defines ls_output_<kind>. The order
+ * is the order of the kinds' options in --help and of their outputs. */
+#define OUTPUT_KINDS(X) \
+    X(loki)             \
+    X(elasticsearch)    \
+    X(logstash)
 
-static const struct ls_output_ops *const registry[] = {
-    &ls_output_loki,
-    &ls_output_elasticsearch,
-    &ls_output_logstash,
-    NULL,
-};
+#define DECLARE(kind) extern const struct ls_output_ops ls_output_##kind;
+OUTPUT_KINDS(DECLARE)
+#define ENTRY(kind) &ls_output_##kind,
+static const struct ls_output_ops *const registry[] = { OUTPUT_KINDS(ENTRY) };
 
-const struct ls_output_ops *ls_output_find(const char *kind)
+const char *const ls_output_http_schemes[] = { "http://", "https://", NULL };
+
+const struct ls_output_ops *ls_output_kind(size_t i)
 {
-    for (size_t i = 0; registry[i]; i++)
-        if (strcmp(registry[i]->kind, kind) == 0)
-            return registry[i];
-    return NULL;
+    return i < sizeof(registry) / sizeof(registry[0]) ? registry[i] : NULL;
 }

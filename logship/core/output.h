@@ -3,8 +3,10 @@
  * An output turns a batch of records into a request and maps the response to
  * a verdict. That is all: the engine (pipeline) owns batching, the spool
  * cursor, backoff with full jitter, retry limits and the counters. So a new
- * backend is one new file with one ls_output_ops table, plus a line in
- * output.c's registry; outputs contain no retry loops and no sleeps.
+ * backend is one new file with one ls_output_ops table (its vtable, its
+ * option table and settings struct, its per-kind credential options), plus a
+ * line in output.c's registry; config.c reads the tables and never names a
+ * backend. Outputs contain no retry loops and no sleeps.
  *
  * Verdicts, per batch or per record:
  *   LS_DONE   delivered (or already stored: ES 409 on create) → acknowledge
@@ -20,6 +22,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "cfg.h"
+#include "logship/core/auth.h"
 #include "logship/core/record.h"
 
 enum ls_verdict { LS_DONE = 0, LS_RETRY, LS_DROP, LS_CONFIG };
@@ -65,7 +69,8 @@ struct ls_flush_result {
 struct ls_output_conf {
     const char *name;          /* instance name, the "output" metric label */
     const char *url;
-    const char *tenant;        /* Loki X-Scope-OrgID */
+    const void *settings;      /* the kind's own options: the struct its option table fills
+                                * (out/out_<kind>.h), shared by the kind's instances; NULL: defaults */
     const char *username, *password;   /* basic auth */
     const char *bearer_token_file;     /* Authorization: Bearer <file contents> */
     const char *api_key;               /* Elasticsearch: Authorization: ApiKey <key> */
@@ -76,10 +81,22 @@ struct ls_output_conf {
     int64_t     connect_timeout_ms, request_timeout_ms;
     const char *encoding;      /* output-specific, e.g. Loki "protobuf" | "json" */
     int         compress;      /* gzip request bodies where the backend takes them */
-    const char *index;         /* Elasticsearch data stream or index pattern */
-    const char *dead_letter;   /* Elasticsearch: NDJSON file for rejected documents */
     uint64_t    batch_bytes;   /* upper bound on one request's payload */
 };
+
+/* One option of an output kind: its cfg declaration (dst left NULL) and the
+ * offset of its value in the kind's settings struct. header: the value goes
+ * into a request header, so configuration refuses control characters in it. */
+struct ls_option {
+    struct cfg_opt opt;
+    size_t offset;
+    int    header;
+};
+
+#define LS_OPTION(settings, field, name, type, def, min, max, choices, metavar, help) \
+    { { name, 0, type, NULL, def, min, max, choices, metavar, help }, offsetof(settings, field), 0 }
+#define LS_HEADER_OPTION(settings, field, name, metavar, help) \
+    { { name, 0, CFG_STR, NULL, NULL, 0, 0, NULL, metavar, help }, offsetof(settings, field), 1 }
 
 struct ls_output_ops {
     const char *kind;  /* "loki", "elasticsearch", "logstash" */
@@ -97,10 +114,23 @@ struct ls_output_ops {
      * always a backoff draw. Either way an answer that stores nothing backs
      * off. */
     int resend_soon_on_progress;
+    /* For config.c (an engine-only fake leaves them empty): the kind's
+     * options, in --help order. options[0] is the CFG_LIST of URLs named
+     * kind (--loki URL): one output instance per URL. Their values live in
+     * one settings struct of settings_size bytes per kind, handed to create
+     * as conf->settings. */
+    const struct ls_option *options;
+    size_t n_options;
+    size_t settings_size;
+    const char *const *schemes;         /* URL prefixes taken, NULL-terminated ("http://", ...) */
+    const struct ls_output_auth *auth;  /* per-kind credential options; NULL: the shared ones only */
 };
 
-/* The registry of built-in output kinds (output.c). Returns the ops for kind
- * ("loki", "elasticsearch", "logstash"), or NULL when not built in. */
-const struct ls_output_ops *ls_output_find(const char *kind);
+/* The registry of built-in output kinds (output.c), in --help order: the
+ * i-th kind, or NULL when i is past the last. */
+const struct ls_output_ops *ls_output_kind(size_t i);
+
+/* The URL schemes every HTTP output takes. */
+extern const char *const ls_output_http_schemes[];
 
 #endif

@@ -1,5 +1,9 @@
 /* pipeline: the engine: one reader loop (sources → spool) and one thread per output (spool → backend).
  *
+ * Files: reader.c is the reader loop, delivery.c the per-output delivery
+ * thread (verdicts, backoff, retries, configuration-error probes, drop
+ * counters), pipeline.c the lifecycle below; engine.h is their shared state.
+ *
  * Reader loop: waits on the sources' descriptors (poll(2), with a 100 ms
  * timer for sources without one), polls every source, flushes the spool so
  * outputs see new records, and at every checkpoint period syncs the spool
@@ -32,7 +36,9 @@
  * each second of a backoff or a config-error wait and each idle wait for
  * data, but not while one flush call or a cursor write hangs. So a dead
  * backend is not "stuck" (a restart would not help), while a hung thread,
- * a full disk that never frees or a source that keeps failing is.
+ * a full disk that never frees or a source that keeps failing is. Also
+ * unhealthy, whatever stall_timeout_ms says, from the first failed spool
+ * fdatasync on: only a restart makes checkpoints durable again.
  *
  * Shutdown: when *stop is set (SIGTERM/SIGINT) or every source has finished
  * (stdin EOF), reading stops, except that sources with drain_on_stop

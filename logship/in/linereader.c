@@ -1,6 +1,7 @@
 /* linereader: split input into lines, parse, emit, and track the exact checkpointable offset. */
 #include "logship/in/linereader.h"
 #include "logship/in/source_file.h"
+#include "logship/spool/spool.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -25,7 +26,7 @@ int ls_reader_init(struct ls_reader *r, struct ls_lineparse *lp, struct ls_srcme
             return -1;
     }
     buf_init(&r->part, r->keep);
-    buf_init(&r->pend, max_line_bytes + 128 * 1024);
+    buf_init(&r->pend, ls_spool_max_record(max_line_bytes));
     r->line_start = start;
     r->done_off = start;
     ls_reader_set_origin(r, "in");

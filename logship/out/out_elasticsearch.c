@@ -37,6 +37,7 @@
 #include "logship/out/gzip.h"
 #include "logship/out/http.h"
 #include "logship/core/output.h"
+#include "logship/out/out_elasticsearch.h"
 
 #define ES_MAX_ITEMS 2048                /* documents per _bulk request */
 #define ES_RESP_PER_ITEM 512             /* response bytes budgeted per document */
@@ -45,6 +46,26 @@ _Static_assert(ES_RESP_MAX <= LS_HTTP_BODY_MAX_LIMIT, "the response cap must be 
 _Static_assert(ES_RESP_MAX >= LS_HTTP_BODY_MAX, "the response cap must not shrink below http.c's default");
 #define ES_BODY_MAX (64u << 20)
 #define ES_FILTER "filter_path=errors,items.*.status,items.*.error.type,items.*.error.reason"
+
+/* Elasticsearch's options (config.c reads this table; the values land in struct ls_es_settings). */
+static const struct ls_option options[] = {
+    LS_OPTION(struct ls_es_settings, urls, "elasticsearch", CFG_LIST, NULL, 0, 0, NULL, "URL",
+              "Elasticsearch base URL for _bulk (repeatable)."),
+    LS_OPTION(struct ls_es_settings, index, "es-index", CFG_STR, "logs-hello-default", 0, 0, NULL, "NAME",
+              "Elasticsearch data stream or index (pattern)."),
+    LS_OPTION(struct ls_es_settings, dead_letter, "dead-letter", CFG_STR, NULL, 0, 0, NULL, "PATH",
+              "NDJSON file for documents Elasticsearch rejected (else dropped and counted)."),
+};
+
+static const struct ls_output_auth auth = {
+    .prefix = "es",
+    .title = "Elasticsearch",
+    .fields = LS_AUTH_BIT(LS_AUTH_USERNAME) | LS_AUTH_BIT(LS_AUTH_PASSWORD) | LS_AUTH_BIT(LS_AUTH_PASSWORD_FILE) |
+              LS_AUTH_BIT(LS_AUTH_API_KEY) | LS_AUTH_BIT(LS_AUTH_API_KEY_FILE) | LS_AUTH_BIT(LS_AUTH_CA_FILE) |
+              LS_AUTH_BIT(LS_AUTH_CERT) | LS_AUTH_BIT(LS_AUTH_KEY),
+};
+
+static const struct ls_es_settings defaults;
 
 struct es_out {
     struct ls_http *http;
@@ -109,7 +130,8 @@ static void es_destroy(void *ctx)
 static void *es_create(const struct ls_output_conf *conf, char *err, size_t errlen)
 {
     struct es_out *o = calloc(1, sizeof *o);
-    const char *pattern = conf->index && *conf->index ? conf->index : ES_BULK_DEFAULT_INDEX;
+    const struct ls_es_settings *own = conf->settings ? conf->settings : &defaults;
+    const char *pattern = own->index && *own->index ? own->index : ES_BULK_DEFAULT_INDEX;
     buf_t u;
 
     if (!o) { snprintf(err, errlen, "elasticsearch: out of memory"); return NULL; }
@@ -147,12 +169,12 @@ static void *es_create(const struct ls_output_conf *conf, char *err, size_t errl
         goto fail;
     }
     o->url = buf_steal(&u, NULL);
-    if (conf->dead_letter && *conf->dead_letter) {
-        o->dead_letter = strdup(conf->dead_letter);
+    if (own->dead_letter && *own->dead_letter) {
+        o->dead_letter = strdup(own->dead_letter);
         if (!o->dead_letter) { snprintf(err, errlen, "elasticsearch: out of memory"); goto fail; }
-        o->dl_fd = open(conf->dead_letter, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        o->dl_fd = open(own->dead_letter, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
         if (o->dl_fd < 0) {
-            snprintf(err, errlen, "elasticsearch: dead letter file %s: %s", conf->dead_letter, strerror(errno));
+            snprintf(err, errlen, "elasticsearch: dead letter file %s: %s", own->dead_letter, strerror(errno));
             goto fail;
         }
     }
@@ -445,6 +467,11 @@ static enum ls_verdict es_flush(void *ctx, const struct ls_batch *b, struct ls_f
 
 const struct ls_output_ops ls_output_elasticsearch = {
     .kind = "elasticsearch",
+    .options = options,
+    .n_options = sizeof(options) / sizeof(options[0]),
+    .settings_size = sizeof(struct ls_es_settings),
+    .schemes = ls_output_http_schemes,
+    .auth = &auth,
     .create = es_create,
     .flush = es_flush,
     .destroy = es_destroy,

@@ -35,9 +35,28 @@
 #include "logship/out/http.h"
 #include "logship/out/lumberjack.h"
 #include "logship/core/output.h"
+#include "logship/out/out_logstash.h"
 
 #define LS_BEATS_WINDOW 2048
 #define LS_BODY_MAX (64u << 20)
+
+/* Logstash's options (config.c reads this table; the values land in struct ls_logstash_settings). */
+static const struct ls_option options[] = {
+    LS_OPTION(struct ls_logstash_settings, urls, "logstash", CFG_LIST, NULL, 0, 0, NULL, "URL",
+              "Logstash: http://, beats://host:5044 or tcp:// (repeatable)."),
+};
+
+static const char *const schemes[] = { "http://", "https://", "beats://", "beats+tls://", "tcp://", "tls://", NULL };
+
+static const struct ls_output_auth auth = {
+    .prefix = "logstash",
+    .title = "Logstash",
+    .fields = LS_AUTH_BIT(LS_AUTH_USERNAME) | LS_AUTH_BIT(LS_AUTH_PASSWORD) | LS_AUTH_BIT(LS_AUTH_PASSWORD_FILE) |
+              LS_AUTH_BIT(LS_AUTH_CA_FILE) | LS_AUTH_BIT(LS_AUTH_CERT) | LS_AUTH_BIT(LS_AUTH_KEY),
+    .help = {
+        [LS_AUTH_USERNAME] = "basic auth user (http://); replaces the shared credentials.",
+    },
+};
 
 enum ls_transport { T_HTTP, T_BEATS, T_TCP };
 
@@ -393,6 +412,11 @@ static enum ls_verdict lso_flush(void *ctx, const struct ls_batch *b, struct ls_
 
 const struct ls_output_ops ls_output_logstash = {
     .kind = "logstash",
+    .options = options,
+    .n_options = sizeof(options) / sizeof(options[0]),
+    .settings_size = sizeof(struct ls_logstash_settings),
+    .schemes = schemes,
+    .auth = &auth,
     .create = lso_create,
     .flush = lso_flush,
     .destroy = lso_destroy,

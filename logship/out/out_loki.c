@@ -32,11 +32,37 @@
 #include "logship/out/loki_query.h"
 #include "logship/out/loki_resp.h"
 #include "logship/core/output.h"
+#include "logship/out/out_loki.h"
 
 #define DEFAULT_BATCH_BYTES (1024 * 1024)
 #define BODY_MAX ((size_t)64 << 20)
 #define PUSH_PATH "/loki/api/v1/push"
 #define LISTED_MAX 32   /* Loki lists at most max_returned_stream_errors (10) entries */
+
+/* Loki's options (config.c reads this table; the values land in struct ls_loki_settings). */
+static const char *const encodings[] = { "protobuf", "json", NULL };   /* enum ls_loki_encoding */
+
+static const struct ls_option options[] = {
+    LS_OPTION(struct ls_loki_settings, urls, "loki", CFG_LIST, NULL, 0, 0, NULL, "URL",
+              "Loki base URL, e.g. http://127.0.0.1:3100 (repeatable: one output each)."),
+    LS_OPTION(struct ls_loki_settings, encoding, "loki-encoding", CFG_ENUM, "protobuf", 0, 0, encodings,
+              "protobuf|json", "Loki push body: protobuf+snappy or JSON+gzip."),
+    LS_HEADER_OPTION(struct ls_loki_settings, tenant, "tenant", "ID", "Loki tenant (X-Scope-OrgID header)."),
+};
+
+static const struct ls_output_auth auth = {
+    .prefix = "loki",
+    .title = "Loki",
+    .fields = LS_AUTH_BIT(LS_AUTH_USERNAME) | LS_AUTH_BIT(LS_AUTH_PASSWORD) | LS_AUTH_BIT(LS_AUTH_PASSWORD_FILE) |
+              LS_AUTH_BIT(LS_AUTH_BEARER_TOKEN_FILE) | LS_AUTH_BIT(LS_AUTH_CA_FILE) | LS_AUTH_BIT(LS_AUTH_CERT) |
+              LS_AUTH_BIT(LS_AUTH_KEY),
+    .help = {
+        [LS_AUTH_USERNAME] = "basic auth user; any --loki-* credential replaces the shared ones (\"\" = none).",
+        [LS_AUTH_CA_FILE] = "CA bundle (replaces --ca-file; \"\" = system CAs).",
+    },
+};
+
+static const struct ls_loki_settings defaults = { .encoding = LS_LOKI_PROTOBUF };
 
 struct loki {
     const struct ls_output_conf *conf;
@@ -128,10 +154,12 @@ static void *loki_create(const struct ls_output_conf *conf, char *err, size_t er
                  ls_redact_url(conf->url, safe, sizeof(safe)));
         goto fail;
     }
-    if (ls_loki_encoding_parse(conf->encoding, &enc) != 0) {
-        snprintf(err, errlen, "loki: unknown encoding %s (protobuf or json)", conf->encoding);
+    const struct ls_loki_settings *own = conf->settings ? conf->settings : &defaults;
+    if (own->encoding != LS_LOKI_PROTOBUF && own->encoding != LS_LOKI_JSON) {
+        snprintf(err, errlen, "loki: unknown encoding %d (protobuf or json)", own->encoding);
         goto fail;
     }
+    enc = (enum ls_loki_encoding)own->encoding;
     l->limit = conf->batch_bytes ? (size_t)conf->batch_bytes : DEFAULT_BATCH_BYTES;
     if (!(l->url = push_url(conf->url)) || !(l->enc = ls_loki_enc_new(enc, conf->compress))) {
         snprintf(err, errlen, "out of memory");
@@ -145,19 +173,19 @@ static void *loki_create(const struct ls_output_conf *conf, char *err, size_t er
         snprintf(l->hdr_cenc, sizeof(l->hdr_cenc), "Content-Encoding: %s", ls_loki_content_encoding(l->enc));
         l->headers[h++] = l->hdr_cenc;
     }
-    if (conf->tenant && *conf->tenant) {
-        if (has_ctl(conf->tenant)) {
+    if (own->tenant && *own->tenant) {
+        if (has_ctl(own->tenant)) {
             snprintf(err, errlen, "loki: the tenant contains control characters");
             goto fail;
         }
-        size_t tl = strlen(conf->tenant);
+        size_t tl = strlen(own->tenant);
         static const char pre[] = "X-Scope-OrgID: ";
         if (!(l->hdr_tenant = malloc(sizeof(pre) + tl))) {
             snprintf(err, errlen, "out of memory");
             goto fail;
         }
         memcpy(l->hdr_tenant, pre, sizeof(pre) - 1);
-        memcpy(l->hdr_tenant + sizeof(pre) - 1, conf->tenant, tl + 1);
+        memcpy(l->hdr_tenant + sizeof(pre) - 1, own->tenant, tl + 1);
         l->headers[h++] = l->hdr_tenant;
     }
     l->headers[h] = NULL;
@@ -561,6 +589,11 @@ static enum ls_verdict loki_flush(void *ctx, const struct ls_batch *b, struct ls
 
 const struct ls_output_ops ls_output_loki = {
     .kind = "loki",
+    .options = options,
+    .n_options = sizeof(options) / sizeof(options[0]),
+    .settings_size = sizeof(struct ls_loki_settings),
+    .schemes = ls_output_http_schemes,
+    .auth = &auth,
     .create = loki_create,
     .destroy = loki_destroy,
     .flush = loki_flush,

@@ -13,8 +13,7 @@
  * next magic that starts a record whose CRC holds and whose seq follows.
  * Format 1 (no magic) is never read: a segment of it that every cursor file
  * is past is deleted, any other refuses open() with a message (exit 2). The codec
- * (rec_encode/rec_check/rec_decode in spool.c) is the only code that knows
- * these offsets.
+ * (spool_record.c) is the only code that knows these offsets.
  *
  * open() scans every segment: exact record counts, the holes (damaged
  * ranges, logged with segment/offset/length, logship_spool_corrupt_bytes_total),
@@ -46,6 +45,19 @@
  *                      never gets ahead of durable spool data)
  *   LS_FSYNC_NEVER     never; the OS writes back when it likes
  * Closed segments and the directory are synced on rollover unless NEVER.
+ * A failed fdatasync is never retried as a durability claim: the kernel may
+ * have dropped the dirty pages and marked them clean, so a second fdatasync
+ * could succeed on nothing ("fsyncgate"). From the first failure on, for the
+ * rest of the run, ls_spool_commit_point() returns LS_SPOOL_ERR (no source
+ * checkpoint moves past data that may be gone, and no mark of it is
+ * recorded); writing and delivery go on. After a restart the sources resume
+ * from their last committed positions and the marks of the records open()
+ * finds intact, so what a power loss took is read again (at least once).
+ *
+ * Files: spool.c (open, close, the segment table), spool_writer.c,
+ * spool_reader.c, spool_scan.c (what open finds), spool_recover.c (the
+ * readers' repairs), spool_space.c (full filesystem), spool_record.c (the
+ * codec), spool_marks.c.
  *
  * Threads: one writer thread calls append/flush/commit_point; each reader is
  * used by one thread; the spool's mutex guards the segment table. */
@@ -61,14 +73,43 @@ enum ls_fsync_policy { LS_FSYNC_INTERVAL = 0, LS_FSYNC_ALWAYS, LS_FSYNC_NEVER };
 
 #define LS_SPOOL_REC_HDR 52u   /* bytes of framing + fixed fields per record */
 
-/* ls_spool_append / ls_spool_flush: the filesystem is full (ENOSPC, EDQUOT).
- * Backpressure, not failure: nothing was taken (append) or the write buffer
- * is kept (flush); offer again later. Meanwhile the spool keeps space for
- * cursor and position writes (a reserve file, released at the first ENOSPC
- * and re-made before any segment write), closes a non-empty active segment
- * so acknowledgements can delete it, counts every refused write in
- * logship_spool_write_errors_total{reason="nospace"} and logs once a minute. */
-#define LS_SPOOL_NOSPACE 2
+/* The largest-record rule, in one place: a record's body is its line (at
+ * most --max-line-bytes) plus its labels and origin, which get
+ * LS_SPOOL_META_BYTES together; a spool holds at least four of the largest
+ * records with their framing, so a full one always has closed segments. */
+#define LS_SPOOL_META_BYTES (64u << 10)
+
+/* max_record_bytes for lines of at most max_line_bytes. */
+static inline size_t ls_spool_max_record(uint64_t max_line_bytes)
+{
+    return (size_t)max_line_bytes + LS_SPOOL_META_BYTES;
+}
+
+/* The smallest max_bytes for records of at most max_record_bytes. */
+static inline uint64_t ls_spool_min_bytes(size_t max_record_bytes)
+{
+    return 4 * ((uint64_t)max_record_bytes + LS_SPOOL_REC_HDR);
+}
+
+/* What ls_spool_append and ls_spool_flush return (each says which). */
+enum ls_spool_rc {
+    LS_SPOOL_ERR = -1,      /* an I/O error or OOM: nothing was taken; offer again later */
+    LS_SPOOL_OK = 0,
+    LS_SPOOL_FULL = 1,      /* at max_bytes and the policy is to block: nothing taken; offer again */
+    /* The filesystem is full (ENOSPC, EDQUOT). Backpressure, not failure:
+     * nothing was taken (append) or the write buffer is kept (flush); offer
+     * again later. Meanwhile the spool keeps space for cursor and position
+     * writes (a reserve file, released at the first ENOSPC and re-made before
+     * any segment write), closes a non-empty active segment so
+     * acknowledgements can delete it, counts every refused write in
+     * logship_spool_write_errors_total{reason="nospace"} and logs once a
+     * minute. */
+    LS_SPOOL_NOSPACE = 2,
+    /* Larger than max_record_bytes: logged, counted in
+     * logship_spool_dropped_total{reason="too_large"}; it can never fit, so
+     * the caller drops it (never offers it again). */
+    LS_SPOOL_TOO_LARGE = 3,
+};
 
 struct ls_spool_opts {
     const char *dir;
@@ -99,24 +140,22 @@ struct ls_spool *ls_spool_open(const struct ls_spool_opts *o, char *err, size_t 
 void ls_spool_close(struct ls_spool *sp);
 
 /* Append one record (rec->seq is ignored; the spool assigns it). The bytes
- * are copied into the write buffer. Returns 0; 1 when the spool is full and
- * the policy is to block (nothing was written; offer it again later);
- * LS_SPOOL_NOSPACE when the filesystem is full (nothing taken; offer again);
- * -1 on another I/O error (nothing taken) or a record larger than
- * max_record_bytes (logged, counted as dropped reason="too_large"; see
- * ls_spool_record_fits). */
+ * are copied into the write buffer. Returns LS_SPOOL_OK, LS_SPOOL_FULL,
+ * LS_SPOOL_NOSPACE, LS_SPOOL_TOO_LARGE or LS_SPOOL_ERR (enum ls_spool_rc):
+ * three of them say "offer it again", TOO_LARGE says "drop it". */
 int ls_spool_append(struct ls_spool *sp, const struct ls_record *rec);
 
 /* Write the write buffer to the active segment and make it visible to
- * readers. 0, LS_SPOOL_NOSPACE or -1; on failure the whole buffer stays for
+ * readers. LS_SPOOL_OK, LS_SPOOL_NOSPACE or LS_SPOOL_ERR; on failure the whole buffer stays for
  * a later call (readers never see part of it). */
 int ls_spool_flush(struct ls_spool *sp);
 
 /* Flush, then fdatasync per policy (see above). Returns 1 when the data is
  * now as durable as the policy promises and source checkpoints may be
- * committed, 0 when not yet (INTERVAL, too early), -1 on error (including
- * LS_SPOOL_NOSPACE from the flush: see ls_spool_nospace). force=1
- * syncs regardless of the interval (shutdown), except under NEVER. */
+ * committed, 0 when not yet (INTERVAL, too early), LS_SPOOL_ERR on error
+ * (including LS_SPOOL_NOSPACE from the flush: see ls_spool_nospace, and
+ * every call after a failed fdatasync: see above). force=1 syncs
+ * regardless of the interval (shutdown), except under NEVER. */
 int ls_spool_commit_point(struct ls_spool *sp, int force);
 
 /* 1 while the spool is full and blocking appends. */
@@ -125,6 +164,10 @@ int ls_spool_full(struct ls_spool *sp);
 /* 1 from a write refused for lack of space until a segment write succeeds
  * again. Thread-safe. */
 int ls_spool_nospace(struct ls_spool *sp);
+
+/* 1 once an fdatasync failed in this run (no checkpoint is committed until a
+ * restart: see the fsync notes above). Thread-safe; /healthz reports it. */
+int ls_spool_sync_lost(struct ls_spool *sp);
 
 /* 1 when rec is small enough to ever be appended (max_record_bytes). */
 int ls_spool_record_fits(const struct ls_spool *sp, const struct ls_record *rec);

@@ -158,19 +158,19 @@ static int dec(const char *p, size_t n, uint64_t *v)
 
 int ls_marks_parse_origin(const char *o, size_t len, uint64_t seq, struct ls_mark *m)
 {
-    const char *end = o + len, *at, *c1, *c2;
-    uint64_t fp = 0;
     if (len < 2 + 1 + 1 + 1 + 1 + 16 + 2 || o[0] != 'f' || o[1] != ':')
         return 0;
-    at = memchr(o, '@', len);
+    const char *end = o + len;
+    const char *at = memchr(o, '@', len);
     if (!at || at - o < 22)
         return 0;
-    c1 = memchr(o + 2, ':', (size_t)(at - o - 2));
+    const char *c1 = memchr(o + 2, ':', (size_t)(at - o - 2));
     if (!c1)
         return 0;
-    c2 = memchr(c1 + 1, ':', (size_t)(at - c1 - 1));
+    const char *c2 = memchr(c1 + 1, ':', (size_t)(at - c1 - 1));
     if (!c2 || at - c2 - 1 != 16)
         return 0;
+    uint64_t fp = 0;
     for (const char *p = c2 + 1; p < at; p++) {
         int d = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
         if (d < 0)
@@ -189,8 +189,8 @@ int ls_marks_parse_origin(const char *o, size_t len, uint64_t seq, struct ls_mar
 int ls_marks_save(struct ls_marks *ms, const char *path)
 {
     buf_t b;
-    int rc = -1;
     buf_init(&b, ATOMICFILE_MAX);
+    int rc = -1;
     if (buf_adds(&b, "{\"version\":1,\"marks\":[") != 0)
         goto out;
     size_t k = 0;
@@ -231,15 +231,15 @@ static int jget_u64(json_object *o, const char *k, uint64_t *v)
 int ls_marks_load(struct ls_marks *ms, const char *path)
 {
     buf_t b;
-    json_object *root = NULL, *arr, *fpv;
-    int rc = 1;
     buf_init(&b, ATOMICFILE_MAX);
     int r = atomicfile_read(path, &b);
     if (r != 0) {
         buf_free(&b);
         return r == 1 ? 0 : -1;
     }
-    root = json_tokener_parse(b.p ? b.p : "");
+    int rc = 1;
+    json_object *arr;
+    json_object *root = json_tokener_parse(b.p ? b.p : "");
     if (!root || !json_object_object_get_ex(root, "marks", &arr) ||
         !json_object_is_type(arr, json_type_array))
         goto out;
@@ -249,13 +249,13 @@ int ls_marks_load(struct ls_marks *ms, const char *path)
         for (size_t i = 0; i < n; i++) {
             json_object *e = json_object_array_get_idx(arr, i);
             struct ls_mark m;
-            const char *fps;
-            char *end;
+            json_object *fpv;
             if (!json_object_is_type(e, json_type_object) || jget_u64(e, "dev", &m.dev) ||
                 jget_u64(e, "ino", &m.ino) || jget_u64(e, "off", &m.off) || jget_u64(e, "seq", &m.seq) ||
                 !json_object_object_get_ex(e, "fp", &fpv) || !json_object_is_type(fpv, json_type_string))
                 goto out;
-            fps = json_object_get_string(fpv);
+            const char *fps = json_object_get_string(fpv);
+            char *end;
             errno = 0;
             m.fp = strtoull(fps, &end, 16);
             if (errno || end == fps || *end)

@@ -1,4 +1,5 @@
-/* fuzz_logship_spool: hostile segment files: recovery and reading must never crash, and only checked records come out. */
+/* fuzz_logship_spool: hostile segment files: recovery and reading must never crash, and only checked records come
+ * out. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -18,7 +19,7 @@ static void clean(void)
     DIR *d = opendir(g_dir);
     struct dirent *de;
     char p[512];
-    while (d && (de = readdir(d)) != NULL) {
+    while (d && (de = readdir(d))) {
         if (de->d_name[0] == '.')
             continue;
         snprintf(p, sizeof(p), "%s/%s", g_dir, de->d_name);

@@ -1,4 +1,5 @@
-/* fuzz_logship_spool_marks: hostile marks.json and origins: never a crash, garbage merges nothing, and what loads saves and loads back the same. */
+/* fuzz_logship_spool_marks: hostile marks.json and origins: never a crash, garbage merges nothing, and what loads
+ * saves and loads back the same. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,5 @@
-/* fuzz_logship_spool_resync: damage a segment of known records anywhere; recovery must still deliver every record whose bytes are intact. */
+/* fuzz_logship_spool_resync: damage a segment of known records anywhere; recovery must still deliver every record
+ * whose bytes are intact. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -25,7 +26,7 @@ static void clean(void)
     DIR *d = opendir(g_dir);
     struct dirent *de;
     char p[512];
-    while (d && (de = readdir(d)) != NULL) {
+    while (d && (de = readdir(d))) {
         if (de->d_name[0] == '.')
             continue;
         snprintf(p, sizeof(p), "%s/%s", g_dir, de->d_name);

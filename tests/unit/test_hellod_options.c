@@ -9,7 +9,7 @@
 #include "log.h"
 #include "service/options.h"
 
-static int parse(struct hopt *o, char *err, size_t errlen, int n, ...)
+static int parse(struct options *o, char *err, size_t errlen, int n, ...)
 {
     char *argv[32];
     va_list ap;
@@ -21,7 +21,7 @@ static int parse(struct hopt *o, char *err, size_t errlen, int n, ...)
         argv[i + 1] = va_arg(ap, char *);
     va_end(ap);
     argv[i + 1] = NULL;
-    return hopt_parse(o, i + 1, argv, err, errlen);
+    return options_parse(o, i + 1, argv, err, errlen);
 }
 
 static void clear_env(void)
@@ -34,10 +34,10 @@ static void clear_env(void)
 static void test_defaults(void **state)
 {
     (void)state;
-    struct hopt o;
+    struct options o;
     char err[256];
     clear_env();
-    assert_int_equal(parse(&o, err, sizeof(err), 0), HOPT_RUN);
+    assert_int_equal(parse(&o, err, sizeof(err), 0), OPTIONS_RUN);
     assert_int_equal(o.tls_port, 8443);
     assert_int_equal(o.http_port, 8080);
     assert_string_equal(o.bind, "0.0.0.0");
@@ -52,40 +52,40 @@ static void test_defaults(void **state)
     assert_int_equal(o.keepalive_timeout_ms, 5000);
     assert_int_equal(o.hsts_max_age, 31536000);
     assert_true(o.tls_session_tickets);
-    hopt_free(&o);
+    options_free(&o);
 }
 
 static void test_env_then_flags(void **state)
 {
     (void)state;
-    struct hopt o;
+    struct options o;
     char err[256];
     clear_env();
     setenv("HELLOD_TLS_PORT", "9443", 1);
     setenv("HELLOD_THREADS", "16", 1);
-    assert_int_equal(parse(&o, err, sizeof(err), 2, "--threads", "32"), HOPT_RUN);
+    assert_int_equal(parse(&o, err, sizeof(err), 2, "--threads", "32"), OPTIONS_RUN);
     assert_int_equal(o.tls_port, 9443);   /* env beats default */
     assert_int_equal(o.threads, 32);      /* flag beats env */
-    hopt_free(&o);
+    options_free(&o);
     assert_int_equal(parse(&o, err, sizeof(err), 8, "--bind", "::", "--log-level", "debug",
                            "--request-timeout", "250ms", "--max-request-size", "64KiB"),
-                     HOPT_RUN);
+                     OPTIONS_RUN);
     assert_string_equal(o.bind, "::");
     assert_int_equal(o.log_level, LOG_DEBUG);
     assert_int_equal(o.request_timeout_ms, 250);
     assert_int_equal(o.max_request_size, 65536);
-    hopt_free(&o);
+    options_free(&o);
     clear_env();
 }
 
 static void expect_error(int n, char *a, char *b, char *c, char *d)
 {
-    struct hopt o;
+    struct options o;
     char err[256] = "";
-    assert_int_equal(parse(&o, err, sizeof(err), n, a, b, c, d), HOPT_ERROR);
+    assert_int_equal(parse(&o, err, sizeof(err), n, a, b, c, d), OPTIONS_ERROR);
     assert_true(err[0] != '\0');
     assert_null(strchr(err, '\n'));
-    hopt_free(&o);
+    options_free(&o);
 }
 
 static void test_errors(void **state)
@@ -109,25 +109,25 @@ static void test_errors(void **state)
 static void test_special_returns(void **state)
 {
     (void)state;
-    struct hopt o;
+    struct options o;
     char err[256];
     clear_env();
-    assert_int_equal(parse(&o, err, sizeof(err), 1, "--help"), HOPT_HELP);
-    hopt_free(&o);
-    assert_int_equal(parse(&o, err, sizeof(err), 1, "--version"), HOPT_VERSION);
-    hopt_free(&o);
-    assert_int_equal(parse(&o, err, sizeof(err), 1, "--help-markdown"), HOPT_MARKDOWN);
-    hopt_free(&o);
+    assert_int_equal(parse(&o, err, sizeof(err), 1, "--help"), OPTIONS_HELP);
+    options_free(&o);
+    assert_int_equal(parse(&o, err, sizeof(err), 1, "--version"), OPTIONS_VERSION);
+    options_free(&o);
+    assert_int_equal(parse(&o, err, sizeof(err), 1, "--help-markdown"), OPTIONS_MARKDOWN);
+    options_free(&o);
     /* http-port 0 disables the redirect listener and is not "the same port" */
     assert_int_equal(parse(&o, err, sizeof(err), 4, "--http-port", "0", "--tls-port", "0"),
-                     HOPT_RUN);
-    hopt_free(&o);
+                     OPTIONS_RUN);
+    options_free(&o);
     /* cert + key together are fine; an empty state dir is then irrelevant */
     assert_int_equal(parse(&o, err, sizeof(err), 6, "--cert", "/c", "--key", "/k",
-                           "--state-dir", ""), HOPT_RUN);
+                           "--state-dir", ""), OPTIONS_RUN);
     assert_string_equal(o.cert, "/c");
-    hopt_free(&o);
-    hopt_free(&o); /* twice is harmless */
+    options_free(&o);
+    options_free(&o); /* twice is harmless */
 }
 
 int main(void)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "logship/config.h"
+#include "logship/out/out_loki.h"
 
 static int load(struct ls_config *c, char *err, size_t n, ...)
 {
@@ -41,8 +42,9 @@ static void test_defaults_and_mapping(void **state)
     assert_int_equal(c.n_outputs, 2);
     assert_string_equal(c.outputs[0].name, "loki");
     assert_string_equal(c.outputs[1].name, "loki-2");
-    assert_string_equal(c.outputs[0].conf.tenant, "t1");
-    assert_string_equal(c.outputs[0].conf.encoding, "protobuf");
+    const struct ls_loki_settings *lk = c.outputs[0].conf.settings;
+    assert_string_equal(lk->tenant, "t1");
+    assert_int_equal(lk->encoding, LS_LOKI_PROTOBUF);
     assert_int_equal(c.outputs[0].conf.batch_bytes, 1u << 20);
     assert_int_equal(c.batch_wait_ms, 100);
     assert_int_equal(c.spool_max_bytes, 256u << 20);
@@ -190,7 +192,7 @@ static void test_per_kind_auth(void **state)
     /* the resolver alone */
     struct ls_kind_auth kind = { .api_key = "K" }, shared = { .username = "s", .password = "p", .ca_file = "" };
     struct ls_output_conf o = { .name = "t" };
-    assert_int_equal(ls_config_resolve_auth(&kind, &shared, "es", &o, err, sizeof(err)), 0);
+    assert_int_equal(ls_auth_resolve(&kind, &shared, "es", &o, err, sizeof(err)), 0);
     assert_string_equal(o.api_key, "K");
     assert_null(o.username);
     assert_null(o.ca_file);

@@ -17,7 +17,7 @@
 #include "logship/out/es_bulk.h"
 #include "logship/core/output.h"
 
-extern const struct ls_output_ops ls_output_elasticsearch;
+#include "logship/out/out_elasticsearch.h"
 
 /* ---- the scripted _bulk server: one request per connection (tests/unit/fake_server.c) ---- */
 
@@ -165,7 +165,9 @@ static void *make_out(struct srv *s, const char *dead_letter, int compress)
     char err[256] = "";
     snprintf(url, sizeof url, "http://127.0.0.1:%d/", s->port);
     static struct ls_output_conf c;   /* must outlive the output (http.h) */
-    c = (struct ls_output_conf){ .name = "es", .url = url, .compress = compress, .dead_letter = dead_letter,
+    static struct ls_es_settings own;
+    own = (struct ls_es_settings){ .dead_letter = (char *)dead_letter };
+    c = (struct ls_output_conf){ .name = "es", .url = url, .compress = compress, .settings = &own,
                                  .connect_timeout_ms = 2000, .request_timeout_ms = 5000 };
     void *o = ls_output_elasticsearch.create(&c, err, sizeof err);
     if (!o) fail_msg("create: %s", err);
@@ -379,7 +381,8 @@ static void test_dated_index_names_each_action(void **state)
     struct srv s = { 0 };
     srv_start(&s);
     snprintf(url, sizeof url, "http://127.0.0.1:%d/_bulk", s.port);
-    c = (struct ls_output_conf){ .name = "es", .url = url, .index = "app-%Y.%m", .request_timeout_ms = 5000 };
+    static struct ls_es_settings dated = { .index = "app-%Y.%m" };
+    c = (struct ls_output_conf){ .name = "es", .url = url, .settings = &dated, .request_timeout_ms = 5000 };
     void *o = ls_output_elasticsearch.create(&c, err, sizeof err);
     assert_non_null(o);
     assert_int_equal(flush(o, NREC, item, &res), LS_DONE);
@@ -393,15 +396,16 @@ static void test_create_rejects_bad_config(void **state)
 {
     char err[256];
     (void)state;
-    struct ls_output_conf c = { .name = "es", .url = "ftp://x" };
+    struct ls_es_settings own = { 0 };
+    struct ls_output_conf c = { .name = "es", .url = "ftp://x", .settings = &own };
     assert_null(ls_output_elasticsearch.create(&c, err, sizeof err));
     assert_non_null(strstr(err, "http"));
     c.url = "http://127.0.0.1:9";
-    c.index = "Bad Index";
+    own.index = "Bad Index";
     assert_null(ls_output_elasticsearch.create(&c, err, sizeof err));
     assert_non_null(strstr(err, "index"));
-    c.index = NULL;
-    c.dead_letter = "/nonexistent-dir/dl.ndjson";
+    own.index = NULL;
+    own.dead_letter = "/nonexistent-dir/dl.ndjson";
     assert_null(ls_output_elasticsearch.create(&c, err, sizeof err));
     assert_non_null(strstr(err, "dead letter"));
 }

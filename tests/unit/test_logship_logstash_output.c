@@ -14,7 +14,7 @@
 #include "logship/out/lumberjack.h"
 #include "logship/core/output.h"
 
-extern const struct ls_output_ops ls_output_logstash;
+#include "logship/out/out_logstash.h"
 
 /* ---- the beats / tcp server: one connection per run (tests/unit/fake_server.c, fake_beats.c) ---- */
 

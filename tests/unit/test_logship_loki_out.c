@@ -13,7 +13,7 @@
 #include "logship/core/output.h"
 #include "loki_harness.h"
 
-extern const struct ls_output_ops ls_output_loki;
+#include "logship/out/out_loki.h"
 
 static struct rx RX;
 
@@ -66,13 +66,15 @@ static void mk(size_t i, const char *labels, int64_t ts, size_t len)
 static void *make(const char *url, const char *encoding, int compress, uint64_t batch_bytes, const char *tenant)
 {
     static struct ls_output_conf c;
+    static struct ls_loki_settings own;
     memset(&c, 0, sizeof(c));
+    own.encoding = encoding && strcmp(encoding, "json") == 0 ? LS_LOKI_JSON : LS_LOKI_PROTOBUF;
+    own.tenant = (char *)tenant;
     c.name = "loki";
     c.url = url;
-    c.encoding = encoding;
+    c.settings = &own;
     c.compress = compress;
     c.batch_bytes = batch_bytes;
-    c.tenant = tenant;
     c.request_timeout_ms = 5000;
     char err[256] = "";
     void *o = ls_output_loki.create(&c, err, sizeof(err));
@@ -164,9 +166,10 @@ static void test_url_forms(void **st)
     char err[256];
     struct ls_output_conf bad = { .name = "loki", .url = "ftp://x" };
     assert_null(ls_output_loki.create(&bad, err, sizeof(err)));
-    struct ls_output_conf bad2 = { .name = "loki", .url = RX.url, .encoding = "xml" };
+    struct ls_loki_settings xml = { .encoding = 7 }, ctl = { .tenant = "a\nb" };
+    struct ls_output_conf bad2 = { .name = "loki", .url = RX.url, .settings = &xml };
     assert_null(ls_output_loki.create(&bad2, err, sizeof(err)));
-    struct ls_output_conf bad3 = { .name = "loki", .url = RX.url, .tenant = "a\nb" };
+    struct ls_output_conf bad3 = { .name = "loki", .url = RX.url, .settings = &ctl };
     assert_null(ls_output_loki.create(&bad3, err, sizeof(err)));
     ls_output_loki.destroy(NULL);
 }

@@ -1,4 +1,5 @@
-/* test_logship_spool: the spool's durability contract: round trips, torn-tail recovery, damage resync, segment deletion, cursors, marks, full. */
+/* test_logship_spool: the spool's durability contract: round trips, torn-tail recovery, damage resync, segment
+ * deletion, cursors, marks, full. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -35,7 +36,7 @@ static int teardown(void **state)
     DIR *d = opendir(g_dir);
     struct dirent *de;
     char p[512];
-    while (d && (de = readdir(d)) != NULL) {
+    while (d && (de = readdir(d))) {
         if (de->d_name[0] == '.')
             continue;
         snprintf(p, sizeof(p), "%s/%s", g_dir, de->d_name);
@@ -165,7 +166,7 @@ static char *last_segment(char *out, size_t n)
     DIR *d = opendir(g_dir);
     struct dirent *de;
     char best[256] = "";
-    while ((de = readdir(d)) != NULL)
+    while ((de = readdir(d)))
         if (strncmp(de->d_name, "seg-", 4) == 0 && strcmp(de->d_name, best) > 0)
             snprintf(best, sizeof(best), "%s", de->d_name);
     closedir(d);
@@ -240,7 +241,7 @@ static size_t count_segments_on_disk(void)
     DIR *d = opendir(g_dir);
     struct dirent *de;
     size_t n = 0;
-    while ((de = readdir(d)) != NULL)
+    while ((de = readdir(d)))
         if (strncmp(de->d_name, "seg-", 4) == 0)
             n++;
     closedir(d);
@@ -391,7 +392,7 @@ static void test_big_records_and_limits(void **state)
                            .line_len = 8000, .origin = "", .origin_len = 0 };
     assert_int_equal(ls_spool_append(sp, &r), 0);
     r.line_len = 8192; /* over max_record_bytes with the labels */
-    assert_int_equal(ls_spool_append(sp, &r), -1);
+    assert_int_equal(ls_spool_append(sp, &r), LS_SPOOL_TOO_LARGE);
     r.line_len = 0; /* an empty line is a record too */
     assert_int_equal(ls_spool_append(sp, &r), 0);
     assert_int_equal(ls_spool_flush(sp), 0);
@@ -525,7 +526,7 @@ static size_t list_segments(char names[][64], size_t max)
     DIR *d = opendir(g_dir);
     struct dirent *de;
     size_t n = 0;
-    while ((de = readdir(d)) != NULL)
+    while ((de = readdir(d)))
         if (strncmp(de->d_name, "seg-", 4) == 0 && n < max && strlen(de->d_name) < 64)
             memcpy(names[n++], de->d_name, strlen(de->d_name) + 1);
     closedir(d);

@@ -1,4 +1,5 @@
-/* test_logship_spool_marks: per-file resume marks: origin parsing, newest-wins, the size cap, marks.json round trip and garbage. */
+/* test_logship_spool_marks: per-file resume marks: origin parsing, newest-wins, the size cap, marks.json round
+ * trip and garbage. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -1,4 +1,5 @@
-/* test_logship_spool_nospace: the spool's write path on a full filesystem (LS_SPOOL_NOSPACE) and on one it cannot write at all; mounts small tmpfs filesystems, so most cases need root. */
+/* test_logship_spool_nospace: the spool's write path on a full filesystem (LS_SPOOL_NOSPACE) and on one it cannot
+ * write at all; mounts small tmpfs filesystems, so most cases need root. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -25,7 +26,7 @@ static void rm_tree(const char *dir)
     DIR *d = opendir(dir);
     struct dirent *de;
     char p[512];
-    while (d && (de = readdir(d)) != NULL) {
+    while (d && (de = readdir(d))) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
         snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
@@ -54,7 +55,7 @@ static int teardown(void **state)
         char p[512];
         DIR *d = opendir(g_dir);
         struct dirent *de;
-        while (d && (de = readdir(d)) != NULL) {
+        while (d && (de = readdir(d))) {
             snprintf(p, sizeof(p), "%s/%s", g_dir, de->d_name);
             unlink(p);
         }
