@@ -5,7 +5,7 @@
 #   make test       static checks, unit tests, integration tests, the same
 #                   again under ASan+UBSan, fuzz smoke runs, config checks
 #   make run        run hellod in the foreground, piped into logship
-#   make bench      benchmarks (not part of the tests)
+#   make bench      benchmarks (not part of the tests; make bench-build only builds their helpers)
 #   make e2e        the docker-compose stack end to end
 #
 # SAN=1 builds into build-san/ with AddressSanitizer and UBSan.
@@ -56,7 +56,7 @@ HELLOD_CIVETWEB_HOOKS := -Daccept=hellod_accept -Dclose=hellod_close \
     -D__NO_CTYPE -Disprint=hellod_isprint -DSSL_pending=hellod_ssl_pending
 
 .PHONY: all deps test unit integration test-san fuzz-smoke check-style check-config \
-        run bench e2e clean civetweb
+        run bench bench-build e2e clean civetweb
 .DEFAULT_GOAL := all
 # Keep objects of pattern-rule chains (test and fuzz objects): they are not throw-away intermediates.
 .SECONDARY:
@@ -87,6 +87,7 @@ include service/service.mk
 include logship/logship.mk
 include tests/unit/unit.mk
 include tests/fuzz/fuzz.mk
+include bench/bench.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
@@ -117,7 +118,7 @@ run: $(BUILD)/hellod $(BUILD)/logship
 	    $(BUILD)/logship --source - --label service=hellod --loki $${LOKI_URL:-http://127.0.0.1:3100} \
 	        --spool-dir run/spool
 
-bench: all
+bench: all bench-build
 	sh bench/run.sh
 
 e2e:

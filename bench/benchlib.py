@@ -6,6 +6,7 @@ import random
 import signal
 import socket
 import subprocess
+import sys
 import time
 import http.client
 
@@ -196,32 +197,13 @@ class Sink:
 
 # --- sink capacity alone (its headroom) ------------------------------------------
 
-def _varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def _field(num, payload):
-    return _varint(num << 3 | 2) + _varint(len(payload)) + payload
-
-
 def loki_protobuf(lines, labels='{service="hellod", level="info"}'):
-    """A snappy-compressed PushRequest with one stream holding lines (list of str)."""
-    import snappy
-    entries = bytearray()
+    """A snappy-compressed PushRequest with one stream holding lines (list of str), encoded by the
+    tests' encoder (tests/lib/lokipb.py)."""
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from lib.lokipb import encode_push
     t = time.time_ns()
-    for i, ln in enumerate(lines):
-        ts = _varint(1 << 3) + _varint((t + i) // 1_000_000_000) + \
-            _varint(2 << 3) + _varint((t + i) % 1_000_000_000)
-        entries += _field(2, _field(1, ts) + _field(2, ln.rstrip("\n").encode()))
-    return snappy.compress(_field(1, _field(1, labels.encode()) + bytes(entries)))
+    return encode_push([(labels, [(t + i, ln.rstrip("\n")) for i, ln in enumerate(lines)])])
 
 
 def sink_capacity(sink, seconds=2.0, batch=4000):

@@ -2,8 +2,8 @@
  *
  * Encodes N access-log-like JSON lines of about 220 bytes, as logship's ES
  * output does per request (pairs of create action + document, 1000 per body),
- * and prints ns per line, MB/s of input and the body expansion. Build and run
- * with bench/es_encode.sh (links build/liblogship.a and build/libcommon.a). */
+ * and prints ns per line, MB/s of input and the body expansion. Built by the main Makefile
+ * (make bench-build → build/bench/es_encode, linking liblogship.a); usage: es_encode [lines]. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,15 +29,16 @@ int main(int argc, char **argv)
     buf_t b;
     double t_enc = 0, t_gz = 0;
 
-    if (n <= 0) return 2;
+    if (n <= 0)
+        return 2;
     for (int i = 0; i < 1000; i++) {
-        snprintf(lines[i], sizeof lines[i],
+        snprintf(lines[i], sizeof(lines[i]),
                  "{\"ts\":\"2026-11-28T02:03:%02d.%06dZ\",\"level\":\"info\",\"method\":\"GET\","
                  "\"path\":\"/helloworld\",\"status\":200,\"bytes\":%d,\"duration_ms\":%d.%03d,"
                  "\"remote\":\"10.0.%d.%d\",\"request_id\":\"%08x%08x\",\"ua\":\"curl/7.88.1\"}",
                  i % 60, i * 997 % 1000000, 1000 + i, i % 50, i % 1000, i % 256, (i * 7) % 256,
                  (unsigned)i * 2654435761u, (unsigned)i ^ 0x5bd1e995u);
-        snprintf(origins[i], sizeof origins[i], "f:2049:1234567:9f8e7d6c5b4a3928@%d", i * 221);
+        snprintf(origins[i], sizeof(origins[i]), "f:2049:1234567:9f8e7d6c5b4a3928@%d", i * 221);
         recs[i] = (struct ls_record){ .seq = (uint64_t)i, .ts_ns = 1764295384000000000LL + i * 1000,
                                       .labels = "{level=\"info\",service=\"hello\"}", .labels_len = 30,
                                       .line = lines[i], .line_len = strlen(lines[i]),
@@ -45,23 +46,27 @@ int main(int argc, char **argv)
     }
     buf_init(&b, 64u << 20);
     unsigned char *z = malloc(8u << 20);
-    if (!z) return 1;
+    if (!z)
+        return 1;
     for (long done = 0; done < n; done += 1000) {
         double t0 = now_s();
         buf_reset(&b);
         for (int i = 0; i < 1000; i++) {
-            if (ls_es_bulk_encode_pair(&b, NULL, &recs[i]) != 0) return 1;
+            if (ls_es_bulk_encode_pair(&b, NULL, &recs[i]) != 0)
+                return 1;
             in_bytes += recs[i].line_len;
         }
         double t1 = now_s();
         z_stream zs;
-        memset(&zs, 0, sizeof zs);
-        if (deflateInit2(&zs, 1, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) != Z_OK) return 1;
+        memset(&zs, 0, sizeof(zs));
+        if (deflateInit2(&zs, 1, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+            return 1;
         zs.next_in = (Bytef *)b.p;
         zs.avail_in = (uInt)b.len;
         zs.next_out = z;
         zs.avail_out = 8u << 20;
-        if (deflate(&zs, Z_FINISH) != Z_STREAM_END) return 1;
+        if (deflate(&zs, Z_FINISH) != Z_STREAM_END)
+            return 1;
         gz_bytes += zs.total_out;
         deflateEnd(&zs);
         double t2 = now_s();

@@ -2,7 +2,7 @@
  *
  * Encodes N (default 1,000,000) generated JSON access-log lines of about 220
  * bytes, in batches of --batch-bytes raw line bytes (default 1 MiB, logship's
- * default), with the real encoder (logship/loki_encode.c): grouping into
+ * default), with the real encoder (logship/out/loki_encode.c): grouping into
  * streams by label set, per-stream time order, then
  *   protobuf + snappy   (Loki's native path, Promtail/Alloy)
  *   JSON + gzip         (level of loki_encode.c's GZIP_LEVEL)

@@ -1,12 +1,12 @@
 #!/bin/sh
-# run.sh: 'make bench': builds the benchmark helpers, runs the hellod, logship and ELK benchmarks, and
+# run.sh: 'make bench': builds the benchmark helpers (bench/bench.mk, through the main Makefile), runs the hellod, logship and ELK benchmarks, and
 # keeps the output as a dated record in bench/results/latest.txt. Benchmarks print figures; they never fail a build
 # on a missed target. Environment knobs: BENCH_DURATION (s per wrk run, default 10), BENCH_LINES (default 1000000),
 # HELLOD_BIN, LOGSHIP_BIN.
 set -eu
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
-make -s -f bench/Makefile
+make -s all bench-build   # (make bench has built them already; this is for running run.sh by hand)
 mkdir -p bench/results
 out=bench/results/latest.txt
 tmp=$(mktemp)
@@ -30,13 +30,8 @@ trap 'rm -f "$tmp"' EXIT
     sh bench/elk.sh || echo "elk benchmark: failed (exit $?)"
     echo
     echo "== encoders alone (micro-benchmarks owned by the Loki and ELK engineers, shortened) =="
-    if [ -f bench/loki_encode.mk ]; then
-        make -s -f bench/loki_encode.mk run LOKI_BENCH_ARGS="--lines 200000 --rounds 1" ||
-            echo "loki_encode: failed (exit $?)"
-    fi
-    if [ -f bench/es_encode.sh ]; then
-        sh bench/es_encode.sh 200000 || echo "es_encode: failed (exit $?)"
-    fi
+    build/bench/loki_encode --lines 200000 --rounds 1 || echo "loki_encode: failed (exit $?)"
+    build/bench/es_encode 200000 || echo "es_encode: failed (exit $?)"
     echo
     echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 } 2>&1 | tee "$tmp"

@@ -1,4 +1,4 @@
-/* sink.c: a fast benchmark receiver for the Loki push API and Elasticsearch _bulk that decodes, counts and times entries. */
+/* sink.c: a fast benchmark receiver for the Loki push API and Elasticsearch _bulk: decodes, counts, times entries. */
 /*
  * Not a test receiver (tests/receivers/ are those): it exists so that the
  * benchmark measures the shipper, not the receiver. One thread, epoll, plain
@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
+
+#include "tests/lib/lokipb.h"
 
 #define MAX_CONNS 256
 #define MAX_BODY (256u << 20)  /* cap on one request body, compressed or not */
@@ -117,77 +119,16 @@ static void note_line(const char *s, size_t n)
         lat_dropped++;
 }
 
-static int read_varint(const unsigned char **p, const unsigned char *e, uint64_t *v)
+/* One entry of a protobuf push (walked by the shared decoder, tests/lib/lokipb.c). */
+static int pb_entry(void *ud, int64_t sec, int64_t nanos, const char *line, size_t len)
 {
-    uint64_t r = 0;
-    int shift = 0;
-    while (*p < e && shift < 64) {
-        unsigned char c = *(*p)++;
-        r |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80)) {
-            *v = r;
-            return 0;
-        }
-        shift += 7;
-    }
-    return -1;
-}
-
-/* Skip one field of the given wire type. Returns 0 or -1 on malformed input. */
-static int pb_skip(const unsigned char **p, const unsigned char *e, unsigned wt)
-{
-    uint64_t v;
-    switch (wt) {
-    case 0: return read_varint(p, e, &v);
-    case 1: if (e - *p < 8) return -1; *p += 8; return 0;
-    case 5: if (e - *p < 4) return -1; *p += 4; return 0;
-    case 2:
-        if (read_varint(p, e, &v) || v > (uint64_t)(e - *p))
-            return -1;
-        *p += v;
-        return 0;
-    default: return -1;
-    }
-}
-
-/* Walk one message; for each LEN field number `want`, call fn on its bytes. */
-static int pb_each(const unsigned char *p, const unsigned char *e, unsigned want,
-                   int (*fn)(const unsigned char *, const unsigned char *))
-{
-    while (p < e) {
-        uint64_t key, len;
-        if (read_varint(&p, e, &key))
-            return -1;
-        unsigned field = (unsigned)(key >> 3), wt = (unsigned)(key & 7);
-        if (field == want && wt == 2) {
-            if (read_varint(&p, e, &len) || len > (uint64_t)(e - p))
-                return -1;
-            if (fn(p, p + len))
-                return -1;
-            p += len;
-        } else if (pb_skip(&p, e, wt)) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static int pb_line(const unsigned char *p, const unsigned char *e)
-{
+    (void)ud;
+    (void)sec;
+    (void)nanos;
     st.loki_entries++;
-    st.loki_bytes += (uint64_t)(e - p);
-    note_line((const char *)p, (size_t)(e - p));
+    st.loki_bytes += (uint64_t)len;
+    note_line(line, len);
     return 0;
-}
-
-static int pb_entry(const unsigned char *p, const unsigned char *e)
-{
-    return pb_each(p, e, 2, pb_line);
-}
-
-static int pb_stream(const unsigned char *p, const unsigned char *e)
-{
-    return pb_each(p, e, 2, pb_entry);
 }
 
 /* Count entries of a Loki JSON push body: arrays at depth 5 are [ts, line(, meta)]. */
@@ -233,7 +174,7 @@ static int loki_json(const char *s, size_t n)
 static long inflate_all(const char *in, size_t n)
 {
     z_stream z;
-    memset(&z, 0, sizeof z);
+    memset(&z, 0, sizeof(z));
     if (inflateInit2(&z, 15 + 32) != Z_OK)
         return -1;
     if (grow(&scratch, &scratch_cap, n * 4 + 65536)) {
@@ -281,8 +222,8 @@ static int handle_loki(const char *ctype, const char *cenc, const char *body, si
         return -1;
     if (snappy_uncompress(body, n, scratch, &m) != SNAPPY_OK)
         return -1;
-    const unsigned char *p = (const unsigned char *)scratch;
-    return pb_each(p, p + m, 1, pb_stream);
+    const struct lokipb_visit v = { .entry = pb_entry };
+    return lokipb_walk((const unsigned char *)scratch, m, 0, &v);
 }
 
 static int resp_add(const char *s, size_t n)
@@ -307,7 +248,7 @@ static int handle_bulk(const char *cenc, const char *body, size_t n)
     }
     resp_len = 0;
     const char head[] = "{\"took\":1,\"errors\":false,\"items\":[";
-    if (resp_add(head, sizeof head - 1))
+    if (resp_add(head, sizeof(head) - 1))
         return -1;
     const char *p = body, *e = body + n;
     int action = 1;
@@ -323,11 +264,11 @@ static int handle_bulk(const char *cenc, const char *body, size_t n)
                 if (!q2 || q2 - q - 1 > 16)
                     return -1;
                 char item[96];
-                int k = snprintf(item, sizeof item,
+                int k = snprintf(item, sizeof(item),
                                  "%s{\"%.*s\":{\"_index\":\"bench\",\"status\":201,"
                                  "\"result\":\"created\"}}",
                                  items ? "," : "", (int)(q2 - q - 1), q + 1);
-                if (k < 0 || (size_t)k >= sizeof item || resp_add(item, (size_t)k))
+                if (k < 0 || (size_t)k >= sizeof(item) || resp_add(item, (size_t)k))
                     return -1;
                 items++;
                 /* delete actions have no source line; the benchmark never sends them */
@@ -368,10 +309,10 @@ static int reply(int fd, int status, const char *reason, const char *ctype,
                  const char *body, size_t n)
 {
     char h[256];
-    int k = snprintf(h, sizeof h,
+    int k = snprintf(h, sizeof(h),
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",
                      status, reason, ctype, n);
-    if (k < 0 || (size_t)k >= sizeof h)
+    if (k < 0 || (size_t)k >= sizeof(h))
         return -1;
     if (n == 0 || (size_t)k + n > 16384)
         return write_all(fd, h, (size_t)k) || (n && write_all(fd, body, n)) ? -1 : 0;
@@ -391,11 +332,11 @@ static int reply_stats(int fd)
 {
     uint32_t p50 = 0, p99 = 0, pmax = 0;
     if (lat_n) {
-        uint32_t *c = malloc(lat_n * sizeof *c);
+        uint32_t *c = malloc(lat_n * sizeof(*c));
         if (!c)
             return -1;
-        memcpy(c, lat_us, lat_n * sizeof *c);
-        qsort(c, lat_n, sizeof *c, cmp_u32);
+        memcpy(c, lat_us, lat_n * sizeof(*c));
+        qsort(c, lat_n, sizeof(*c), cmp_u32);
         p50 = c[(lat_n - 1) / 2];
         p99 = c[(size_t)((double)(lat_n - 1) * 0.99)];
         pmax = c[lat_n - 1];
@@ -406,7 +347,7 @@ static int reply_stats(int fd)
     double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
                  (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
     char b[1024];
-    int k = snprintf(b, sizeof b,
+    int k = snprintf(b, sizeof(b),
         "{\"loki_requests\":%" PRIu64 ",\"loki_entries\":%" PRIu64 ",\"loki_bytes\":%" PRIu64
         ",\"loki_bad\":%" PRIu64 ",\"es_requests\":%" PRIu64 ",\"es_docs\":%" PRIu64
         ",\"es_bytes\":%" PRIu64 ",\"es_bad\":%" PRIu64 ",\"other_requests\":%" PRIu64
@@ -416,7 +357,7 @@ static int reply_stats(int fd)
         st.loki_requests, st.loki_entries, st.loki_bytes, st.loki_bad, st.es_requests,
         st.es_docs, st.es_bytes, st.es_bad, st.other_requests, st.first_ns, st.last_ns,
         lat_n, lat_dropped, p50, p99, pmax, cpu, ru.ru_maxrss);
-    if (k < 0 || (size_t)k >= sizeof b)
+    if (k < 0 || (size_t)k >= sizeof(b))
         return -1;
     return reply(fd, 200, "OK", "application/json", b, (size_t)k);
 }
@@ -487,11 +428,11 @@ static long handle_one(struct conn *c)
     const char *line_end = memmem(c->buf, hlen, "\r\n", 2);
     char ctype[128], cenc[64], clen[32], te[32], expect[32];
     const char *h0 = line_end + 2, *h1 = hend + 2;
-    const char *ct = header(h0, h1, "Content-Type", ctype, sizeof ctype);
-    const char *ce = header(h0, h1, "Content-Encoding", cenc, sizeof cenc);
-    const char *cl = header(h0, h1, "Content-Length", clen, sizeof clen);
-    const char *tenc = header(h0, h1, "Transfer-Encoding", te, sizeof te);
-    const char *ex = header(h0, h1, "Expect", expect, sizeof expect);
+    const char *ct = header(h0, h1, "Content-Type", ctype, sizeof(ctype));
+    const char *ce = header(h0, h1, "Content-Encoding", cenc, sizeof(cenc));
+    const char *cl = header(h0, h1, "Content-Length", clen, sizeof(clen));
+    const char *tenc = header(h0, h1, "Transfer-Encoding", te, sizeof(te));
+    const char *ex = header(h0, h1, "Expect", expect, sizeof(expect));
     size_t blen = 0, total;
     char *body = c->buf + hlen;
     if (tenc && strcasestr(tenc, "chunked")) {
@@ -566,7 +507,7 @@ static long handle_one(struct conn *c)
     } else if (plen == 12 && memcmp(path, "/_sink/stats", 12) == 0) {
         rc = reply_stats(c->fd);
     } else if (plen == 12 && memcmp(path, "/_sink/reset", 12) == 0) {
-        memset(&st, 0, sizeof st);
+        memset(&st, 0, sizeof(st));
         lat_n = 0;
         lat_dropped = 0;
         rc = reply(c->fd, 200, "OK", "text/plain", "reset\n", 6);
@@ -574,7 +515,7 @@ static long handle_one(struct conn *c)
         static const char banner[] = "{\"name\":\"bench-sink\",\"cluster_name\":\"bench\","
             "\"version\":{\"number\":\"8.11.0\"},\"tagline\":\"You Know, for Search\"}";
         st.other_requests++;
-        rc = reply(c->fd, 200, "OK", "application/json", banner, sizeof banner - 1);
+        rc = reply(c->fd, 200, "OK", "application/json", banner, sizeof(banner) - 1);
     } else {
         st.other_requests++;
         rc = reply(c->fd, 200, "OK", "text/plain", "ready\n", 6);
@@ -640,22 +581,22 @@ int main(int argc, char **argv)
         }
     }
     signal(SIGPIPE, SIG_IGN);
-    lat_us = malloc(MAX_LAT * sizeof *lat_us);
+    lat_us = malloc(MAX_LAT * sizeof(*lat_us));
     int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     int one = 1;
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t alen = sizeof a;
-    if (!lat_us || ls < 0 || setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
-        bind(ls, (struct sockaddr *)&a, sizeof a) || listen(ls, 128) ||
+    socklen_t alen = sizeof(a);
+    if (!lat_us || ls < 0 || setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+        bind(ls, (struct sockaddr *)&a, sizeof(a)) || listen(ls, 128) ||
         getsockname(ls, (struct sockaddr *)&a, &alen)) {
         perror("sink: listen");
         return 1;
     }
     if (port_file) {
         char tmp[4096];
-        int k = snprintf(tmp, sizeof tmp, "%s.tmp", port_file);
-        FILE *f = (k > 0 && (size_t)k < sizeof tmp) ? fopen(tmp, "w") : NULL;
+        int k = snprintf(tmp, sizeof(tmp), "%s.tmp", port_file);
+        FILE *f = (k > 0 && (size_t)k < sizeof(tmp)) ? fopen(tmp, "w") : NULL;
         if (!f || fprintf(f, "%d\n", ntohs(a.sin_port)) < 0 || fclose(f) || rename(tmp, port_file)) {
             perror("sink: port file");
             return 1;
@@ -685,14 +626,14 @@ int main(int argc, char **argv)
             if (!c) {
                 int fd;
                 while ((fd = accept4(ls, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
-                    struct conn *nc = calloc(1, sizeof *nc);
+                    struct conn *nc = calloc(1, sizeof(*nc));
                     struct epoll_event cev = { .events = EPOLLIN };
                     if (!nc || nconns >= MAX_CONNS) {
                         free(nc);
                         close(fd);
                         continue;
                     }
-                    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
                     nc->fd = fd;
                     cev.data.ptr = nc;
                     if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &cev)) {

@@ -1,4 +1,4 @@
-/* snappyc.c: the snappy floor for the logship benchmark: raw-block-compress a file in 1 MiB batches, like Loki pushes. */
+/* snappyc.c: the snappy floor for the logship benchmark: raw-block-compress a file in 1 MiB batches, as Loki pushes. */
 /*
  * Usage: snappyc FILE   prints "<in bytes> <out bytes>" on stdout.
  * The benchmark measures this process's CPU time as the cost of snappy alone.
@@ -22,25 +22,25 @@ int main(int argc, char **argv)
     int rc = 1;
     if (!f || !in || !out) {
         perror("snappyc");
-        goto done;
+        goto out;
     }
     size_t n;
     while ((n = fread(in, 1, CHUNK, f)) > 0) {
         size_t olen = outcap;
         if (snappy_compress(in, n, out, &olen) != SNAPPY_OK) {
             fprintf(stderr, "snappyc: compress failed\n");
-            goto done;
+            goto out;
         }
         tin += n;
         tout += olen;
     }
     if (ferror(f)) {
         perror("snappyc: read");
-        goto done;
+        goto out;
     }
     printf("%llu %llu\n", tin, tout);
     rc = 0;
-done:
+out:
     if (f)
         fclose(f);
     free(in);

@@ -27,12 +27,15 @@ build-fuzz/libcommon.a: $(FUZZ_COMMON_OBJS)
 	rm -f $@ && ar rcs $@ $^
 build-fuzz/liblogship.a: $(FUZZ_LOGSHIP_OBJS)
 	rm -f $@ && ar rcs $@ $^
+# the shared test modules a target may use (tests/lib/*.c: the Loki protobuf decoder)
+build-fuzz/libtesthelp.a: $(patsubst %.c,build-fuzz/obj/%.o,$(wildcard tests/lib/*.c))
+	rm -f $@ && ar rcs $@ $^
 
 build-fuzz/fuzz_common_%: build-fuzz/obj/tests/fuzz/fuzz_common_%.o build-fuzz/libcommon.a
 	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ -ljson-c -lm -lpthread
 
-build-fuzz/fuzz_logship_%: build-fuzz/obj/tests/fuzz/fuzz_logship_%.o build-fuzz/liblogship.a \
-		build-fuzz/libcommon.a build-fuzz/civetweb.o
+build-fuzz/fuzz_logship_%: build-fuzz/obj/tests/fuzz/fuzz_logship_%.o build-fuzz/libtesthelp.a \
+		build-fuzz/liblogship.a build-fuzz/libcommon.a build-fuzz/civetweb.o
 	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LOGSHIP_LIBS)
 
 FUZZ_HELLOD_OBJS := build-fuzz/obj/service/route.o build-fuzz/obj/service/reqid.o \

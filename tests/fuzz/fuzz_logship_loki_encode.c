@@ -15,10 +15,10 @@
 #include <string.h>
 
 #include <json-c/json.h>
-#include <snappy-c.h>
 #include <zlib.h>
 
 #include "logship/out/loki_encode.h"
+#include "tests/lib/lokipb.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -34,96 +34,44 @@ static int count_pair(void *ctx, const char *name, size_t nlen, const char *valu
 
 #define MAXREC 256
 
-static int varint(const unsigned char *b, size_t n, size_t *i, uint64_t *v)
+/* Entries of a protobuf push, walked by the shared decoder (tests/lib/lokipb.c, strict: only the fields logship
+ * writes), with time order checked per stream. */
+struct pbcount {
+    size_t entries;
+    int64_t last;
+};
+
+static int pb_stream(void *ud)
 {
-    uint64_t r = 0;
-    for (int sh = 0; sh < 70; sh += 7) {
-        if (*i >= n)
-            return -1;
-        unsigned char c = b[(*i)++];
-        r |= (uint64_t)(c & 0x7f) << sh;
-        if (!(c & 0x80)) {
-            *v = r;
-            return 0;
-        }
-    }
-    return -1;
+    ((struct pbcount *)ud)->last = INT64_MIN;
+    return 0;
 }
 
-/* Walk a LEN field with tag 'want'; returns its payload bounds. */
-static int lenfield(const unsigned char *b, size_t n, size_t *i, unsigned *field, size_t *start, size_t *len)
+static int pb_entry(void *ud, int64_t sec, int64_t nanos, const char *line, size_t len)
 {
-    uint64_t key, l;
-    if (varint(b, n, i, &key) != 0)
-        return -1;
-    *field = (unsigned)(key >> 3);
-    if ((key & 7) == 0) {
-        *len = 0;
-        return varint(b, n, i, &l) == 0 ? 1 : -1; /* a VARINT: caller skips */
-    }
-    if ((key & 7) != 2 || varint(b, n, i, &l) != 0 || l > n - *i)
-        return -1;
-    *start = *i;
-    *len = (size_t)l;
-    *i += (size_t)l;
+    struct pbcount *c = ud;
+    (void)line;
+    (void)len;
+    c->entries++;
+    int64_t ts = sec * 1000000000 + nanos;
+    if (ts < c->last)
+        abort(); /* time order within a stream */
+    c->last = ts;
     return 0;
 }
 
 static size_t count_pb(const char *body, size_t blen)
 {
-    size_t rawlen, entries = 0;
-    if (snappy_uncompressed_length(body, blen, &rawlen) != SNAPPY_OK)
+    unsigned char *raw;
+    size_t rawlen;
+    if (lokipb_unsnappy(body, blen, &raw, &rawlen) != 0)
         abort();
-    unsigned char *raw = malloc(rawlen ? rawlen : 1);
-    if (!raw)
+    struct pbcount c = { 0, INT64_MIN };
+    const struct lokipb_visit v = { .ud = &c, .stream = pb_stream, .entry = pb_entry };
+    if (lokipb_walk(raw, rawlen, LOKIPB_STRICT, &v) != 0)
         abort();
-    if (snappy_uncompress(body, blen, (char *)raw, &rawlen) != SNAPPY_OK)
-        abort();
-    size_t i = 0;
-    while (i < rawlen) {
-        unsigned f;
-        size_t s, l;
-        if (lenfield(raw, rawlen, &i, &f, &s, &l) != 0 || f != 1)
-            abort();
-        size_t j = s;
-        int64_t last = INT64_MIN;
-        while (j < s + l) {
-            unsigned f2;
-            size_t s2, l2;
-            if (lenfield(raw, s + l, &j, &f2, &s2, &l2) != 0)
-                abort();
-            if (f2 != 2)
-                continue;
-            entries++;
-            size_t k = s2;
-            int64_t sec = 0, nanos = 0;
-            while (k < s2 + l2) {
-                unsigned f3;
-                size_t s3, l3;
-                if (lenfield(raw, s2 + l2, &k, &f3, &s3, &l3) != 0)
-                    abort();
-                if (f3 == 1) {
-                    size_t m = s3;
-                    while (m < s3 + l3) {
-                        uint64_t key, v;
-                        if (varint(raw, s3 + l3, &m, &key) != 0 || (key & 7) != 0 ||
-                            varint(raw, s3 + l3, &m, &v) != 0)
-                            abort();
-                        if ((key >> 3) == 1)
-                            sec = (int64_t)v;
-                        else
-                            nanos = (int64_t)v;
-                    }
-                }
-            }
-            int64_t ts = sec * 1000000000 + nanos;
-            if (ts < last)
-                abort(); /* time order within a stream */
-            last = ts;
-        }
-    }
     free(raw);
-    return entries;
+    return c.entries;
 }
 
 static size_t count_json(const char *body, size_t blen, int gz, size_t raw)

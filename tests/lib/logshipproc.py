@@ -1,6 +1,7 @@
 """The one harness every integration area uses to run the real logship binary: a free-port
 helper, a Prometheus text parser, and a process wrapper (start with stderr to a file, wait for
-/healthz or /metrics, read metrics and RSS, SIGTERM / kill -9, tail the log). Area defaults
+/healthz or /metrics, read metrics and RSS, SIGTERM / kill -9, tail the log). Tests get processes
+from the one factory, the logship_factory fixture (tests/integration/conftest.py); area defaults
 (flags, outputs, readiness) stay in the areas and are passed in; this module has a name no
 area uses, so that running the whole suite cannot import the wrong one."""
 import os
@@ -12,8 +13,29 @@ import time
 
 import requests
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 METRIC_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)$')
 LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def logship_binary():
+    """The path of the logship binary under test: $LOGSHIP_BIN, else build/logship of this checkout."""
+    return os.environ.get("LOGSHIP_BIN", os.path.join(REPO, "build", "logship"))
+
+
+def wait_for(pred, timeout, what, ls=None, interval=0.05):
+    """Poll pred() until it returns something truthy and return that; after timeout seconds fail
+    with what (and the tail of ls's log when a LogshipProcess is given)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %s s waiting for %s%s" %
+                                 (timeout, what, ("\n" + ls.stderr_tail()) if ls else ""))
+        time.sleep(interval)
 
 
 def free_port():

@@ -1,4 +1,8 @@
-/* loki_harness: runs tests/receivers/loki.py as a child process for the Loki output's and HTTP client's cmocka tests.
+/* loki_harness: runs tests/receivers/loki.py as a child process for the Loki output's cmocka test.
+ *
+ * The one unit test that still forks the Python receiver, on purpose: it checks the Loki output against the
+ * receiver's whole model of Loki (validation, per-stream limits, replays, the query API), which a C copy would
+ * duplicate. Tests that need only scripted HTTP answers use tests/unit/fake_http.c in process.
  *
  * Header-only (static functions) because each unit test is one file. The
  * receiver listens on a free port it picks itself and prints it; the admin API

@@ -10,24 +10,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <pthread.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <zlib.h>
 #include <cmocka.h>
 
+#include "fake_server.h"
 #include "logship/out/es_bulk.h"
 #include "logship/core/output.h"
 
 #include "logship/out/out_elasticsearch.h"
 
-/* ---- a one-request-per-connection HTTP server ---- */
+/* ---- the scripted _bulk server: one request per connection (tests/unit/fake_server.c) ---- */
 
 struct srv {
-    int lfd, port;
-    pthread_t th;
-    int stop;
+    struct fake_server fs;
+    int port;
     int requests;
     size_t max_body;        /* 413 above this many (compressed) bytes; 0: no limit */
     int whole_status;       /* answer every request with this status (0: per-item) */
@@ -43,143 +39,88 @@ struct srv {
     char last_body[1 << 16];
 };
 
-static int read_req(int fd, char **body, size_t *blen, int *gz, char *line, size_t linecap)
+static void reply(struct fake_conn *c, int status, const char *body, size_t n)
 {
-    static char hdr[8192];
-    size_t h = 0;
-    char *end = NULL;
-    while (!end) {
-        ssize_t r = read(fd, hdr + h, sizeof hdr - 1 - h);
-        if (r <= 0) return -1;
-        h += (size_t)r;
-        hdr[h] = '\0';
-        end = strstr(hdr, "\r\n\r\n");
-    }
-    size_t ll = strcspn(hdr, "\r");
-    if (ll >= linecap) ll = linecap - 1;
-    memcpy(line, hdr, ll);
-    line[ll] = '\0';
-    char *cl = strcasestr(hdr, "Content-Length:");
-    size_t n = cl ? strtoul(cl + 15, NULL, 10) : 0;
-    *gz = strcasestr(hdr, "Content-Encoding: gzip") != NULL;
-    assert_non_null(strcasestr(hdr, "Content-Type: application/x-ndjson"));
-    assert_non_null(strstr(hdr, "filter_path="));
-    size_t have = h - (size_t)(end + 4 - hdr);
-    *body = malloc(n + 1);
-    memcpy(*body, end + 4, have);
-    while (have < n) {
-        ssize_t r = read(fd, *body + have, n - have);
-        if (r <= 0) { free(*body); return -1; }
-        have += (size_t)r;
-    }
-    *blen = n;
-    return 0;
+    fake_http_reply(c, status, "Content-Type: application/json\r\n", body, n, 1);
 }
 
-static void reply(int fd, int status, const char *body, size_t n)
+static void serve_bulk(struct fake_conn *c, void *ud)
 {
-    char h[256];
-    int hl = snprintf(h, sizeof h, "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-                      "Connection: close\r\n\r\n", status, n);
-    if (write(fd, h, (size_t)hl) != hl) return;
-    if (n && write(fd, body, n) != (ssize_t)n) return;
-}
-
-static void *srv_main(void *arg)
-{
-    struct srv *s = arg;
-    for (;;) {
-        int fd = accept(s->lfd, NULL, NULL);
-        if (fd < 0 || s->stop) { if (fd >= 0) close(fd); return NULL; }
-        char *body = NULL;
-        size_t blen = 0;
-        int gz = 0;
-        if (read_req(fd, &body, &blen, &gz, s->last_line, sizeof s->last_line) != 0) { close(fd); continue; }
-        s->requests++;
-        if (s->max_body && blen > s->max_body) { reply(fd, 413, "", 0); free(body); close(fd); continue; }
-        if (s->whole_status) { reply(fd, s->whole_status, "{\"error\":\"x\"}", 13); free(body); close(fd); continue; }
-        /* plain text of the body */
-        char *text = body;
-        size_t tlen = blen;
-        static char unz[4 << 20];
-        if (gz) {
-            s->gzip_seen = 1;
-            z_stream zs;
-            memset(&zs, 0, sizeof zs);
-            assert_int_equal(inflateInit2(&zs, 15 + 16), Z_OK);
-            zs.next_in = (Bytef *)body;
-            zs.avail_in = (uInt)blen;
-            zs.next_out = (Bytef *)unz;
-            zs.avail_out = sizeof unz - 1;
-            assert_int_equal(inflate(&zs, Z_FINISH), Z_STREAM_END);
-            tlen = zs.total_out;
-            inflateEnd(&zs);
-            text = unz;
-        }
-        text[tlen] = '\0';
-        size_t keep = tlen < sizeof s->last_body - 1 ? tlen : sizeof s->last_body - 1;
-        memcpy(s->last_body, text, keep);
-        s->last_body[keep] = '\0';
-        /* one item per action line; the document's "n" picks the status */
-        static char resp[8 << 20], reason[2048];
-        size_t rl = s->reason_len && s->reason_len < sizeof reason ? s->reason_len : 3;
-        memset(reason, 'r', rl);
-        reason[rl] = '\0';
-        if (!s->reason_len) memcpy(reason, "bad", 4);
-        size_t o = (size_t)snprintf(resp, sizeof resp, "{\"took\":1,\"errors\":true,\"items\":[");
-        int k = 0;
-        for (char *p = text; (p = strstr(p, "{\"create\":")) != NULL; p++, k++) {
-            char *doc = strchr(p, '\n') + 1;
-            char *nf = strstr(doc, "\"n\":");
-            int n = nf ? (int)strtol(nf + 4, NULL, 10) : 0;
-            int st = s->all_status ? s->all_status : s->item_status ? s->item_status[n] : 201;
-            const char *type = st == 409 ? "version_conflict_engine_exception" : "mapper_parsing_exception";
-            if (st >= 300)
-                o += (size_t)snprintf(resp + o, sizeof resp - o,
-                                      "%s{\"create\":{\"status\":%d,\"error\":{\"type\":\"%s\",\"reason\":\"%s\"}}}",
-                                      k ? "," : "", st, type, reason);
-            else
-                o += (size_t)snprintf(resp + o, sizeof resp - o, "%s{\"create\":{\"status\":%d}}", k ? "," : "", st);
-            assert_true(o < sizeof resp - 64);
-            s->items_seen++;
-        }
-        o += (size_t)snprintf(resp + o, sizeof resp - o, "]}");
-        if ((size_t)k > s->max_items) s->max_items = (size_t)k;
-        s->last_resp_len = o;
-        reply(fd, 200, resp, s->cut_at && (size_t)s->cut_at < o ? (size_t)s->cut_at : o);
-        free(body);
-        close(fd);
+    struct srv *s = ud;
+    struct fake_http_req q;
+    if (fake_http_read(c, &q) != 0)
+        return;
+    snprintf(s->last_line, sizeof s->last_line, "%s", q.line);
+    int gz = strcasestr(q.head, "Content-Encoding: gzip") != NULL;
+    assert_non_null(strcasestr(q.head, "Content-Type: application/x-ndjson"));
+    assert_non_null(strstr(q.head, "filter_path="));
+    char *body = q.body;
+    size_t blen = q.body_len;
+    s->requests++;
+    if (s->max_body && blen > s->max_body) { reply(c, 413, "", 0); fake_http_req_free(&q); return; }
+    if (s->whole_status) { reply(c, s->whole_status, "{\"error\":\"x\"}", 13); fake_http_req_free(&q); return; }
+    /* plain text of the body */
+    char *text = body;
+    size_t tlen = blen;
+    static char unz[4 << 20];
+    if (gz) {
+        s->gzip_seen = 1;
+        z_stream zs;
+        memset(&zs, 0, sizeof zs);
+        assert_int_equal(inflateInit2(&zs, 15 + 16), Z_OK);
+        zs.next_in = (Bytef *)body;
+        zs.avail_in = (uInt)blen;
+        zs.next_out = (Bytef *)unz;
+        zs.avail_out = sizeof unz - 1;
+        assert_int_equal(inflate(&zs, Z_FINISH), Z_STREAM_END);
+        tlen = zs.total_out;
+        inflateEnd(&zs);
+        text = unz;
     }
+    text[tlen] = '\0';
+    size_t keep = tlen < sizeof s->last_body - 1 ? tlen : sizeof s->last_body - 1;
+    memcpy(s->last_body, text, keep);
+    s->last_body[keep] = '\0';
+    /* one item per action line; the document's "n" picks the status */
+    static char resp[8 << 20], reason[2048];
+    size_t rl = s->reason_len && s->reason_len < sizeof reason ? s->reason_len : 3;
+    memset(reason, 'r', rl);
+    reason[rl] = '\0';
+    if (!s->reason_len) memcpy(reason, "bad", 4);
+    size_t o = (size_t)snprintf(resp, sizeof resp, "{\"took\":1,\"errors\":true,\"items\":[");
+    int k = 0;
+    for (char *p = text; (p = strstr(p, "{\"create\":")) != NULL; p++, k++) {
+        char *doc = strchr(p, '\n') + 1;
+        char *nf = strstr(doc, "\"n\":");
+        int n = nf ? (int)strtol(nf + 4, NULL, 10) : 0;
+        int st = s->all_status ? s->all_status : s->item_status ? s->item_status[n] : 201;
+        const char *type = st == 409 ? "version_conflict_engine_exception" : "mapper_parsing_exception";
+        if (st >= 300)
+            o += (size_t)snprintf(resp + o, sizeof resp - o,
+                                  "%s{\"create\":{\"status\":%d,\"error\":{\"type\":\"%s\",\"reason\":\"%s\"}}}",
+                                  k ? "," : "", st, type, reason);
+        else
+            o += (size_t)snprintf(resp + o, sizeof resp - o, "%s{\"create\":{\"status\":%d}}", k ? "," : "", st);
+        assert_true(o < sizeof resp - 64);
+        s->items_seen++;
+    }
+    o += (size_t)snprintf(resp + o, sizeof resp - o, "]}");
+    if ((size_t)k > s->max_items) s->max_items = (size_t)k;
+    s->last_resp_len = o;
+    reply(c, 200, resp, s->cut_at && (size_t)s->cut_at < o ? (size_t)s->cut_at : o);
+    fake_http_req_free(&q);
 }
 
 static void srv_start(struct srv *s)
 {
-    struct sockaddr_in a;
-    socklen_t al = sizeof a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    s->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_int_equal(bind(s->lfd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(s->lfd, 16), 0);
-    assert_int_equal(getsockname(s->lfd, (struct sockaddr *)&a, &al), 0);
-    s->port = ntohs(a.sin_port);
-    assert_int_equal(pthread_create(&s->th, NULL, srv_main, s), 0);
+    s->fs = (struct fake_server){ .conn = serve_bulk, .ud = s };
+    assert_int_equal(fake_server_start(&s->fs), 0);
+    s->port = s->fs.port;
 }
 
 static void srv_stop(struct srv *s)
 {
-    s->stop = 1;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons((uint16_t)s->port);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) { /* the thread still ends on close */ }
-    close(fd);
-    pthread_join(s->th, NULL);
-    close(s->lfd);
+    fake_server_stop(&s->fs);
 }
 
 /* ---- records ---- */

@@ -1,4 +1,4 @@
-/* test_logship_http: the shared libcurl client against the Loki receiver: keep-alive, auth headers, token re-read, Retry-After, body cap and its setter, timeouts, TLS and mTLS. */
+/* test_logship_http: the shared libcurl client against an in-process scripted endpoint (tests/unit/fake_http.c, answering as the Loki receiver does): keep-alive, auth headers, token re-read, Retry-After, body cap and its setter, timeouts, TLS and mTLS. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,19 +6,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "logship/out/http.h"
-#include "loki_harness.h"
+#include "fake_http.h"
 
-static struct rx RX;
+static struct fake_http RX;
 static char TMPDIR_[256];
 
 static const char BODY[] = "{\"streams\":[]}";
@@ -30,13 +27,13 @@ static int setup(void **st)
     snprintf(TMPDIR_, sizeof(TMPDIR_), "/tmp/test_logship_http.XXXXXX");
     if (!mkdtemp(TMPDIR_))
         return -1;
-    return rx_start(&RX, NULL);
+    return fake_http_start(&RX, NULL, NULL, NULL);
 }
 
 static int teardown(void **st)
 {
     (void)st;
-    rx_stop(&RX);
+    fake_http_stop(&RX);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", TMPDIR_);
     return system(cmd) == 0 ? 0 : -1;
@@ -45,10 +42,11 @@ static int teardown(void **st)
 static int reset(void **st)
 {
     (void)st;
-    return rx_do(&RX, "reset", NULL);
+    fake_http_reset(&RX);
+    return 0;
 }
 
-static void push_url(char *out, size_t n, const struct rx *r)
+static void push_url(char *out, size_t n, const struct fake_http *r)
 {
     snprintf(out, n, "%s/loki/api/v1/push", r->url);
 }
@@ -79,13 +77,13 @@ static void test_post_and_keepalive(void **st)
     }
     /* one connection for all three */
     char p0[32], p2[32], tenant[64];
-    assert_int_equal(rx_request_field(&RX, 0, NULL, "client_port", p0, sizeof(p0)), 0);
-    assert_int_equal(rx_request_field(&RX, 2, NULL, "client_port", p2, sizeof(p2)), 0);
+    assert_int_equal(fake_http_request_field(&RX, 0, NULL, "client_port", p0, sizeof(p0)), 0);
+    assert_int_equal(fake_http_request_field(&RX, 2, NULL, "client_port", p2, sizeof(p2)), 0);
     assert_string_equal(p0, p2);
-    assert_int_equal(rx_request_field(&RX, 0, "X-Scope-OrgID", NULL, tenant, sizeof(tenant)), 0);
+    assert_int_equal(fake_http_request_field(&RX, 0, "X-Scope-OrgID", NULL, tenant, sizeof(tenant)), 0);
     assert_string_equal(tenant, "team-a");
     char expect[64];
-    assert_int_not_equal(rx_request_field(&RX, 0, "Expect", NULL, expect, sizeof(expect)), 0);
+    assert_int_not_equal(fake_http_request_field(&RX, 0, "Expect", NULL, expect, sizeof(expect)), 0);
     ls_http_free(h);
 }
 
@@ -98,27 +96,26 @@ static void test_error_status_body_and_retry_after(void **st)
     push_url(url, sizeof(url), &RX);
     struct ls_http_response r;
 
-    assert_int_equal(rx_do(&RX, "fail", "{\"n\":1,\"status\":429}"), 0);
+    assert_int_equal(fake_http_fail(&RX, 1, 429, NULL, NULL, 0), 0);
     assert_int_equal(ls_http_post(h, url, JSON_HDRS, BODY, strlen(BODY), &r), 0);
     assert_int_equal(r.status, 429);
     assert_int_equal(r.retry_after_ms, -1);
     assert_non_null(strstr(r.body.p, "Ingestion rate limit exceeded"));
     ls_http_response_free(&r);
 
-    assert_int_equal(rx_do(&RX, "fail", "{\"n\":1,\"status\":503,\"retry_after\":\"7\"}"), 0);
+    assert_int_equal(fake_http_fail(&RX, 1, 503, "7", NULL, 0), 0);
     assert_int_equal(ls_http_post(h, url, JSON_HDRS, BODY, strlen(BODY), &r), 0);
     assert_int_equal(r.status, 503);
     assert_int_equal(r.retry_after_ms, 7000);
     ls_http_response_free(&r);
 
     /* HTTP-date form, 30 s ahead */
-    char js[160], date[64];
+    char date[64];
     time_t when = time(NULL) + 30;
     struct tm tm;
     gmtime_r(&when, &tm);
     strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    snprintf(js, sizeof(js), "{\"n\":1,\"status\":429,\"retry_after\":\"%s\"}", date);
-    assert_int_equal(rx_do(&RX, "fail", js), 0);
+    assert_int_equal(fake_http_fail(&RX, 1, 429, date, NULL, 0), 0);
     assert_int_equal(ls_http_post(h, url, JSON_HDRS, BODY, strlen(BODY), &r), 0);
     assert_true(r.retry_after_ms >= 25000 && r.retry_after_ms <= 31000);
     ls_http_response_free(&r);
@@ -139,12 +136,10 @@ static void test_body_capped(void **st)
     char url[256];
     push_url(url, sizeof(url), &RX);
     size_t big = 200 * 1024;
-    char *js = malloc(big + 64);
+    char *js = malloc(big);
     assert_non_null(js);
-    int off = snprintf(js, 64, "{\"n\":1,\"status\":500,\"body\":\"");
-    memset(js + off, 'b', big);
-    memcpy(js + off + big, "\"}", 3);
-    assert_int_equal(rx_do(&RX, "fail", js), 0);
+    memset(js, 'b', big);
+    assert_int_equal(fake_http_fail(&RX, 1, 500, NULL, js, big), 0);
     free(js);
     struct ls_http_response r;
     assert_int_equal(ls_http_post(h, url, JSON_HDRS, BODY, strlen(BODY), &r), 0);
@@ -168,12 +163,10 @@ static void test_body_max_setter(void **st)
     char url[256];
     push_url(url, sizeof(url), &RX);
     size_t big = 200 * 1024;
-    char *js = malloc(big + 64);
+    char *js = malloc(big);
     assert_non_null(js);
-    int off = snprintf(js, 64, "{\"n\":2,\"status\":500,\"body\":\"");
-    memset(js + off, 'b', big);
-    memcpy(js + off + big, "\"}", 3);
-    assert_int_equal(rx_do(&RX, "fail", js), 0);
+    memset(js, 'b', big);
+    assert_int_equal(fake_http_fail(&RX, 2, 500, NULL, js, big), 0);
     free(js);
 
     assert_int_equal(ls_http_set_body_max(h, 0), -1);
@@ -211,7 +204,7 @@ static void test_basic_auth_and_apikey(void **st)
     struct ls_http_response r;
     assert_int_equal(ls_http_post(h, url, JSON_HDRS, BODY, strlen(BODY), &r), 0);
     ls_http_response_free(&r);
-    assert_int_equal(rx_request_field(&RX, 0, "Authorization", NULL, v, sizeof(v)), 0);
+    assert_int_equal(fake_http_request_field(&RX, 0, "Authorization", NULL, v, sizeof(v)), 0);
     assert_string_equal(v, "Basic bG9nc2hpcDpzM2NyZXQ="); /* base64("logship:s3cret") */
     ls_http_free(h);
 
@@ -219,7 +212,7 @@ static void test_basic_auth_and_apikey(void **st)
     h = client(&k);
     assert_int_equal(ls_http_post(h, url, JSON_HDRS, BODY, strlen(BODY), &r), 0);
     ls_http_response_free(&r);
-    assert_int_equal(rx_request_field(&RX, 0, "Authorization", NULL, v, sizeof(v)), 0);
+    assert_int_equal(fake_http_request_field(&RX, 0, "Authorization", NULL, v, sizeof(v)), 0);
     assert_string_equal(v, "ApiKey aWQ6a2V5");
     ls_http_free(h);
 }
@@ -247,17 +240,17 @@ static void test_bearer_token_file_reread(void **st)
     struct ls_http_response r;
     assert_int_equal(ls_http_post(h, url, JSON_HDRS, BODY, strlen(BODY), &r), 0);
     ls_http_response_free(&r);
-    assert_int_equal(rx_request_field(&RX, 0, "Authorization", NULL, v, sizeof(v)), 0);
+    assert_int_equal(fake_http_request_field(&RX, 0, "Authorization", NULL, v, sizeof(v)), 0);
     assert_string_equal(v, "Bearer tok-one");
     write_file(path, "tok-two-longer\n"); /* rotated (new inode, as kubelet does) */
     assert_int_equal(ls_http_post(h, url, JSON_HDRS, BODY, strlen(BODY), &r), 0);
     ls_http_response_free(&r);
-    assert_int_equal(rx_request_field(&RX, 0, "Authorization", NULL, v, sizeof(v)), 0);
+    assert_int_equal(fake_http_request_field(&RX, 0, "Authorization", NULL, v, sizeof(v)), 0);
     assert_string_equal(v, "Bearer tok-two-longer");
     assert_int_equal(unlink(path), 0); /* gone: keep the last good token */
     assert_int_equal(ls_http_post(h, url, JSON_HDRS, BODY, strlen(BODY), &r), 0);
     ls_http_response_free(&r);
-    assert_int_equal(rx_request_field(&RX, 0, "Authorization", NULL, v, sizeof(v)), 0);
+    assert_int_equal(fake_http_request_field(&RX, 0, "Authorization", NULL, v, sizeof(v)), 0);
     assert_string_equal(v, "Bearer tok-two-longer");
     ls_http_free(h);
 }
@@ -268,10 +261,10 @@ static void auth_of_post(struct ls_http *h, char *v, size_t n)
     char url[256];
     struct ls_http_response r;
     push_url(url, sizeof(url), &RX);
-    assert_int_equal(rx_do(&RX, "reset", NULL), 0);
+    fake_http_reset(&RX);
     assert_int_equal(ls_http_post(h, url, JSON_HDRS, BODY, strlen(BODY), &r), 0);
     ls_http_response_free(&r);
-    assert_int_equal(rx_request_field(&RX, 0, "Authorization", NULL, v, n), 0);
+    assert_int_equal(fake_http_request_field(&RX, 0, "Authorization", NULL, v, n), 0);
 }
 
 /* --password-file / --api-key-file: used, re-read after a change (trailing
@@ -294,7 +287,7 @@ static void test_password_and_apikey_files(void **st)
     write_file(pw, "evil\r\nX-Injected: 1\n");
     auth_of_post(h, v, sizeof(v));
     assert_string_equal(v, "Basic bG9nc2hpcDpuM3cgcGFzcw==");
-    assert_int_not_equal(rx_request_field(&RX, 0, "X-Injected", NULL, v, sizeof(v)), 0);
+    assert_int_not_equal(fake_http_request_field(&RX, 0, "X-Injected", NULL, v, sizeof(v)), 0);
     ls_http_free(h);
 
     write_file(key, "aWQ6a2V5\n");
@@ -347,14 +340,14 @@ static void test_timeout(void **st)
     struct ls_http *h = client(&c);
     char url[256];
     push_url(url, sizeof(url), &RX);
-    assert_int_equal(rx_do(&RX, "delay", "{\"seconds\":2}"), 0);
+    fake_http_delay(&RX, 2000);
     struct ls_http_response r;
     assert_int_equal(ls_http_post(h, url, JSON_HDRS, BODY, strlen(BODY), &r), -1);
     assert_int_equal(r.timed_out, 1);
     assert_int_equal(r.status, 0);
     assert_true(strlen(r.error) > 0);
     ls_http_response_free(&r);
-    assert_int_equal(rx_do(&RX, "delay", "{\"seconds\":0}"), 0);
+    fake_http_delay(&RX, 0);
     assert_int_equal(ls_http_post(h, url, JSON_HDRS, BODY, strlen(BODY), &r), 0);
     assert_int_equal(r.status, 204);
     ls_http_response_free(&r);
@@ -365,15 +358,10 @@ static void test_connection_errors(void **st)
 {
     (void)st;
     /* a port nobody listens on: bind one, learn it, close it */
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(s >= 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t al = sizeof(a);
-    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(s, (struct sockaddr *)&a, &al), 0);
-    close(s);
+    int port = fake_closed_port();
+    assert_true(port > 0);
     char url[128];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/loki/api/v1/push", ntohs(a.sin_port));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/loki/api/v1/push", port);
     struct ls_output_conf c = { .name = "t", .connect_timeout_ms = 2000 };
     struct ls_http *h = client(&c);
     struct ls_http_response r;
@@ -384,7 +372,7 @@ static void test_connection_errors(void **st)
     /* the receiver closes the connection without answering */
     char good[256];
     push_url(good, sizeof(good), &RX);
-    assert_int_equal(rx_do(&RX, "drop", "{\"n\":1}"), 0);
+    fake_http_drop(&RX, 1);
     assert_int_equal(ls_http_post(h, good, JSON_HDRS, BODY, strlen(BODY), &r), -1);
     ls_http_response_free(&r);
     assert_int_equal(ls_http_post(h, good, JSON_HDRS, BODY, strlen(BODY), &r), 0);
@@ -438,9 +426,8 @@ static void test_tls_and_mtls(void **st)
     snprintf(ckey, sizeof(ckey), "%s/client.key", d);
     struct ls_http_response r;
 
-    struct rx tls;
-    const char *targs[] = { "--tls-cert", scrt, "--tls-key", skey, NULL };
-    assert_int_equal(rx_start(&tls, targs), 0);
+    struct fake_http tls;
+    assert_int_equal(fake_http_start(&tls, scrt, skey, NULL), 0);
     push_url(url, sizeof(url), &tls);
     struct ls_output_conf good = { .name = "t", .ca_file = ca };
     struct ls_http *h = client(&good);
@@ -460,11 +447,10 @@ static void test_tls_and_mtls(void **st)
     assert_int_equal(r.status, 204);
     ls_http_response_free(&r);
     ls_http_free(h);
-    rx_stop(&tls);
+    fake_http_stop(&tls);
 
-    struct rx mtls;
-    const char *margs[] = { "--tls-cert", scrt, "--tls-key", skey, "--client-ca", ca, NULL };
-    assert_int_equal(rx_start(&mtls, margs), 0);
+    struct fake_http mtls;
+    assert_int_equal(fake_http_start(&mtls, scrt, skey, ca), 0);
     push_url(url, sizeof(url), &mtls);
     h = client(&good); /* no client certificate: refused */
     assert_int_equal(ls_http_post(h, url, JSON_HDRS, BODY, strlen(BODY), &r), -1);
@@ -476,7 +462,7 @@ static void test_tls_and_mtls(void **st)
     assert_int_equal(r.status, 204);
     ls_http_response_free(&r);
     ls_http_free(h);
-    rx_stop(&mtls);
+    fake_http_stop(&mtls);
 }
 
 static void test_parse_retry_after(void **st)

@@ -8,20 +8,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <pthread.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <cmocka.h>
 
+#include "fake_beats.h"
 #include "logship/out/lumberjack.h"
 #include "logship/core/output.h"
 
 #include "logship/out/out_logstash.h"
 
+/* ---- the beats / tcp server: one connection per run (tests/unit/fake_server.c, fake_beats.c) ---- */
+
 struct srv {
-    int lfd, port;
-    pthread_t th;
+    struct fake_server fs;
+    int port;
     int mode;              /* 0 beats ACK all; 1 beats ACK 2 then close; 2 tcp: read all */
     uint32_t window;
     int events;
@@ -29,75 +28,33 @@ struct srv {
     size_t glen;
 };
 
-static int read_full(int fd, void *p, size_t n)
+static void check_event(void *ud, const struct ls_lj_frame *f)
 {
-    char *q = p;
-    while (n) {
-        ssize_t r = read(fd, q, n);
-        if (r <= 0) return -1;
-        q += r;
-        n -= (size_t)r;
-    }
-    return 0;
+    struct srv *s = ud;
+    assert_int_equal(f->type, 'J');
+    assert_int_equal(f->seq, (uint32_t)s->events + 1);
+    assert_non_null(memmem(f->payload, f->len, "\"@timestamp\":", 13));
+    s->events++;
 }
 
-static void *srv_main(void *arg)
+static void serve(struct fake_conn *c, void *ud)
 {
-    struct srv *s = arg;
-    int fd = accept(s->lfd, NULL, NULL);
-    if (fd < 0) return NULL;
+    struct srv *s = ud;
     if (s->mode == 2) {
         ssize_t r;
-        while ((r = read(fd, s->got + s->glen, sizeof s->got - 1 - s->glen)) > 0) s->glen += (size_t)r;
-        close(fd);
-        return NULL;
+        while ((r = fake_read(c, s->got + s->glen, sizeof s->got - 1 - s->glen)) > 0) s->glen += (size_t)r;
+        return;
     }
-    unsigned char h[6];
-    struct ls_lj_frame f;
-    buf_t z, ack;
-    buf_init(&z, 1 << 20);
-    buf_init(&ack, 64);
-    if (read_full(fd, h, 6) == 0 && ls_lj_frame_decode(h, 6, 0, &f) == 6 && f.type == 'W') {
-        s->window = f.count;
-        if (read_full(fd, h, 6) == 0 && h[1] == 'C') {
-            uint32_t len = ((uint32_t)h[2] << 24) | ((uint32_t)h[3] << 16) | ((uint32_t)h[4] << 8) | h[5];
-            unsigned char *zb = malloc(len);
-            if (zb && read_full(fd, zb, len) == 0 && ls_lj_inflate(zb, len, &z) == 0) {
-                size_t off = 0;
-                long used;
-                while ((used = ls_lj_frame_decode((unsigned char *)z.p + off, z.len - off, 1 << 20, &f)) > 0) {
-                    assert_int_equal(f.type, 'J');
-                    assert_int_equal(f.seq, (uint32_t)s->events + 1);
-                    assert_non_null(memmem(f.payload, f.len, "\"@timestamp\":", 13));
-                    s->events++;
-                    off += (size_t)used;
-                }
-            }
-            free(zb);
-        }
-        assert_int_equal(ls_lj_encode_ack(&ack, s->mode == 0 ? s->window : 2), 0);
-        assert_int_equal(write(fd, ack.p, ack.len), (ssize_t)ack.len);
-    }
-    buf_free(&z);
-    buf_free(&ack);
+    if (fake_beats_read_window(c, &s->window, check_event, s) == 0)
+        assert_int_equal(fake_beats_ack(c, s->mode == 0 ? s->window : 2), 0);
     usleep(20000);
-    close(fd);
-    return NULL;
 }
 
 static void srv_start(struct srv *s)
 {
-    struct sockaddr_in a;
-    socklen_t al = sizeof a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    s->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_int_equal(bind(s->lfd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(s->lfd, 4), 0);
-    assert_int_equal(getsockname(s->lfd, (struct sockaddr *)&a, &al), 0);
-    s->port = ntohs(a.sin_port);
-    assert_int_equal(pthread_create(&s->th, NULL, srv_main, s), 0);
+    s->fs = (struct fake_server){ .conn = serve, .ud = s, .max_conns = 1 };
+    assert_int_equal(fake_server_start(&s->fs), 0);
+    s->port = s->fs.port;
 }
 
 #define NREC 5
@@ -151,8 +108,7 @@ static void test_beats_acked(void **state)
     assert_int_equal(s.window, NREC);
     assert_int_equal(s.events, NREC);
     ls_output_logstash.destroy(o);
-    pthread_join(s.th, NULL);
-    close(s.lfd);
+    fake_server_stop(&s.fs);
 }
 
 static void test_beats_reconnects_after_idle_close(void **state)
@@ -165,15 +121,14 @@ static void test_beats_reconnects_after_idle_close(void **state)
     srv_start(&s);
     void *o = make_out("beats", s.port);
     assert_int_equal(flush(o, item, &res), LS_DONE);
-    pthread_join(s.th, NULL);            /* the server closed the connection after its ACK */
+    fake_server_join(&s.fs);             /* the server closed the connection after its ACK */
     s.events = 0;
-    assert_int_equal(pthread_create(&s.th, NULL, srv_main, &s), 0);
+    assert_int_equal(fake_server_rerun(&s.fs), 0);
     usleep(50000);
     assert_int_equal(flush(o, item, &res), LS_DONE);   /* a fresh connection, not a lost send */
     assert_int_equal(s.events, NREC);
     ls_output_logstash.destroy(o);
-    pthread_join(s.th, NULL);
-    close(s.lfd);
+    fake_server_stop(&s.fs);
 }
 
 static void test_beats_partial_ack_then_hangup(void **state)
@@ -190,8 +145,7 @@ static void test_beats_partial_ack_then_hangup(void **state)
     assert_int_equal(item[1], LS_DONE);
     for (int i = 2; i < NREC; i++) assert_int_equal(item[i], LS_RETRY);
     assert_string_equal(res.reason, "connection");
-    pthread_join(s.th, NULL);
-    close(s.lfd);
+    fake_server_stop(&s.fs);
     /* the server is gone: the next flush cannot connect and retries everything */
     assert_int_equal(flush(o, item, &res), LS_RETRY);
     assert_string_equal(res.reason, "connection");
@@ -209,8 +163,7 @@ static void test_tcp_json_lines(void **state)
     void *o = make_out("tcp", s.port);
     assert_int_equal(flush(o, item, &res), LS_DONE);
     ls_output_logstash.destroy(o);     /* closes the connection: the server sees EOF */
-    pthread_join(s.th, NULL);
-    close(s.lfd);
+    fake_server_stop(&s.fs);
     s.got[s.glen] = '\0';
     int nl = 0;
     for (size_t i = 0; i < s.glen; i++) nl += s.got[i] == '\n';

@@ -1,4 +1,4 @@
-/* test_logship_loki_encode: the Loki encoders, checked by decoding what they produce (protobuf by a field walk, JSON with json-c). */
+/* test_logship_loki_encode: the Loki encoders, checked by decoding what they produce (protobuf by the shared walker tests/lib/lokipb.c, JSON with json-c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,10 +9,10 @@
 
 #include <cmocka.h>
 #include <json-c/json.h>
-#include <snappy-c.h>
 #include <zlib.h>
 
 #include "logship/out/loki_encode.h"
+#include "tests/lib/lokipb.h"
 
 /* --- a decoded push: what Loki would see ------------------------------------------- */
 #define MAXS 64
@@ -43,45 +43,6 @@ static void dpush_free(struct dpush *p)
     p->n = 0;
 }
 
-static int rd_varint(const unsigned char *b, size_t n, size_t *i, uint64_t *v)
-{
-    uint64_t r = 0;
-    for (int sh = 0; sh < 70; sh += 7) {
-        if (*i >= n)
-            return -1;
-        unsigned char c = b[(*i)++];
-        r |= (uint64_t)(c & 0x7f) << sh;
-        if (!(c & 0x80)) {
-            *v = r;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-/* Next field of a message: LEN fields give data/len, VARINTs give v. */
-static int rd_field(const unsigned char *b, size_t n, size_t *i, unsigned *field, unsigned *wt, uint64_t *v,
-                    const unsigned char **data, size_t *len)
-{
-    uint64_t key;
-    if (rd_varint(b, n, i, &key) != 0)
-        return -1;
-    *field = (unsigned)(key >> 3);
-    *wt = (unsigned)(key & 7);
-    if (*wt == 0)
-        return rd_varint(b, n, i, v);
-    if (*wt == 2) {
-        uint64_t l;
-        if (rd_varint(b, n, i, &l) != 0 || l > n - *i)
-            return -1;
-        *data = b + *i;
-        *len = (size_t)l;
-        *i += (size_t)l;
-        return 0;
-    }
-    return -1;
-}
-
 static char *dupn(const void *p, size_t n)
 {
     char *s = malloc(n + 1);
@@ -91,74 +52,45 @@ static char *dupn(const void *p, size_t n)
     return s;
 }
 
+/* The shared walker (tests/lib/lokipb.c) in strict mode fills a dpush; the asserts are the test's. */
+static int pb_stream(void *ud)
+{
+    struct dpush *out = ud;
+    assert_true(out->n < MAXS);
+    struct dstream *s = &out->s[out->n++];
+    s->e = calloc(MAXE, sizeof(*s->e));
+    assert_non_null(s->e);
+    return 0;
+}
+
+static int pb_labels(void *ud, const char *labels, size_t len)
+{
+    struct dpush *out = ud;
+    out->s[out->n - 1].labels = dupn(labels, len);
+    return 0;
+}
+
+static int pb_entry(void *ud, int64_t sec, int64_t nanos, const char *line, size_t len)
+{
+    struct dpush *out = ud;
+    struct dstream *s = &out->s[out->n - 1];
+    assert_true(s->n < MAXE);
+    struct dentry *e = &s->e[s->n++];
+    assert_true(nanos >= 0 && nanos < 1000000000);
+    e->ts = sec * 1000000000 + nanos;
+    e->line = dupn(line, len);
+    e->len = len;
+    return 0;
+}
+
 static void decode_pb(const char *body, size_t blen, struct dpush *out)
 {
+    unsigned char *raw;
     size_t rawlen;
-    assert_int_equal(snappy_uncompressed_length(body, blen, &rawlen), SNAPPY_OK);
-    unsigned char *raw = malloc(rawlen + 1);
-    assert_non_null(raw);
-    assert_int_equal(snappy_uncompress(body, blen, (char *)raw, &rawlen), SNAPPY_OK);
+    assert_int_equal(lokipb_unsnappy(body, blen, &raw, &rawlen), 0);
     memset(out, 0, sizeof(*out));
-    size_t i = 0;
-    while (i < rawlen) {
-        unsigned f, wt;
-        uint64_t v;
-        const unsigned char *d;
-        size_t dl;
-        assert_int_equal(rd_field(raw, rawlen, &i, &f, &wt, &v, &d, &dl), 0);
-        assert_int_equal(f, 1);
-        assert_int_equal(wt, 2);
-        assert_true(out->n < MAXS);
-        struct dstream *s = &out->s[out->n++];
-        s->e = calloc(MAXE, sizeof(*s->e));
-        assert_non_null(s->e);
-        size_t j = 0;
-        while (j < dl) {
-            unsigned f2, wt2;
-            const unsigned char *d2;
-            size_t l2;
-            assert_int_equal(rd_field(d, dl, &j, &f2, &wt2, &v, &d2, &l2), 0);
-            assert_int_equal(wt2, 2);
-            if (f2 == 1) {
-                s->labels = dupn(d2, l2);
-                continue;
-            }
-            assert_int_equal(f2, 2);
-            assert_true(s->n < MAXE);
-            struct dentry *e = &s->e[s->n++];
-            size_t k = 0;
-            int64_t sec = 0, nanos = 0;
-            while (k < l2) {
-                unsigned f3, wt3;
-                const unsigned char *d3;
-                size_t l3;
-                assert_int_equal(rd_field(d2, l2, &k, &f3, &wt3, &v, &d3, &l3), 0);
-                if (f3 == 1) {
-                    size_t m = 0;
-                    while (m < l3) {
-                        unsigned f4, wt4;
-                        const unsigned char *d4;
-                        size_t l4;
-                        uint64_t v4;
-                        assert_int_equal(rd_field(d3, l3, &m, &f4, &wt4, &v4, &d4, &l4), 0);
-                        assert_int_equal(wt4, 0);
-                        if (f4 == 1)
-                            sec = (int64_t)v4;
-                        else if (f4 == 2)
-                            nanos = (int64_t)v4;
-                    }
-                } else {
-                    assert_int_equal(f3, 2);
-                    e->line = dupn(d3, l3);
-                    e->len = l3;
-                }
-            }
-            assert_true(nanos >= 0 && nanos < 1000000000);
-            e->ts = sec * 1000000000 + nanos;
-            if (!e->line)
-                e->line = dupn("", 0);
-        }
-    }
+    const struct lokipb_visit v = { .ud = out, .stream = pb_stream, .labels = pb_labels, .entry = pb_entry };
+    assert_int_equal(lokipb_walk(raw, rawlen, LOKIPB_STRICT, &v), 0);
     free(raw);
 }
 

@@ -8,12 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
-#include <pthread.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <cmocka.h>
 
+#include "fake_beats.h"
 #include "logship/out/lumberjack.h"
 
 static void test_frames_roundtrip(void **state)
@@ -89,95 +86,53 @@ static void test_frames_roundtrip(void **state)
     buf_free(&z);
 }
 
-/* ---- a tiny in-process beats server ---- */
+/* ---- the beats server: one connection per run (tests/unit/fake_server.c, fake_beats.c) ---- */
 
 struct srv {
-    int lfd;
+    struct fake_server fs;
     int port;
     int mode;          /* 0: ACK n; 1: ACK 2 then close; 2: keep-alive ACK 0 twice, then n; 3: never ACK */
     uint32_t window;   /* what the server saw */
     uint32_t events;
 };
 
-static int read_full(int fd, void *p, size_t n)
+static void count_event(void *ud, const struct ls_lj_frame *f)
 {
-    char *q = p;
-    while (n) {
-        ssize_t r = read(fd, q, n);
-        if (r <= 0) return -1;
-        q += r;
-        n -= (size_t)r;
-    }
-    return 0;
+    struct srv *s = ud;
+    (void)f;
+    s->events++;
 }
 
-static void send_ack(int fd, uint32_t seq)
+static void send_ack(struct fake_conn *c, uint32_t seq)
 {
-    unsigned char a[6] = { '2', 'A' };
-    a[2] = (unsigned char)(seq >> 24); a[3] = (unsigned char)(seq >> 16);
-    a[4] = (unsigned char)(seq >> 8); a[5] = (unsigned char)seq;
-    assert_int_equal(write(fd, a, 6), 6);
+    assert_int_equal(fake_beats_ack(c, seq), 0);
 }
 
-static void *srv_main(void *arg)
+static void serve(struct fake_conn *c, void *ud)
 {
-    struct srv *s = arg;
-    int fd = accept(s->lfd, NULL, NULL);
-    unsigned char h[6];
-    buf_t z;
-    struct ls_lj_frame f;
-    if (fd < 0) return NULL;
-    buf_init(&z, 1 << 20);
-    if (read_full(fd, h, 6) == 0 && ls_lj_frame_decode(h, 6, 0, &f) == 6 && f.type == 'W') {
-        s->window = f.count;
-        unsigned char ch[6];
-        if (read_full(fd, ch, 6) == 0 && ch[1] == 'C') {
-            uint32_t len = ((uint32_t)ch[2] << 24) | ((uint32_t)ch[3] << 16) | ((uint32_t)ch[4] << 8) | ch[5];
-            unsigned char *zb = malloc(len);
-            if (zb && read_full(fd, zb, len) == 0 && ls_lj_inflate(zb, len, &z) == 0) {
-                size_t off = 0;
-                long used;
-                while ((used = ls_lj_frame_decode((unsigned char *)z.p + off, z.len - off, 1 << 20, &f)) > 0) {
-                    s->events++;
-                    off += (size_t)used;
-                }
-            }
-            free(zb);
-        }
-        if (s->mode == 0) send_ack(fd, s->window);
-        if (s->mode == 1) send_ack(fd, 2);
-        if (s->mode == 2) { send_ack(fd, 0); usleep(100000); send_ack(fd, 0); usleep(100000); send_ack(fd, s->window); }
+    struct srv *s = ud;
+    if (fake_beats_read_window(c, &s->window, count_event, s) == 0) {
+        if (s->mode == 0) send_ack(c, s->window);
+        if (s->mode == 1) send_ack(c, 2);
+        if (s->mode == 2) { send_ack(c, 0); usleep(100000); send_ack(c, 0); usleep(100000); send_ack(c, s->window); }
         if (s->mode == 3) usleep(600000);
     }
-    buf_free(&z);
     usleep(50000);
-    close(fd);
-    return NULL;
 }
 
-static int srv_start(struct srv *s, pthread_t *th)
+static void srv_start(struct srv *s)
 {
-    struct sockaddr_in a;
-    socklen_t al = sizeof a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    s->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(s->lfd >= 0);
-    assert_int_equal(bind(s->lfd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(s->lfd, 4), 0);
-    assert_int_equal(getsockname(s->lfd, (struct sockaddr *)&a, &al), 0);
-    s->port = ntohs(a.sin_port);
-    return pthread_create(th, NULL, srv_main, s);
+    s->fs = (struct fake_server){ .conn = serve, .ud = s, .max_conns = 1 };
+    assert_int_equal(fake_server_start(&s->fs), 0);
+    s->port = s->fs.port;
 }
 
 static int send_five(struct srv *s, uint32_t *acked, char *err, size_t errlen, int64_t io_ms)
 {
     char port[16];
     buf_t frames, inner;
-    pthread_t th;
     int rc;
-    assert_int_equal(srv_start(s, &th), 0);
+    srv_start(s);
     snprintf(port, sizeof port, "%d", s->port);
     struct ls_netconn_conf cc = { .host = "127.0.0.1", .port = port, .connect_timeout_ms = 2000,
                                .io_timeout_ms = io_ms };
@@ -191,8 +146,7 @@ static int send_five(struct srv *s, uint32_t *acked, char *err, size_t errlen, i
     enum ls_net_result why;
     rc = ls_lj_send_window(c, frames.p, frames.len, 5, acked, &why, err, errlen);
     ls_netconn_close(c);
-    pthread_join(th, NULL);
-    close(s->lfd);
+    fake_server_stop(&s->fs);
     buf_free(&frames);
     buf_free(&inner);
     return rc;
@@ -234,17 +188,10 @@ static void test_connect_refused(void **state)
     char err[256];
     (void)state;
     /* a port nobody listens on: bind one, close it, connect */
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a;
-    socklen_t al = sizeof a;
     char port[16];
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
-    snprintf(port, sizeof port, "%d", ntohs(a.sin_port));
-    close(fd);
+    int p = fake_closed_port();
+    assert_true(p > 0);
+    snprintf(port, sizeof port, "%d", p);
     struct ls_netconn_conf cc = { .host = "127.0.0.1", .port = port, .connect_timeout_ms = 1000 };
     assert_null(ls_netconn_open(&cc, err, sizeof err));
     assert_non_null(strstr(err, "connect"));

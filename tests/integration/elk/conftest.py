@@ -1,5 +1,5 @@
-"""Fixtures for the ELK output tests: the Elasticsearch, Logstash and Lumberjack stand-ins,
-the Loki one for fan-out, and a runner for the logship binary."""
+"""Fixtures for the ELK output tests: the Elasticsearch, Logstash and Lumberjack stand-ins and the
+area's logship runner (logship_bin, loki and logship_factory come from tests/integration/conftest.py)."""
 import os
 import random
 import sys
@@ -7,7 +7,7 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from elkutil import REPO, Logship  # noqa: E402  (also puts tests/ on sys.path)
+from elkutil import PROCESS  # noqa: E402  (also puts tests/ on sys.path)
 
 from receivers.elasticsearch import ElasticsearchReceiver  # noqa: E402
 from receivers.logstash import LogstashHttpReceiver, LogstashTcpReceiver  # noqa: E402
@@ -15,29 +15,16 @@ from receivers.lumberjack import LumberjackReceiver  # noqa: E402
 
 
 @pytest.fixture
-def logship_bin():
-    path = os.environ.get("LOGSHIP_BIN", os.path.join(REPO, "build", "logship"))
-    if not os.access(path, os.X_OK):
-        pytest.fail("logship binary not built: %s (run make)" % path)
-    return path
-
-
-@pytest.fixture
-def run_logship(logship_bin, tmp_path):
-    """run_logship(args) -> a started Logship; all are stopped at teardown."""
-    started = []
+def run_logship(logship_factory, tmp_path):
+    """run_logship(args, workdir=None) -> a started Logship (start() does not wait: tests poll);
+    each gets its own work directory tmp_path/ls<N> unless given one."""
+    n = [0]
 
     def start(args, workdir=None):
-        wd = workdir or str(tmp_path / ("ls%d" % len(started)))
-        os.makedirs(wd, exist_ok=True)
-        ls = Logship(logship_bin, wd, args).start()
-        started.append(ls)
-        return ls
-    yield start
-    for ls in started:
-        if ls.alive():
-            ls.proc.kill()
-            ls.proc.wait()
+        wd = workdir or str(tmp_path / ("ls%d" % n[0]))
+        n[0] += 1
+        return logship_factory(args, workdir=wd, **PROCESS)
+    return start
 
 
 @pytest.fixture
@@ -64,15 +51,6 @@ def logstash_http():
 @pytest.fixture
 def logstash_tcp():
     r = LogstashTcpReceiver().start()
-    yield r
-    r.stop()
-
-
-@pytest.fixture
-def loki():
-    from receivers.loki import LokiReceiver
-    r = LokiReceiver()
-    r.start()
     yield r
     r.stop()
 

@@ -1,34 +1,25 @@
 """Helpers for the ELK output tests (a uniquely named module: every test area has a conftest.py):
-a runner for the logship binary (start, SIGTERM, kill -9, /metrics), line generators, polling."""
+the area's logship process options, line generators, polling."""
 import json
 import os
 import sys
 import time
 
-import pytest
 
 TESTS_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 if TESTS_DIR not in sys.path:
     sys.path.insert(0, TESTS_DIR)
 
-from lib.logshipproc import LogshipProcess  # noqa: E402
+from lib.logshipproc import wait_for  # noqa: E402
 
-REPO = os.path.dirname(TESTS_DIR)
 # How long the "backend down" fan-out test keeps one backend away (issue 4: minutes;
 # the brief allows 60-90 s so that the suite stays short).
 OUTAGE_SECONDS = float(os.environ.get("ELK_OUTAGE_SECONDS", "60"))
 
 
 def wait_until(fn, timeout=30.0, interval=0.05, what="condition"):
-    """Poll fn() until it returns a truthy value; fail the test after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            pytest.fail("timed out after %.0f s waiting for %s" % (timeout, what))
-        time.sleep(interval)
+    """Poll fn() until it returns a truthy value (tests/lib/logshipproc.py's wait_for)."""
+    return wait_for(fn, timeout, what, interval=interval)
 
 
 # Line timestamps start an hour ago (Loki refuses entries older than a week or out of order by
@@ -60,12 +51,11 @@ def write_lines(path, lines, mode="a"):
         os.fsync(f.fileno())
 
 
-def Logship(binary, workdir, args):
-    """One logship process over a spool directory that survives restarts. start() does not
-    wait (tests poll), stdout and stderr of every run go to one log (log()), and each start
-    takes a fresh metrics port."""
-    return LogshipProcess(binary, workdir, args, ready=None, stop_timeout=30, make_spool=True,
-                          merge_stdout=True, new_port_per_start=True, stderr_name="logship.log")
+# How the area's logship processes run (options of tests/lib/logshipproc.py's LogshipProcess, given to
+# the logship_factory fixture): start() does not wait (tests poll), stdout and stderr of every run go
+# to one log (log()), the spool directory exists beforehand, and each start takes a fresh metrics port.
+PROCESS = dict(ready=None, stop_timeout=30, make_spool=True, merge_stdout=True, new_port_per_start=True,
+               stderr_name="logship.log")
 
 
 # Common flags: short batches and short backoffs, so tests stay quick.

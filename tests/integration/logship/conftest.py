@@ -1,42 +1,19 @@
-"""Fixtures for the engine tests: the Loki stand-in and a factory of logship processes."""
+"""Fixtures for the engine tests: the area's logship factory over the shared one (logship_bin, loki
+and logship_factory come from tests/integration/conftest.py; defaults from logship_harness.py)."""
 import os
 import sys
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from logship_harness import REPO, Logship, LokiReceiver  # noqa: E402
+from logship_harness import FLAGS  # noqa: E402
 
 
 @pytest.fixture
-def loki():
-    r = LokiReceiver()
-    r.start()
-    yield r
-    r.stop()
-
-
-@pytest.fixture
-def logship_bin():
-    path = os.environ.get("LOGSHIP_BIN", os.path.join(REPO, "build", "logship"))
-    if not os.access(path, os.X_OK):
-        pytest.fail("logship binary not built: %s (run make)" % path)
-    return path
-
-
-@pytest.fixture
-def make_logship(logship_bin, tmp_path):
-    started = []
-
+def make_logship(logship_factory):
+    """make_logship(outputs, args=(), stdin=None, start=True, workdir=None) -> a LogshipProcess with
+    the area's FLAGS; start() waits for /healthz."""
     def make(outputs, args=(), stdin=None, start=True, workdir=None):
-        ls = Logship(logship_bin, str(workdir or tmp_path), outputs, args, stdin)
-        started.append(ls)
-        if start:
-            ls.start()
-        return ls
-
-    yield make
-    for ls in started:
-        if ls.proc is not None and ls.proc.poll() is None:
-            ls.proc.kill()
-            ls.proc.wait()
+        return logship_factory(FLAGS + list(outputs) + list(args), workdir=workdir, start=start,
+                               stdin=stdin, ready="/healthz", ready_timeout=15, stop_timeout=30)
+    return make

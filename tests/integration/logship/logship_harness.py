@@ -1,5 +1,6 @@
 """Helpers for the engine tests: the area's default logship flags, and line generators.
-The process wrapper, free_port and the metrics parser live in tests/lib/logshipproc.py.
+The process wrapper, free_port and the metrics parser live in tests/lib/logshipproc.py; the
+process factory is the logship_factory fixture (tests/integration/conftest.py).
 (Its own module name, because every test area has a conftest.py.)"""
 import datetime
 import json
@@ -11,10 +12,8 @@ TESTS_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 if TESTS_DIR not in sys.path:
     sys.path.insert(0, TESTS_DIR)
 
-from lib.logshipproc import LogshipProcess, metric_sum  # noqa: E402,F401  (metric_sum: used by tests)
-from receivers.loki import LokiReceiver  # noqa: E402,F401
+from lib.logshipproc import REPO, metric_sum  # noqa: E402,F401  (REPO, metric_sum: used by tests)
 
-REPO = os.path.dirname(TESTS_DIR)
 # Memory bounds differ under ASan (shadow memory, quarantine). `make SAN=1 integration`
 # says so in SANITIZED=1; a binary under build-san/ run by hand is recognised too.
 SAN = os.environ.get("SANITIZED") == "1" or "build-san" in os.environ.get("LOGSHIP_BIN", "")
@@ -52,10 +51,3 @@ def write_lines(path, start, n, ts0=None, step_ns=1000, pad=0, mode="a"):
             f.write(line + "\n")
             out.append((ts, line))
     return out
-
-
-def Logship(binary, workdir, outputs, args=(), stdin=None):
-    """One logship process on a work directory (its spool survives restarts); start() waits
-    for /healthz."""
-    return LogshipProcess(binary, workdir, FLAGS + list(outputs) + list(args), stdin=stdin,
-                          ready="/healthz", ready_timeout=15, stop_timeout=30)

@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from logship_harness import REPO, metric_sum, write_lines
+from lib.logshipproc import wait_for
 
 HELLOD_BIN = os.environ.get("HELLOD_BIN", os.path.join(REPO, "build", "hellod"))
 
@@ -66,16 +67,6 @@ def fill(path):
 
 def status(ls, path):
     return requests.get(ls.url(path), timeout=5).status_code
-
-
-def wait_for(pred, timeout, what, ls=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.1)
-    raise AssertionError("%s: not within %s s%s" % (what, timeout,
-                                                     ("\n" + ls.stderr_tail()) if ls else ""))
 
 
 def assert_all_lines(loki, n):

@@ -1,34 +1,10 @@
-"""Fixtures for the Loki output tests: the Loki stand-in and the logship binary."""
+"""Fixtures for the Loki output tests: a throwaway PKI and the area's logship runner (logship_bin,
+loki and logship_factory come from tests/integration/conftest.py)."""
 import os
 import subprocess
 import sys
 
 import pytest
-
-TESTS_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-if TESTS_DIR not in sys.path:
-    sys.path.insert(0, TESTS_DIR)
-
-from lib.logshipproc import LogshipProcess  # noqa: E402
-from receivers.loki import LokiReceiver  # noqa: E402
-
-REPO = os.path.dirname(TESTS_DIR)
-
-
-@pytest.fixture
-def loki():
-    r = LokiReceiver()
-    r.start()
-    yield r
-    r.stop()
-
-
-@pytest.fixture
-def logship_bin():
-    path = os.environ.get("LOGSHIP_BIN", os.path.join(REPO, "build", "logship"))
-    if not os.access(path, os.X_OK):
-        pytest.fail("logship binary not built: %s (run make)" % path)
-    return path
 
 
 def _openssl(*args, cwd):
@@ -59,27 +35,21 @@ def pki(tmp_path_factory):
             ("ca.crt", "server.crt", "server.key", "client.crt", "client.key", "other.crt")}
 
 
-# --- running the logship binary against the receiver --------------------------------------
+# --- running the logship binary against the receiver (the shared factory, the area's flags) -----
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lokiflags import FLAGS  # noqa: E402
 
 
 @pytest.fixture
-def run_logship(logship_bin, tmp_path):
+def run_logship(logship_factory, tmp_path):
     """run_logship(args) starts logship (work dir tmp_path/ls<N>) and returns it; killed at teardown."""
-    procs = []
+    n = [0]
 
     def run(args):
-        d = tmp_path / ("ls%d" % len(procs))
+        d = tmp_path / ("ls%d" % n[0])
+        n[0] += 1
         d.mkdir()
-        ls = LogshipProcess(logship_bin, str(d), FLAGS + list(args), ready="/healthz",
-                            ready_timeout=15, stop_timeout=30)
-        procs.append(ls)
-        return ls.start()
-
-    yield run
-    for ls in procs:
-        if ls.proc and ls.proc.poll() is None:
-            ls.proc.kill()
-            ls.proc.wait()
+        return logship_factory(FLAGS + list(args), workdir=d, ready="/healthz", ready_timeout=15,
+                               stop_timeout=30)
+    return run

@@ -15,44 +15,15 @@ import pytest
 import requests
 import snappy
 
+from lib.lokipb import encode_push
 from receivers.loki import LokiReceiver, NS, go_time_string, parse_label_string
 
 PUSH = "/loki/api/v1/push"
 RECEIVER = os.path.join(os.path.dirname(__file__), "..", "..", "receivers", "loki.py")
 
 
-# --- a tiny protobuf encoder (the inverse of the receiver's decoder) ---------------------
-def _varint(n):
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def _len_field(num, payload):
-    return _varint(num << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _pb_push(streams):
-    """streams: [(label string, [(ts_ns, line[, {meta}])])] → snappy-compressed PushRequest."""
-    req = b""
-    for labels, entries in streams:
-        sa = _len_field(1, labels.encode())
-        for e in entries:
-            ts, line = e[0], e[1]
-            tsm = _varint(1 << 3 | 0) + _varint(ts // NS) + _varint(2 << 3 | 0) + _varint(ts % NS)
-            ea = _len_field(1, tsm) + _len_field(2, line.encode())
-            for k, v in (e[2] if len(e) > 2 else {}).items():
-                ea += _len_field(3, _len_field(1, k.encode()) + _len_field(2, v.encode()))
-            sa += _len_field(2, ea)
-        req += _len_field(1, sa)
-    return snappy.compress(req)
+# the protobuf encoder (the inverse of the receiver's decoder) is tests/lib/lokipb.py's
+_pb_push = encode_push
 
 
 def _json_push(streams):

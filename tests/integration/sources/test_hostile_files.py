@@ -8,15 +8,6 @@ import subprocess
 import time
 
 
-def wait_for(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
-
-
 def write_json_lines(path, tag, n):
     with open(path, "a") as f:
         for i in range(n):

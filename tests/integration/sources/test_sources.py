@@ -7,7 +7,6 @@ import shutil
 import time
 from datetime import datetime, timezone
 
-from sourceslib import Logship
 
 NS = 1_000_000_000
 
@@ -30,15 +29,6 @@ def seqs_delivered(loki):
         except (ValueError, KeyError):
             pass
     return out
-
-
-def wait_for(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
 
 
 # --- rotation under load while Loki is down ----------------------------------------------
@@ -248,10 +238,9 @@ def test_new_file_under_glob_is_picked_up(run_logship, loki, tmp_path):
 
 
 # --- stdin ----------------------------------------------------------------------------------
-def test_stdin_pipe_to_eof(logship_bin, loki, tmp_path):
+def test_stdin_pipe_to_eof(run_logship, loki, tmp_path):
     r, w = os.pipe()
-    ls = Logship(logship_bin, str(tmp_path), loki.url, ["--source", "-"], stdin=r)
-    ls.start()
+    ls = run_logship(["--source", "-"], stdin=r)
     os.close(r)
     with os.fdopen(w, "w") as f:
         for i in range(2000):
