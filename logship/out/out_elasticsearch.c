@@ -100,10 +100,13 @@ struct es_out {
 static void es_destroy(void *ctx)
 {
     struct es_out *o = ctx;
-    if (!o) return;
-    if (o->http) ls_http_free(o->http);
+    if (!o)
+        return;
+    if (o->http)
+        ls_http_free(o->http);
     ls_gzip_end(&o->gz_state);
-    if (o->dl_fd >= 0) close(o->dl_fd);
+    if (o->dl_fd >= 0)
+        close(o->dl_fd);
     free(o->url);
     free(o->dead_letter);
     free(o->v);
@@ -115,59 +118,69 @@ static void es_destroy(void *ctx)
 
 static void *es_create(const struct ls_output_conf *conf, char *err, size_t errlen)
 {
-    struct es_out *o = calloc(1, sizeof *o);
+    struct es_out *o = calloc(1, sizeof(*o));
     const struct ls_es_settings *own = conf->settings ? conf->settings : &defaults;
     const char *pattern = own->index && *own->index ? own->index : ES_BULK_DEFAULT_INDEX;
     buf_t u;
 
-    if (!o) { snprintf(err, errlen, "elasticsearch: out of memory"); return NULL; }
+    if (!o) {
+        snprintf(err, errlen, "elasticsearch: out of memory");
+        return NULL;
+    }
     o->dl_fd = -1;
     buf_init(&o->body, ES_BODY_MAX);
     buf_init(&o->gz, ES_BODY_MAX);
     buf_init(&o->dl, ES_BODY_MAX);
     buf_init(&u, 4096);
-    snprintf(o->name, sizeof o->name, "%s", conf->name && *conf->name ? conf->name : "elasticsearch");
+    snprintf(o->name, sizeof(o->name), "%s", conf->name && *conf->name ? conf->name : "elasticsearch");
     if (!conf->url || (strncmp(conf->url, "http://", 7) != 0 && strncmp(conf->url, "https://", 8) != 0)) {
         char safe[512];
         snprintf(err, errlen, "elasticsearch: URL must start with http:// or https:// (got '%s')",
                  ls_redact_url(conf->url ? conf->url : "", safe, sizeof(safe)));
-        goto fail;
+        goto out;
     }
-    if (ls_es_bulk_index_check(pattern, err, errlen) != 0) goto fail;
-    snprintf(o->index, sizeof o->index, "%s", pattern);
-    o->index_dated = strchr(pattern, '%') != NULL;
+    if (ls_es_bulk_index_check(pattern, err, errlen) != 0)
+        goto out;
+    snprintf(o->index, sizeof(o->index), "%s", pattern);
+    o->index_dated = strchr(pattern, '%') ? 1 : 0;
     o->compress = conf->compress;
     /* URL: base + /<index>/_bulk (a fixed target: actions need no _index) or
      * /_bulk (a dated pattern: each action names its index), + filter_path so
      * that responses carry only statuses and errors */
     size_t ul = strlen(conf->url);
-    while (ul > 0 && conf->url[ul - 1] == '/') ul--;
+    while (ul > 0 && conf->url[ul - 1] == '/')
+        ul--;
     const char *q = memchr(conf->url, '?', ul);
     if (q) {
         snprintf(err, errlen, "elasticsearch: URL must not carry a query string");
-        goto fail;
+        goto out;
     }
-    if (ul >= 6 && memcmp(conf->url + ul - 6, "/_bulk", 6) == 0) ul -= 6;
+    if (ul >= 6 && memcmp(conf->url + ul - 6, "/_bulk", 6) == 0)
+        ul -= 6;
     if (buf_add(&u, conf->url, ul) ||
         (!o->index_dated && (buf_addc(&u, '/') || buf_adds(&u, o->index))) ||
         buf_adds(&u, "/_bulk?" ES_FILTER)) {
         snprintf(err, errlen, "elasticsearch: URL too long");
-        goto fail;
+        goto out;
     }
     o->url = buf_steal(&u, NULL);
     if (own->dead_letter && *own->dead_letter) {
         o->dead_letter = strdup(own->dead_letter);
-        if (!o->dead_letter) { snprintf(err, errlen, "elasticsearch: out of memory"); goto fail; }
+        if (!o->dead_letter) {
+            snprintf(err, errlen, "elasticsearch: out of memory");
+            goto out;
+        }
         o->dl_fd = open(own->dead_letter, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
         if (o->dl_fd < 0) {
             snprintf(err, errlen, "elasticsearch: dead letter file %s: %s", own->dead_letter, strerror(errno));
-            goto fail;
+            goto out;
         }
     }
     o->http = ls_http_new(conf, err, errlen);
-    if (!o->http) goto fail;
+    if (!o->http)
+        goto out;
     return o;
-fail:
+out:
     buf_free(&u);
     es_destroy(o);
     return NULL;

@@ -80,8 +80,10 @@ struct lsout {
 static void lso_destroy(void *ctx)
 {
     struct lsout *o = ctx;
-    if (!o) return;
-    if (o->http) ls_http_free(o->http);
+    if (!o)
+        return;
+    if (o->http)
+        ls_http_free(o->http);
     ls_gzip_end(&o->gz_state);
     ls_netconn_close(o->conn);
     free(o->url);
@@ -98,27 +100,34 @@ static void lso_destroy(void *ctx)
 static int split_hostport(const char *s, char *host, size_t hl, char *port, size_t pl)
 {
     const char *end = s + strlen(s);
-    while (end > s && end[-1] == '/') end--;
+    while (end > s && end[-1] == '/')
+        end--;
     const char *colon;
     if (*s == '[') {
         const char *rb = memchr(s, ']', (size_t)(end - s));
-        if (!rb || rb + 1 >= end || rb[1] != ':') return -1;
-        if ((size_t)(rb - s - 1) >= hl) return -1;
+        if (!rb || rb + 1 >= end || rb[1] != ':')
+            return -1;
+        if ((size_t)(rb - s - 1) >= hl)
+            return -1;
         memcpy(host, s + 1, (size_t)(rb - s - 1));
         host[rb - s - 1] = '\0';
         colon = rb + 1;
     } else {
         colon = NULL;
         for (const char *p = s; p < end; p++)
-            if (*p == ':') colon = p;
-        if (!colon || colon == s || (size_t)(colon - s) >= hl) return -1;
+            if (*p == ':')
+                colon = p;
+        if (!colon || colon == s || (size_t)(colon - s) >= hl)
+            return -1;
         memcpy(host, s, (size_t)(colon - s));
         host[colon - s] = '\0';
     }
     size_t n = (size_t)(end - colon - 1);
-    if (n == 0 || n >= pl) return -1;
+    if (n == 0 || n >= pl)
+        return -1;
     for (size_t i = 0; i < n; i++)
-        if (colon[1 + i] < '0' || colon[1 + i] > '9') return -1;
+        if (colon[1 + i] < '0' || colon[1 + i] > '9')
+            return -1;
     memcpy(port, colon + 1, n);
     port[n] = '\0';
     long v = strtol(port, NULL, 10);
@@ -132,14 +141,17 @@ static char *dup_opt(const char *s)
 
 static void *lso_create(const struct ls_output_conf *conf, char *err, size_t errlen)
 {
-    struct lsout *o = calloc(1, sizeof *o);
+    struct lsout *o = calloc(1, sizeof(*o));
     const char *url = conf->url ? conf->url : "";
     const char *rest = NULL;
     int tls = 0;
     char safe[512]; /* the URL as printed: without its credentials */
 
-    if (!o) { snprintf(err, errlen, "logstash: out of memory"); return NULL; }
-    snprintf(o->name, sizeof o->name, "%s", conf->name && *conf->name ? conf->name : "logstash");
+    if (!o) {
+        snprintf(err, errlen, "logstash: out of memory");
+        return NULL;
+    }
+    snprintf(o->name, sizeof(o->name), "%s", conf->name && *conf->name ? conf->name : "logstash");
     buf_init(&o->body, LS_BODY_MAX);
     buf_init(&o->inner, LS_BODY_MAX);
     buf_init(&o->gz, LS_BODY_MAX);
@@ -147,24 +159,42 @@ static void *lso_create(const struct ls_output_conf *conf, char *err, size_t err
     if (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0) {
         o->t = T_HTTP;
         o->url = strdup(url);
-        if (!o->url) { snprintf(err, errlen, "logstash: out of memory"); goto fail; }
+        if (!o->url) {
+            snprintf(err, errlen, "logstash: out of memory");
+            goto out;
+        }
         o->http = ls_http_new(conf, err, errlen);
-        if (!o->http) goto fail;
+        if (!o->http)
+            goto out;
         return o;
     }
-    if (strncmp(url, "beats://", 8) == 0) { o->t = T_BEATS; rest = url + 8; }
-    else if (strncmp(url, "beats+tls://", 12) == 0) { o->t = T_BEATS; rest = url + 12; tls = 1; }
-    else if (strncmp(url, "tcp://", 6) == 0) { o->t = T_TCP; rest = url + 6; }
-    else if (strncmp(url, "tls://", 6) == 0) { o->t = T_TCP; rest = url + 6; tls = 1; }
+    if (strncmp(url, "beats://", 8) == 0) {
+        o->t = T_BEATS;
+        rest = url + 8;
+    }
+    else if (strncmp(url, "beats+tls://", 12) == 0) {
+        o->t = T_BEATS;
+        rest = url + 12;
+        tls = 1;
+    }
+    else if (strncmp(url, "tcp://", 6) == 0) {
+        o->t = T_TCP;
+        rest = url + 6;
+    }
+    else if (strncmp(url, "tls://", 6) == 0) {
+        o->t = T_TCP;
+        rest = url + 6;
+        tls = 1;
+    }
     else {
         snprintf(err, errlen,
                  "logstash: URL must start with http://, https://, beats://, beats+tls://, tcp:// or "
                  "tls:// (got '%s')", ls_redact_url(url, safe, sizeof(safe)));
-        goto fail;
+        goto out;
     }
-    if (split_hostport(rest, o->host, sizeof o->host, o->port, sizeof o->port) != 0) {
+    if (split_hostport(rest, o->host, sizeof(o->host), o->port, sizeof(o->port)) != 0) {
         snprintf(err, errlen, "logstash: '%s': expected host:port", ls_redact_url(url, safe, sizeof(safe)));
-        goto fail;
+        goto out;
     }
     o->ca_file = dup_opt(conf->ca_file);
     o->cert_file = dup_opt(conf->cert_file);
@@ -172,7 +202,7 @@ static void *lso_create(const struct ls_output_conf *conf, char *err, size_t err
     if ((conf->ca_file && *conf->ca_file && !o->ca_file) || (conf->cert_file && *conf->cert_file && !o->cert_file) ||
         (conf->key_file && *conf->key_file && !o->key_file)) {
         snprintf(err, errlen, "logstash: out of memory");
-        goto fail;
+        goto out;
     }
     o->cc.host = o->host;
     o->cc.port = o->port;
@@ -185,7 +215,7 @@ static void *lso_create(const struct ls_output_conf *conf, char *err, size_t err
     o->cc.io_timeout_ms = conf->request_timeout_ms > 0 ? conf->request_timeout_ms : 30000;
     ls_lj_window_init(&o->win, LS_BEATS_WINDOW);
     return o;
-fail:
+out:
     lso_destroy(o);
     return NULL;
 }

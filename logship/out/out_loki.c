@@ -147,27 +147,27 @@ static void *loki_create(const struct ls_output_conf *conf, char *err, size_t er
     buf_init(&l->answer, LS_HTTP_BODY_MAX);
     if (!conf->url || !*conf->url) {
         snprintf(err, errlen, "loki: no URL given");
-        goto fail;
+        goto out;
     }
     if (strncmp(conf->url, "http://", 7) != 0 && strncmp(conf->url, "https://", 8) != 0) {
         char safe[512];
         snprintf(err, errlen, "loki: URL must start with http:// or https://: %s",
                  ls_redact_url(conf->url, safe, sizeof(safe)));
-        goto fail;
+        goto out;
     }
     const struct ls_loki_settings *own = conf->settings ? conf->settings : &defaults;
     if (own->encoding != LS_LOKI_PROTOBUF && own->encoding != LS_LOKI_JSON) {
         snprintf(err, errlen, "loki: unknown encoding %d (protobuf or json)", own->encoding);
-        goto fail;
+        goto out;
     }
     enc = (enum ls_loki_encoding)own->encoding;
     l->limit = conf->batch_bytes ? (size_t)conf->batch_bytes : DEFAULT_BATCH_BYTES;
     if (!(l->url = push_url(conf->url)) || !(l->enc = ls_loki_enc_new(enc, conf->compress))) {
         snprintf(err, errlen, "out of memory");
-        goto fail;
+        goto out;
     }
     if (!(l->http = ls_http_new(conf, err, errlen)))
-        goto fail;
+        goto out;
     snprintf(l->hdr_ctype, sizeof(l->hdr_ctype), "Content-Type: %s", ls_loki_content_type(l->enc));
     l->headers[h++] = l->hdr_ctype;
     if (ls_loki_content_encoding(l->enc)) {
@@ -177,13 +177,13 @@ static void *loki_create(const struct ls_output_conf *conf, char *err, size_t er
     if (own->tenant && *own->tenant) {
         if (has_ctl(own->tenant)) {
             snprintf(err, errlen, "loki: the tenant contains control characters");
-            goto fail;
+            goto out;
         }
         size_t tl = strlen(own->tenant);
         static const char pre[] = "X-Scope-OrgID: ";
         if (!(l->hdr_tenant = malloc(sizeof(pre) + tl))) {
             snprintf(err, errlen, "out of memory");
-            goto fail;
+            goto out;
         }
         memcpy(l->hdr_tenant, pre, sizeof(pre) - 1);
         memcpy(l->hdr_tenant + sizeof(pre) - 1, own->tenant, tl + 1);
@@ -193,9 +193,9 @@ static void *loki_create(const struct ls_output_conf *conf, char *err, size_t er
     l->qheaders[0] = l->hdr_tenant;
     l->qheaders[1] = NULL;
     if (!(l->query = ls_loki_query_new(conf, l->qheaders, err, errlen)))
-        goto fail;
+        goto out;
     return l;
-fail:
+out:
     loki_destroy(l);
     return NULL;
 }
