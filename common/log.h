@@ -16,14 +16,6 @@
 
 /* Levels are LOGL_*: <syslog.h> owns the LOG_* level macros. */
 enum log_level { LOGL_DEBUG = 0, LOGL_INFO, LOGL_WARN, LOGL_ERROR };
-/* DEPRECATED aliases, kept only until the call sites are renamed tree-wide (one sed, then this block goes).
- * They are macros on purpose: including <syslog.h> after this header fails loudly instead of silently
- * changing a level. */
-#define LOG_DEBUG LOGL_DEBUG
-#define LOG_INFO  LOGL_INFO
-#define LOG_WARN  LOGL_WARN
-#define LOG_ERROR LOGL_ERROR
-/* END DEPRECATED aliases */
 
 /* Longest line a logger will emit; longer field values are truncated by the
  * builder (the line stays valid JSON and gets "truncated":true). */

@@ -83,7 +83,7 @@ static void log_started(const struct ls_config *c)
     for (size_t i = 0; i < n; i++)
         bad |= (i && buf_addc(&arr, ',') != 0) || jsonw_str(&arr, names[i], strlen(names[i])) != 0;
     bad |= buf_addc(&arr, ']') != 0;
-    log_begin(&line, LOG_INFO, "started");
+    log_begin(&line, LOGL_INFO, "started");
     bad |= log_kv_strn(&line, "version", PROJECT_VERSION, strlen(PROJECT_VERSION)) != 0;
     bad |= log_kv_strn(&line, "spool", c->spool_dir, strlen(c->spool_dir)) != 0;
     /* a half-built array is left out; the line says "started" either way */
@@ -142,12 +142,12 @@ int main(int argc, char **argv)
         goto out;
     }
     if (install_signals() != 0) {
-        log_kv(LOG_ERROR, "cannot install signal handlers", "error", strerror(errno), NULL);
+        log_kv(LOGL_ERROR, "cannot install signal handlers", "error", strerror(errno), NULL);
         goto out;
     }
     reg = metrics_new();
     if (!reg) {
-        log_kv(LOG_ERROR, "out of memory", NULL);
+        log_kv(LOGL_ERROR, "out of memory", NULL);
         goto out;
     }
     {
@@ -169,7 +169,7 @@ int main(int argc, char **argv)
     sp = ls_spool_open(&so, err, sizeof(err));
     if (!sp) {
         /* Nothing could ever be shipped: say why and stop (exit 2). */
-        log_kv(LOG_ERROR, "cannot open the spool", "path", c.spool_dir, "error", err, NULL);
+        log_kv(LOGL_ERROR, "cannot open the spool", "path", c.spool_dir, "error", err, NULL);
         rc = 2;
         goto out;
     }
@@ -188,7 +188,7 @@ int main(int argc, char **argv)
     };
     p = ls_pipeline_new(&po, err, sizeof(err));
     if (!p) {
-        log_kv(LOG_ERROR, "cannot start the engine", "error", err, NULL);
+        log_kv(LOGL_ERROR, "cannot start the engine", "error", err, NULL);
         goto out;
     }
     for (size_t i = 0; i < c.n_outputs; i++) {
@@ -226,13 +226,13 @@ int main(int argc, char **argv)
         admin = ls_admin_start(c.metrics_addr, reg, pipeline_ready, pipeline_health, p, err,
                                sizeof(err));
         if (!admin) {
-            log_kv(LOG_ERROR, "cannot serve metrics", "error", err, NULL);
+            log_kv(LOGL_ERROR, "cannot serve metrics", "error", err, NULL);
             rc = 2; /* e.g. the port is taken: retrying would not help */
             goto out;
         }
         char port[16];
         snprintf(port, sizeof(port), "%d", ls_admin_port(admin));
-        log_kv(LOG_INFO, "metrics listening", "addr", c.metrics_addr, "port", port, NULL);
+        log_kv(LOGL_INFO, "metrics listening", "addr", c.metrics_addr, "port", port, NULL);
     }
     if (ls_pipeline_start(p) != 0)
         goto out;
@@ -241,10 +241,10 @@ int main(int argc, char **argv)
     if (r < 0) {
         /* A thread is stuck in a request; positions and cursors are saved,
          * so leave without waiting for it. */
-        log_kv(LOG_WARN, "exiting with an output still busy", NULL);
+        log_kv(LOGL_WARN, "exiting with an output still busy", NULL);
         _exit(0);
     }
-    log_kv(LOG_INFO, "stopped", NULL);
+    log_kv(LOGL_INFO, "stopped", NULL);
     rc = 0;
 out:
     ls_admin_stop(admin);

@@ -186,7 +186,7 @@ static void log_refusal(const struct sockaddr *sa)
     snprintf(num, sizeof(num), "%llu", (unsigned long long)(total - G.logged_refused));
     G.last_log = now;
     G.logged_refused = total;
-    log_kv(LOG_WARN, "connection refused: per-address limit reached", "remote", addr,
+    log_kv(LOGL_WARN, "connection refused: per-address limit reached", "remote", addr,
            "refused_since_last_line", num, NULL);
 }
 

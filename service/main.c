@@ -33,10 +33,10 @@ static void log_start(const struct options *o)
     buf_t b;
     int rc = 0;
 
-    if (!log_enabled(LOG_INFO))
+    if (!log_enabled(LOGL_INFO))
         return;
     buf_init(&b, LOG_LINE_MAX);
-    log_begin(&b, LOG_INFO, "starting");
+    log_begin(&b, LOGL_INFO, "starting");
     rc |= jsonw_kv_str(&b, "version", PROJECT_VERSION);
     rc |= jsonw_kv_str(&b, "civetweb", mg_version());
     rc |= jsonw_kv_str(&b, "openssl", OpenSSL_version(OPENSSL_VERSION));
@@ -60,7 +60,7 @@ static void log_start(const struct options *o)
     rc |= jsonw_kv_bool(&b, "tls_session_tickets", o->tls_session_tickets);
     rc |= jsonw_kv_int(&b, "pid", (int64_t)getpid());
     if (rc != 0)
-        log_begin(&b, LOG_INFO, "starting");
+        log_begin(&b, LOGL_INFO, "starting");
     log_emit(&b);
     buf_free(&b);
 }
@@ -97,10 +97,10 @@ static void log_listening(const struct options *o)
     buf_t b;
     int rc = 0;
 
-    if (!log_enabled(LOG_INFO))
+    if (!log_enabled(LOGL_INFO))
         return;
     buf_init(&b, 1024);
-    log_begin(&b, LOG_INFO, "listening");
+    log_begin(&b, LOGL_INFO, "listening");
     rc |= jsonw_kv_str(&b, "bind", o->bind);
     rc |= jsonw_kv_int(&b, "tls_port", server_tls_port());
     if (o->http_port != 0)
@@ -110,7 +110,7 @@ static void log_listening(const struct options *o)
     rc |= jsonw_kv_int(&b, "threads", o->threads);
     rc |= jsonw_kv_int(&b, "max_conns_per_addr", server_conn_cap());
     if (rc != 0)
-        log_begin(&b, LOG_INFO, "listening");
+        log_begin(&b, LOGL_INFO, "listening");
     log_emit(&b);
     buf_free(&b);
 }
@@ -120,16 +120,16 @@ static void log_listening(const struct options *o)
 static void on_sighup(const char *cert)
 {
     if (log_reopen() != 0)
-        log_kv(LOG_ERROR, "log file reopen failed", "error", strerror(errno), NULL);
+        log_kv(LOGL_ERROR, "log file reopen failed", "error", strerror(errno), NULL);
     else
-        log_kv(LOG_INFO, "log file reopened", NULL);
+        log_kv(LOGL_INFO, "log file reopened", NULL);
     char err[512];
     if (tlsctx_reload(err, sizeof(err)) == 0) {
         stats_cert_reload(1);
-        log_cert(LOG_INFO, "certificate reloaded", cert, -1);
+        log_cert(LOGL_INFO, "certificate reloaded", cert, -1);
     } else {
         stats_cert_reload(0);
-        log_kv(LOG_ERROR, "certificate reload failed; keeping the old one", "error", err, NULL);
+        log_kv(LOGL_ERROR, "certificate reload failed; keeping the old one", "error", err, NULL);
     }
 }
 
@@ -185,20 +185,20 @@ static int shutdown_gracefully(const struct options *o, int sig)
     pthread_t th;
     struct timespec abs;
 
-    log_ints(LOG_INFO, "shutdown started", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
+    log_ints(LOGL_INFO, "shutdown started", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
              "in_flight", server_inflight(), "timeout_ms", timeout, NULL, 0);
     closed = server_begin_drain();
     if (closed < 0)
-        log_kv(LOG_ERROR, "could not close listening sockets", "error", strerror(errno), NULL);
+        log_kv(LOGL_ERROR, "could not close listening sockets", "error", strerror(errno), NULL);
     else
-        log_ints(LOG_INFO, "listening stopped", NULL, NULL, "sockets", closed, NULL, 0, NULL, 0);
+        log_ints(LOGL_INFO, "listening stopped", NULL, NULL, "sockets", closed, NULL, 0, NULL, 0);
     while (server_inflight() > 0 && clock_mono_ms() - t0 < timeout - reserve) {
         struct timespec nap = {0, 5 * 1000 * 1000};
         nanosleep(&nap, NULL);
     }
     left = server_inflight();
     if (left > 0)
-        log_ints(LOG_WARN, "shutdown deadline near; abandoning requests", NULL, NULL,
+        log_ints(LOGL_WARN, "shutdown deadline near; abandoning requests", NULL, NULL,
                  "in_flight", left, NULL, 0, NULL, 0);
     if (pthread_create(&th, NULL, stopper, NULL) != 0) {
         server_stop();
@@ -214,12 +214,12 @@ static int shutdown_gracefully(const struct options *o, int sig)
             abs.tv_nsec -= 1000000000;
         }
         if (pthread_timedjoin_np(th, NULL, &abs) != 0) {
-            log_ints(LOG_ERROR, "shutdown deadline exceeded; exiting now", NULL, NULL,
+            log_ints(LOGL_ERROR, "shutdown deadline exceeded; exiting now", NULL, NULL,
                      "in_flight", server_inflight(), NULL, 0, NULL, 0);
             return -1;
         }
     }
-    log_ints(LOG_INFO, "stopped", NULL, NULL, "duration_ms", clock_mono_ms() - t0,
+    log_ints(LOGL_INFO, "stopped", NULL, NULL, "duration_ms", clock_mono_ms() - t0,
              "abandoned", left, NULL, 0);
     return 0;
 }
@@ -263,12 +263,12 @@ int main(int argc, char **argv)
     }
     int status = 1;
     if ((mg_init_library(MG_FEATURES_TLS) & MG_FEATURES_TLS) == 0) {
-        log_kv(LOG_ERROR, "civetweb reports no TLS support; refusing to run", NULL);
+        log_kv(LOGL_ERROR, "civetweb reports no TLS support; refusing to run", NULL);
         goto out_log;
     }
     log_start(&o);
     if (stats_init(PROJECT_VERSION) != 0) {
-        log_kv(LOG_ERROR, "cannot create metrics", NULL);
+        log_kv(LOGL_ERROR, "cannot create metrics", NULL);
         goto out_lib;
     }
 
@@ -281,7 +281,7 @@ int main(int argc, char **argv)
     } else {
         if (certs_ensure_selfsigned(o.state_dir, cert_buf, sizeof(cert_buf), key_buf,
                                     sizeof(key_buf), &generated, err, sizeof(err)) != 0) {
-            log_kv(LOG_ERROR, "self-signed certificate unavailable", "error", err, NULL);
+            log_kv(LOGL_ERROR, "self-signed certificate unavailable", "error", err, NULL);
             goto out_stats;
         }
         cert = cert_buf;
@@ -289,15 +289,15 @@ int main(int argc, char **argv)
     }
     tlsctx_set_resumption(o.tls_session_tickets);
     if (tlsctx_init(cert, key, err, sizeof(err)) != 0) {
-        log_kv(LOG_ERROR, "cannot load certificate", "error", err, NULL);
+        log_kv(LOGL_ERROR, "cannot load certificate", "error", err, NULL);
         goto out_tls;
     }
     if (generated >= 0)
-        log_cert(LOG_WARN, generated ? "generated a self-signed certificate; use --cert/--key in production"
+        log_cert(LOGL_WARN, generated ? "generated a self-signed certificate; use --cert/--key in production"
                                      : "using the self-signed certificate; use --cert/--key in production",
                  cert, generated);
     else
-        log_cert(LOG_INFO, "certificate loaded", cert, -1);
+        log_cert(LOGL_INFO, "certificate loaded", cert, -1);
 
     struct server_params sp;
     memset(&sp, 0, sizeof(sp));
@@ -313,7 +313,7 @@ int main(int argc, char **argv)
     sp.health_bind = o.health_bind;
     sp.health_port = (int)o.health_port;
     if (server_start(&sp, err, sizeof(err)) != 0) {
-        log_kv(LOG_ERROR, "cannot start server", "error", err, NULL);
+        log_kv(LOGL_ERROR, "cannot start server", "error", err, NULL);
         goto out_tls;
     }
     log_listening(&o);

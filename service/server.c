@@ -167,7 +167,7 @@ static void access_line(buf_t *b, const struct mg_connection *conn, const struct
     const char *ver = ri && ri->is_ssl ? tlsctx_thread_version() : NULL;
     int rc = 0, truncated = 0;
 
-    log_begin(b, LOG_INFO, "request");
+    log_begin(b, LOGL_INFO, "request");
     rc |= kv_field(b, "method", ri ? ri->request_method : NULL, LOG_METHOD_MAX, 1, &truncated);
     rc |= kv_field(b, "path", ri ? ri->request_uri : NULL, LOG_PATH_MAX, 1, &truncated);
     rc |= jsonw_kv_str(b, "route", route_name(w->route));
@@ -186,12 +186,12 @@ static void access_line(buf_t *b, const struct mg_connection *conn, const struct
         rc |= jsonw_kv_bool(b, "truncated", 1);
     if (rc != 0) {
         /* Cannot happen with the caps above; still never emit half a line. */
-        log_begin(b, LOG_INFO, "request");
+        log_begin(b, LOGL_INFO, "request");
         rc = jsonw_kv_int(b, "status", w->status);
         rc |= jsonw_kv_str(b, "request_id", w->rid);
         rc |= jsonw_kv_str(b, "error", "access line did not fit");
         if (rc != 0)
-            log_begin(b, LOG_INFO, "request");
+            log_begin(b, LOGL_INFO, "request");
     }
     accesslog_emit(b);
 }
@@ -362,7 +362,7 @@ static void finish_request(const struct mg_connection *conn, struct worker *w)
 {
     double secs = elapsed_s(&w->t0);
 
-    if (log_enabled(LOG_INFO))
+    if (log_enabled(LOGL_INFO))
         access_line(&w->line, conn, w, secs);
     stats_request(w->route, w->method, w->status, secs);
     w->active = 0;
@@ -507,16 +507,16 @@ static int on_log_message(const struct mg_connection *conn, const char *message)
     buf_t b;
 
     (void)conn;
-    if (!message || !log_enabled(LOG_WARN))
+    if (!message || !log_enabled(LOGL_WARN))
         return 1;
     size_t n = strnlen(message, 4096);
     while (n > 0 && (message[n - 1] == '\n' || message[n - 1] == '\r'))
         n--;
     buf_init(&b, LOG_LINE_MAX);
-    log_begin(&b, LOG_WARN, "civetweb");
+    log_begin(&b, LOGL_WARN, "civetweb");
     int rc = jsonw_kv_strn(&b, "detail", message, n);
     if (rc != 0)
-        log_begin(&b, LOG_WARN, "civetweb");
+        log_begin(&b, LOGL_WARN, "civetweb");
     log_emit(&b);
     buf_free(&b);
     return 1;
@@ -780,7 +780,7 @@ int server_start(const struct server_params *p, char *err, size_t errlen)
         return -1;
     }
     if (accesslog_start() != 0)
-        log_kv(LOG_WARN, "access-log batching unavailable; writing lines one by one", NULL);
+        log_kv(LOGL_WARN, "access-log batching unavailable; writing lines one by one", NULL);
     atomic_store(&G.tls_port, p->tls_port); /* workers may redirect before mg_start2 returns */
     G.http_port = p->http_port;
     G.ctx = mg_start2(&init, &e);

@@ -109,7 +109,7 @@ static void set_config_state(struct ls_delivery *d, int on)
     d->in_config = on;
     atomic_fetch_add(&d->pipe->config_errs, on ? 1 : -1);
     if (!on)
-        log_kv(LOG_INFO, "backend accepts logship's configuration again; ready", "output", d->name, NULL);
+        log_kv(LOGL_INFO, "backend accepts logship's configuration again; ready", "output", d->name, NULL);
 }
 
 /* The wait before resending the RETRY items of a partial answer that stored
@@ -224,7 +224,7 @@ static int64_t on_drop(struct ls_delivery *d, const struct ls_flush_result *res)
     child_add(d->m_entries, (double)(npend - nd));
     engine_set(d->m_up, 1);
     set_config_state(d, 0);
-    log_result(LOG_WARN, "backend rejected entries: dropped", d, res, nd, why, NO_DELAY);
+    log_result(LOGL_WARN, "backend rejected entries: dropped", d, res, nd, why, NO_DELAY);
     finish_batch(d);
     return NO_DELAY;
 }
@@ -252,7 +252,7 @@ static int64_t on_partial(struct ls_delivery *d, const struct ls_flush_result *r
     engine_set(d->m_up, 1);
     if (nd > 0) {
         engine_fam_add(p->f_dropped, d->name, why, (double)nd);
-        log_result(LOG_WARN, "backend rejected some entries: dropped", d, res, nd, why, NO_DELAY);
+        log_result(LOGL_WARN, "backend rejected some entries: dropped", d, res, nd, why, NO_DELAY);
     }
     if (nr == 0) {
         finish_batch(d);
@@ -266,7 +266,7 @@ static int64_t on_partial(struct ls_delivery *d, const struct ls_flush_result *r
         engine_fam_add(p->f_retries, d->name, "config", 1);
         engine_set(d->m_up, 0);
         int64_t delay = p->opts.config_retry_ms;
-        log_result(LOG_ERROR, "backend refuses entries for a configuration reason; "
+        log_result(LOGL_ERROR, "backend refuses entries for a configuration reason; "
                    "data is kept and retried", d, res, nc, "config", delay);
         return delay;
     }
@@ -279,7 +279,7 @@ static int64_t on_partial(struct ls_delivery *d, const struct ls_flush_result *r
     char tmp[32];
     const char *reason = retry_reason(res, tmp, sizeof(tmp));
     engine_fam_add(p->f_retries, d->name, reason, 1);
-    log_result(LOG_INFO, "resending entries the backend asked to retry", d, res, nr, reason, delay);
+    log_result(LOGL_INFO, "resending entries the backend asked to retry", d, res, nr, reason, delay);
     return delay;
 }
 
@@ -291,7 +291,7 @@ static int64_t on_config(struct ls_delivery *d, const struct ls_flush_result *re
     engine_fam_add(p->f_retries, d->name, "config", 1);
     engine_set(d->m_up, 0);
     int64_t delay = p->opts.config_retry_ms;
-    log_result(LOG_ERROR, "backend says logship's configuration is wrong (auth, URL, tenant, "
+    log_result(LOGL_ERROR, "backend says logship's configuration is wrong (auth, URL, tenant, "
                "privileges); data is kept and retried", d, res, d->n_pending, "config", delay);
     return delay;
 }
@@ -301,14 +301,14 @@ static int64_t on_retry(struct ls_delivery *d, enum ls_verdict v, const struct l
     char tmp[32];
     const char *why = retry_reason(res, tmp, sizeof(tmp));
     if (v != LS_RETRY) {
-        log_kv(LOG_ERROR, "output returned an unknown verdict; retrying", "output", d->name, NULL);
+        log_kv(LOGL_ERROR, "output returned an unknown verdict; retrying", "output", d->name, NULL);
         why = "bad_verdict";
     }
     engine_fam_add(d->pipe->f_batches, d->name, "retry", 1);
     engine_fam_add(d->pipe->f_retries, d->name, why, 1);
     engine_set(d->m_up, res->http_status > 0 && res->http_status < 500 ? 1 : 0);
     int64_t delay = ls_backoff_next(&d->backoff, res->retry_after_ms);
-    log_result(LOG_WARN, "send failed; will retry", d, res, d->n_pending, why, delay);
+    log_result(LOGL_WARN, "send failed; will retry", d, res, d->n_pending, why, delay);
     return delay;
 }
 

@@ -175,7 +175,7 @@ int ls_pipeline_start(struct ls_pipeline *p)
     for (size_t i = 0; i < p->n_outputs; i++) {
         engine_beat(&p->outputs[i]->heartbeat);
         if (pthread_create(&p->outputs[i]->thread, NULL, ls_delivery_main, p->outputs[i]) != 0) {
-            log_kv(LOG_ERROR, "pipeline: cannot start output thread", "output", p->outputs[i]->name, NULL);
+            log_kv(LOGL_ERROR, "pipeline: cannot start output thread", "output", p->outputs[i]->name, NULL);
             ls_engine_raise(p, &p->aborting);
             return -1;
         }
@@ -259,7 +259,7 @@ int ls_pipeline_run(struct ls_pipeline *p, volatile sig_atomic_t *stop, volatile
         ls_engine_commit_sources(p);
     char ms[24];
     snprintf(ms, sizeof(ms), "%" PRId64, p->opts.shutdown_timeout_ms);
-    log_kv(LOG_INFO, "stopping: sending what was read", "timeout_ms", ms, NULL);
+    log_kv(LOGL_INFO, "stopping: sending what was read", "timeout_ms", ms, NULL);
     ls_engine_raise(p, &p->draining);
     ls_spool_wake_all(p->opts.spool);
     /* One budget for the whole stop: reading stdin above and sending here. */
@@ -269,7 +269,7 @@ int ls_pipeline_run(struct ls_pipeline *p, volatile sig_atomic_t *stop, volatile
         ls_engine_raise(p, &p->aborting);
         ls_spool_wake_all(p->opts.spool);
         if (!wait_outputs(p, clock_mono_ns() + 2000000000LL)) {
-            log_kv(LOG_ERROR, "an output did not stop in time; exiting without waiting for it", NULL);
+            log_kv(LOGL_ERROR, "an output did not stop in time; exiting without waiting for it", NULL);
             return -1;
         }
     }
@@ -284,7 +284,7 @@ int ls_pipeline_run(struct ls_pipeline *p, volatile sig_atomic_t *stop, volatile
         if (left > 0) {
             char nb[24];
             snprintf(nb, sizeof(nb), "%" PRIu64, left);
-            log_kv(LOG_WARN, "stopping with unsent entries; they stay in the spool for the next start",
+            log_kv(LOGL_WARN, "stopping with unsent entries; they stay in the spool for the next start",
                    "output", d->name, "entries", nb, NULL);
             rc = 1;
         }

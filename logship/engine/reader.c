@@ -75,7 +75,7 @@ int ls_engine_commit_sources(struct ls_pipeline *p)
     for (size_t i = 0; i < p->n_sources; i++) {
         struct ls_source *s = p->sources[i];
         if (s->ops->commit && s->ops->commit(s->ctx) != 0) {
-            log_kv(LOG_WARN, "source checkpoint failed; will retry", "source", s->ops->kind, NULL);
+            log_kv(LOGL_WARN, "source checkpoint failed; will retry", "source", s->ops->kind, NULL);
             rc = -1;
         }
     }
@@ -102,14 +102,14 @@ static int stopping(struct reader *r, volatile sig_atomic_t *stop)
         /* stdin has no checkpoint: what we do not read now is lost. */
         r->stop_deadline = clock_mono_ns() + p->opts.shutdown_timeout_ms * 1000000;
         atomic_store(&p->ready, 0);
-        log_kv(LOG_INFO, "stopping: reading stdin to its end first (a second signal skips this)", NULL);
+        log_kv(LOGL_INFO, "stopping: reading stdin to its end first (a second signal skips this)", NULL);
     }
     if (r->stop_deadline == 0)
         return 0;
     if (*stop >= 2 || !drain_pending(p))
         return 1;
     if (clock_mono_ns() >= r->stop_deadline) {
-        log_kv(LOG_WARN, "stopping: stdin did not end within the shutdown timeout; "
+        log_kv(LOGL_WARN, "stopping: stdin did not end within the shutdown timeout; "
                "what was not read is not shipped", NULL);
         return 1;
     }
@@ -160,7 +160,7 @@ static void source_failed(struct reader *r, size_t i)
         r->failing[i] = 1;
         atomic_fetch_add(&p->src_failing, 1);
     }
-    log_kv(LOG_ERROR, "source failed; retrying (not ready meanwhile)", "source", p->sources[i]->ops->kind,
+    log_kv(LOGL_ERROR, "source failed; retrying (not ready meanwhile)", "source", p->sources[i]->ops->kind,
            "retry_in_ms", dl, NULL);
 }
 
@@ -171,7 +171,7 @@ static void source_recovered(struct reader *r, size_t i)
     r->failing[i] = 0;
     atomic_fetch_sub(&r->p->src_failing, 1);
     ls_backoff_reset(&r->backoff[i]);
-    log_kv(LOG_INFO, "source reads again", "source", r->p->sources[i]->ops->kind, NULL);
+    log_kv(LOGL_INFO, "source reads again", "source", r->p->sources[i]->ops->kind, NULL);
 }
 
 /* Poll source i until it has nothing more, the spool refuses, or the round's
@@ -280,7 +280,7 @@ int64_t ls_engine_read(struct ls_pipeline *p, volatile sig_atomic_t *stop, volat
         if (reopen && *reopen) {
             *reopen = 0;
             if (log_reopen() != 0)
-                log_kv(LOG_WARN, "cannot reopen the log file", NULL);
+                log_kv(LOGL_WARN, "cannot reopen the log file", NULL);
         }
         wait_for_input(&r);
         if (*stop && r.stop_deadline == 0)
@@ -293,7 +293,7 @@ int64_t ls_engine_read(struct ls_pipeline *p, volatile sig_atomic_t *stop, volat
             r.wait_ms = ls_spool_nospace(p->opts.spool) ? NOSPACE_RETRY_MS : ERROR_RETRY_MS;
         report_progress(p);
         if (all_finished && p->n_sources > 0) {
-            log_kv(LOG_INFO, "every source has finished", NULL);
+            log_kv(LOGL_INFO, "every source has finished", NULL);
             break;
         }
     }

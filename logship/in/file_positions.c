@@ -72,7 +72,7 @@ static void set_aside(struct ls_fsrc *s)
     snprintf(aside, sizeof(aside), "%s.corrupt", s->pos_path);
     if (rename(s->pos_path, aside) != 0)
         aside[0] = '\0';
-    log_kv(LOG_ERROR, "file positions are corrupt; moved aside, starting as on a first run", "path",
+    log_kv(LOGL_ERROR, "file positions are corrupt; moved aside, starting as on a first run", "path",
            s->pos_path, "moved_to", aside, NULL);
     ls_sm_add(s->m->positions_corrupt, 1);
     ls_file_positions_free(s);
@@ -89,7 +89,7 @@ int ls_file_positions_load(struct ls_fsrc *s)
     if (r == 1)
         goto out;
     if (r < 0) {
-        log_kv(LOG_ERROR, "cannot read file positions, starting as on a first run", "path",
+        log_kv(LOGL_ERROR, "cannot read file positions, starting as on a first run", "path",
                s->pos_path, "error", strerror(errno), NULL);
         goto out;
     }
@@ -187,7 +187,7 @@ int ls_file_positions_save(struct ls_fsrc *s)
         goto out;
     }
     if (atomicfile_write(s->pos_path, b.p, b.len) != 0) {
-        log_kv(LOG_ERROR, "cannot save file positions", "path", s->pos_path, "error",
+        log_kv(LOGL_ERROR, "cannot save file positions", "path", s->pos_path, "error",
                strerror(errno), NULL);
         goto out;
     }

@@ -34,7 +34,7 @@ static void apply_mark(struct ls_fsrc *s, struct ls_tfile *f)
     char a[24], b[24];
     snprintf(a, sizeof(a), "%" PRIu64, f->off);
     snprintf(b, sizeof(b), "%" PRIu64, off);
-    log_kv(LOG_INFO, "resuming after the last line already in the spool", "path", f->path, "from",
+    log_kv(LOGL_INFO, "resuming after the last line already in the spool", "path", f->path, "from",
            a, "spooled_line_at", b, NULL);
 }
 
@@ -60,7 +60,7 @@ long ls_file_read(struct ls_fsrc *s, struct ls_tfile *f, struct ls_emitter *em, 
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            log_kv(LOG_WARN, "read failed, dropping file", "path", f->path, "error",
+            log_kv(LOGL_WARN, "read failed, dropping file", "path", f->path, "error",
                    strerror(errno), NULL);
             f->gone = 1;
             f->eof_since = 1;

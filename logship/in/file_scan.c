@@ -110,7 +110,7 @@ static void refuse(struct ls_fsrc *s, const char *path, const struct stat *st, s
     char target[PATH_MAX];
     if (!realpath(path, target))
         snprintf(target, sizeof(target), "%s", path);
-    log_kv(LOG_WARN, "file refused, not reading it", "path", path, "target", target, "reason",
+    log_kv(LOGL_WARN, "file refused, not reading it", "path", path, "target", target, "reason",
            ls_fileguard_reason(why), "glob", s->globs[gi].pattern, NULL);
 }
 
@@ -129,7 +129,7 @@ static int open_guarded(struct ls_fsrc *s, const char *path, const struct stat *
     }
     /* retried at every scan; said once per file (by inode) */
     if (errno != ENOENT && !failed_before(s, st))
-        log_kv(LOG_WARN, "cannot open file; will keep trying", "path", path, "error",
+        log_kv(LOGL_WARN, "cannot open file; will keep trying", "path", path, "error",
                strerror(errno), NULL);
     return -1;
 }
@@ -139,7 +139,7 @@ static int add_file(struct ls_fsrc *s, const char *path, const struct stat *st, 
 {
     if (s->nfiles >= LS_FILE_MAX_FILES) {
         if (!s->warned_cap)
-            log_kv(LOG_WARN, "too many files matched; not following more until some go away",
+            log_kv(LOGL_WARN, "too many files matched; not following more until some go away",
                    "path", path, NULL);
         s->warned_cap = 1;
         return 0;
@@ -184,7 +184,7 @@ static int add_file(struct ls_fsrc *s, const char *path, const struct stat *st, 
     *pp = f;
     s->nfiles++;
     ls_file_watch_dir_of(s, path);
-    log_kv(LOG_INFO, "following file", "path", path, NULL);
+    log_kv(LOGL_INFO, "following file", "path", path, NULL);
     return 0;
 }
 
@@ -203,7 +203,7 @@ void ls_file_check_truncation(struct ls_fsrc *s, struct ls_tfile *f)
         return;
     if (ls_rotation_decide(&f->id, f->off, &o) != LS_ROT_TRUNCATED)
         return;
-    log_kv(LOG_INFO, "file truncated, reading it again from the start", "path", f->path, NULL);
+    log_kv(LOGL_INFO, "file truncated, reading it again from the start", "path", f->path, NULL);
     ls_sm_add(s->m->rot_truncate, 1);
     f->off = 0;
     f->id.fp_len = 0;
@@ -225,7 +225,7 @@ static void seen_again(struct ls_fsrc *s, struct ls_tfile *f, const char *p)
     if (strcmp(f->path, p) != 0) {
         char *np = strdup(p);
         if (np) {
-            log_kv(LOG_INFO, "file renamed", "from", f->path, "to", np, NULL);
+            log_kv(LOGL_INFO, "file renamed", "from", f->path, "to", np, NULL);
             ls_sm_add(s->m->rot_rename, 1);
             free(f->path);
             f->path = np;
@@ -286,7 +286,7 @@ int ls_file_scan(struct ls_fsrc *s, int64_t now)
         f->gone = 1;
         f->eof_since = 0;
         ls_sm_add(deleted ? s->m->rot_delete : s->m->rot_rename, 1);
-        log_kv(LOG_INFO,
+        log_kv(LOGL_INFO,
                deleted ? "file deleted, reading what is left"
                        : "file rotated away, reading it to its end",
                "path", f->path, NULL);
@@ -307,7 +307,7 @@ void ls_file_remove(struct ls_fsrc *s, struct ls_tfile *dead)
         if (s->resume == dead)
             s->resume = NULL;
         s->nfiles--;
-        log_kv(LOG_INFO, "done with file", "path", dead->path, NULL);
+        log_kv(LOGL_INFO, "done with file", "path", dead->path, NULL);
         ls_file_close(dead);
         s->warned_cap = 0;
         return;
@@ -329,7 +329,7 @@ static int recover_one(struct ls_fsrc *s, struct ls_tsaved *sv, const char *full
     struct ls_tfile *f = find_file(s, sv->id.dev, sv->id.ino);
     if (f && sv->used) {
         f->gone = 1; /* drain it, then forget it */
-        log_kv(LOG_INFO, "resuming a file rotated while stopped", "path", full, "was", sv->path,
+        log_kv(LOGL_INFO, "resuming a file rotated while stopped", "path", full, "was", sv->path,
                NULL);
     } else if (f) {
         ls_file_remove(s, f); /* another file on that inode now */

@@ -125,6 +125,6 @@ void ls_file_watch_setup(struct ls_fsrc *s)
     s->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     setup_wait_fd(s);
     if (s->ino_fd < 0)
-        log_kv(LOG_WARN, "inotify unavailable, rescanning on a timer only", "error",
+        log_kv(LOGL_WARN, "inotify unavailable, rescanning on a timer only", "error",
                strerror(errno), NULL);
 }

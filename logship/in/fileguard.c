@@ -103,7 +103,7 @@ static int add_root(struct ls_fileguard *g, const char *r, char *err, size_t err
     } else {
         /* Kept as given: a directory mounted or created after start (e.g. a node's
          * /var/lib/docker/containers) still works once it exists. */
-        log_kv(LOG_WARN, "--allow-root does not exist (yet)", "path", r, "error", strerror(errno), NULL);
+        log_kv(LOGL_WARN, "--allow-root does not exist (yet)", "path", r, "error", strerror(errno), NULL);
     }
     g->roots[g->nroots] = strdup(r);
     if (!g->roots[g->nroots]) {

@@ -42,7 +42,7 @@ static int refill(struct ssrc *s)
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return 1;
         if (n < 0) {
-            log_kv(LOG_ERROR, "stdin read failed, treating it as ended", "error", strerror(errno),
+            log_kv(LOGL_ERROR, "stdin read failed, treating it as ended", "error", strerror(errno),
                    NULL);
             s->eof = 1;
         } else if (n == 0) {

@@ -419,7 +419,7 @@ int ls_http_post(struct ls_http *h, const char *url, const char *const *extra_he
 
     if (secrets_refresh(h, err, sizeof(err)) != 0) {
         /* Keep sending the last good value; said once per file until it is good again. */
-        log_kv(LOG_WARN, "cannot re-read a credential file; using the previous value",
+        log_kv(LOGL_WARN, "cannot re-read a credential file; using the previous value",
                "output", h->conf->name ? h->conf->name : "", "error", err, NULL);
     }
     for (size_t i = 0; extra_headers && extra_headers[i]; i++) {

@@ -272,7 +272,7 @@ static void flush_dead_letters(struct es_out *o, size_t n)
     if (ok && fsync(o->dl_fd) != 0)
         ok = 0;
     if (!ok) {
-        log_kv(LOG_ERROR, "dead letter write failed; rejected documents will be retried", "output", o->name,
+        log_kv(LOGL_ERROR, "dead letter write failed; rejected documents will be retried", "output", o->name,
                "path", o->dead_letter, "error", strerror(errno), NULL);
         for (size_t i = 0; i < n; i++)
             if (o->v[i] == LS_DROP)
@@ -460,12 +460,12 @@ static enum ls_verdict es_flush(void *ctx, const struct ls_batch *b, struct ls_f
     if (o->duplicates) {
         o->total_duplicates += o->duplicates;
         snprintf(num, sizeof(num), "%zu", o->duplicates);
-        log_kv(LOG_INFO, "documents already stored (409 on create), counted as delivered", "output", o->name,
+        log_kv(LOGL_INFO, "documents already stored (409 on create), counted as delivered", "output", o->name,
                "duplicates", num, NULL);
     }
     if (drop) {
         snprintf(num, sizeof(num), "%zu", drop);
-        log_kv(LOG_WARN, o->dl_fd >= 0 ? "documents rejected, written to the dead letter file"
+        log_kv(LOGL_WARN, o->dl_fd >= 0 ? "documents rejected, written to the dead letter file"
                                        : "documents rejected and dropped (no --dead-letter)",
                "output", o->name, "count", num, "error", o->detail, NULL);
     }

@@ -320,7 +320,7 @@ static int ensure_conn(struct lsout *o, struct ls_flush_result *res)
 {
     char err[256];
     if (o->conn && !ls_netconn_alive(o->conn)) {
-        log_kv(LOG_INFO, "connection closed by the peer while idle; reconnecting", "output", o->name, "peer", o->host,
+        log_kv(LOGL_INFO, "connection closed by the peer while idle; reconnecting", "output", o->name, "peer", o->host,
                NULL);
         ls_netconn_close(o->conn);
         o->conn = NULL;
@@ -332,7 +332,7 @@ static int ensure_conn(struct lsout *o, struct ls_flush_result *res)
         fill(res, 0, "connection", err);
         return -1;
     }
-    log_kv(LOG_INFO, "connected", "output", o->name, "peer", o->host, NULL);
+    log_kv(LOGL_INFO, "connected", "output", o->name, "peer", o->host, NULL);
     return 0;
 }
 
@@ -381,7 +381,7 @@ static enum ls_verdict flush_beats(struct lsout *o, const struct ls_batch *b, st
             char ws[16];
             ls_lj_window_shrink(&o->win);
             snprintf(ws, sizeof(ws), "%u", (unsigned)o->win.size);
-            log_kv(LOG_WARN, "beats window not acknowledged; resending the rest in smaller windows",
+            log_kv(LOGL_WARN, "beats window not acknowledged; resending the rest in smaller windows",
                    "output", o->name, "error", err, "next_window", ws, NULL);
             drop_conn(o);
             acked_total += acked;

@@ -305,7 +305,7 @@ static int held(struct loki *l, const struct ls_record *recs, const uint32_t *or
     char err[256];
     if (ls_loki_query_held(l->query, l->enc, recs, order + from, to - from, l->found, err, sizeof(err)) == 0)
         return 0;
-    log_kv(LOG_WARN, "Loki's query API cannot say which entries Loki holds", "output", out_name(l),
+    log_kv(LOGL_WARN, "Loki's query API cannot say which entries Loki holds", "output", out_name(l),
            "error", err, NULL);
     return -1;
 }
@@ -439,7 +439,7 @@ static void log_maybe_sent(const struct loki *l, size_t nm, size_t nheld, size_t
     snprintf(a, sizeof(a), "%zu", nm);
     snprintf(c, sizeof(c), "%zu", nheld);
     snprintf(d, sizeof(d), "%zu", nunchecked);
-    log_kv(nunchecked ? LOG_WARN : LOG_INFO, "checked entries sent before and never acknowledged against Loki",
+    log_kv(nunchecked ? LOGL_WARN : LOGL_INFO, "checked entries sent before and never acknowledged against Loki",
            "output", out_name(l), "maybe_sent", a, "already_stored", c, "resent_unchecked", d, NULL);
 }
 
@@ -514,7 +514,7 @@ static enum ls_verdict loki_flush(void *ctx, const struct ls_batch *b, struct ls
                 /* A proxy in front of Loki limits the body size: send halves
                  * (and remember the smaller bound for later batches). */
                 l->limit = raw / 2 > 0 ? raw / 2 : 1;
-                log_kv(LOG_WARN, "Loki (or a proxy) answered 413: sending smaller pushes", "output", out_name(l),
+                log_kv(LOGL_WARN, "Loki (or a proxy) answered 413: sending smaller pushes", "output", out_name(l),
                        NULL);
                 to = from;
                 continue;

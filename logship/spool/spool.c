@@ -111,7 +111,7 @@ int ls_spool_marks_sync_locked(struct ls_spool *sp)
         return 0;
     }
     if (!sp->marks_warned)
-        log_kv(LOG_ERROR, "spool: cannot save file marks; after a crash, lines of deleted segments may "
+        log_kv(LOGL_ERROR, "spool: cannot save file marks; after a crash, lines of deleted segments may "
                "be read again", "path", sp->marks_path, "error", strerror(errno), NULL);
     sp->marks_warned = 1;
     return -1;
@@ -270,7 +270,7 @@ void ls_spool_drop_first(struct ls_spool *sp)
     char path[LS_SPOOL_PATH_MAX];
     ls_spool_seg_path(sp, sp->segs[0].base, path, sizeof(path));
     if (unlink(path) != 0 && errno != ENOENT)
-        log_kv(LOG_WARN, "spool: cannot delete segment", "segment", path, "error", strerror(errno), NULL);
+        log_kv(LOGL_WARN, "spool: cannot delete segment", "segment", path, "error", strerror(errno), NULL);
     sp->total_bytes -= sp->segs[0].size;
     sp->total_recs -= sp->segs[0].nrecs;
     free(sp->segs[0].holes);
@@ -345,7 +345,7 @@ void ls_spool_close(struct ls_spool *sp)
     if (ls_spool_flush(sp) != LS_SPOOL_OK && sp->wlen > 0) {
         char n[24];
         ls_spool_u64s(n, sizeof(n), sp->wbuf_nrecs);
-        log_kv(LOG_ERROR, "spool: exiting with records that could not be written; file sources read them "
+        log_kv(LOGL_ERROR, "spool: exiting with records that could not be written; file sources read them "
                "again at the next start, stdin lines among them are lost", "records", n, NULL);
     }
     (void)ls_spool_roll(sp);

@@ -195,7 +195,7 @@ static int locate(struct ls_spool_reader *rd, struct place *pl)
         char g[24];
         ls_spool_seg_path(sp, rd->read_seg, path, sizeof(path));
         ls_spool_u64s(g, sizeof(g), gap);
-        log_kv(LOG_ERROR, "spool: records missing at the end of a segment", "segment", path,
+        log_kv(LOGL_ERROR, "spool: records missing at the end of a segment", "segment", path,
                "records_lost", g, "reader", rd->name, NULL);
         ls_spool_count_dropped(sp, "corrupt", gap);
     }
@@ -216,7 +216,7 @@ static int open_segment(struct ls_spool_reader *rd)
     if (rd->fd < 0) {
         char path[LS_SPOOL_PATH_MAX];
         ls_spool_seg_path(rd->sp, rd->read_seg, path, sizeof(path));
-        log_kv(LOG_ERROR, "spool: cannot open segment", "segment", path, "error", strerror(errno), NULL);
+        log_kv(LOGL_ERROR, "spool: cannot open segment", "segment", path, "error", strerror(errno), NULL);
         return -1;
     }
     rd->fd_seg = rd->read_seg;
@@ -300,7 +300,7 @@ long ls_spool_reader_fill(struct ls_spool_reader *rd)
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0) {
-            log_kv(LOG_ERROR, "spool: read failed", "error", strerror(errno), NULL);
+            log_kv(LOGL_ERROR, "spool: read failed", "error", strerror(errno), NULL);
             return -1;
         }
         size_t n_before = rd->n;
@@ -377,7 +377,7 @@ int ls_spool_reader_mark_sent(struct ls_spool_reader *rd, uint64_t seq)
     if (write_cursor(rd, rd->acked_seq, rd->acked_seg, rd->acked_off, rd->sent_seq,
                      rd->sp->o.fsync == LS_FSYNC_ALWAYS) != 0) {
         if (!rd->sent_warned)
-            log_kv(LOG_WARN, "spool: cannot save the in-flight mark (a replay after a crash will not be "
+            log_kv(LOGL_WARN, "spool: cannot save the in-flight mark (a replay after a crash will not be "
                    "marked maybe-sent)", "path", rd->cursor_path, "error", strerror(errno), NULL);
         rd->sent_warned = 1;
         return -1;
@@ -401,7 +401,7 @@ int ls_spool_reader_ack(struct ls_spool_reader *rd)
     if (rd->read_seg == rd->acked_seg && rd->read_off == rd->acked_off && rd->n == 0)
         return 0;
     if (write_cursor(rd, rd->read_seq, rd->read_seg, rd->read_off, rd->sent_seq, 1) != 0) {
-        log_kv(LOG_ERROR, "spool: cannot persist cursor", "path", rd->cursor_path,
+        log_kv(LOGL_ERROR, "spool: cannot persist cursor", "path", rd->cursor_path,
                "error", strerror(errno), NULL);
         return -1;
     }

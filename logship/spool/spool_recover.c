@@ -80,7 +80,7 @@ static void reposition_by_seq(struct ls_spool_reader *rd, uint64_t sg, uint64_t 
     ls_spool_seg_path(sp, s->base, path, sizeof(path));
     ls_spool_u64s(a, sizeof(a), seq);
     ls_spool_u64s(b, sizeof(b), rd->read_off);
-    log_kv(LOG_WARN, "spool: cursor did not match a record boundary; repositioned by sequence number",
+    log_kv(LOGL_WARN, "spool: cursor did not match a record boundary; repositioned by sequence number",
            "path", rd->cursor_path, "cursor_seq", a, "segment", path, "offset", b, NULL);
     ls_spool_count_recovery(sp, "cursor_moved");
 }
@@ -98,7 +98,7 @@ static void position(struct ls_spool_reader *rd, int lr, uint64_t seq, uint64_t 
     if (lr == 1)
         return; /* a new output: the oldest record */
     if (lr == 2) {
-        log_kv(LOG_WARN, "spool: unreadable cursor, starting at the oldest record (records may be sent again)",
+        log_kv(LOGL_WARN, "spool: unreadable cursor, starting at the oldest record (records may be sent again)",
                "path", rd->cursor_path, NULL);
         ls_spool_count_recovery(sp, "cursor_garbage");
         return;
@@ -108,7 +108,7 @@ static void position(struct ls_spool_reader *rd, int lr, uint64_t seq, uint64_t 
         if (sp->nsegs > 0) {
             ls_spool_u64s(a, sizeof(a), seq);
             ls_spool_u64s(b, sizeof(b), sp->next_seq);
-            log_kv(LOG_WARN, "spool: cursor is ahead of the spool's last record (data lost in a power "
+            log_kv(LOGL_WARN, "spool: cursor is ahead of the spool's last record (data lost in a power "
                    "loss after delivery); continuing after it", "path", rd->cursor_path, "cursor_seq", a,
                    "spool_next_seq", b, NULL);
             ls_spool_count_recovery(sp, "cursor_ahead");
@@ -134,7 +134,7 @@ static void position(struct ls_spool_reader *rd, int lr, uint64_t seq, uint64_t 
         uint64_t miss = sp->segs[0].first_seq - seq;
         ls_spool_u64s(a, sizeof(a), seq);
         ls_spool_u64s(b, sizeof(b), miss);
-        log_kv(LOG_ERROR, "spool: cursor points before the oldest record (its segment is gone); "
+        log_kv(LOGL_ERROR, "spool: cursor points before the oldest record (its segment is gone); "
                "starting at the oldest", "path", rd->cursor_path, "cursor_seq", a, "records_missing", b, NULL);
         ls_spool_count_dropped(sp, "missing", miss);
         return;
@@ -226,7 +226,7 @@ int ls_spool_skip_damage(struct ls_spool_reader *rd, uint64_t size)
                                    .expect = rd->read_seq, .stop_first_valid = 1,
                                    .on_hole = dmg_hole, .ctx = &dc };
         if (ls_spool_walk(&w) != 0) {
-            log_kv(LOG_ERROR, "spool: read failed", "error", strerror(errno), NULL);
+            log_kv(LOGL_ERROR, "spool: read failed", "error", strerror(errno), NULL);
             return -1;
         }
         end = w.stop_off > at ? w.stop_off : size; /* always progress */
@@ -241,7 +241,7 @@ int ls_spool_skip_damage(struct ls_spool_reader *rd, uint64_t size)
         ls_spool_u64s(o, sizeof(o), at);
         ls_spool_u64s(l, sizeof(l), end - at);
         ls_spool_u64s(r, sizeof(r), lost);
-        log_kv(LOG_ERROR, "spool: skipping corrupt bytes; the records after them are delivered",
+        log_kv(LOGL_ERROR, "spool: skipping corrupt bytes; the records after them are delivered",
                "segment", path, "offset", o, "bytes", l, "records_lost", r, "reader", rd->name, NULL);
         if (lost > 0)
             ls_spool_count_dropped(sp, "corrupt", lost);

@@ -171,7 +171,7 @@ static void scan_hole(void *ctx, uint64_t off, uint64_t len, uint64_t lost, int 
     ls_spool_u64s(o, sizeof(o), off);
     ls_spool_u64s(l, sizeof(l), len);
     ls_spool_u64s(r, sizeof(r), lost);
-    log_kv(LOG_ERROR, "spool: corrupt bytes in a segment; the records after them are kept",
+    log_kv(LOGL_ERROR, "spool: corrupt bytes in a segment; the records after them are kept",
            "segment", c->path, "offset", o, "bytes", l, "records", at_end ? "unknown" : r, NULL);
     if (c->sp->m_corrupt_bytes)
         metrics_add(c->sp->m_corrupt_bytes, (double)len);
@@ -217,7 +217,7 @@ static int drop_format1(struct ls_spool *sp, const struct ls_spool_seg *s, const
                         size_t errlen)
 {
     if (every_cursor_past(sp, s->base, s->size) && unlink(path) == 0) {
-        log_kv(LOG_INFO, "spool: deleted a delivered segment of the older spool format", "segment", path, NULL);
+        log_kv(LOGL_INFO, "spool: deleted a delivered segment of the older spool format", "segment", path, NULL);
         return 1;
     }
     snprintf(err, errlen, "spool: %s was written by an older logship (spool format 1) and holds "
@@ -233,7 +233,7 @@ static int cut_tail(struct ls_spool *sp, struct ls_spool_seg *s, const char *pat
     char at[24];
     ls_spool_u64s(cut, sizeof(cut), s->size - tail);
     ls_spool_u64s(at, sizeof(at), tail);
-    log_kv(LOG_WARN, "spool: truncating torn tail", "segment", path, "offset", at, "bytes", cut, NULL);
+    log_kv(LOGL_WARN, "spool: truncating torn tail", "segment", path, "offset", at, "bytes", cut, NULL);
     if (truncate(path, (off_t)tail) != 0) {
         snprintf(err, errlen, "spool: cannot truncate %s: %s", path, strerror(errno));
         return -1;
@@ -277,7 +277,7 @@ static int scan_one(struct ls_spool *sp, struct ls_spool_seg *s, int is_last, ch
     if (c.tail != UINT64_MAX)
         return cut_tail(sp, s, path, c.tail, err, errlen);
     if (s->size == 0 && !is_last)
-        log_kv(LOG_ERROR, "spool: empty segment; its records are lost (counted when an output "
+        log_kv(LOGL_ERROR, "spool: empty segment; its records are lost (counted when an output "
                "passes it)", "segment", path, NULL);
     return 0;
 }
@@ -382,7 +382,7 @@ int ls_spool_load_marks(struct ls_spool *sp, char *err, size_t errlen)
         snprintf(aside, sizeof(aside), "%s.corrupt", sp->marks_path);
         if (rename(sp->marks_path, aside) != 0)
             aside[0] = '\0';
-        log_kv(LOG_ERROR, "spool: file marks are garbage; moved aside (files resume from "
+        log_kv(LOGL_ERROR, "spool: file marks are garbage; moved aside (files resume from "
                "positions.json and the records still spooled; lines of deleted segments may be read again)",
                "path", sp->marks_path, "moved_to", aside, NULL);
         ls_spool_count_recovery(sp, "marks_garbage");

@@ -78,7 +78,7 @@ static void reserve_release(struct ls_spool *sp)
     char path[LS_SPOOL_PATH_MAX];
     snprintf(path, sizeof(path), "%s/" RESERVE_NAME, sp->dir);
     if (unlink(path) != 0 && errno != ENOENT)
-        log_kv(LOG_WARN, "spool: cannot release the space reserve", "path", path,
+        log_kv(LOGL_WARN, "spool: cannot release the space reserve", "path", path,
                "error", strerror(errno), NULL);
     sp->reserve_held = 0;
 }
@@ -96,10 +96,10 @@ int ls_spool_write_failed(struct ls_spool *sp, int e, const char *what, const ch
         sp->werr_since_ns = now;
         sp->werr_logged_ns = now;
         if (ls_spool_is_nospace_errno(e))
-            log_kv(LOG_ERROR, "spool: filesystem full; reading paused until space returns (nothing is lost)",
+            log_kv(LOGL_ERROR, "spool: filesystem full; reading paused until space returns (nothing is lost)",
                    "dir", sp->dir, "op", what, "path", path, "error", strerror(e), NULL);
         else
-            log_kv(LOG_ERROR, "spool: write failed; retrying", "dir", sp->dir, "op", what, "path", path,
+            log_kv(LOGL_ERROR, "spool: write failed; retrying", "dir", sp->dir, "op", what, "path", path,
                    "error", strerror(e), NULL);
     } else if (now - sp->werr_logged_ns >= WERR_LOG_NS) {
         char secs[24];
@@ -107,7 +107,7 @@ int ls_spool_write_failed(struct ls_spool *sp, int e, const char *what, const ch
         snprintf(secs, sizeof(secs), "%" PRId64, (now - sp->werr_since_ns) / 1000000000);
         ls_spool_u64s(n, sizeof(n), sp->werr_attempts);
         sp->werr_logged_ns = now;
-        log_kv(LOG_WARN, "spool: writes still failing", "dir", sp->dir, "op", what, "reason", reason,
+        log_kv(LOGL_WARN, "spool: writes still failing", "dir", sp->dir, "op", what, "reason", reason,
                "error", strerror(e), "for_s", secs, "attempts", n, NULL);
     }
     if (!ls_spool_is_nospace_errno(e))
@@ -130,7 +130,7 @@ void ls_spool_write_ok(struct ls_spool *sp)
     char n[24];
     snprintf(ms, sizeof(ms), "%" PRId64, (clock_mono_ns() - sp->werr_since_ns) / 1000000);
     ls_spool_u64s(n, sizeof(n), sp->werr_attempts);
-    log_kv(LOG_INFO, "spool: writing again; reading resumed", "dir", sp->dir, "paused_ms", ms,
+    log_kv(LOGL_INFO, "spool: writing again; reading resumed", "dir", sp->dir, "paused_ms", ms,
            "refused_writes", n, NULL);
     sp->werr_attempts = 0;
     if (atomic_load_explicit(&sp->nospace, memory_order_relaxed)) {

@@ -62,7 +62,7 @@ static void dmarks_apply(struct ls_spool *sp)
 static void sync_failed(struct ls_spool *sp, int e)
 {
     if (!sp->sync_lost) {
-        log_kv(LOG_ERROR, "spool: fdatasync failed", "error", strerror(e), "dir", sp->dir,
+        log_kv(LOGL_ERROR, "spool: fdatasync failed", "error", strerror(e), "dir", sp->dir,
                "effect", "no source checkpoint is committed until logship restarts; lines since the last "
                "checkpoint are then read again", NULL);
         const char *v[1] = { "io" };
@@ -180,7 +180,7 @@ static int write_refused(struct ls_spool *sp, size_t done, int e)
     uint64_t size = sp->segs[sp->nsegs - 1].size;
     pthread_mutex_unlock(&sp->mu);
     if (done > 0 && ftruncate(sp->wfd, (off_t)size) != 0)
-        log_kv(LOG_ERROR, "spool: cannot cut partial write", "error", strerror(errno), NULL);
+        log_kv(LOGL_ERROR, "spool: cannot cut partial write", "error", strerror(errno), NULL);
     char path[LS_SPOOL_PATH_MAX];
     ls_spool_seg_path(sp, sp->active_base, path, sizeof(path));
     int r = ls_spool_write_failed(sp, e, "write", path);
@@ -311,7 +311,7 @@ static int make_room(struct ls_spool *sp, uint64_t need)
         pthread_mutex_unlock(&sp->mu);
         if (lost > 0) {
             ls_spool_count_dropped(sp, "full", lost);
-            log_kv(LOG_WARN, "spool full: dropped oldest segment", "segment", path,
+            log_kv(LOGL_WARN, "spool full: dropped oldest segment", "segment", path,
                    "records", nb, NULL);
         }
     }
@@ -402,7 +402,7 @@ int ls_spool_append(struct ls_spool *sp, const struct ls_record *rec)
     if (body > sp->o.max_record_bytes) {
         char n[24];
         ls_spool_u64s(n, sizeof(n), body);
-        log_kv(LOG_ERROR, "spool: record too large, dropped", "bytes", n, NULL);
+        log_kv(LOGL_ERROR, "spool: record too large, dropped", "bytes", n, NULL);
         ls_spool_count_dropped(sp, "too_large", 1);
         return LS_SPOOL_TOO_LARGE;
     }

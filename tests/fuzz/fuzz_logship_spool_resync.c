@@ -123,7 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                  access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", (int)getpid());
         mkdir(g_dir, 0700);
         atexit(remove_dir);
-        log_init("fuzz", 2, NULL, LOG_ERROR + 1);
+        log_init("fuzz", 2, NULL, LOGL_ERROR + 1);
         clean();
         build();
     }

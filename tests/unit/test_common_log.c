@@ -36,7 +36,7 @@ static int teardown(void **st)
     (void)st;
     char p[160];
     log_close();
-    log_init("test", 2, NULL, LOG_INFO);
+    log_init("test", 2, NULL, LOGL_INFO);
     unlink(g_path);
     (void)snprintf(p, sizeof p, "%s.1", g_path);
     unlink(p);
@@ -91,21 +91,21 @@ static void test_shape_and_level(void **st)
     int fds[2];
     char rd[8192];
     assert_int_equal(pipe(fds), 0);
-    assert_int_equal(log_init("svc\"x", fds[1], NULL, LOG_WARN), 0);
-    log_kv(LOG_INFO, "hidden", "k", "v", NULL);
-    log_kv(LOG_DEBUG, "hidden", NULL);
-    assert_false(log_enabled(LOG_INFO));
-    assert_true(log_enabled(LOG_ERROR));
-    log_kv(LOG_WARN, "shown \x01\xff", "path", "/a\"b\n\xc0", "nul", NULL, NULL);
+    assert_int_equal(log_init("svc\"x", fds[1], NULL, LOGL_WARN), 0);
+    log_kv(LOGL_INFO, "hidden", "k", "v", NULL);
+    log_kv(LOGL_DEBUG, "hidden", NULL);
+    assert_false(log_enabled(LOGL_INFO));
+    assert_true(log_enabled(LOGL_ERROR));
+    log_kv(LOGL_WARN, "shown \x01\xff", "path", "/a\"b\n\xc0", "nul", NULL, NULL);
     buf_t b;
     buf_init(&b, LOG_LINE_MAX);
-    log_begin(&b, LOG_ERROR, "built");
+    log_begin(&b, LOGL_ERROR, "built");
     assert_int_equal(jsonw_kv_int(&b, "n", 5), 0);
     log_emit(&b);
     buf_free(&b);
-    log_set_level(LOG_DEBUG);
-    assert_int_equal(log_get_level(), LOG_DEBUG);
-    log_kv(LOG_DEBUG, "dbg", NULL);
+    log_set_level(LOGL_DEBUG);
+    assert_int_equal(log_get_level(), LOGL_DEBUG);
+    log_kv(LOGL_DEBUG, "dbg", NULL);
     ssize_t n = read(fds[0], rd, sizeof rd - 1);
     assert_true(n > 0);
     rd[n] = '\0';
@@ -122,11 +122,11 @@ static void test_shape_and_level(void **st)
 static void test_levels(void **st)
 {
     (void)st;
-    assert_int_equal(log_level_parse("debug"), LOG_DEBUG);
-    assert_int_equal(log_level_parse("warning"), LOG_WARN);
-    assert_int_equal(log_level_parse("error"), LOG_ERROR);
+    assert_int_equal(log_level_parse("debug"), LOGL_DEBUG);
+    assert_int_equal(log_level_parse("warning"), LOGL_WARN);
+    assert_int_equal(log_level_parse("error"), LOGL_ERROR);
     assert_int_equal(log_level_parse("loud"), -1);
-    assert_string_equal(log_level_name(LOG_WARN), "warn");
+    assert_string_equal(log_level_name(LOGL_WARN), "warn");
 }
 
 static void test_truncation(void **st)
@@ -138,12 +138,12 @@ static void test_truncation(void **st)
     for (size_t i = 0; i < big; i++)
         v[i] = "a\xe2\x82\xac\"\x01"[i % 6];
     v[big] = '\0';
-    assert_int_equal(log_init("t", -1, g_path, LOG_INFO), 0);
-    log_kv(LOG_INFO, "big", "first", "ok", "value", v, "after", "x", NULL);
+    assert_int_equal(log_init("t", -1, g_path, LOGL_INFO), 0);
+    log_kv(LOGL_INFO, "big", "first", "ok", "value", v, "after", "x", NULL);
     /* A caller that fills its buffer to the cap with jsonw: log_emit cuts back to a field. */
     buf_t b;
     buf_init(&b, LOG_LINE_MAX);
-    log_begin(&b, LOG_INFO, "filled");
+    log_begin(&b, LOGL_INFO, "filled");
     int i = 0;
     while (jsonw_kv_strn(&b, "f", "0123456789", 10) == 0)
         i++;
@@ -152,7 +152,7 @@ static void test_truncation(void **st)
     log_emit(&b);
     buf_free(&b);
     /* Huge msg. */
-    log_kv(LOG_INFO, v, NULL);
+    log_kv(LOGL_INFO, v, NULL);
     char *s = slurp(g_path, &len);
     assert_int_equal(check_lines(s, len, "t"), 3);
     char *l2 = strchr(s, '\n') + 1, *l3 = strchr(l2, '\n') + 1;
@@ -174,12 +174,12 @@ static void test_reopen_after_rename(void **st)
     size_t len;
     struct stat sb;
     (void)snprintf(old, sizeof old, "%s.1", g_path);
-    assert_int_equal(log_init("r", -1, g_path, LOG_INFO), 0);
-    log_kv(LOG_INFO, "before", NULL);
+    assert_int_equal(log_init("r", -1, g_path, LOGL_INFO), 0);
+    log_kv(LOGL_INFO, "before", NULL);
     assert_int_equal(rename(g_path, old), 0);
-    log_kv(LOG_INFO, "still-old", NULL);
+    log_kv(LOGL_INFO, "still-old", NULL);
     assert_int_equal(log_reopen(), 0);
-    log_kv(LOG_INFO, "after", NULL);
+    log_kv(LOGL_INFO, "after", NULL);
     assert_int_equal(stat(g_path, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0640);
     char *s = slurp(old, &len);
@@ -216,7 +216,7 @@ static void *writer(void *arg)
     memset(val, 'a' + id, sizeof val);
     for (int i = 0; i < 500; i++) {
         val[(i * 37) % sizeof val] = '\0';
-        log_kv(LOG_INFO, "t", "v", val, NULL);
+        log_kv(LOGL_INFO, "t", "v", val, NULL);
         val[(i * 37) % sizeof val] = (char)('a' + id);
         if (i % 100 == 0 && id == 0)
             (void)log_reopen();
@@ -230,7 +230,7 @@ static void test_threads_no_interleave(void **st)
     size_t len;
     pthread_t t[4];
     uint64_t errs = log_write_errors();
-    assert_int_equal(log_init("m", -1, g_path, LOG_INFO), 0);
+    assert_int_equal(log_init("m", -1, g_path, LOGL_INFO), 0);
     for (int i = 0; i < 4; i++)
         assert_int_equal(pthread_create(&t[i], NULL, writer, (void *)(intptr_t)i), 0);
     for (int i = 0; i < 4; i++)
@@ -250,11 +250,11 @@ static void test_write_errors_counted(void **st)
     close(fds[0]);
     signal(SIGPIPE, SIG_IGN);
     uint64_t before = log_write_errors();
-    assert_int_equal(log_init("e", fds[1], NULL, LOG_INFO), 0);
-    log_kv(LOG_INFO, "lost", NULL);
+    assert_int_equal(log_init("e", fds[1], NULL, LOGL_INFO), 0);
+    log_kv(LOGL_INFO, "lost", NULL);
     assert_int_equal(log_write_errors(), before + 1);
     close(fds[1]);
-    assert_int_equal(log_init("e", -1, "/nonexistent-dir/x.log", LOG_INFO), -1);
+    assert_int_equal(log_init("e", -1, "/nonexistent-dir/x.log", LOGL_INFO), -1);
 }
 
 int main(void)

@@ -45,7 +45,7 @@ static void test_defaults(void **state)
     assert_null(o.key);
     assert_string_equal(o.state_dir, "/var/lib/hellod");
     assert_int_equal(o.threads, 128);
-    assert_int_equal(o.log_level, LOG_INFO);
+    assert_int_equal(o.log_level, LOGL_INFO);
     assert_int_equal(o.shutdown_timeout_ms, 10000);
     assert_int_equal(o.max_request_size, 16384);
     assert_int_equal(o.request_timeout_ms, 10000);
@@ -71,7 +71,7 @@ static void test_env_then_flags(void **state)
                            "--request-timeout", "250ms", "--max-request-size", "64KiB"),
                      OPTIONS_RUN);
     assert_string_equal(o.bind, "::");
-    assert_int_equal(o.log_level, LOG_DEBUG);
+    assert_int_equal(o.log_level, LOGL_DEBUG);
     assert_int_equal(o.request_timeout_ms, 250);
     assert_int_equal(o.max_request_size, 65536);
     options_free(&o);

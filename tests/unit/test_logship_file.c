@@ -724,6 +724,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stdin_pipe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stdin_backpressure, setup, teardown),
     };
-    log_set_level(LOG_ERROR); /* the source's info lines are noise here */
+    log_set_level(LOGL_ERROR); /* the source's info lines are noise here */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

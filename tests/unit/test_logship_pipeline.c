@@ -828,7 +828,7 @@ static void test_health_reports_a_hung_output_not_a_dead_backend(void **state)
 
 int main(void)
 {
-    log_init("test", 2, NULL, LOG_ERROR);
+    log_init("test", 2, NULL, LOGL_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_all_delivered_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_then_done, setup, teardown),

@@ -948,7 +948,7 @@ static void test_in_flight_marks_after_crash(void **state)
 
 int main(void)
 {
-    log_init("test", 2, NULL, LOG_ERROR);
+    log_init("test", 2, NULL, LOGL_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_roundtrip_and_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),

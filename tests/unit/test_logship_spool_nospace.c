@@ -273,7 +273,7 @@ static void test_open_fails_fast_when_unwritable(void **state)
 
 int main(void)
 {
-    log_init("test", 2, NULL, LOG_ERROR);
+    log_init("test", 2, NULL, LOGL_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_full_disk_nospace_then_acks_free_space, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_filled_by_others_recovers_when_freed, setup, teardown),
