@@ -168,25 +168,21 @@ static void *lso_create(const struct ls_output_conf *conf, char *err, size_t err
             goto out;
         return o;
     }
-    if (strncmp(url, "beats://", 8) == 0) {
-        o->t = T_BEATS;
-        rest = url + 8;
+    static const struct {
+        const char *scheme;
+        int transport, tls;
+    } stream_schemes[] = {
+        {"beats://", T_BEATS, 0}, {"beats+tls://", T_BEATS, 1}, {"tcp://", T_TCP, 0}, {"tls://", T_TCP, 1},
+    };
+    for (size_t i = 0; i < sizeof(stream_schemes) / sizeof(stream_schemes[0]) && !rest; i++) {
+        size_t n = strlen(stream_schemes[i].scheme);
+        if (strncmp(url, stream_schemes[i].scheme, n) == 0) {
+            o->t = stream_schemes[i].transport;
+            rest = url + n;
+            tls = stream_schemes[i].tls;
+        }
     }
-    else if (strncmp(url, "beats+tls://", 12) == 0) {
-        o->t = T_BEATS;
-        rest = url + 12;
-        tls = 1;
-    }
-    else if (strncmp(url, "tcp://", 6) == 0) {
-        o->t = T_TCP;
-        rest = url + 6;
-    }
-    else if (strncmp(url, "tls://", 6) == 0) {
-        o->t = T_TCP;
-        rest = url + 6;
-        tls = 1;
-    }
-    else {
+    if (!rest) {
         snprintf(err, errlen,
                  "logstash: URL must start with http://, https://, beats://, beats+tls://, tcp:// or "
                  "tls:// (got '%s')", ls_redact_url(url, safe, sizeof(safe)));
