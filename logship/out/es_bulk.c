@@ -11,7 +11,7 @@ int ls_es_bulk_encode_pair(buf_t *out, const char *index, const struct ls_record
 {
     size_t mark = out->len;
     char id[ES_BULK_ID_LEN + 1];
-    ls_es_bulk_doc_id(rec, id);
+    ls_es_docid(rec, id);
     if (buf_adds(out, "{\"create\":{") ||
         (index && (buf_adds(out, "\"_index\":") || jsonw_str(out, index, strlen(index)) ||
                    buf_addc(out, ','))) ||

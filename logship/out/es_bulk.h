@@ -36,7 +36,7 @@ int ls_es_bulk_index_name(const char *pattern, int64_t ts_ns, char *out, size_t 
  * with splitmix64) as 32 lowercase hex digits plus a NUL. A record without an
  * origin falls back to the hash of "seq:<seq>" (stable for replays out of the
  * spool). Not cryptographic: origins are not adversarial. Cannot fail. */
-void ls_es_bulk_doc_id(const struct ls_record *rec, char out[ES_BULK_ID_LEN + 1]);
+void ls_es_docid(const struct ls_record *rec, char out[ES_BULK_ID_LEN + 1]);
 
 /* Append the NDJSON pair for rec: {"create":{"_index":..,"_id":..}}\n<event>\n.
  * index is the already-expanded target, or NULL to leave _index out (the

@@ -38,7 +38,7 @@ static void hash128(const unsigned char *p, size_t n, uint64_t *a, uint64_t *b)
     *b = mix64(h2);
 }
 
-void ls_es_bulk_doc_id(const struct ls_record *rec, char out[ES_BULK_ID_LEN + 1])
+void ls_es_docid(const struct ls_record *rec, char out[ES_BULK_ID_LEN + 1])
 {
     static const char hex[] = "0123456789abcdef";
     char tmp[32];

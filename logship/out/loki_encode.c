@@ -100,19 +100,6 @@ void ls_loki_enc_free(struct ls_loki_enc *e)
     free(e);
 }
 
-int ls_loki_encoding_parse(const char *s, enum ls_loki_encoding *out)
-{
-    if (!s || !*s || strcmp(s, "protobuf") == 0) {
-        *out = LS_LOKI_PROTOBUF;
-        return 0;
-    }
-    if (strcmp(s, "json") == 0) {
-        *out = LS_LOKI_JSON;
-        return 0;
-    }
-    return -1;
-}
-
 const char *ls_loki_content_type(const struct ls_loki_enc *e)
 {
     return e->enc == LS_LOKI_JSON ? "application/json" : "application/x-protobuf";
@@ -121,13 +108,6 @@ const char *ls_loki_content_type(const struct ls_loki_enc *e)
 const char *ls_loki_content_encoding(const struct ls_loki_enc *e)
 {
     return e->gzip ? "gzip" : NULL;
-}
-
-/* --- Prometheus label strings (core/labels.h's grammar) ------------------------------ */
-
-int ls_loki_labels_each(struct ls_loki_enc *e, const char *s, size_t n, ls_loki_label_fn fn, void *ctx)
-{
-    return ls_labels_each(s, n, &e->tmp, fn, ctx);
 }
 
 /* --- grouping ------------------------------------------------------------------------ */

@@ -29,10 +29,6 @@ struct ls_loki_enc;
 struct ls_loki_enc *ls_loki_enc_new(enum ls_loki_encoding enc, int gzip);
 void ls_loki_enc_free(struct ls_loki_enc *e);
 
-/* Parse "protobuf"/"json" (NULL → the default, protobuf: 6.5x less CPU than
- * JSON+gzip per bench/loki_encode.c, for 40% more bytes on the wire). -1 when unknown. */
-int ls_loki_encoding_parse(const char *s, enum ls_loki_encoding *out);
-
 /* Group recs[0..n) into streams (see above). Afterwards ls_loki_enc_order
  * lists the record indices stream by stream, in the order they will be
  * encoded, and ls_loki_enc_bad_labels(e, i) says whether record i's label
@@ -46,14 +42,6 @@ size_t ls_loki_enc_streams(const struct ls_loki_enc *e);
 /* The end (exclusive) of the stream that order[from] belongs to in the last
  * grouping: order[from..end) is one stream's entries in time order. */
 size_t ls_loki_enc_stream_end(const struct ls_loki_enc *e, size_t from);
-
-/* Walk the label string s[0..n) (Prometheus form, as records carry it) and
- * call fn with each name and its unescaped value (valid only during the
- * call). Returns 0 when s is a valid label set and every fn returned 0, else
- * -1. core/labels.h's parser, with the encoder's scratch for the values: the
- * query check compares Loki's answer against it. */
-typedef ls_labels_fn ls_loki_label_fn;
-int ls_loki_labels_each(struct ls_loki_enc *e, const char *s, size_t n, ls_loki_label_fn fn, void *ctx);
 
 /* Encode the records whose indices are order[from..to) of the last grouping
  * (a contiguous slice of it; a slice may cut a stream in two). body receives

@@ -108,17 +108,21 @@ static int cmp_pair(void *ctx, const char *name, size_t nlen, const char *value,
 }
 
 /* The answer's stream object has exactly the record's labels: same pairs, nothing more. */
-static int same_labels(struct ls_loki_enc *e, json_object *stream, const char *labels, size_t llen)
+static int same_labels(json_object *stream, const char *labels, size_t llen)
 {
     struct label_cmp c = { stream, 0, 0 };
     if (!stream || !json_object_is_type(stream, json_type_object))
         return 0;
-    if (ls_loki_labels_each(e, labels, llen, cmp_pair, &c) != 0 || c.mismatch)
+    buf_t scratch;   /* the unescaped values: at most the label string's length */
+    buf_init(&scratch, llen + 1);
+    int rc = ls_labels_each(labels, llen, &scratch, cmp_pair, &c);
+    buf_free(&scratch);
+    if (rc != 0 || c.mismatch)
         return 0;
     return (size_t)json_object_object_length(stream) == c.pairs;
 }
 
-int ls_loki_query_parse(struct ls_loki_enc *e, const char *body, size_t len, const char *labels, size_t llen,
+int ls_loki_query_parse(const char *body, size_t len, const char *labels, size_t llen,
                         size_t limit, ls_loki_entry_fn fn, void *ctx, struct ls_loki_page *pg)
 {
     int rc = -1;
@@ -174,7 +178,7 @@ int ls_loki_query_parse(struct ls_loki_enc *e, const char *body, size_t len, con
     for (size_t s = 0; s < ns; s++) {
         json_object *st = json_object_array_get_idx(result, s), *values, *lab = NULL;
         json_object_object_get_ex(st, "values", &values);
-        if (!json_object_object_get_ex(st, "stream", &lab) || !same_labels(e, lab, labels, llen))
+        if (!json_object_object_get_ex(st, "stream", &lab) || !same_labels(lab, labels, llen))
             continue;
         size_t nv = json_object_array_length(values);
         for (size_t k = 0; k < nv; k++) {
@@ -276,7 +280,7 @@ static void on_entry(void *ctx, int64_t ts, const char *line, size_t len)
     }
 }
 
-int ls_loki_query_held(struct ls_loki_query *q, struct ls_loki_enc *e, const struct ls_record *recs,
+int ls_loki_query_held(struct ls_loki_query *q, const struct ls_record *recs,
                        const uint32_t *idx, size_t n, unsigned char *found, char *err, size_t errlen)
 {
     int rc = -1;
@@ -318,7 +322,7 @@ int ls_loki_query_held(struct ls_loki_query *q, struct ls_loki_enc *e, const str
             ls_http_response_free(&resp);
             goto out;
         }
-        int pr = ls_loki_query_parse(e, resp.body.p, resp.body.len, r0->labels, r0->labels_len,
+        int pr = ls_loki_query_parse(resp.body.p, resp.body.len, r0->labels, r0->labels_len,
                                      LS_LOKI_QUERY_LIMIT, on_entry, &m, &pg);
         ls_http_response_free(&resp);
         if (pr != 0) {

@@ -1,6 +1,7 @@
 /* loki_query: ask Loki's query API which entries of one stream it already holds, so a replay resends only the rest.
  *
- * Loki does not drop replays reliably (docs/backends.md: 2.8 only while the
+ * Loki does not drop replays reliably (measured against Loki 2.8/2.9, see README's
+ * Loki status table: 2.8 only while the
  * original is in the stream's head block, 2.9 stores them and metric queries
  * count them). A push whose answer never came, or a per-stream 429 that
  * stored part of a push without listing all it ignored, is therefore checked
@@ -21,7 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "logship/out/loki_encode.h"
+#include "buf.h"
+#include "logship/core/labels.h"
 #include "logship/core/output.h"
 #include "logship/core/record.h"
 
@@ -50,8 +52,8 @@ typedef void (*ls_loki_entry_fn)(void *ctx, int64_t ts, const char *line, size_t
  * timestamp, returns them all) and pg->more is set. Returns 0, or -1 when
  * the body is not a successful streams answer, or a full page has a single
  * timestamp (paging cannot advance). */
-int ls_loki_query_parse(struct ls_loki_enc *e, const char *body, size_t len, const char *labels, size_t llen,
-                        size_t limit, ls_loki_entry_fn fn, void *ctx, struct ls_loki_page *pg);
+int ls_loki_query_parse(const char *body, size_t len, const char *labels, size_t llen, size_t limit,
+                        ls_loki_entry_fn fn, void *ctx, struct ls_loki_page *pg);
 
 struct ls_loki_query;
 
@@ -66,8 +68,8 @@ void ls_loki_query_free(struct ls_loki_query *q);
  * for each idx[k] Loki holds (timestamp + line; each stored copy matches one
  * entry). Returns 0 when Loki answered every page (found[] is exact), or -1
  * with the reason in err when the query API is unreachable or refused
- * (found[] must then be ignored). e is used only to read label strings. */
-int ls_loki_query_held(struct ls_loki_query *q, struct ls_loki_enc *e, const struct ls_record *recs,
-                       const uint32_t *idx, size_t n, unsigned char *found, char *err, size_t errlen);
+ * (found[] must then be ignored). */
+int ls_loki_query_held(struct ls_loki_query *q, const struct ls_record *recs, const uint32_t *idx, size_t n,
+                       unsigned char *found, char *err, size_t errlen);
 
 #endif

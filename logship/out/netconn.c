@@ -52,20 +52,20 @@ static void ssl_error(char *err, size_t errlen, const char *what)
     ERR_clear_error();
 }
 
-enum ssl_what { SSL_HANDSHAKE, SSL_READ, SSL_WRITE };
+enum tls_op { NET_TLS_HANDSHAKE, NET_TLS_READ, NET_TLS_WRITE };
 
 /* Drive one SSL operation on a non-blocking socket to completion or deadline.
  * Returns bytes (>0; 1 for the handshake), 0 on clean EOF (read), -1 error,
  * -2 timeout. */
-static int ssl_op(struct ls_netconn *c, enum ssl_what op, void *p, size_t n, int64_t deadline)
+static int ssl_op(struct ls_netconn *c, enum tls_op op, void *p, size_t n, int64_t deadline)
 {
     int len = (int)(n > INT32_MAX ? INT32_MAX : n);
     for (;;) {
         int r;
         ERR_clear_error();
-        if (op == SSL_HANDSHAKE)
+        if (op == NET_TLS_HANDSHAKE)
             r = SSL_connect(c->ssl);
-        else if (op == SSL_READ)
+        else if (op == NET_TLS_READ)
             r = SSL_read(c->ssl, p, len);
         else
             r = SSL_write(c->ssl, p, len);
@@ -77,7 +77,7 @@ static int ssl_op(struct ls_netconn *c, enum ssl_what op, void *p, size_t n, int
             ev = POLLIN;
         else if (e == SSL_ERROR_WANT_WRITE)
             ev = POLLOUT;
-        else if (e == SSL_ERROR_ZERO_RETURN && op == SSL_READ)
+        else if (e == SSL_ERROR_ZERO_RETURN && op == NET_TLS_READ)
             return 0;
         else
             return -1;
@@ -147,7 +147,7 @@ static int tls_setup(struct ls_netconn *c, const struct ls_netconn_conf *conf, i
     }
     if (SSL_set_tlsext_host_name(c->ssl, conf->host) != 1)
         ERR_clear_error(); /* SNI is best effort (IPs) */
-    int r = ssl_op(c, SSL_HANDSHAKE, NULL, 0, deadline);
+    int r = ssl_op(c, NET_TLS_HANDSHAKE, NULL, 0, deadline);
     if (r == -2) {
         snprintf(err, errlen, "tls handshake with %s:%s timed out", conf->host, conf->port);
         return -1;
@@ -255,7 +255,7 @@ static void block_sigpipe(void)
 static ssize_t write_some(struct ls_netconn *c, const char *p, size_t n, int64_t deadline, char *err, size_t errlen)
 {
     if (c->ssl) {
-        int r = ssl_op(c, SSL_WRITE, (void *)(uintptr_t)p, n, deadline);
+        int r = ssl_op(c, NET_TLS_WRITE, (void *)(uintptr_t)p, n, deadline);
         if (r == -1 || r == 0) {
             int timed_out = errno == ETIMEDOUT;
             ssl_error(err, errlen, "tls write");
@@ -311,7 +311,7 @@ enum ls_net_result ls_netconn_read(struct ls_netconn *c, void *buf, size_t cap, 
     *got = 0;
     for (;;) {
         if (c->ssl) {
-            int r = ssl_op(c, SSL_READ, buf, cap, deadline_ms);
+            int r = ssl_op(c, NET_TLS_READ, buf, cap, deadline_ms);
             if (r > 0) {
                 *got = (size_t)r;
                 return LS_NET_OK;

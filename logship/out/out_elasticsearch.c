@@ -235,7 +235,7 @@ static void reject(struct es_out *o, const struct ls_record *r, size_t i, int st
     size_t mark = o->dl.len;
     char ts[TIMEFMT_RFC3339_NS_LEN + 1], id[ES_BULK_ID_LEN + 1], tmp[ES_BULK_INDEX_MAX];
     timefmt_rfc3339_ns(ts, clock_real_ns());
-    ls_es_bulk_doc_id(r, id);
+    ls_es_docid(r, id);
     if (buf_adds(&o->dl, "{") || jsonw_kv_str(&o->dl, "time", ts) ||
         jsonw_kv_str(&o->dl, "output", o->name) ||
         jsonw_kv_str(&o->dl, "index", index_for(o, r, tmp, sizeof(tmp))) ||

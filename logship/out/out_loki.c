@@ -9,7 +9,8 @@
  * stream per push in the same run, bench/README.md): twice the requests (337 →
  * 674), CPU 1.09-1.15 vs 1.06-1.17 CPU-s per million lines, i.e. noise.
  *
- * NO BLIND REPLAYS. Loki stores replays (docs/backends.md), so entries the
+ * NO BLIND REPLAYS. Loki stores replays (measured against Loki
+ * 2.8/2.9, see README's Loki status table), so entries the
  * engine marks maybe-sent (b->n_maybe_sent: sent, never acknowledged) are first
  * looked up with the query API (loki_query.c) and only the missing ones are
  * sent; a per-stream 429 resends only what Loki ignored. When the query API
@@ -65,6 +66,10 @@ static const struct ls_output_auth auth = {
 
 static const struct ls_loki_settings defaults = { .encoding = LS_LOKI_PROTOBUF };
 
+/* l->skip[]: what a record's check found (per batch record, before the sub
+ * array is built), then what its push did (per sub entry). */
+enum skip { SEND = 0, HELD = 1, SUB_DROPPED = 2, UNCHECKED = 3 };
+
 struct loki {
     const struct ls_output_conf *conf;
     struct ls_http *http;
@@ -82,7 +87,7 @@ struct loki {
     /* per-flush scratch, grown to the largest batch */
     struct ls_record *sub;        /* the records still to send */
     uint32_t *map;                /* sub[i] is batch record map[i] */
-    unsigned char *skip;          /* batch record already held by Loki */
+    unsigned char *skip;          /* enum skip: per batch record, then per sub entry */
     unsigned char *unchk;         /* batch record maybe-sent and not checked (query API down) */
     unsigned char *found;         /* ls_loki_query_held's answer */
     size_t cap;
@@ -303,7 +308,7 @@ static enum ls_verdict post(struct loki *l, size_t nentries, struct ls_flush_res
 static int held(struct loki *l, const struct ls_record *recs, const uint32_t *order, size_t from, size_t to)
 {
     char err[256];
-    if (ls_loki_query_held(l->query, l->enc, recs, order + from, to - from, l->found, err, sizeof(err)) == 0)
+    if (ls_loki_query_held(l->query, recs, order + from, to - from, l->found, err, sizeof(err)) == 0)
         return 0;
     log_kv(LOGL_WARN, "Loki's query API cannot say which entries Loki holds", "output", out_name(l),
            "error", err, NULL);
@@ -361,7 +366,7 @@ static void judge_400(struct loki *l, const uint32_t *order, size_t from, size_t
     if (nd > pushed)
         nd = pushed;
     for (size_t k = from; k < from + nd; k++)
-        l->skip[order[k]] = 2; /* marks sub entries dropped, mapped below */
+        l->skip[order[k]] = SUB_DROPPED; /* mapped to batch records at the end of the flush */
     add_drop(t, one, reason, nd);
     t->ndone += pushed - nd;
 }
@@ -407,13 +412,13 @@ static void judge_partial_429(struct loki *l, const uint32_t *order, size_t from
 }
 
 /* Entries the engine marks maybe-sent: look them up, stream by stream; set
- * l->skip[i] = 1 for those Loki holds and 3 for those it could not check.
+ * l->skip[i] = HELD for those Loki holds and UNCHECKED for those it could not check.
  * Returns how many Loki holds. */
 static size_t check_maybe_sent(struct loki *l, const struct ls_batch *b, size_t nm)
 {
     size_t norder, nheld = 0;
     if (ls_loki_group(l->enc, b->recs, nm) != 0) {
-        memset(l->skip, 3, nm);
+        memset(l->skip, UNCHECKED, nm);
         return 0;
     }
     const uint32_t *order = ls_loki_enc_order(l->enc, &norder);
@@ -422,9 +427,9 @@ static size_t check_maybe_sent(struct loki *l, const struct ls_batch *b, size_t 
         int ok = held(l, b->recs, order, from, to) == 0;
         for (size_t k = from; k < to; k++) {
             if (!ok) {
-                l->skip[order[k]] = 3;
+                l->skip[order[k]] = UNCHECKED;
             } else if (l->found[k - from]) {
-                l->skip[order[k]] = 1;
+                l->skip[order[k]] = HELD;
                 nheld++;
             }
         }
@@ -458,7 +463,7 @@ static enum ls_verdict loki_flush(void *ctx, const struct ls_batch *b, struct ls
         snprintf(res->detail, sizeof(res->detail), "out of memory for %zu records", b->n);
         return LS_RETRY;
     }
-    memset(l->skip, 0, b->n);
+    memset(l->skip, SEND, b->n);
     for (size_t i = 0; i < b->n; i++)
         res->item[i] = LS_DONE;
     size_t nm = b->n_maybe_sent <= b->n ? b->n_maybe_sent : b->n, nheld = 0;
@@ -466,15 +471,15 @@ static enum ls_verdict loki_flush(void *ctx, const struct ls_batch *b, struct ls
         nheld = check_maybe_sent(l, b, nm);
     res->duplicates += nheld;
     for (size_t i = 0; i < b->n; i++) {
-        l->unchk[i] = l->skip[i] == 3;
-        if (l->skip[i] == 1) {
+        l->unchk[i] = l->skip[i] == UNCHECKED;
+        if (l->skip[i] == HELD) {
             t.ndone++;
             continue;
         }
         l->sub[nsub] = b->recs[i];
         l->map[nsub++] = (uint32_t)i;
     }
-    memset(l->skip, 0, b->n);   /* from here: 2 = sub entry dropped */
+    memset(l->skip, SEND, b->n);   /* from here: per sub entry */
 
     if (ls_loki_group(l->enc, l->sub, nsub) != 0) {
         snprintf(res->reason, sizeof(res->reason), "oom");
@@ -505,7 +510,7 @@ static enum ls_verdict loki_flush(void *ctx, const struct ls_batch *b, struct ls
             one.retry_after_ms = -1;
             if (encode_fitting(l, l->sub, from, &to, &raw, err, sizeof(err)) != 0) {
                 snprintf(one.detail, sizeof(one.detail), "%s", err);
-                l->skip[order[from]] = 2;
+                l->skip[order[from]] = SUB_DROPPED;
                 add_drop(&t, &one, "encode_failed", 1);
                 continue;
             }
@@ -525,7 +530,7 @@ static enum ls_verdict loki_flush(void *ctx, const struct ls_batch *b, struct ls
                 judge_400(l, order, from, to, &one, &t);
             } else if (v == LS_DROP) {
                 for (size_t k = from; k < to; k++)
-                    l->skip[order[k]] = 2;
+                    l->skip[order[k]] = SUB_DROPPED;
                 add_drop(&t, &one, one.reason, to - from);
             } else if (v == LS_RETRY && strcmp(one.reason, "stream_rate_limited") == 0) {
                 /* Part stored: retry only the ignored, and the rest of this
@@ -557,7 +562,7 @@ static enum ls_verdict loki_flush(void *ctx, const struct ls_batch *b, struct ls
         res->item[l->map[order[k]]] = t.wait_verdict;
     t.nwait += norder - stop;
     for (size_t i = 0; i < nsub; i++)
-        if (l->skip[i] == 2)
+        if (l->skip[i] == SUB_DROPPED)
             res->item[l->map[i]] = LS_DROP;
     if (nm > 0) {
         /* Unchecked entries are maybe-duplicates once Loki took them: counted then, not

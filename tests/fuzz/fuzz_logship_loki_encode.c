@@ -174,7 +174,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
          * stream ends tile the order */
         for (size_t k = 0; k < n; k++) {
             size_t pairs = 0;
-            int ok = ls_loki_labels_each(e, recs[k].labels, recs[k].labels_len, count_pair, &pairs) == 0;
+            buf_t scratch;
+            buf_init(&scratch, recs[k].labels_len + 1);
+            int ok = ls_labels_each(recs[k].labels, recs[k].labels_len, &scratch, count_pair, &pairs) == 0;
+            buf_free(&scratch);
             if (ok == ls_loki_enc_bad_labels(e, k))
                 abort();
         }

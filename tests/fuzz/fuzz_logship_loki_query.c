@@ -32,10 +32,7 @@ static void on_entry(void *ctx, int64_t ts, const char *line, size_t len)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char labels[] = "{level=\"info\",service=\"hello\"}";
-    static struct ls_loki_enc *e;
     if (size < 1)
-        return 0;
-    if (!e && !(e = ls_loki_enc_new(LS_LOKI_PROTOBUF, 0)))
         return 0;
     size_t limit = data[0] % 8;
     data++;
@@ -46,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(body, data, size);
     struct check c = { 0, 0 };
     struct ls_loki_page pg;
-    if (ls_loki_query_parse(e, body, size, labels, sizeof(labels) - 1, limit, on_entry, &c, &pg) == 0) {
+    if (ls_loki_query_parse(body, size, labels, sizeof(labels) - 1, limit, on_entry, &c, &pg) == 0) {
         if (pg.reported != c.n || pg.reported > pg.returned)
             abort();
         if (pg.more && (limit == 0 || pg.returned < limit))

@@ -60,9 +60,9 @@ static void test_doc_id(void **state)
     struct ls_record r2 = rec_of("y", "{a=\"c\"}", "f:1:2:abc@0", 2);
     struct ls_record r3 = rec_of("x", "{a=\"b\"}", "f:1:2:abc@4", 1);
     (void)state;
-    ls_es_bulk_doc_id(&r1, a);
-    ls_es_bulk_doc_id(&r2, b);
-    ls_es_bulk_doc_id(&r3, c);
+    ls_es_docid(&r1, a);
+    ls_es_docid(&r2, b);
+    ls_es_docid(&r3, c);
     assert_int_equal(strlen(a), ES_BULK_ID_LEN);
     assert_string_equal(a, b);            /* same origin, same id: replays collide */
     assert_string_not_equal(a, c);
@@ -71,9 +71,9 @@ static void test_doc_id(void **state)
     /* sha256("f:1:2:abc@0") prefix, computed independently */
     struct ls_record r4 = rec_of("x", NULL, NULL, 1);
     r4.seq = 42;
-    ls_es_bulk_doc_id(&r4, c);
+    ls_es_docid(&r4, c);
     struct ls_record r5 = rec_of("x", NULL, "seq:42", 1);
-    ls_es_bulk_doc_id(&r5, b);
+    ls_es_docid(&r5, b);
     assert_string_equal(b, c);
 }
 
@@ -155,7 +155,7 @@ static void test_pair_and_cap(void **state)
     char id[ES_BULK_ID_LEN + 1];
     char want[512];
     (void)state;
-    ls_es_bulk_doc_id(&r, id);
+    ls_es_docid(&r, id);
     snprintf(want, sizeof want,
              "{\"create\":{\"_index\":\"logs-hello-default\",\"_id\":\"%s\"}}\n"
              "{\"@timestamp\":\"1970-01-01T00:00:00.000000000Z\",\"message\":\"hello\",\"service\":\"hello\"}\n",

@@ -211,7 +211,7 @@ static void test_mixed_items_and_dead_letter(void **state)
     assert_int_equal(s.gzip_seen, 1);
     /* the request: create pairs with deterministic ids into the default data stream */
     char id[ES_BULK_ID_LEN + 1], want[128];
-    ls_es_bulk_doc_id(&recs[3], id);
+    ls_es_docid(&recs[3], id);
     snprintf(want, sizeof want, "{\"create\":{\"_id\":\"%s\"}}\n", id);
     assert_non_null(strstr(s.last_body, want));
     assert_non_null(strstr(s.last_line, "POST /logs-hello-default/_bulk?filter_path="));

@@ -31,11 +31,8 @@ static void on_entry(void *ctx, int64_t ts, const char *line, size_t len)
 
 static int parse(const char *body, size_t limit, struct seen *s, struct ls_loki_page *pg)
 {
-    struct ls_loki_enc *e = ls_loki_enc_new(LS_LOKI_PROTOBUF, 0);
     memset(s, 0, sizeof(*s));
-    int rc = ls_loki_query_parse(e, body, strlen(body), LAB, strlen(LAB), limit, on_entry, s, pg);
-    ls_loki_enc_free(e);
-    return rc;
+    return ls_loki_query_parse(body, strlen(body), LAB, strlen(LAB), limit, on_entry, s, pg);
 }
 
 static void test_url(void **st)
