@@ -44,6 +44,8 @@ struct ls_verdict_row {
     const char *reason;     /* short metric label value; NULL when the output derives it
                              * (from the body, the batch, the status) */
     const char *fix;        /* LS_CONFIG: the one-line remedy the engine logs, or NULL */
+    int action;             /* what the output does beyond the verdict, in its own enum
+                             * (halve the request on 413, judge a 400's body...); 0: nothing */
 };
 
 /* The most specific row of rows[0..n) that holds status (the narrowest range;

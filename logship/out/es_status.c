@@ -28,9 +28,11 @@ static const struct {
  * about the connection, so the item table stands alone (no common rows):
  * below 300 stored, 409 a duplicate, 403 and 404 the cluster's configuration
  * even when the type is unknown, 429 and 5xx retried, 0 (not in the
- * response) resent; anything else is the document's own fault. */
+ * response) resent, 413 dropped as too large; anything else is the
+ * document's own fault. */
 static const struct ls_verdict_row item_rows[] = {
     { 1, 299, LS_DONE, "stored", NULL },
+    { 413, 413, LS_DROP, "rejected", NULL, LS_ES_TOO_LARGE },
     { 409, 409, LS_DONE, "duplicate", NULL },   /* create with our deterministic _id */
     { 403, 403, LS_CONFIG, "forbidden", FIX_PRIVILEGE },
     { 404, 404, LS_CONFIG, "index_not_found", "create the target or allow action.auto_create_index for its name" },
@@ -42,7 +44,7 @@ static const struct ls_verdict_row item_rows[] = {
 
 static struct ls_es_status_class from_row(const struct ls_verdict_row *r, const char *fix)
 {
-    struct ls_es_status_class c = { r->verdict, 0, r->reason, fix };
+    struct ls_es_status_class c = { r->verdict, (enum ls_es_action)r->action, 0, r->reason, fix };
     return c;
 }
 
@@ -57,7 +59,8 @@ struct ls_es_status_class ls_es_status_item(int status, const char *type)
     if (type && *type) {
         for (size_t i = 0; i < sizeof(config_types) / sizeof(config_types[0]); i++) {
             if (strcmp(type, config_types[i].type) == 0) {
-                struct ls_es_status_class c = { LS_CONFIG, 0, config_types[i].reason, config_types[i].fix };
+                struct ls_es_status_class c = { LS_CONFIG, LS_ES_FINAL, 0, config_types[i].reason,
+                                                config_types[i].fix };
                 return c;
             }
         }
@@ -65,10 +68,13 @@ struct ls_es_status_class ls_es_status_item(int status, const char *type)
     return from_row(r, r->fix);
 }
 
-/* The request rows over the common table: Elasticsearch's remedies, and a 1xx
- * final status read as a redirect (the client does not follow one either
+/* The request rows over the common table: a 2xx has items to read, a 413
+ * asks for smaller requests, Elasticsearch's remedies, and a 1xx final status
+ * read as a redirect (the client does not follow one either
  * way: a moved URL is a configuration error). */
 static const struct ls_verdict_row request_rows[] = {
+    { 200, 299, LS_DONE, "stored", NULL, LS_ES_READ_ITEMS },
+    { 413, 413, LS_DROP, "too_large", NULL, LS_ES_TOO_LARGE },
     { 401, 401, LS_CONFIG, "unauthorized", "check --username/--password or --api-key" },
     { 403, 403, LS_CONFIG, "forbidden", "grant logship's user the cluster/index privileges for _bulk on the target" },
     { 404, 404, LS_CONFIG, "not_found", "check the --elasticsearch URL (a path prefix of a proxy?)" },

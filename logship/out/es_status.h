@@ -14,6 +14,7 @@
  *   invalid_index_name_exception    → LS_CONFIG  the target name is refused
  *   429, 5xx                        → LS_RETRY   those items only
  *   0 (not in the response)         → LS_RETRY   resent: a stored one comes back 409
+ *   413                             → LS_DROP    counted as too_large
  *   other 4xx                       → LS_DROP    the document itself is refused:
  *                                                dead letter, or dropped and counted
  * Configuration errors hit every document bound for that target alike, so
@@ -23,7 +24,8 @@
  * Per request (the common table of core/verdict.h, with Elasticsearch's
  * remedies and 1xx read as a redirect):
  *   2xx                             → read the items
- *   413                             → split (the output halves the request)
+ *   413                             → LS_DROP    too_large: the output halves the request
+ *                                                and drops a single document
  *   408, 429, 5xx, no response      → LS_RETRY   everything not yet judged
  *   401, 403, 404, 407              → LS_CONFIG  credentials, privileges, URL, proxy auth
  *   1xx, 3xx                        → LS_CONFIG  redirects are not followed: wrong URL
@@ -33,8 +35,16 @@
 
 #include "logship/core/output.h"
 
+/* What send_range does beyond the verdict (a row's action). */
+enum ls_es_action {
+    LS_ES_FINAL = 0,        /* the verdict is the answer for every document concerned */
+    LS_ES_READ_ITEMS,       /* a 2xx request: judge each item of the body */
+    LS_ES_TOO_LARGE,        /* 413: halve the request; a single document is dropped as too_large */
+};
+
 struct ls_es_status_class {
     enum ls_verdict verdict;
+    enum ls_es_action action;
     int duplicate;          /* 1 for 409: delivered, counted apart */
     const char *reason;     /* short metric label value, e.g. "forbidden" */
     const char *fix;        /* for LS_CONFIG: what the operator must change; else NULL */
@@ -44,8 +54,9 @@ struct ls_es_status_class {
  * Never fails; returned strings are static. */
 struct ls_es_status_class ls_es_status_item(int status, const char *type);
 
-/* Classify a whole-request HTTP status other than 2xx and 413 (which the
- * output handles itself); status 0 means no response. Never fails. */
+/* Classify a whole-request HTTP status; status 0 means no response. 2xx
+ * comes back LS_DONE with LS_ES_READ_ITEMS, 413 LS_DROP with LS_ES_TOO_LARGE.
+ * Never fails. */
 struct ls_es_status_class ls_es_status_request(long status);
 
 #endif

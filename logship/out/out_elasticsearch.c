@@ -220,15 +220,16 @@ static void config_reason(struct es_out *o, const struct ls_es_status_class *c, 
         o->fix = c->fix;
 }
 
-/* Record a rejected document: verdict DROP, and a dead-letter line when a
- * file is configured (written after the flush, fsync'ed, before returning). */
-static void reject(struct es_out *o, const struct ls_record *r, size_t i, int status,
+/* Record a rejected document: verdict DROP, counted under `why` (the first
+ * drop's names the flush's), and a dead-letter line when a file is configured
+ * (written after the flush, fsync'ed, before returning). */
+static void reject(struct es_out *o, const struct ls_record *r, size_t i, const char *why, int status,
                    const char *type, const char *reason)
 {
     o->v[i] = LS_DROP;
     o->rejected++;
     if (!o->drop_reason[0])
-        snprintf(o->drop_reason, sizeof(o->drop_reason), "%s", status == 413 ? "too_large" : "rejected");
+        snprintf(o->drop_reason, sizeof(o->drop_reason), "%s", why);
     set_reason(o, o->drop_reason, reason, strlen(reason));
     if (o->dl_fd < 0)
         return;
@@ -296,13 +297,81 @@ static size_t resp_cap(size_t n)
     return cap < LS_HTTP_BODY_MAX ? LS_HTTP_BODY_MAX : cap;
 }
 
-/* Send recs[lo, hi) as one _bulk request and judge each record. Recurses on 413. */
-static void send_range(struct es_out *o, const struct ls_record *recs, size_t lo, size_t hi)
+/* The counter label of a document dropped for its size. */
+#define TOO_LARGE "too_large"
+
+/* A 2xx _bulk answer for recs[lo, hi): judge each item by the item table. */
+static void read_items(struct es_out *o, const struct ls_record *recs, size_t lo, size_t hi, const char *rb,
+                       size_t rbl)
 {
-    if (o->stop) {
-        mark_range(o, lo, hi, o->config ? LS_CONFIG : LS_RETRY);
+    struct ls_es_bulk_resp br;
+    size_t n = hi - lo;
+    if (ls_es_bulk_parse_response(rb, rbl, o->items, n, &br) != 0) {
+        set_reason(o, "bad_response", rb, rbl);
+        mark_range(o, lo, hi, LS_RETRY);
         return;
     }
+    if (br.nitems < n && br.complete && br.errors == 0 && br.total == 0) {
+        /* filter_path dropped every item (no errors): all stored */
+        mark_range(o, lo, hi, LS_DONE);
+        return;
+    }
+    for (size_t k = 0; k < n; k++) {
+        size_t i = lo + k;
+        int s = k < br.nitems ? o->items[k].status : 0;
+        struct ls_es_status_class c = ls_es_status_item(s, s ? o->items[k].type : NULL);
+        o->v[i] = c.verdict;
+        if (c.duplicate)
+            o->duplicates++;
+        if (c.verdict == LS_DROP) {
+            const char *why = c.action == LS_ES_TOO_LARGE ? TOO_LARGE : "rejected";
+            reject(o, &recs[i], i, why, s, o->items[k].type, o->items[k].reason);
+        } else if (c.verdict == LS_RETRY) {
+            if (s)
+                set_reason(o, c.reason, o->items[k].reason, strlen(o->items[k].reason));
+            else
+                set_reason(o, c.reason, rb, rbl);
+        } else if (c.verdict == LS_CONFIG) {
+            config_reason(o, &c, o->items[k].type, o->items[k].reason);
+        }
+    }
+}
+
+/* A whole-request answer that is not about items: the request's verdict
+ * applies to every document of recs[lo, hi); a retry or a configuration error
+ * stops the flush. */
+static void judge_request(struct es_out *o, const struct ls_record *recs, size_t lo, size_t hi, long st,
+                          const struct ls_es_status_class *c, const char *rb, size_t rbl)
+{
+    switch (c->verdict) {
+    case LS_CONFIG:
+        if (!o->fix)
+            o->fix = c->fix;
+        o->config = 1;
+        /* fall through */
+    case LS_RETRY:
+        set_reason(o, c->reason, rb, rbl);
+        mark_range(o, lo, hi, c->verdict);
+        o->stop = 1;
+        return;
+    default: {
+        char type[32];
+        snprintf(type, sizeof(type), "http_%ld", st);
+        char reason[256];
+        size_t n = rbl < sizeof(reason) - 1 ? rbl : sizeof(reason) - 1;
+        memcpy(reason, rb, n);
+        reason[n] = '\0';
+        for (size_t i = lo; i < hi; i++)
+            reject(o, &recs[i], i, "rejected", (int)st, type, reason);
+        return;
+    }
+    }
+}
+
+/* Encode recs[lo, hi) into o->body. Returns where the encoding stopped (hi
+ * when everything fit the request cap). */
+static size_t encode_range(struct es_out *o, const struct ls_record *recs, size_t lo, size_t hi)
+{
     buf_reset(&o->body);
     char tmp[ES_BULK_INDEX_MAX];
     size_t encoded_hi = lo;
@@ -312,9 +381,39 @@ static void send_range(struct es_out *o, const struct ls_record *recs, size_t lo
             break;
         encoded_hi = i + 1;
     }
+    return encoded_hi;
+}
+
+/* POST o->body (gzip'ed when configured) for n documents. Returns ls_http_post's result. */
+static int post_body(struct es_out *o, size_t n, struct ls_http_response *resp)
+{
+    const char *hdrs[3] = { "Content-Type: application/x-ndjson", NULL, NULL };
+    const void *body = o->body.p;
+    size_t blen = o->body.len;
+    if (o->compress && ls_gzip_body(&o->gz_state, o->body.p, o->body.len, &o->gz) == 0) {
+        body = o->gz.p;
+        blen = o->gz.len;
+        hdrs[1] = "Content-Encoding: gzip";
+    }
+    if (ls_http_set_body_max(o->http, resp_cap(n)) != 0) {
+        /* cannot happen (the bounds are asserted at the top); the previous cap stays, and
+         * items a cut response leaves out are retried */
+    }
+    memset(resp, 0, sizeof(*resp));
+    return ls_http_post(o->http, o->url, hdrs, body, blen, resp);
+}
+
+/* Send recs[lo, hi) as one _bulk request and judge each record. Recurses on 413. */
+static void send_range(struct es_out *o, const struct ls_record *recs, size_t lo, size_t hi)
+{
+    if (o->stop) {
+        mark_range(o, lo, hi, o->config ? LS_CONFIG : LS_RETRY);
+        return;
+    }
+    size_t encoded_hi = encode_range(o, recs, lo, hi);
     if (encoded_hi == lo) {
         /* one document alone exceeds the request cap */
-        reject(o, &recs[lo], lo, 413, "request_too_large", "document exceeds the request size cap");
+        reject(o, &recs[lo], lo, TOO_LARGE, 413, "request_too_large", "document exceeds the request size cap");
         if (lo + 1 < hi)
             send_range(o, recs, lo + 1, hi);
         return;
@@ -324,23 +423,8 @@ static void send_range(struct es_out *o, const struct ls_record *recs, size_t lo
         send_range(o, recs, encoded_hi, hi);
         return;
     }
-    const char *hdrs[3] = { "Content-Type: application/x-ndjson", NULL, NULL };
-    const void *body = o->body.p;
-    size_t blen = o->body.len;
-    if (o->compress) {
-        if (ls_gzip_body(&o->gz_state, o->body.p, o->body.len, &o->gz) == 0) {
-            body = o->gz.p;
-            blen = o->gz.len;
-            hdrs[1] = "Content-Encoding: gzip";
-        }
-    }
-    if (ls_http_set_body_max(o->http, resp_cap(hi - lo)) != 0) {
-        /* cannot happen (the bounds are asserted at the top); the previous cap stays, and
-         * items a cut response leaves out are retried */
-    }
     struct ls_http_response resp;
-    memset(&resp, 0, sizeof(resp));
-    int rc = ls_http_post(o->http, o->url, hdrs, body, blen, &resp);
+    int rc = post_body(o, hi - lo, &resp);
     o->last_status = rc == 0 ? (int)resp.status : 0;
     if (rc != 0) {
         set_reason(o, resp.timed_out ? "timeout" : "connection", resp.error, strlen(resp.error));
@@ -348,43 +432,15 @@ static void send_range(struct es_out *o, const struct ls_record *recs, size_t lo
         o->stop = 1;
         goto out;
     }
-    long st = resp.status;
     const char *rb = resp.body.p ? resp.body.p : "";
-    size_t rbl = resp.body.len;
     if (resp.retry_after_ms >= 0 && resp.retry_after_ms > o->retry_after_ms)
         o->retry_after_ms = resp.retry_after_ms;
-    if (st >= 200 && st < 300) {
-        struct ls_es_bulk_resp br;
-        size_t n = hi - lo;
-        if (ls_es_bulk_parse_response(rb, rbl, o->items, n, &br) != 0) {
-            set_reason(o, "bad_response", rb, rbl);
-            mark_range(o, lo, hi, LS_RETRY);
-            goto out;
-        }
-        if (br.nitems < n && br.complete && br.errors == 0 && br.total == 0) {
-            /* filter_path dropped every item (no errors): all stored */
-            mark_range(o, lo, hi, LS_DONE);
-            goto out;
-        }
-        for (size_t k = 0; k < n; k++) {
-            size_t i = lo + k;
-            int s = k < br.nitems ? o->items[k].status : 0;
-            struct ls_es_status_class c = ls_es_status_item(s, s ? o->items[k].type : NULL);
-            o->v[i] = c.verdict;
-            if (c.duplicate)
-                o->duplicates++;
-            if (c.verdict == LS_DROP) {
-                reject(o, &recs[i], i, s, o->items[k].type, o->items[k].reason);
-            } else if (c.verdict == LS_RETRY) {
-                if (s)
-                    set_reason(o, c.reason, o->items[k].reason, strlen(o->items[k].reason));
-                else
-                    set_reason(o, c.reason, rb, rbl);
-            } else if (c.verdict == LS_CONFIG) {
-                config_reason(o, &c, o->items[k].type, o->items[k].reason);
-            }
-        }
-    } else if (st == 413) {
+    struct ls_es_status_class c = ls_es_status_request(resp.status);
+    switch (c.action) {
+    case LS_ES_READ_ITEMS:
+        read_items(o, recs, lo, hi, rb, resp.body.len);
+        break;
+    case LS_ES_TOO_LARGE:
         if (hi - lo > 1) {
             size_t mid = lo + (hi - lo) / 2;
             ls_http_response_free(&resp);
@@ -392,28 +448,11 @@ static void send_range(struct es_out *o, const struct ls_record *recs, size_t lo
             send_range(o, recs, mid, hi);
             return;
         }
-        reject(o, &recs[lo], lo, 413, "request_too_large", "a single document was answered 413");
-    } else if (ls_es_status_request(st).verdict == LS_RETRY) {
-        set_reason(o, ls_es_status_request(st).reason, rb, rbl);
-        mark_range(o, lo, hi, LS_RETRY);
-        o->stop = 1;
-    } else if (ls_es_status_request(st).verdict == LS_CONFIG) {
-        struct ls_es_status_class c = ls_es_status_request(st);
-        set_reason(o, c.reason, rb, rbl);
-        if (!o->fix)
-            o->fix = c.fix;
-        mark_range(o, lo, hi, LS_CONFIG);
-        o->config = 1;
-        o->stop = 1;
-    } else {
-        char type[32];
-        snprintf(type, sizeof(type), "http_%ld", st);
-        char reason[256];
-        size_t n = rbl < sizeof(reason) - 1 ? rbl : sizeof(reason) - 1;
-        memcpy(reason, rb, n);
-        reason[n] = '\0';
-        for (size_t i = lo; i < hi; i++)
-            reject(o, &recs[i], i, (int)st, type, reason);
+        reject(o, &recs[lo], lo, TOO_LARGE, 413, "request_too_large", "a single document was answered 413");
+        break;
+    default:
+        judge_request(o, recs, lo, hi, resp.status, &c, rb, resp.body.len);
+        break;
     }
 out:
     ls_http_response_free(&resp);
@@ -422,9 +461,7 @@ out:
 static enum ls_verdict es_flush(void *ctx, const struct ls_batch *b, struct ls_flush_result *res)
 {
     struct es_out *o = ctx;
-    size_t n = b->n, done = 0, retry = 0, drop = 0, config = 0;
-    char num[32];
-
+    size_t n = b->n;
     if (n > o->vcap) {
         enum ls_verdict *nv = realloc(o->v, n * sizeof(*nv));
         if (!nv) {
@@ -447,6 +484,7 @@ static enum ls_verdict es_flush(void *ctx, const struct ls_batch *b, struct ls_f
         send_range(o, b->recs, lo, lo + ES_MAX_ITEMS < n ? lo + ES_MAX_ITEMS : n);
     flush_dead_letters(o, n);
 
+    size_t done = 0, retry = 0, drop = 0, config = 0;
     for (size_t i = 0; i < n; i++) {
         if (o->v[i] == LS_DONE)
             done++;
@@ -457,6 +495,7 @@ static enum ls_verdict es_flush(void *ctx, const struct ls_batch *b, struct ls_f
         else
             retry++;
     }
+    char num[32];
     if (o->duplicates) {
         o->total_duplicates += o->duplicates;
         snprintf(num, sizeof(num), "%zu", o->duplicates);
