@@ -115,56 +115,80 @@ static void set_detail(struct ls_flush_result *res, const char *s, size_t len)
 }
 
 /* Loki's rows over the common table (core/verdict.h); a NULL reason is
- * derived below from the body or the push. */
+ * derived by the row's action from the body or the push. */
 static const struct ls_verdict_row loki_rows[] = {
     /* never retried: the rest of the push was stored; the reason is the body's */
-    { 400, 400, LS_DROP, NULL, NULL },
+    { 400, 400, LS_DROP, NULL, NULL, LS_LOKI_JUDGE_400 },
     /* one entry: line_too_long; several: request_too_large (the output halves) */
-    { 413, 413, LS_DROP, NULL, NULL },
+    { 413, 413, LS_DROP, NULL, NULL, LS_LOKI_HALVE },
     /* rate_limited (the tenant limit refused the whole push) or
      * stream_rate_limited (the ingester's per-stream limit stored part of it) */
-    { 429, 429, LS_RETRY, NULL, NULL },
+    { 429, 429, LS_RETRY, NULL, NULL, LS_LOKI_PARTIAL_429 },
     /* Loki's other 4xx are named by their status, "http_<status>" */
-    { 400, 499, LS_DROP, NULL, NULL },
+    { 400, 499, LS_DROP, NULL, NULL, LS_LOKI_WHOLE },
 };
 
-enum ls_verdict ls_loki_verdict(const struct ls_loki_answer *a, size_t nentries, struct ls_flush_result *res)
+/* Fill res's reason (and dropped) for an answer matching row; returns what
+ * the output must do beyond the verdict. */
+static enum ls_loki_action derive(const struct ls_verdict_row *row, const struct ls_loki_answer *a, size_t nentries,
+                                  struct ls_flush_result *res)
 {
-    long st = a->status;
-    res->http_status = (int)st;
+    uint64_t n, m;
+    switch ((enum ls_loki_action)row->action) {
+    case LS_LOKI_JUDGE_400:
+        set_reason(res, ls_loki_400_reason(a->body, a->body_len));
+        if (ls_loki_parse_ignored(a->body, a->body_len, &n, &m) == 0)
+            res->dropped = n > nentries ? nentries : (size_t)n;
+        return LS_LOKI_JUDGE_400;
+    case LS_LOKI_PARTIAL_429:
+        if (ls_loki_parse_ignored(a->body, a->body_len, &n, &m) == 0) {
+            set_reason(res, "stream_rate_limited");
+            return LS_LOKI_PARTIAL_429;
+        }
+        set_reason(res, "rate_limited");
+        return LS_LOKI_WHOLE;
+    case LS_LOKI_HALVE:
+        set_reason(res, nentries == 1 ? "line_too_long" : "request_too_large");
+        res->dropped = nentries;
+        return nentries > 1 ? LS_LOKI_HALVE : LS_LOKI_WHOLE;
+    case LS_LOKI_WHOLE:
+        break;
+    }
+    if (row->reason) {
+        set_reason(res, row->reason);
+    } else {
+        char r[32];
+        snprintf(r, sizeof(r), "http_%ld", a->status);
+        set_reason(res, r);
+    }
+    return LS_LOKI_WHOLE;
+}
+
+enum ls_verdict ls_loki_verdict(const struct ls_loki_answer *a, size_t nentries, struct ls_flush_result *res,
+                                enum ls_loki_action *action)
+{
+    res->http_status = (int)a->status;
     res->retry_after_ms = a->retry_after_ms;
     res->dropped = 0;
     res->reason[0] = '\0';
-    if (st == 0) {
+    enum ls_loki_action act = LS_LOKI_WHOLE;
+    enum ls_verdict v = LS_RETRY;
+    if (a->status == 0) {
         /* No answer: the push may or may not have been stored. Loki does NOT
          * drop replays reliably, so the resend is checked first (maybe-sent). */
         set_reason(res, a->timed_out ? "timeout" : "connection");
         set_detail(res, a->error ? a->error : "", a->error ? strlen(a->error) : 0);
-        return LS_RETRY;
-    }
-    set_detail(res, a->body, a->body_len);
-    const struct ls_verdict_row *row = ls_verdict_lookup(loki_rows, sizeof(loki_rows) / sizeof(loki_rows[0]), st);
-    if (row->verdict == LS_DONE)
-        return LS_DONE;
-    uint64_t n, m;
-    if (row->reason) {
-        set_reason(res, row->reason);
-    } else if (st == 400) {
-        set_reason(res, ls_loki_400_reason(a->body, a->body_len));
-        if (ls_loki_parse_ignored(a->body, a->body_len, &n, &m) == 0)
-            res->dropped = n > nentries ? nentries : (size_t)n;
-    } else if (st == 429) {
-        int listed = ls_loki_parse_ignored(a->body, a->body_len, &n, &m) == 0;
-        set_reason(res, listed ? "stream_rate_limited" : "rate_limited");
-    } else if (st == 413) {
-        set_reason(res, nentries == 1 ? "line_too_long" : "request_too_large");
-        res->dropped = nentries;
     } else {
-        char r[32];
-        snprintf(r, sizeof(r), "http_%ld", st);
-        set_reason(res, r);
+        set_detail(res, a->body, a->body_len);
+        const struct ls_verdict_row *row = ls_verdict_lookup(loki_rows, sizeof(loki_rows) / sizeof(loki_rows[0]),
+                                                             a->status);
+        v = row->verdict;
+        if (v != LS_DONE)
+            act = derive(row, a, nentries, res);
     }
-    return row->verdict;
+    if (action)
+        *action = act;
+    return v;
 }
 
 /* Go's time.Time.String() in UTC, "2026-11-29 18:42:36.05134 +0000 UTC", to ns. */

@@ -45,11 +45,22 @@ struct ls_loki_answer {
     const char *error;           /* transport error text when status == 0 */
 };
 
+/* What the output does with an answer beyond its verdict (a row's action). */
+enum ls_loki_action {
+    LS_LOKI_WHOLE = 0,      /* the verdict holds for every entry of the push */
+    LS_LOKI_JUDGE_400,      /* a 400: find out how many entries Loki refused, and why */
+    LS_LOKI_HALVE,          /* a 413 for several entries: send them in halves */
+    LS_LOKI_PARTIAL_429,    /* a per-stream 429 that lists what it ignored: Loki stored
+                             * the rest, so resend only the ignored entries */
+};
+
 /* Map an answer to a verdict and fill res->http_status, retry_after_ms, reason,
  * detail (first KB of the body or the error) and, for LS_DROP, dropped: N from
  * "total ignored: N out of M" when present (clamped to nentries), else 0
- * (unknown; the caller may estimate). Never fails. */
-enum ls_verdict ls_loki_verdict(const struct ls_loki_answer *a, size_t nentries, struct ls_flush_result *res);
+ * (unknown; the caller may estimate). *action (when action is not NULL)
+ * receives what the output must do beyond the verdict. Never fails. */
+enum ls_verdict ls_loki_verdict(const struct ls_loki_answer *a, size_t nentries, struct ls_flush_result *res,
+                                enum ls_loki_action *action);
 
 /* The drop reason a 400 body gives: "too_far_behind", "too_old", "too_new",
  * "line_too_long", "no_labels", "bad_body" or "other". Never NULL. */

@@ -140,9 +140,6 @@ static int has_ctl(const char *s)
 static void *loki_create(const struct ls_output_conf *conf, char *err, size_t errlen)
 {
     struct loki *l = calloc(1, sizeof(*l));
-    enum ls_loki_encoding enc;
-    size_t h = 0;
-
     if (!l) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -165,7 +162,7 @@ static void *loki_create(const struct ls_output_conf *conf, char *err, size_t er
         snprintf(err, errlen, "loki: unknown encoding %d (protobuf or json)", own->encoding);
         goto out;
     }
-    enc = (enum ls_loki_encoding)own->encoding;
+    enum ls_loki_encoding enc = (enum ls_loki_encoding)own->encoding;
     l->limit = conf->batch_bytes ? (size_t)conf->batch_bytes : DEFAULT_BATCH_BYTES;
     if (!(l->url = push_url(conf->url)) || !(l->enc = ls_loki_enc_new(enc, conf->compress))) {
         snprintf(err, errlen, "out of memory");
@@ -174,6 +171,7 @@ static void *loki_create(const struct ls_output_conf *conf, char *err, size_t er
     if (!(l->http = ls_http_new(conf, err, errlen)))
         goto out;
     snprintf(l->hdr_ctype, sizeof(l->hdr_ctype), "Content-Type: %s", ls_loki_content_type(l->enc));
+    size_t h = 0;
     l->headers[h++] = l->hdr_ctype;
     if (ls_loki_content_encoding(l->enc)) {
         snprintf(l->hdr_cenc, sizeof(l->hdr_cenc), "Content-Encoding: %s", ls_loki_content_encoding(l->enc));
@@ -233,6 +231,7 @@ static void copy_outcome(struct ls_flush_result *dst, const struct ls_flush_resu
 /* What one flush adds up: per-entry verdicts go to res->item, counts here. */
 struct tally {
     size_t ndone, ndrop, nwait;
+    size_t stop;                   /* where a RETRY/CONFIG stopped the flush (norder: nowhere) */
     enum ls_verdict wait_verdict;
     struct ls_flush_result drop;   /* reason and detail of the drops */
     int mixed;                     /* drops for more than one reason */
@@ -281,21 +280,21 @@ static int grow_scratch(struct loki *l, size_t n)
     return 0;
 }
 
-/* POST the encoded body and read the answer into one. */
-static enum ls_verdict post(struct loki *l, size_t nentries, struct ls_flush_result *one)
+/* POST the encoded body and read the answer into one; *action says what to
+ * do beyond the verdict (loki_resp.c's table). */
+static enum ls_verdict post(struct loki *l, size_t nentries, struct ls_flush_result *one, enum ls_loki_action *action)
 {
     struct ls_http_response resp;
-    struct ls_loki_answer a;
-
     int rc = ls_http_post(l->http, l->url, l->headers, l->body.p, l->body.len, &resp);
-    memset(&a, 0, sizeof(a));
-    a.status = rc == 0 ? resp.status : 0;
-    a.body = resp.body.p;
-    a.body_len = resp.body.len;
-    a.retry_after_ms = resp.retry_after_ms;
-    a.timed_out = resp.timed_out;
-    a.error = resp.error;
-    enum ls_verdict v = ls_loki_verdict(&a, nentries, one);
+    struct ls_loki_answer a = {
+        .status = rc == 0 ? resp.status : 0,
+        .body = resp.body.p,
+        .body_len = resp.body.len,
+        .retry_after_ms = resp.retry_after_ms,
+        .timed_out = resp.timed_out,
+        .error = resp.error,
+    };
+    enum ls_verdict v = ls_loki_verdict(&a, nentries, one, action);
     buf_reset(&l->answer);
     if (resp.body.len && buf_add(&l->answer, resp.body.p, resp.body.len) != 0)
         buf_reset(&l->answer);   /* cannot happen (same cap); an empty answer reads as unknown */
@@ -332,8 +331,6 @@ static void judge_400(struct loki *l, const uint32_t *order, size_t from, size_t
     size_t pushed = to - from, nd = 0;
     const char *reason = one->reason;
     uint64_t n, m;
-    int64_t now = clock_real_ns();
-
     if (ls_loki_parse_ignored(l->answer.p, l->answer.len, &n, &m) == 0 && m <= pushed) {
         nd = (size_t)n + (pushed - (size_t)m);
         if (n > 0 && pushed > m)
@@ -346,6 +343,7 @@ static void judge_400(struct loki *l, const uint32_t *order, size_t from, size_t
          * Loki does not hold, and call it mixed when those broke different limits. */
         const char *cls = NULL;
         int several = 0, asked = held(l, l->sub, order, from, to) == 0;
+        int64_t now = clock_real_ns();
         for (size_t k = 0; k < pushed; k++) {
             const char *c = ls_loki_classify(&l->sub[order[from + k]], now);
             if (asked ? l->found[k] : !c)
@@ -377,12 +375,11 @@ static void judge_400(struct loki *l, const uint32_t *order, size_t from, size_t
  * missing. The rest is done. Marks retried entries 1 in l->found. */
 static void judge_partial_429(struct loki *l, const uint32_t *order, size_t from, size_t to)
 {
-    int64_t listed[LISTED_MAX];
     uint64_t n, m;
     size_t pushed = to - from;
     int exact = 0;
-
     if (ls_loki_parse_ignored(l->answer.p, l->answer.len, &n, &m) == 0 && m == pushed) {
+        int64_t listed[LISTED_MAX];
         size_t nl = ls_loki_parse_listed(l->answer.p, l->answer.len, listed, LISTED_MAX);
         if (nl == n && n <= LISTED_MAX) {
             /* each listed timestamp must name exactly as many of our entries */
@@ -448,119 +445,138 @@ static void log_maybe_sent(const struct loki *l, size_t nm, size_t nheld, size_t
            "output", out_name(l), "maybe_sent", a, "already_stored", c, "resent_unchecked", d, NULL);
 }
 
-static enum ls_verdict loki_flush(void *ctx, const struct ls_batch *b, struct ls_flush_result *res)
+/* Phase 1: the records to send. Entries the engine marks maybe-sent are
+ * looked up first; those Loki holds are done (counted in *nheld), the others
+ * go to l->sub (l->map says which batch record each is; l->unchk marks the
+ * ones that could not be checked). Returns how many there are to send. */
+static size_t take_unsent(struct loki *l, const struct ls_batch *b, size_t nm, size_t *nheld, struct tally *t)
 {
-    struct loki *l = ctx;
-    char err[256];
-    size_t norder, nsub = 0;
-    struct ls_flush_result one;
-    struct tally t;
-
-    memset(&t, 0, sizeof(t));
-    t.wait_verdict = LS_RETRY;
-    if (grow_scratch(l, b->n) != 0) {
-        snprintf(res->reason, sizeof(res->reason), "oom");
-        snprintf(res->detail, sizeof(res->detail), "out of memory for %zu records", b->n);
-        return LS_RETRY;
-    }
     memset(l->skip, SEND, b->n);
-    for (size_t i = 0; i < b->n; i++)
-        res->item[i] = LS_DONE;
-    size_t nm = b->n_maybe_sent <= b->n ? b->n_maybe_sent : b->n, nheld = 0;
-    if (nm > 0)
-        nheld = check_maybe_sent(l, b, nm);
-    res->duplicates += nheld;
+    *nheld = nm > 0 ? check_maybe_sent(l, b, nm) : 0;
+    size_t nsub = 0;
     for (size_t i = 0; i < b->n; i++) {
         l->unchk[i] = l->skip[i] == UNCHECKED;
         if (l->skip[i] == HELD) {
-            t.ndone++;
+            t->ndone++;
             continue;
         }
         l->sub[nsub] = b->recs[i];
         l->map[nsub++] = (uint32_t)i;
     }
     memset(l->skip, SEND, b->n);   /* from here: per sub entry */
+    return nsub;
+}
 
+/* Phase 2: group l->sub[0..nsub) into streams; records whose label string is
+ * not valid are dropped here. Returns 0, or -1 on OOM (res says so). */
+static int group_unsent(struct loki *l, size_t nsub, struct ls_flush_result *res, struct tally *t)
+{
     if (ls_loki_group(l->enc, l->sub, nsub) != 0) {
         snprintf(res->reason, sizeof(res->reason), "oom");
         snprintf(res->detail, sizeof(res->detail), "out of memory grouping %zu records", nsub);
-        return LS_RETRY;
+        return -1;
     }
-    const uint32_t *order = ls_loki_enc_order(l->enc, &norder);
+    size_t norder;
+    ls_loki_enc_order(l->enc, &norder);
     size_t nbad = nsub - norder;
     if (nbad) {
+        struct ls_flush_result one;
         memset(&one, 0, sizeof(one));
         snprintf(one.detail, sizeof(one.detail), "%zu records carry a label set that is not a valid "
                  "Prometheus label string", nbad);
         for (size_t i = 0; i < nsub; i++)
             if (ls_loki_enc_bad_labels(l->enc, i))
                 res->item[l->map[i]] = LS_DROP;
-        add_drop(&t, &one, "bad_labels", nbad);
+        add_drop(t, &one, "bad_labels", nbad);
     }
+    return 0;
+}
 
-    size_t stop = norder;   /* where a RETRY/CONFIG stopped the flush */
-    for (size_t sfrom = 0, send; sfrom < norder && stop == norder; sfrom = send) {
-        send = ls_loki_enc_stream_end(l->enc, sfrom);
-        /* usually one push per stream; more when its encoding outgrew the limit */
-        for (size_t from = sfrom, to; from < send; from = to) {
-            enum ls_verdict v;
-            size_t raw = 0;
-            to = send;
-            memset(&one, 0, sizeof(one));
-            one.retry_after_ms = -1;
-            if (encode_fitting(l, l->sub, from, &to, &raw, err, sizeof(err)) != 0) {
-                snprintf(one.detail, sizeof(one.detail), "%s", err);
-                l->skip[order[from]] = SUB_DROPPED;
-                add_drop(&t, &one, "encode_failed", 1);
-                continue;
-            }
-            v = post(l, to - from, &one);
-            if (v == LS_DROP && one.http_status == 413 && to - from > 1) {
-                /* A proxy in front of Loki limits the body size: send halves
-                 * (and remember the smaller bound for later batches). */
-                l->limit = raw / 2 > 0 ? raw / 2 : 1;
-                log_kv(LOGL_WARN, "Loki (or a proxy) answered 413: sending smaller pushes", "output", out_name(l),
-                       NULL);
-                to = from;
-                continue;
-            }
-            if (v == LS_DONE) {
-                t.ndone += to - from;
-            } else if (v == LS_DROP && one.http_status == 400) {
-                judge_400(l, order, from, to, &one, &t);
-            } else if (v == LS_DROP) {
-                for (size_t k = from; k < to; k++)
-                    l->skip[order[k]] = SUB_DROPPED;
-                add_drop(&t, &one, one.reason, to - from);
-            } else if (v == LS_RETRY && strcmp(one.reason, "stream_rate_limited") == 0) {
-                /* Part stored: retry only the ignored, and the rest of this
-                 * stream; other streams have their own limits. */
-                judge_partial_429(l, order, from, to);
-                for (size_t k = from; k < to; k++) {
-                    if (l->found[k - from]) {
-                        res->item[l->map[order[k]]] = LS_RETRY;
-                        t.nwait++;
-                    } else {
-                        t.ndone++;
-                    }
-                }
-                for (size_t k = to; k < send; k++)
-                    res->item[l->map[order[k]]] = LS_RETRY;
-                t.nwait += send - to;
-                copy_outcome(res, &one);
-                break;
-            } else {
-                /* RETRY or CONFIG: this push and everything after it waits. */
-                stop = from;
-                t.wait_verdict = v;
-                copy_outcome(res, &one);
-                break;
-            }
+/* A per-stream 429 for order[from..to) of the stream ending at send: retry
+ * only what Loki ignored, and the rest of this stream. */
+static void retry_ignored(struct loki *l, const uint32_t *order, size_t from, size_t to, size_t send,
+                          struct ls_flush_result *res, struct tally *t)
+{
+    judge_partial_429(l, order, from, to);
+    for (size_t k = from; k < to; k++) {
+        if (l->found[k - from]) {
+            res->item[l->map[order[k]]] = LS_RETRY;
+            t->nwait++;
+        } else {
+            t->ndone++;
         }
     }
-    for (size_t k = stop; k < norder; k++)
-        res->item[l->map[order[k]]] = t.wait_verdict;
-    t.nwait += norder - stop;
+    for (size_t k = to; k < send; k++)
+        res->item[l->map[order[k]]] = LS_RETRY;
+    t->nwait += send - to;
+}
+
+/* Phase 3, one stream order[sfrom..send): usually one push; more when its
+ * encoding outgrew the limit. Returns 0, or -1 when a RETRY or CONFIG verdict
+ * stops the flush (t->stop says where). */
+static int push_stream(struct loki *l, const uint32_t *order, size_t sfrom, size_t send,
+                       struct ls_flush_result *res, struct tally *t)
+{
+    for (size_t from = sfrom, to; from < send; from = to) {
+        to = send;
+        struct ls_flush_result one;
+        memset(&one, 0, sizeof(one));
+        one.retry_after_ms = -1;
+        size_t raw = 0;
+        char err[256];
+        if (encode_fitting(l, l->sub, from, &to, &raw, err, sizeof(err)) != 0) {
+            snprintf(one.detail, sizeof(one.detail), "%s", err);
+            l->skip[order[from]] = SUB_DROPPED;
+            add_drop(t, &one, "encode_failed", 1);
+            continue;
+        }
+        enum ls_loki_action act;
+        enum ls_verdict v = post(l, to - from, &one, &act);
+        switch (act) {
+        case LS_LOKI_HALVE:
+            /* A proxy in front of Loki limits the body size: send halves
+             * (and remember the smaller bound for later batches). */
+            l->limit = raw / 2 > 0 ? raw / 2 : 1;
+            log_kv(LOGL_WARN, "Loki (or a proxy) answered 413: sending smaller pushes", "output", out_name(l), NULL);
+            to = from;
+            continue;
+        case LS_LOKI_JUDGE_400:
+            judge_400(l, order, from, to, &one, t);
+            continue;
+        case LS_LOKI_PARTIAL_429:
+            /* Part stored: other streams have their own limits. */
+            retry_ignored(l, order, from, to, send, res, t);
+            copy_outcome(res, &one);
+            return 0;
+        case LS_LOKI_WHOLE:
+            break;
+        }
+        if (v == LS_DONE) {
+            t->ndone += to - from;
+        } else if (v == LS_DROP) {
+            for (size_t k = from; k < to; k++)
+                l->skip[order[k]] = SUB_DROPPED;
+            add_drop(t, &one, one.reason, to - from);
+        } else {
+            /* RETRY or CONFIG: this push and everything after it waits. */
+            t->stop = from;
+            t->wait_verdict = v;
+            copy_outcome(res, &one);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Phase 4: per-record verdicts and the flush's answer from the tally. */
+static enum ls_verdict conclude(struct loki *l, const struct ls_batch *b, size_t nm, size_t nheld, size_t nsub,
+                                struct ls_flush_result *res, struct tally *t)
+{
+    size_t norder;
+    const uint32_t *order = ls_loki_enc_order(l->enc, &norder);
+    for (size_t k = t->stop; k < norder; k++)
+        res->item[l->map[order[k]]] = t->wait_verdict;
+    t->nwait += norder - t->stop;
     for (size_t i = 0; i < nsub; i++)
         if (l->skip[i] == SUB_DROPPED)
             res->item[l->map[i]] = LS_DROP;
@@ -574,23 +590,51 @@ static enum ls_verdict loki_flush(void *ctx, const struct ls_batch *b, struct ls
         res->maybe_duplicates += nunchecked;
         log_maybe_sent(l, nm, nheld, nunchecked);
     }
-
-    if (t.ndrop) {
-        snprintf(res->reason, sizeof(res->reason), "%s", t.mixed ? "mixed" : t.drop.reason);
-        memcpy(res->detail, t.drop.detail, sizeof(res->detail));
+    if (t->ndrop) {
+        snprintf(res->reason, sizeof(res->reason), "%s", t->mixed ? "mixed" : t->drop.reason);
+        memcpy(res->detail, t->drop.detail, sizeof(res->detail));
     }
-    if (t.nwait) {
-        if (t.ndone == 0 && t.ndrop == 0)   /* nothing got through: a plain retry / config verdict */
-            return stop < norder ? t.wait_verdict : LS_RETRY;
+    if (t->nwait) {
+        if (t->ndone == 0 && t->ndrop == 0)   /* nothing got through: a plain retry / config verdict */
+            return t->stop < norder ? t->wait_verdict : LS_RETRY;
         return LS_PARTIAL;
     }
-    if (t.ndrop) {
-        res->http_status = t.drop.http_status;
-        res->dropped = t.ndrop;
+    if (t->ndrop) {
+        res->http_status = t->drop.http_status;
+        res->dropped = t->ndrop;
         return LS_DROP;
     }
     res->http_status = 204;
     return LS_DONE;
+}
+
+static enum ls_verdict loki_flush(void *ctx, const struct ls_batch *b, struct ls_flush_result *res)
+{
+    struct loki *l = ctx;
+    if (grow_scratch(l, b->n) != 0) {
+        snprintf(res->reason, sizeof(res->reason), "oom");
+        snprintf(res->detail, sizeof(res->detail), "out of memory for %zu records", b->n);
+        return LS_RETRY;
+    }
+    for (size_t i = 0; i < b->n; i++)
+        res->item[i] = LS_DONE;
+    struct tally t;
+    memset(&t, 0, sizeof(t));
+    t.wait_verdict = LS_RETRY;
+    size_t nm = b->n_maybe_sent <= b->n ? b->n_maybe_sent : b->n, nheld;
+    size_t nsub = take_unsent(l, b, nm, &nheld, &t);
+    res->duplicates += nheld;
+    if (group_unsent(l, nsub, res, &t) != 0)
+        return LS_RETRY;
+    size_t norder;
+    const uint32_t *order = ls_loki_enc_order(l->enc, &norder);
+    t.stop = norder;
+    for (size_t sfrom = 0, send; sfrom < norder; sfrom = send) {
+        send = ls_loki_enc_stream_end(l->enc, sfrom);
+        if (push_stream(l, order, sfrom, send, res, &t) != 0)
+            break;
+    }
+    return conclude(l, b, nm, nheld, nsub, res, &t);
 }
 
 const struct ls_output_ops ls_output_loki = {

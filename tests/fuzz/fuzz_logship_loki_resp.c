@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     a.error = status == 0 ? "connection refused" : NULL;
     struct ls_flush_result res;
     memset(&res, 0x41, sizeof(res)); /* not NUL-terminated unless the code does it */
-    enum ls_verdict v = ls_loki_verdict(&a, n, &res);
+    enum ls_verdict v = ls_loki_verdict(&a, n, &res, NULL);
     if (v != LS_DONE && v != LS_RETRY && v != LS_DROP && v != LS_CONFIG)
         abort();
     if (v == LS_DROP && res.dropped > n)

@@ -35,7 +35,7 @@ static enum ls_verdict judge(long status, const char *body, size_t n, struct ls_
     a.body = body;
     a.body_len = body ? strlen(body) : 0;
     a.retry_after_ms = -1;
-    return ls_loki_verdict(&a, n, res);
+    return ls_loki_verdict(&a, n, res, NULL);
 }
 
 static void test_success(void **st)
@@ -190,11 +190,11 @@ static void test_429_keeps_loki_body_and_retry_after(void **st)
     a.body = RATE;
     a.body_len = strlen(RATE);
     a.retry_after_ms = -1;
-    assert_int_equal(ls_loki_verdict(&a, 60, &r), LS_RETRY);
+    assert_int_equal(ls_loki_verdict(&a, 60, &r, NULL), LS_RETRY);
     assert_int_equal(r.retry_after_ms, -1); /* Loki sends none */
     assert_int_equal(strncmp(r.detail, "Ingestion rate limit exceeded", 29), 0);
     a.retry_after_ms = 7000; /* a proxy did */
-    assert_int_equal(ls_loki_verdict(&a, 60, &r), LS_RETRY);
+    assert_int_equal(ls_loki_verdict(&a, 60, &r, NULL), LS_RETRY);
     assert_int_equal(r.retry_after_ms, 7000);
 }
 
@@ -206,13 +206,13 @@ static void test_no_response(void **st)
     memset(&a, 0, sizeof(a));
     a.retry_after_ms = -1;
     a.error = "Failed to connect to 127.0.0.1 port 1: Connection refused";
-    assert_int_equal(ls_loki_verdict(&a, 5, &r), LS_RETRY);
+    assert_int_equal(ls_loki_verdict(&a, 5, &r, NULL), LS_RETRY);
     assert_string_equal(r.reason, "connection");
     assert_int_equal(r.http_status, 0);
     assert_string_equal(r.detail, a.error);
     a.timed_out = 1;
     a.error = NULL;
-    assert_int_equal(ls_loki_verdict(&a, 5, &r), LS_RETRY);
+    assert_int_equal(ls_loki_verdict(&a, 5, &r, NULL), LS_RETRY);
     assert_string_equal(r.reason, "timeout");
 }
 
