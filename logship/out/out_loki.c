@@ -19,8 +19,8 @@
  * The engine bounds a batch by raw bytes; this output bounds what Loki
  * decodes: when a stream's encoding is larger than conf->batch_bytes (JSON
  * escaping can grow a line six-fold), it goes as several pushes, each in time
- * order. The status table is in loki_resp.c. No retries and no sleeps here:
- * the engine owns backoff. */
+ * order. The status table is in loki_resp.c, the push phase in loki_push.c.
+ * No retries and no sleeps here: the engine owns backoff. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +32,7 @@
 #include "logship/out/http.h"
 #include "logship/out/loki_encode.h"
 #include "logship/out/loki_query.h"
+#include "logship/out/loki_push.h"
 #include "logship/out/loki_resp.h"
 #include "logship/core/output.h"
 #include "logship/out/out_loki.h"
@@ -39,7 +40,6 @@
 #define DEFAULT_BATCH_BYTES (1024 * 1024)
 #define BODY_MAX ((size_t)64 << 20)
 #define PUSH_PATH "/loki/api/v1/push"
-#define LISTED_MAX 32   /* Loki lists at most max_returned_stream_errors (10) entries */
 
 /* Loki's options (config.c reads this table; the values land in struct ls_loki_settings). */
 static const char *const encodings[] = { "protobuf", "json", NULL };   /* enum ls_loki_encoding */
@@ -66,36 +66,9 @@ static const struct ls_output_auth auth = {
 
 static const struct ls_loki_settings defaults = { .encoding = LS_LOKI_PROTOBUF };
 
-/* l->skip[]: what a record's check found (per batch record, before the sub
- * array is built), then what its push did (per sub entry). */
-enum skip { SEND = 0, HELD = 1, SUB_DROPPED = 2, UNCHECKED = 3 };
-
-struct loki {
-    const struct ls_output_conf *conf;
-    struct ls_http *http;
-    struct ls_loki_enc *enc;
-    char *url;
-    size_t limit;                 /* bound on one push's decoded size: batch_bytes, or less
-                                   * once a proxy answered 413 (learned, kept) */
-    char *hdr_tenant;             /* "X-Scope-OrgID: ..." or NULL */
-    const char *headers[5];       /* the push's */
-    const char *qheaders[2];      /* the query's: the tenant */
-    char hdr_ctype[64], hdr_cenc[64];
-    buf_t body;
-    buf_t answer;                 /* the last push's whole response body (detail keeps 1 KB) */
-    struct ls_loki_query *query;  /* the query API client, for maybe-sent and partial answers */
-    /* per-flush scratch, grown to the largest batch */
-    struct ls_record *sub;        /* the records still to send */
-    uint32_t *map;                /* sub[i] is batch record map[i] */
-    unsigned char *skip;          /* enum skip: per batch record, then per sub entry */
-    unsigned char *unchk;         /* batch record maybe-sent and not checked (query API down) */
-    unsigned char *found;         /* ls_loki_query_held's answer */
-    size_t cap;
-};
-
 static void loki_destroy(void *ctx)
 {
-    struct loki *l = ctx;
+    struct ls_loki_out *l = ctx;
     if (!l)
         return;
     ls_http_free(l->http);
@@ -139,12 +112,13 @@ static int has_ctl(const char *s)
 
 static void *loki_create(const struct ls_output_conf *conf, char *err, size_t errlen)
 {
-    struct loki *l = calloc(1, sizeof(*l));
+    struct ls_loki_out *l = calloc(1, sizeof(*l));
     if (!l) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     l->conf = conf;
+    l->name = conf->name ? conf->name : "loki";
     buf_init(&l->body, BODY_MAX);
     buf_init(&l->answer, LS_HTTP_BODY_MAX);
     if (!conf->url || !*conf->url) {
@@ -204,58 +178,7 @@ out:
 }
 
 
-/* Encode order[from..to) into l->body, shrinking `to` until the decoded size
- * (*raw) fits l->limit (a single record is sent whatever its size: Loki judges
- * it). Returns 0, or -1 when even one record cannot be encoded (err says why). */
-static int encode_fitting(struct loki *l, const struct ls_record *recs, size_t from, size_t *to,
-                          size_t *raw, char *err, size_t errlen)
-{
-    for (;;) {
-        int rc = ls_loki_encode_range(l->enc, recs, from, *to, &l->body, raw, err, errlen);
-        if (rc == 0 && (*raw <= l->limit || *to - from == 1))
-            return 0;
-        if (*to - from == 1)
-            return -1;
-        *to = from + (*to - from) / 2;
-    }
-}
-
-static void copy_outcome(struct ls_flush_result *dst, const struct ls_flush_result *src)
-{
-    dst->http_status = src->http_status;
-    dst->retry_after_ms = src->retry_after_ms;
-    memcpy(dst->reason, src->reason, sizeof(dst->reason));
-    memcpy(dst->detail, src->detail, sizeof(dst->detail));
-}
-
-/* What one flush adds up: per-entry verdicts go to res->item, counts here. */
-struct tally {
-    size_t ndone, ndrop, nwait;
-    size_t stop;                   /* where a RETRY/CONFIG stopped the flush (norder: nowhere) */
-    enum ls_verdict wait_verdict;
-    struct ls_flush_result drop;   /* reason and detail of the drops */
-    int mixed;                     /* drops for more than one reason */
-};
-
-static void add_drop(struct tally *t, const struct ls_flush_result *one, const char *reason, size_t n)
-{
-    if (n == 0)
-        return;
-    if (t->ndrop == 0) {
-        copy_outcome(&t->drop, one);
-        snprintf(t->drop.reason, sizeof(t->drop.reason), "%s", reason);
-    } else if (strcmp(t->drop.reason, reason) != 0) {
-        t->mixed = 1;
-    }
-    t->ndrop += n;
-}
-
-static const char *out_name(const struct loki *l)
-{
-    return l->conf->name ? l->conf->name : "loki";
-}
-
-static int grow_scratch(struct loki *l, size_t n)
+static int grow_scratch(struct ls_loki_out *l, size_t n)
 {
     if (n <= l->cap)
         return 0;
@@ -280,153 +203,25 @@ static int grow_scratch(struct loki *l, size_t n)
     return 0;
 }
 
-/* POST the encoded body and read the answer into one; *action says what to
- * do beyond the verdict (loki_resp.c's table). */
-static enum ls_verdict post(struct loki *l, size_t nentries, struct ls_flush_result *one, enum ls_loki_action *action)
-{
-    struct ls_http_response resp;
-    int rc = ls_http_post(l->http, l->url, l->headers, l->body.p, l->body.len, &resp);
-    struct ls_loki_answer a = {
-        .status = rc == 0 ? resp.status : 0,
-        .body = resp.body.p,
-        .body_len = resp.body.len,
-        .retry_after_ms = resp.retry_after_ms,
-        .timed_out = resp.timed_out,
-        .error = resp.error,
-    };
-    enum ls_verdict v = ls_loki_verdict(&a, nentries, one, action);
-    buf_reset(&l->answer);
-    if (resp.body.len && buf_add(&l->answer, resp.body.p, resp.body.len) != 0)
-        buf_reset(&l->answer);   /* cannot happen (same cap); an empty answer reads as unknown */
-    ls_http_response_free(&resp);
-    return v;
-}
-
-/* Ask Loki which of sub[order[from..to)] it holds: l->found[k] for order[from + k].
- * 0 when it answered, -1 (logged) when it could not. */
-static int held(struct loki *l, const struct ls_record *recs, const uint32_t *order, size_t from, size_t to)
-{
-    char err[256];
-    if (ls_loki_query_held(l->query, recs, order + from, to - from, l->found, err, sizeof(err)) == 0)
-        return 0;
-    log_kv(LOGL_WARN, "Loki's query API cannot say which entries Loki holds", "output", out_name(l),
-           "error", err, NULL);
-    return -1;
-}
-
-/* Reasons Loki's distributor gives per entry (and names only the last of). */
-static int per_entry_reason(const char *r)
-{
-    return strcmp(r, "too_old") == 0 || strcmp(r, "too_new") == 0 || strcmp(r, "line_too_long") == 0;
-}
-
-/* A 400 for sub[order[from..to)]: count what Loki refused and why. The
- * ingester's 400 says "N out of M", M counting only what passed the
- * distributor; the distributor's 400 carries its last message only, so the
- * refused entries are found with the query API (else estimated by Loki's
- * default limits) and, when they broke different limits, counted as mixed. */
-static void judge_400(struct loki *l, const uint32_t *order, size_t from, size_t to,
-                      const struct ls_flush_result *one, struct tally *t)
-{
-    size_t pushed = to - from, nd = 0;
-    const char *reason = one->reason;
-    uint64_t n, m;
-    if (ls_loki_parse_ignored(l->answer.p, l->answer.len, &n, &m) == 0 && m <= pushed) {
-        nd = (size_t)n + (pushed - (size_t)m);
-        if (n > 0 && pushed > m)
-            reason = "mixed";
-    } else if (pushed == 1 || !(per_entry_reason(reason) || strcmp(reason, "other") == 0 ||
-                                strcmp(reason, "too_far_behind") == 0)) {
-        nd = pushed;   /* bad body, no labels: the whole push (one stream) was refused */
-    } else {
-        /* The distributor names the last refused entry's reason only: count what
-         * Loki does not hold, and call it mixed when those broke different limits. */
-        const char *cls = NULL;
-        int several = 0, asked = held(l, l->sub, order, from, to) == 0;
-        int64_t now = clock_real_ns();
-        for (size_t k = 0; k < pushed; k++) {
-            const char *c = ls_loki_classify(&l->sub[order[from + k]], now);
-            if (asked ? l->found[k] : !c)
-                continue;
-            nd++;
-            if (!c || (cls && strcmp(c, cls) != 0))
-                several = 1;
-            if (c)
-                cls = c;
-        }
-        if (!asked && nd == 0) {
-            nd = pushed;   /* cannot tell: an upper bound */
-            several = 1;
-        }
-        if (per_entry_reason(reason) && nd > 1 && (several || !cls || strcmp(cls, reason) != 0))
-            reason = "mixed";
-    }
-    if (nd > pushed)
-        nd = pushed;
-    for (size_t k = from; k < from + nd; k++)
-        l->skip[order[k]] = SUB_DROPPED; /* mapped to batch records at the end of the flush */
-    add_drop(t, one, reason, nd);
-    t->ndone += pushed - nd;
-}
-
-/* A per-stream 429 for sub[order[from..to)]: Loki stored part of the push.
- * When its body lists every ignored entry and their timestamps name them
- * unambiguously, those are retried; otherwise the query API says which are
- * missing. The rest is done. Marks retried entries 1 in l->found. */
-static void judge_partial_429(struct loki *l, const uint32_t *order, size_t from, size_t to)
-{
-    uint64_t n, m;
-    size_t pushed = to - from;
-    int exact = 0;
-    if (ls_loki_parse_ignored(l->answer.p, l->answer.len, &n, &m) == 0 && m == pushed) {
-        int64_t listed[LISTED_MAX];
-        size_t nl = ls_loki_parse_listed(l->answer.p, l->answer.len, listed, LISTED_MAX);
-        if (nl == n && n <= LISTED_MAX) {
-            /* each listed timestamp must name exactly as many of our entries */
-            exact = 1;
-            memset(l->found, 0, pushed);
-            for (size_t i = 0; i < nl && exact; i++) {
-                size_t want = 0, have = 0;
-                for (size_t j = 0; j < nl; j++)
-                    want += listed[j] == listed[i];
-                for (size_t k = 0; k < pushed; k++)
-                    if (l->sub[order[from + k]].ts_ns == listed[i]) {
-                        have++;
-                        l->found[k] = 1;
-                    }
-                exact = want == have;
-            }
-        }
-    }
-    if (exact)
-        return;
-    if (held(l, l->sub, order, from, to) == 0) {
-        for (size_t k = 0; k < pushed; k++)
-            l->found[k] = !l->found[k];
-        return;
-    }
-    memset(l->found, 1, pushed);   /* unknown: retry all; the engine marks them maybe-sent */
-}
-
 /* Entries the engine marks maybe-sent: look them up, stream by stream; set
- * l->skip[i] = HELD for those Loki holds and UNCHECKED for those it could not check.
+ * l->skip[i] = LS_LOKI_HELD for those Loki holds and LS_LOKI_UNCHECKED for those it could not check.
  * Returns how many Loki holds. */
-static size_t check_maybe_sent(struct loki *l, const struct ls_batch *b, size_t nm)
+static size_t check_maybe_sent(struct ls_loki_out *l, const struct ls_batch *b, size_t nm)
 {
     size_t norder, nheld = 0;
     if (ls_loki_group(l->enc, b->recs, nm) != 0) {
-        memset(l->skip, UNCHECKED, nm);
+        memset(l->skip, LS_LOKI_UNCHECKED, nm);
         return 0;
     }
     const uint32_t *order = ls_loki_enc_order(l->enc, &norder);
     for (size_t from = 0, to; from < norder; from = to) {
         to = ls_loki_enc_stream_end(l->enc, from);
-        int ok = held(l, b->recs, order, from, to) == 0;
+        int ok = ls_loki_held(l, b->recs, order, from, to) == 0;
         for (size_t k = from; k < to; k++) {
             if (!ok) {
-                l->skip[order[k]] = UNCHECKED;
+                l->skip[order[k]] = LS_LOKI_UNCHECKED;
             } else if (l->found[k - from]) {
-                l->skip[order[k]] = HELD;
+                l->skip[order[k]] = LS_LOKI_HELD;
                 nheld++;
             }
         }
@@ -435,41 +230,42 @@ static size_t check_maybe_sent(struct loki *l, const struct ls_batch *b, size_t 
 }
 
 /* Say what the check of maybe-sent entries found, once per flush. */
-static void log_maybe_sent(const struct loki *l, size_t nm, size_t nheld, size_t nunchecked)
+static void log_maybe_sent(const struct ls_loki_out *l, size_t nm, size_t nheld, size_t nunchecked)
 {
     char a[24], c[24], d[24];
     snprintf(a, sizeof(a), "%zu", nm);
     snprintf(c, sizeof(c), "%zu", nheld);
     snprintf(d, sizeof(d), "%zu", nunchecked);
     log_kv(nunchecked ? LOGL_WARN : LOGL_INFO, "checked entries sent before and never acknowledged against Loki",
-           "output", out_name(l), "maybe_sent", a, "already_stored", c, "resent_unchecked", d, NULL);
+           "output", l->name, "maybe_sent", a, "already_stored", c, "resent_unchecked", d, NULL);
 }
 
 /* Phase 1: the records to send. Entries the engine marks maybe-sent are
  * looked up first; those Loki holds are done (counted in *nheld), the others
  * go to l->sub (l->map says which batch record each is; l->unchk marks the
  * ones that could not be checked). Returns how many there are to send. */
-static size_t take_unsent(struct loki *l, const struct ls_batch *b, size_t nm, size_t *nheld, struct tally *t)
+static size_t take_unsent(struct ls_loki_out *l, const struct ls_batch *b, size_t nm, size_t *nheld,
+                          struct ls_loki_tally *t)
 {
-    memset(l->skip, SEND, b->n);
+    memset(l->skip, LS_LOKI_SEND, b->n);
     *nheld = nm > 0 ? check_maybe_sent(l, b, nm) : 0;
     size_t nsub = 0;
     for (size_t i = 0; i < b->n; i++) {
-        l->unchk[i] = l->skip[i] == UNCHECKED;
-        if (l->skip[i] == HELD) {
+        l->unchk[i] = l->skip[i] == LS_LOKI_UNCHECKED;
+        if (l->skip[i] == LS_LOKI_HELD) {
             t->ndone++;
             continue;
         }
         l->sub[nsub] = b->recs[i];
         l->map[nsub++] = (uint32_t)i;
     }
-    memset(l->skip, SEND, b->n);   /* from here: per sub entry */
+    memset(l->skip, LS_LOKI_SEND, b->n);   /* from here: per sub entry */
     return nsub;
 }
 
 /* Phase 2: group l->sub[0..nsub) into streams; records whose label string is
  * not valid are dropped here. Returns 0, or -1 on OOM (res says so). */
-static int group_unsent(struct loki *l, size_t nsub, struct ls_flush_result *res, struct tally *t)
+static int group_unsent(struct ls_loki_out *l, size_t nsub, struct ls_flush_result *res, struct ls_loki_tally *t)
 {
     if (ls_loki_group(l->enc, l->sub, nsub) != 0) {
         snprintf(res->reason, sizeof(res->reason), "oom");
@@ -487,90 +283,14 @@ static int group_unsent(struct loki *l, size_t nsub, struct ls_flush_result *res
         for (size_t i = 0; i < nsub; i++)
             if (ls_loki_enc_bad_labels(l->enc, i))
                 res->item[l->map[i]] = LS_DROP;
-        add_drop(t, &one, "bad_labels", nbad);
-    }
-    return 0;
-}
-
-/* A per-stream 429 for order[from..to) of the stream ending at send: retry
- * only what Loki ignored, and the rest of this stream. */
-static void retry_ignored(struct loki *l, const uint32_t *order, size_t from, size_t to, size_t send,
-                          struct ls_flush_result *res, struct tally *t)
-{
-    judge_partial_429(l, order, from, to);
-    for (size_t k = from; k < to; k++) {
-        if (l->found[k - from]) {
-            res->item[l->map[order[k]]] = LS_RETRY;
-            t->nwait++;
-        } else {
-            t->ndone++;
-        }
-    }
-    for (size_t k = to; k < send; k++)
-        res->item[l->map[order[k]]] = LS_RETRY;
-    t->nwait += send - to;
-}
-
-/* Phase 3, one stream order[sfrom..send): usually one push; more when its
- * encoding outgrew the limit. Returns 0, or -1 when a RETRY or CONFIG verdict
- * stops the flush (t->stop says where). */
-static int push_stream(struct loki *l, const uint32_t *order, size_t sfrom, size_t send,
-                       struct ls_flush_result *res, struct tally *t)
-{
-    for (size_t from = sfrom, to; from < send; from = to) {
-        to = send;
-        struct ls_flush_result one;
-        memset(&one, 0, sizeof(one));
-        one.retry_after_ms = -1;
-        size_t raw = 0;
-        char err[256];
-        if (encode_fitting(l, l->sub, from, &to, &raw, err, sizeof(err)) != 0) {
-            snprintf(one.detail, sizeof(one.detail), "%s", err);
-            l->skip[order[from]] = SUB_DROPPED;
-            add_drop(t, &one, "encode_failed", 1);
-            continue;
-        }
-        enum ls_loki_action act;
-        enum ls_verdict v = post(l, to - from, &one, &act);
-        switch (act) {
-        case LS_LOKI_HALVE:
-            /* A proxy in front of Loki limits the body size: send halves
-             * (and remember the smaller bound for later batches). */
-            l->limit = raw / 2 > 0 ? raw / 2 : 1;
-            log_kv(LOGL_WARN, "Loki (or a proxy) answered 413: sending smaller pushes", "output", out_name(l), NULL);
-            to = from;
-            continue;
-        case LS_LOKI_JUDGE_400:
-            judge_400(l, order, from, to, &one, t);
-            continue;
-        case LS_LOKI_PARTIAL_429:
-            /* Part stored: other streams have their own limits. */
-            retry_ignored(l, order, from, to, send, res, t);
-            copy_outcome(res, &one);
-            return 0;
-        case LS_LOKI_WHOLE:
-            break;
-        }
-        if (v == LS_DONE) {
-            t->ndone += to - from;
-        } else if (v == LS_DROP) {
-            for (size_t k = from; k < to; k++)
-                l->skip[order[k]] = SUB_DROPPED;
-            add_drop(t, &one, one.reason, to - from);
-        } else {
-            /* RETRY or CONFIG: this push and everything after it waits. */
-            t->stop = from;
-            t->wait_verdict = v;
-            copy_outcome(res, &one);
-            return -1;
-        }
+        ls_loki_tally_drop(t, &one, "bad_labels", nbad);
     }
     return 0;
 }
 
 /* Phase 4: per-record verdicts and the flush's answer from the tally. */
-static enum ls_verdict conclude(struct loki *l, const struct ls_batch *b, size_t nm, size_t nheld, size_t nsub,
-                                struct ls_flush_result *res, struct tally *t)
+static enum ls_verdict conclude(struct ls_loki_out *l, const struct ls_batch *b, size_t nm, size_t nheld, size_t nsub,
+                                struct ls_flush_result *res, struct ls_loki_tally *t)
 {
     size_t norder;
     const uint32_t *order = ls_loki_enc_order(l->enc, &norder);
@@ -578,7 +298,7 @@ static enum ls_verdict conclude(struct loki *l, const struct ls_batch *b, size_t
         res->item[l->map[order[k]]] = t->wait_verdict;
     t->nwait += norder - t->stop;
     for (size_t i = 0; i < nsub; i++)
-        if (l->skip[i] == SUB_DROPPED)
+        if (l->skip[i] == LS_LOKI_SUB_DROPPED)
             res->item[l->map[i]] = LS_DROP;
     if (nm > 0) {
         /* Unchecked entries are maybe-duplicates once Loki took them: counted then, not
@@ -610,7 +330,7 @@ static enum ls_verdict conclude(struct loki *l, const struct ls_batch *b, size_t
 
 static enum ls_verdict loki_flush(void *ctx, const struct ls_batch *b, struct ls_flush_result *res)
 {
-    struct loki *l = ctx;
+    struct ls_loki_out *l = ctx;
     if (grow_scratch(l, b->n) != 0) {
         snprintf(res->reason, sizeof(res->reason), "oom");
         snprintf(res->detail, sizeof(res->detail), "out of memory for %zu records", b->n);
@@ -618,7 +338,7 @@ static enum ls_verdict loki_flush(void *ctx, const struct ls_batch *b, struct ls
     }
     for (size_t i = 0; i < b->n; i++)
         res->item[i] = LS_DONE;
-    struct tally t;
+    struct ls_loki_tally t;
     memset(&t, 0, sizeof(t));
     t.wait_verdict = LS_RETRY;
     size_t nm = b->n_maybe_sent <= b->n ? b->n_maybe_sent : b->n, nheld;
@@ -631,7 +351,7 @@ static enum ls_verdict loki_flush(void *ctx, const struct ls_batch *b, struct ls
     t.stop = norder;
     for (size_t sfrom = 0, send; sfrom < norder; sfrom = send) {
         send = ls_loki_enc_stream_end(l->enc, sfrom);
-        if (push_stream(l, order, sfrom, send, res, &t) != 0)
+        if (ls_loki_push_stream(l, order, sfrom, send, res, &t) != 0)
             break;
     }
     return conclude(l, b, nm, nheld, nsub, res, &t);
