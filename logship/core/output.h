@@ -40,6 +40,9 @@ struct ls_flush_result {
      * (after config_retry_ms when any is LS_CONFIG). */
     enum ls_verdict *item;
     int     http_status;        /* 0 when no response (connection error, timeout) */
+    int     backend_up;         /* 1 when the answer's verdict row says the backend is serving
+                                 * (it answered, below 5xx); 0 (no response, 5xx) turns
+                                 * logship_output_up to 0 while the engine retries */
     int64_t retry_after_ms;     /* from a Retry-After header, else -1 */
     char    reason[64];         /* drop/retry reason, a short metric label value,
                                  * e.g. "too_far_behind", "rate_limited", "timeout" */

@@ -5,7 +5,7 @@
 #include <limits.h>
 
 static const struct ls_verdict_row common_rows[] = {
-    { 0, 0, LS_RETRY, "connection", NULL },
+    { 0, 0, LS_RETRY, "connection", NULL, 0, 1 },
     { 200, 299, LS_DONE, "stored", NULL },
     { 300, 399, LS_CONFIG, "redirect", NULL },
     { 401, 401, LS_CONFIG, "unauthorized", NULL },
@@ -15,7 +15,7 @@ static const struct ls_verdict_row common_rows[] = {
     { 408, 408, LS_RETRY, "timeout", NULL },
     { 429, 429, LS_RETRY, "rate_limited", NULL },
     { 400, 499, LS_DROP, "rejected", NULL },
-    { 500, LONG_MAX, LS_RETRY, "server_error", NULL },
+    { 500, LONG_MAX, LS_RETRY, "server_error", NULL, 0, 1 },
     { LONG_MIN, LONG_MAX, LS_RETRY, "bad_status", NULL },
 };
 

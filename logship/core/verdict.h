@@ -18,7 +18,7 @@
  *   408        LS_RETRY   timeout        a proxy timed the request out
  *   429        LS_RETRY   rate_limited   back off
  *   other 4xx  LS_DROP    rejected       the request itself is refused: resending cannot help
- *   5xx and up LS_RETRY   server_error
+ *   5xx and up LS_RETRY   server_error   the backend is down (so is no response)
  *   anything else (1xx as a final status)  LS_RETRY  bad_status  a broken proxy: try again */
 #ifndef LOGSHIP_VERDICT_H
 #define LOGSHIP_VERDICT_H
@@ -46,6 +46,8 @@ struct ls_verdict_row {
     const char *fix;        /* LS_CONFIG: the one-line remedy the engine logs, or NULL */
     int action;             /* what the output does beyond the verdict, in its own enum
                              * (halve the request on 413, judge a 400's body...); 0: nothing */
+    int down;               /* 1: the backend is not serving (no answer, 5xx); the output
+                             * passes it on as ls_flush_result.backend_up = !down */
 };
 
 /* The most specific row of rows[0..n) that holds status (the narrowest range;

@@ -306,7 +306,7 @@ static int64_t on_retry(struct ls_delivery *d, enum ls_verdict v, const struct l
     }
     engine_fam_add(d->pipe->f_batches, d->name, "retry", 1);
     engine_fam_add(d->pipe->f_retries, d->name, why, 1);
-    engine_set(d->m_up, res->http_status > 0 && res->http_status < 500 ? 1 : 0);
+    engine_set(d->m_up, res->backend_up ? 1 : 0);
     int64_t delay = ls_backoff_next(&d->backoff, res->retry_after_ms);
     log_result(LOGL_WARN, "send failed; will retry", d, res, d->n_pending, why, delay);
     return delay;

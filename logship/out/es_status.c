@@ -44,7 +44,7 @@ static const struct ls_verdict_row item_rows[] = {
 
 static struct ls_es_status_class from_row(const struct ls_verdict_row *r, const char *fix)
 {
-    struct ls_es_status_class c = { r->verdict, (enum ls_es_action)r->action, 0, r->reason, fix };
+    struct ls_es_status_class c = { r->verdict, (enum ls_es_action)r->action, 0, r->down, r->reason, fix };
     return c;
 }
 
@@ -59,7 +59,7 @@ struct ls_es_status_class ls_es_status_item(int status, const char *type)
     if (type && *type) {
         for (size_t i = 0; i < sizeof(config_types) / sizeof(config_types[0]); i++) {
             if (strcmp(type, config_types[i].type) == 0) {
-                struct ls_es_status_class c = { LS_CONFIG, LS_ES_FINAL, 0, config_types[i].reason,
+                struct ls_es_status_class c = { LS_CONFIG, LS_ES_FINAL, 0, 0, config_types[i].reason,
                                                 config_types[i].fix };
                 return c;
             }

@@ -46,6 +46,7 @@ struct ls_es_status_class {
     enum ls_verdict verdict;
     enum ls_es_action action;
     int duplicate;          /* 1 for 409: delivered, counted apart */
+    int down;               /* a request's: the backend is not serving (no response, 5xx) */
     const char *reason;     /* short metric label value, e.g. "forbidden" */
     const char *fix;        /* for LS_CONFIG: what the operator must change; else NULL */
 };

@@ -29,6 +29,7 @@ static int encode_fitting(struct ls_loki_out *l, const struct ls_record *recs, s
 static void copy_outcome(struct ls_flush_result *dst, const struct ls_flush_result *src)
 {
     dst->http_status = src->http_status;
+    dst->backend_up = src->backend_up;
     dst->retry_after_ms = src->retry_after_ms;
     memcpy(dst->reason, src->reason, sizeof(dst->reason));
     memcpy(dst->detail, src->detail, sizeof(dst->detail));

@@ -178,11 +178,13 @@ enum ls_verdict ls_loki_verdict(const struct ls_loki_answer *a, size_t nentries,
          * drop replays reliably, so the resend is checked first (maybe-sent). */
         set_reason(res, a->timed_out ? "timeout" : "connection");
         set_detail(res, a->error ? a->error : "", a->error ? strlen(a->error) : 0);
+        res->backend_up = 0;
     } else {
         set_detail(res, a->body, a->body_len);
         const struct ls_verdict_row *row = ls_verdict_lookup(loki_rows, sizeof(loki_rows) / sizeof(loki_rows[0]),
                                                              a->status);
         v = row->verdict;
+        res->backend_up = !row->down;
         if (v != LS_DONE)
             act = derive(row, a, nentries, res);
     }

@@ -87,6 +87,7 @@ struct es_out {
     int    config;          /* a whole request answered 401/403/404/407/3xx */
     const char *fix;        /* the first configuration error's remedy (static) */
     int    last_status;
+    int    last_down;      /* the last request's row: the cluster is not serving (no answer, 5xx) */
     int64_t retry_after_ms;
     char   reason[64];      /* first retry or drop reason seen */
     char   drop_reason[64]; /* first drop reason: wins, so drops are counted under it */
@@ -426,6 +427,7 @@ static void send_range(struct es_out *o, const struct ls_record *recs, size_t lo
     struct ls_http_response resp;
     int rc = post_body(o, hi - lo, &resp);
     o->last_status = rc == 0 ? (int)resp.status : 0;
+    o->last_down = 1;
     if (rc != 0) {
         set_reason(o, resp.timed_out ? "timeout" : "connection", resp.error, strlen(resp.error));
         mark_range(o, lo, hi, LS_RETRY);
@@ -436,6 +438,7 @@ static void send_range(struct es_out *o, const struct ls_record *recs, size_t lo
     if (resp.retry_after_ms >= 0 && resp.retry_after_ms > o->retry_after_ms)
         o->retry_after_ms = resp.retry_after_ms;
     struct ls_es_status_class c = ls_es_status_request(resp.status);
+    o->last_down = c.down;
     switch (c.action) {
     case LS_ES_READ_ITEMS:
         read_items(o, recs, lo, hi, rb, resp.body.len);
@@ -474,6 +477,7 @@ static enum ls_verdict es_flush(void *ctx, const struct ls_batch *b, struct ls_f
         o->vcap = n;
     }
     o->stop = o->config = o->last_status = 0;
+    o->last_down = 1;   /* no answer yet */
     o->fix = NULL;
     o->retry_after_ms = -1;
     o->reason[0] = o->drop_reason[0] = o->detail[0] = o->cfg_reason[0] = o->cfg_detail[0] = '\0';
@@ -509,6 +513,7 @@ static enum ls_verdict es_flush(void *ctx, const struct ls_batch *b, struct ls_f
                "output", o->name, "count", num, "error", o->detail, NULL);
     }
     res->http_status = o->last_status;
+    res->backend_up = !o->last_down;
     res->retry_after_ms = o->retry_after_ms;
     res->dropped = drop;
     res->duplicates = o->duplicates;

@@ -219,6 +219,7 @@ out:
 static void fill(struct ls_flush_result *res, int status, const char *reason, const char *detail)
 {
     res->http_status = status;
+    res->backend_up = 0;   /* no answer; an HTTP answer's row says otherwise */
     snprintf(res->reason, sizeof(res->reason), "%s", reason);
     snprintf(res->detail, sizeof(res->detail), "%s", detail ? detail : "");
 }
@@ -304,6 +305,7 @@ static enum ls_verdict flush_http(struct lsout *o, const struct ls_batch *b, str
     const struct ls_verdict_row *row = ls_verdict_lookup(http_rows, sizeof(http_rows) / sizeof(http_rows[0]), st);
     enum ls_verdict v = row->verdict;
     fill(res, (int)st, v == LS_DONE ? "" : row->reason, v == LS_DONE ? "" : detail);
+    res->backend_up = !row->down;
     if (v == LS_DROP)
         res->dropped = b->n;
     if (v == LS_CONFIG)
