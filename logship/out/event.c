@@ -64,23 +64,6 @@ static int keyset_add(struct keyset *ks, const char *k, size_t n)
     return 0;
 }
 
-/* A JSON string: printable ASCII without quote or backslash is copied as is
- * (label names and values nearly always are); anything else goes through jsonw. */
-static int json_str_fast(buf_t *out, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
-            return jsonw_str(out, s, n);
-    }
-    size_t mark = out->len;
-    if (buf_addc(out, '"') || buf_add(out, s, n) || buf_addc(out, '"')) {
-        buf_truncate(out, mark);
-        return -1;
-    }
-    return 0;
-}
-
 struct doc_ctx {
     buf_t *out;
     struct keyset *ks;
@@ -92,8 +75,8 @@ static int add_label(void *arg, const char *k, size_t kn, const char *v, size_t 
     struct doc_ctx *dc = arg;
     if (!keyset_add(dc->ks, k, kn))
         return 0;
-    if (buf_addc(dc->out, ',') || json_str_fast(dc->out, k, kn) || buf_addc(dc->out, ':') ||
-        json_str_fast(dc->out, v, vn)) {
+    if (buf_addc(dc->out, ',') || jsonw_str(dc->out, k, kn) || buf_addc(dc->out, ':') ||
+        jsonw_str(dc->out, v, vn)) {
         dc->failed = 1;
         return -1;
     }
@@ -137,6 +120,38 @@ static const char *decode_key(const char *raw, size_t n, char *kbuf, size_t kcap
     return kd;
 }
 
+/* Copy the member o is at (its key read, o->p at its value) into out unless
+ * its key is already there, and step o past it. Returns 1 (copied or
+ * skipped), 0 when the member makes the line no object to copy (a bad key
+ * or value, too many keys), -1 on out's cap. */
+static int copy_member(buf_t *out, struct jsonscan_obj *o, const char *end, struct keyset *ks, char *kbuf,
+                       size_t kcap, size_t *kused)
+{
+    const char *kd = o->key;
+    size_t kdn = o->key_len;
+    if (o->key_esc) {
+        /* decoded so that "\u0061" and "a" collide */
+        kd = decode_key(o->key, o->key_len, kbuf, kcap, kused, &kdn);
+        if (!kd)
+            return 0;
+    }
+    const char *vs = o->p;
+    /* strings are most members of a log line: scan them directly */
+    const char *ve = *vs == '"' ? jsonscan_string(vs, end, NULL) : jsonscan_value(vs, end, JSONSCAN_MAX_DEPTH);
+    if (!ve)
+        return 0;
+    o->p = ve;
+    int keep = !(kdn == 10 && memcmp(kd, "@timestamp", 10) == 0) && keyset_add(ks, kd, kdn);
+    if (ks->overflow)
+        return 0;
+    if (!keep)
+        return 1;
+    if (buf_addc(out, ',') || buf_add(out, o->key - 1, o->key_len + 2) || buf_addc(out, ':') ||
+        buf_add(out, vs, (size_t)(ve - vs)))
+        return -1;
+    return 1;
+}
+
 /* Write the members of the JSON object line[0..n) into out (each preceded by a
  * comma). Returns 1 when the line is a valid JSON object and was written, 0
  * when it is not an object (or not UTF-8), or has more distinct keys than can
@@ -145,42 +160,21 @@ static const char *decode_key(const char *raw, size_t n, char *kbuf, size_t kcap
 static int copy_object_members(buf_t *out, const char *line, size_t n, struct keyset *ks, char *kbuf, size_t kcap)
 {
     const char *end = line + n;
-    size_t mark = out->len;
-    size_t kused = 0;
     struct jsonscan_obj o;
     /* one pass: validate and copy member by member; any flaw → undo, plain text */
     if (jsonscan_obj_open(&o, line, end) != 0 || !text_utf8_ok(line, n))
         return 0;
+    size_t mark = out->len, kused = 0;
     int r;
     while ((r = jsonscan_obj_next(&o)) == 1) {
-        const char *kd = o.key;
-        size_t kdn = o.key_len;
-        if (o.key_esc) {
-            /* decoded so that "\u0061" and "a" collide */
-            kd = decode_key(o.key, o.key_len, kbuf, kcap, &kused, &kdn);
-            if (!kd)
-                goto not_object;
-        }
-        const char *vs = o.p;
-        /* strings are most members of a log line: scan them directly */
-        const char *ve = *vs == '"' ? jsonscan_string(vs, end, NULL) : jsonscan_value(vs, end, JSONSCAN_MAX_DEPTH);
-        if (!ve)
-            goto not_object;
-        o.p = ve;
-        int keep = !(kdn == 10 && memcmp(kd, "@timestamp", 10) == 0) && keyset_add(ks, kd, kdn);
-        if (ks->overflow)
-            goto not_object;
-        if (!keep)
-            continue;
-        if (buf_addc(out, ',') || buf_add(out, o.key - 1, o.key_len + 2) || buf_addc(out, ':') ||
-            buf_add(out, vs, (size_t)(ve - vs))) {
+        int c = copy_member(out, &o, end, ks, kbuf, kcap, &kused);
+        if (c != 1) {
             buf_truncate(out, mark);
-            return -1;
+            return c;
         }
     }
     if (r == 0 && jsonscan_ws(o.p, end) == end)
         return 1;
-not_object:
     buf_truncate(out, mark);
     return 0;
 }

@@ -148,12 +148,11 @@ static size_t on_header(char *ptr, size_t size, size_t nitems, void *ud)
  * sent half-written or with CR/LF). Messages name the file, never the value. */
 static int secret_refresh(struct secret *sf, int *changed, char *err, size_t errlen)
 {
+    int fd = -1, rc = -1;
+    char *data = NULL;   /* both freed at out: */
+    *changed = 0;
     const char *path = sf->path;
     struct stat st;
-    int fd = -1, rc = -1;
-    char *data = NULL;
-
-    *changed = 0;
     if (stat(path, &st) != 0) {
         snprintf(err, errlen, "%s %s: %s", sf->what, path, strerror(errno));
         goto out;
@@ -407,21 +406,20 @@ int ls_http_set_body_max(struct ls_http *h, size_t max)
 int ls_http_post(struct ls_http *h, const char *url, const char *const *extra_headers,
                  const void *body, size_t len, struct ls_http_response *resp)
 {
-    struct curl_slist *hdrs = NULL, *t;
+    struct curl_slist *hdrs = NULL;   /* freed at out: */
     int rc = -1, oom = 1;
-    char err[256];
-
     memset(resp, 0, sizeof(*resp));
     buf_init(&resp->body, h->body_max);
     resp->retry_after_ms = -1;
     h->cur = resp;
     h->errbuf[0] = '\0';
-
+    char err[256];
     if (secrets_refresh(h, err, sizeof(err)) != 0) {
         /* Keep sending the last good value; said once per file until it is good again. */
         log_kv(LOGL_WARN, "cannot re-read a credential file; using the previous value",
                "output", h->conf->name ? h->conf->name : "", "error", err, NULL);
     }
+    struct curl_slist *t;
     for (size_t i = 0; extra_headers && extra_headers[i]; i++) {
         if (!(t = curl_slist_append(hdrs, extra_headers[i])))
             goto out;

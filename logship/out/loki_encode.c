@@ -435,34 +435,44 @@ static int add_i64(buf_t *b, int64_t v)
     return buf_add(b, q, (size_t)(tmp + sizeof(tmp) - q));
 }
 
-static int encode_json(struct ls_loki_enc *e, const struct ls_record *recs, size_t from, size_t to,
-                       buf_t *body, size_t *raw_len, char *err, size_t errlen)
+/* The JSON push of order[from..to) into e->json (reset first). 0, or -1 when
+ * it does not fit or out of memory. */
+static int json_streams(struct ls_loki_enc *e, const struct ls_record *recs, size_t from, size_t to)
 {
     buf_t *j = &e->json;
     buf_reset(j);
     if (buf_adds(j, "{\"streams\":[") != 0)
-        goto full;
+        return -1;
     for (size_t k = from; k < to;) {
         uint32_t sid = e->sid[e->order[k]];
         const struct stream *st = &e->streams[sid];
         if (k != from && buf_addc(j, ',') != 0)
-            goto full;
+            return -1;
         if (buf_adds(j, "{\"stream\":{") != 0 || ls_labels_each(st->labels, st->len, &e->tmp, emit_json_pair, j) != 0 ||
             buf_adds(j, "},\"values\":[") != 0)
-            goto full;
+            return -1;
         size_t m = k;
         for (; m < to && e->sid[e->order[m]] == sid; m++) {
             const struct ls_record *r = &recs[e->order[m]];
             if ((m != k && buf_addc(j, ',') != 0) || buf_adds(j, "[\"") != 0 || add_i64(j, r->ts_ns) != 0 ||
                 buf_adds(j, "\",") != 0 || jsonw_str(j, r->line, r->line_len) != 0 || buf_addc(j, ']') != 0)
-                goto full;
+                return -1;
         }
         if (buf_adds(j, "]}") != 0)
-            goto full;
+            return -1;
         k = m;
     }
-    if (buf_adds(j, "]}") != 0)
-        goto full;
+    return buf_adds(j, "]}") != 0 ? -1 : 0;
+}
+
+static int encode_json(struct ls_loki_enc *e, const struct ls_record *recs, size_t from, size_t to,
+                       buf_t *body, size_t *raw_len, char *err, size_t errlen)
+{
+    buf_t *j = &e->json;
+    if (json_streams(e, recs, from, to) != 0) {
+        snprintf(err, errlen, "JSON body does not fit (%zu bytes so far) or out of memory", j->len);
+        return -1;
+    }
     *raw_len = j->len;
     buf_reset(body);
     if (!e->gzip) {
@@ -477,9 +487,6 @@ static int encode_json(struct ls_loki_enc *e, const struct ls_record *recs, size
         return -1;
     }
     return 0;
-full:
-    snprintf(err, errlen, "JSON body does not fit (%zu bytes so far) or out of memory", j->len);
-    return -1;
 }
 
 int ls_loki_encode_range(struct ls_loki_enc *e, const struct ls_record *recs, size_t from, size_t to,

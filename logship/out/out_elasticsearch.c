@@ -120,10 +120,6 @@ static void es_destroy(void *ctx)
 static void *es_create(const struct ls_output_conf *conf, char *err, size_t errlen)
 {
     struct es_out *o = calloc(1, sizeof(*o));
-    const struct ls_es_settings *own = conf->settings ? conf->settings : &defaults;
-    const char *pattern = own->index && *own->index ? own->index : ES_BULK_DEFAULT_INDEX;
-    buf_t u;
-
     if (!o) {
         snprintf(err, errlen, "elasticsearch: out of memory");
         return NULL;
@@ -132,6 +128,7 @@ static void *es_create(const struct ls_output_conf *conf, char *err, size_t errl
     buf_init(&o->body, ES_BODY_MAX);
     buf_init(&o->gz, ES_BODY_MAX);
     buf_init(&o->dl, ES_BODY_MAX);
+    buf_t u;   /* the URL being built; freed at out: */
     buf_init(&u, 4096);
     snprintf(o->name, sizeof(o->name), "%s", conf->name && *conf->name ? conf->name : "elasticsearch");
     if (!conf->url || (strncmp(conf->url, "http://", 7) != 0 && strncmp(conf->url, "https://", 8) != 0)) {
@@ -140,6 +137,8 @@ static void *es_create(const struct ls_output_conf *conf, char *err, size_t errl
                  ls_redact_url(conf->url ? conf->url : "", safe, sizeof(safe)));
         goto out;
     }
+    const struct ls_es_settings *own = conf->settings ? conf->settings : &defaults;
+    const char *pattern = own->index && *own->index ? own->index : ES_BULK_DEFAULT_INDEX;
     if (ls_es_bulk_index_check(pattern, err, errlen) != 0)
         goto out;
     snprintf(o->index, sizeof(o->index), "%s", pattern);

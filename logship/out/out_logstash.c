@@ -142,11 +142,6 @@ static char *dup_opt(const char *s)
 static void *lso_create(const struct ls_output_conf *conf, char *err, size_t errlen)
 {
     struct lsout *o = calloc(1, sizeof(*o));
-    const char *url = conf->url ? conf->url : "";
-    const char *rest = NULL;
-    int tls = 0;
-    char safe[512]; /* the URL as printed: without its credentials */
-
     if (!o) {
         snprintf(err, errlen, "logstash: out of memory");
         return NULL;
@@ -156,6 +151,7 @@ static void *lso_create(const struct ls_output_conf *conf, char *err, size_t err
     buf_init(&o->inner, LS_BODY_MAX);
     buf_init(&o->gz, LS_BODY_MAX);
     o->compress = conf->compress;
+    const char *url = conf->url ? conf->url : "";
     if (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0) {
         o->t = T_HTTP;
         o->url = strdup(url);
@@ -174,6 +170,8 @@ static void *lso_create(const struct ls_output_conf *conf, char *err, size_t err
     } stream_schemes[] = {
         {"beats://", T_BEATS, 0}, {"beats+tls://", T_BEATS, 1}, {"tcp://", T_TCP, 0}, {"tls://", T_TCP, 1},
     };
+    const char *rest = NULL;
+    int tls = 0;
     for (size_t i = 0; i < sizeof(stream_schemes) / sizeof(stream_schemes[0]) && !rest; i++) {
         size_t n = strlen(stream_schemes[i].scheme);
         if (strncmp(url, stream_schemes[i].scheme, n) == 0) {
@@ -182,6 +180,7 @@ static void *lso_create(const struct ls_output_conf *conf, char *err, size_t err
             tls = stream_schemes[i].tls;
         }
     }
+    char safe[512]; /* the URL as printed: without its credentials */
     if (!rest) {
         snprintf(err, errlen,
                  "logstash: URL must start with http://, https://, beats://, beats+tls://, tcp:// or "
@@ -340,6 +339,20 @@ static void drop_conn(struct lsout *o)
     o->conn = NULL;
 }
 
+/* Records [0, acked) are delivered and the next is too big to ever send: drop
+ * it (counted by the engine), resend the rest. */
+static enum ls_verdict drop_next(const struct ls_batch *b, size_t acked, struct ls_flush_result *res)
+{
+    if (res->item) {
+        for (size_t i = 0; i < b->n; i++)
+            res->item[i] = i < acked ? LS_DONE : i == acked ? LS_DROP : LS_RETRY;
+        res->dropped = 1;
+        return LS_PARTIAL;
+    }
+    res->dropped = b->n;
+    return LS_DROP;
+}
+
 /* Lumberjack v2: window, compressed JSON frames, wait for the ACK. */
 static enum ls_verdict flush_beats(struct lsout *o, const struct ls_batch *b, struct ls_flush_result *res)
 {
@@ -361,7 +374,7 @@ static enum ls_verdict flush_beats(struct lsout *o, const struct ls_batch *b, st
                 ls_lj_encode_json(&o->inner, (uint32_t)(k + 1), o->body.p, o->body.len)) {
                 if (k == 0) {
                     fill(res, 0, "too_large", "event does not fit the frame cap");
-                    goto partial_drop;
+                    return drop_next(b, acked_total, res);
                 }
                 n = k;
                 break;
@@ -371,7 +384,7 @@ static enum ls_verdict flush_beats(struct lsout *o, const struct ls_batch *b, st
         if (ls_lj_encode_window(&o->body, (uint32_t)n) ||
             ls_lj_encode_compressed(&o->body, o->inner.p, o->inner.len, 3)) {
             fill(res, 0, "too_large", "window does not fit the frame cap");
-            goto partial_drop;
+            return drop_next(b, acked_total, res);
         }
         uint32_t acked = 0;
         enum ls_net_result why;
@@ -399,16 +412,6 @@ static enum ls_verdict flush_beats(struct lsout *o, const struct ls_batch *b, st
         return LS_PARTIAL;
     }
     return LS_RETRY;
-partial_drop:
-    /* a single event too big to ever send: drop it (counted by the engine) */
-    if (res->item) {
-        for (size_t i = 0; i < b->n; i++)
-            res->item[i] = i < acked_total ? LS_DONE : i == acked_total ? LS_DROP : LS_RETRY;
-        res->dropped = 1;
-        return LS_PARTIAL;
-    }
-    res->dropped = b->n;
-    return LS_DROP;
 }
 
 /* tcp json_lines: no acknowledgement exists; DONE once written. */
