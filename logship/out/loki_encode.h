@@ -27,6 +27,8 @@ struct ls_loki_enc;
 /* A new encoder for the given encoding. gzip applies to JSON only (protobuf is
  * always snappy-compressed). Returns NULL on OOM. */
 struct ls_loki_enc *ls_loki_enc_new(enum ls_loki_encoding enc, int gzip);
+
+/* Free an encoder and its scratch; NULL is a no-op. */
 void ls_loki_enc_free(struct ls_loki_enc *e);
 
 /* Group recs[0..n) into streams (see above). Afterwards ls_loki_enc_order
@@ -35,8 +37,17 @@ void ls_loki_enc_free(struct ls_loki_enc *e);
  * string is not a valid Prometheus label set (such records are left out of
  * every encoding; the caller drops and counts them). Returns 0, -1 on OOM. */
 int ls_loki_group(struct ls_loki_enc *e, const struct ls_record *recs, size_t n);
+
+/* The last grouping's record indices, stream by stream in encoding order;
+ * *n receives how many (the records with valid labels). Owned by e, valid
+ * until the next grouping. */
 const uint32_t *ls_loki_enc_order(const struct ls_loki_enc *e, size_t *n);
+
+/* 1 when record i of the last grouping has a label string that is not a
+ * valid Prometheus label set (left out of every encoding), else 0. */
 int ls_loki_enc_bad_labels(const struct ls_loki_enc *e, size_t i);
+
+/* How many streams the last grouping made. */
 size_t ls_loki_enc_streams(const struct ls_loki_enc *e);
 
 /* The end (exclusive) of the stream that order[from] belongs to in the last
@@ -55,8 +66,10 @@ int ls_loki_encode_range(struct ls_loki_enc *e, const struct ls_record *recs, si
 int ls_loki_encode(struct ls_loki_enc *e, const struct ls_record *recs, size_t n,
                    buf_t *body, size_t *raw_len, char *err, size_t errlen);
 
-/* The Content-Type and (NULL when none) Content-Encoding to send with bodies. */
+/* The Content-Type to send with e's bodies (static). */
 const char *ls_loki_content_type(const struct ls_loki_enc *e);
+
+/* The Content-Encoding to send with e's bodies ("gzip"), or NULL when none. */
 const char *ls_loki_content_encoding(const struct ls_loki_enc *e);
 
 #endif

@@ -62,6 +62,8 @@ struct ls_loki_query;
  * outlive it). NULL with a message in err on failure. */
 struct ls_loki_query *ls_loki_query_new(const struct ls_output_conf *conf, const char *const *headers, char *err,
                                         size_t errlen);
+
+/* Free a query client; NULL is a no-op. */
 void ls_loki_query_free(struct ls_loki_query *q);
 
 /* recs[idx[0..n)] are entries of one stream (same labels). Set found[k] = 1
