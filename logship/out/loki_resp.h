@@ -1,6 +1,6 @@
 /* loki_resp: what a Loki push response means, the status → verdict table in one place.
  *
- * Loki's answers (measured against Loki 2.8/2.9, see README's Loki status table) are
+ * Loki's answers (measured against Loki 2.8 and 2.9, see README's Loki status table) are
  * the common table of core/verdict.h (3xx, 401, 403, 404, 407 LS_CONFIG; 408,
  * 429, 5xx, 1xx LS_RETRY; other 4xx LS_DROP) with Loki's own rows:
  *   2xx (204)            → LS_DONE     stored

@@ -9,8 +9,8 @@
  * stream per push in the same run, bench/README.md): twice the requests (337 →
  * 674), CPU 1.09-1.15 vs 1.06-1.17 CPU-s per million lines, i.e. noise.
  *
- * NO BLIND REPLAYS. Loki stores replays (measured against Loki
- * 2.8/2.9, see README's Loki status table), so entries the
+ * NO BLIND REPLAYS. Loki stores replays (measured against Loki 2.8 and 2.9,
+ * see README's "Delivery guarantee, per sink"), so entries the
  * engine marks maybe-sent (b->n_maybe_sent: sent, never acknowledged) are first
  * looked up with the query API (loki_query.c) and only the missing ones are
  * sent; a per-stream 429 resends only what Loki ignored. When the query API
