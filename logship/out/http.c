@@ -304,36 +304,14 @@ static int readable(const char *what, const char *path, char *err, size_t errlen
         CURLcode c_ = curl_easy_setopt(h->curl, opt, val);                        \
         if (c_ != CURLE_OK) {                                                     \
             snprintf(err, errlen, "libcurl: setting %s: %s", #opt, curl_easy_strerror(c_)); \
-            goto out;                                                             \
+            return -1;                                                            \
         }                                                                         \
     } while (0)
 
-struct ls_http *ls_http_new(const struct ls_output_conf *conf, char *err, size_t errlen)
+/* The options every request shares: HTTP/1.1 only, no redirects, timeouts,
+ * keepalive, and the body and header callbacks. 0, or -1 with err set. */
+static int set_transport(struct ls_http *h, const struct ls_output_conf *conf, char *err, size_t errlen)
 {
-    struct ls_http *h = NULL;
-    int ok = 0;
-
-    pthread_once(&global_once, global_init);
-    if (global_rc != CURLE_OK) {
-        snprintf(err, errlen, "libcurl: global init failed: %s", curl_easy_strerror(global_rc));
-        return NULL;
-    }
-    if ((conf->cert_file && *conf->cert_file) != (conf->key_file && *conf->key_file)) {
-        snprintf(err, errlen, "a client certificate needs both a certificate and a key file");
-        return NULL;
-    }
-    h = calloc(1, sizeof(*h));
-    if (!h) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    h->conf = conf;
-    h->body_max = LS_HTTP_BODY_MAX;
-    h->curl = curl_easy_init();
-    if (!h->curl) {
-        snprintf(err, errlen, "libcurl: cannot create a handle");
-        goto out;
-    }
     long cto = conf->connect_timeout_ms > 0 ? (long)conf->connect_timeout_ms : DEFAULT_CONNECT_MS;
     long rto = conf->request_timeout_ms > 0 ? (long)conf->request_timeout_ms : DEFAULT_REQUEST_MS;
     SETOPT(CURLOPT_NOSIGNAL, 1L);
@@ -351,6 +329,14 @@ struct ls_http *ls_http_new(const struct ls_output_conf *conf, char *err, size_t
     SETOPT(CURLOPT_HEADERFUNCTION, on_header);
     SETOPT(CURLOPT_HEADERDATA, h);
     SETOPT(CURLOPT_POST, 1L);
+    return 0;
+}
+
+/* Basic auth, and which credentials come from files (read by
+ * secrets_refresh); an API key given inline becomes its header line now.
+ * 0, or -1 with err set. */
+static int set_credentials(struct ls_http *h, const struct ls_output_conf *conf, char *err, size_t errlen)
+{
     if (conf->username && *conf->username) {
         SETOPT(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         SETOPT(CURLOPT_USERNAME, conf->username);
@@ -365,20 +351,24 @@ struct ls_http *ls_http_new(const struct ls_output_conf *conf, char *err, size_t
         h->sec[SECRET_APIKEY] = (struct secret){ .path = conf->api_key_file, .what = "API key file" };
     else if (conf->api_key && *conf->api_key && !(h->apikey_hdr = header_line(APIKEY, conf->api_key))) {
         snprintf(err, errlen, "out of memory");
-        goto out;
+        return -1;
     }
-    /* A credential file that cannot be used at start is a configuration error. */
-    if (secrets_refresh(h, err, errlen) != 0)
-        goto out;
+    return 0;
+}
+
+/* The CA file, the client certificate and key (each must be readable now),
+ * and verification. 0, or -1 with err set. */
+static int set_tls(struct ls_http *h, const struct ls_output_conf *conf, char *err, size_t errlen)
+{
     if (conf->ca_file && *conf->ca_file) {
         if (readable("CA file", conf->ca_file, err, errlen) != 0)
-            goto out;
+            return -1;
         SETOPT(CURLOPT_CAINFO, conf->ca_file);
     }
     if (conf->cert_file && *conf->cert_file) {
         if (readable("client certificate", conf->cert_file, err, errlen) != 0 ||
             readable("client key", conf->key_file, err, errlen) != 0)
-            goto out;
+            return -1;
         SETOPT(CURLOPT_SSLCERT, conf->cert_file);
         SETOPT(CURLOPT_SSLKEY, conf->key_file);
     }
@@ -386,13 +376,41 @@ struct ls_http *ls_http_new(const struct ls_output_conf *conf, char *err, size_t
         SETOPT(CURLOPT_SSL_VERIFYPEER, 0L);
         SETOPT(CURLOPT_SSL_VERIFYHOST, 0L);
     }
-    ok = 1;
-out:
-    if (!ok) {
-        ls_http_free(h);
-        h = NULL;
+    return 0;
+}
+
+struct ls_http *ls_http_new(const struct ls_output_conf *conf, char *err, size_t errlen)
+{
+    pthread_once(&global_once, global_init);
+    if (global_rc != CURLE_OK) {
+        snprintf(err, errlen, "libcurl: global init failed: %s", curl_easy_strerror(global_rc));
+        return NULL;
     }
+    if ((conf->cert_file && *conf->cert_file) != (conf->key_file && *conf->key_file)) {
+        snprintf(err, errlen, "a client certificate needs both a certificate and a key file");
+        return NULL;
+    }
+    struct ls_http *h = calloc(1, sizeof(*h));
+    if (!h) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    h->conf = conf;
+    h->body_max = LS_HTTP_BODY_MAX;
+    h->curl = curl_easy_init();
+    if (!h->curl) {
+        snprintf(err, errlen, "libcurl: cannot create a handle");
+        goto out;
+    }
+    if (set_transport(h, conf, err, errlen) != 0 || set_credentials(h, conf, err, errlen) != 0)
+        goto out;
+    /* A credential file that cannot be used at start is a configuration error. */
+    if (secrets_refresh(h, err, errlen) != 0 || set_tls(h, conf, err, errlen) != 0)
+        goto out;
     return h;
+out:
+    ls_http_free(h);
+    return NULL;
 }
 
 int ls_http_set_body_max(struct ls_http *h, size_t max)
