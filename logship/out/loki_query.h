@@ -3,8 +3,9 @@
  * Loki does not drop replays reliably (measured against Loki 2.8 and 2.9, see
  * README's "Delivery guarantee, per sink": 2.8 only while the original is in
  * the stream's head block, 2.9 stores them and metric queries count them).
- * A push whose answer never came, or a per-stream 429 that stored part of a push without listing all it ignored, is therefore checked
- * with GET /loki/api/v1/query_range over exactly the entries' time range,
+ * A push whose answer never came, or a per-stream 429 that stored part of a
+ * push without listing all it ignored, is therefore checked with
+ * GET /loki/api/v1/query_range over exactly the entries' time range,
  * selector = the stream's labels, direction forward, paged by limit; the
  * answer's streams are compared with the labels exactly (a selector also
  * matches supersets) and entries are matched on timestamp + line as a
