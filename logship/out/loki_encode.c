@@ -323,11 +323,11 @@ static size_t entry_size(const struct ls_record *r)
     return 1 + vlen(t) + t + 1 + vlen(r->line_len) + r->line_len;
 }
 
-static int encode_pb(struct ls_loki_enc *e, const struct ls_record *recs, size_t from, size_t to,
-                     buf_t *body, size_t *raw_len, char *err, size_t errlen)
+/* Pass 1 of a protobuf push: the encoded size of order[from..to), each
+ * entry's size kept in e->esize. */
+static size_t pb_size(struct ls_loki_enc *e, const struct ls_record *recs, size_t from, size_t to)
 {
     size_t total = 0;
-    /* pass 1: sizes */
     for (size_t k = from; k < to;) {
         uint32_t sid = e->sid[e->order[k]];
         const struct stream *st = &e->streams[sid];
@@ -341,15 +341,36 @@ static int encode_pb(struct ls_loki_enc *e, const struct ls_record *recs, size_t
         total += 1 + vlen(ss) + ss;
         k = j;
     }
-    if (total > RAW_MAX) {
-        snprintf(err, errlen, "batch too large to encode (%zu bytes)", total);
-        return -1;
+    return total;
+}
+
+/* One EntryAdapter of esize bytes at p; returns the end. */
+static char *put_entry(char *p, const struct ls_record *r, uint32_t esize)
+{
+    int64_t sec, nanos;
+    split_ts(r->ts_ns, &sec, &nanos);
+    *p++ = 0x12;                      /* StreamAdapter.entries = 2, LEN */
+    p = put_varint(p, esize);
+    *p++ = 0x0a;                      /* EntryAdapter.timestamp = 1, LEN */
+    p = put_varint(p, ts_size(r->ts_ns));
+    if (sec) {
+        *p++ = 0x08;                  /* Timestamp.seconds = 1, VARINT */
+        p = put_varint(p, (uint64_t)sec);
     }
-    if (grow_array((void **)&e->raw, &e->raw_cap, total + 1, 1) != 0) {
-        snprintf(err, errlen, "out of memory encoding %zu bytes", total);
-        return -1;
+    if (nanos) {
+        *p++ = 0x10;                  /* Timestamp.nanos = 2, VARINT */
+        p = put_varint(p, (uint64_t)nanos);
     }
-    /* pass 2: bytes */
+    *p++ = 0x12;                      /* EntryAdapter.line = 2, LEN */
+    p = put_varint(p, r->line_len);
+    memcpy(p, r->line, r->line_len);
+    return p + r->line_len;
+}
+
+/* Pass 2: the PushRequest bytes of order[from..to) into e->raw (sized by
+ * pass 1); returns how many. */
+static size_t pb_write(struct ls_loki_enc *e, const struct ls_record *recs, size_t from, size_t to)
+{
     char *p = e->raw;
     for (size_t k = from; k < to;) {
         uint32_t sid = e->sid[e->order[k]];
@@ -364,30 +385,26 @@ static int encode_pb(struct ls_loki_enc *e, const struct ls_record *recs, size_t
         p = put_varint(p, st->len);
         memcpy(p, st->labels, st->len);
         p += st->len;
-        for (size_t m = k; m < j; m++) {
-            const struct ls_record *r = &recs[e->order[m]];
-            int64_t sec, nanos;
-            split_ts(r->ts_ns, &sec, &nanos);
-            *p++ = 0x12;                      /* StreamAdapter.entries = 2, LEN */
-            p = put_varint(p, e->esize[m]);
-            *p++ = 0x0a;                      /* EntryAdapter.timestamp = 1, LEN */
-            p = put_varint(p, ts_size(r->ts_ns));
-            if (sec) {
-                *p++ = 0x08;                  /* Timestamp.seconds = 1, VARINT */
-                p = put_varint(p, (uint64_t)sec);
-            }
-            if (nanos) {
-                *p++ = 0x10;                  /* Timestamp.nanos = 2, VARINT */
-                p = put_varint(p, (uint64_t)nanos);
-            }
-            *p++ = 0x12;                      /* EntryAdapter.line = 2, LEN */
-            p = put_varint(p, r->line_len);
-            memcpy(p, r->line, r->line_len);
-            p += r->line_len;
-        }
+        for (size_t m = k; m < j; m++)
+            p = put_entry(p, &recs[e->order[m]], e->esize[m]);
         k = j;
     }
-    size_t raw = (size_t)(p - e->raw);
+    return (size_t)(p - e->raw);
+}
+
+static int encode_pb(struct ls_loki_enc *e, const struct ls_record *recs, size_t from, size_t to,
+                     buf_t *body, size_t *raw_len, char *err, size_t errlen)
+{
+    size_t total = pb_size(e, recs, from, to);
+    if (total > RAW_MAX) {
+        snprintf(err, errlen, "batch too large to encode (%zu bytes)", total);
+        return -1;
+    }
+    if (grow_array((void **)&e->raw, &e->raw_cap, total + 1, 1) != 0) {
+        snprintf(err, errlen, "out of memory encoding %zu bytes", total);
+        return -1;
+    }
+    size_t raw = pb_write(e, recs, from, to);
     if (raw != total) {
         snprintf(err, errlen, "internal error: protobuf size %zu != %zu", raw, total);
         return -1;
