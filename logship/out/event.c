@@ -64,25 +64,6 @@ static int keyset_add(struct keyset *ks, const char *k, size_t n)
     return 0;
 }
 
-struct doc_ctx {
-    buf_t *out;
-    struct keyset *ks;
-    int failed;
-};
-
-static int add_label(void *arg, const char *k, size_t kn, const char *v, size_t vn)
-{
-    struct doc_ctx *dc = arg;
-    if (!keyset_add(dc->ks, k, kn))
-        return 0;
-    if (buf_addc(dc->out, ',') || jsonw_str(dc->out, k, kn) || buf_addc(dc->out, ':') ||
-        jsonw_str(dc->out, v, vn)) {
-        dc->failed = 1;
-        return -1;
-    }
-    return 0;
-}
-
 /* 1 when s[0..n) is UTF-8. Nearly every log line is pure ASCII: skip it a
  * word at a time, and walk sequences only from the first word holding a
  * high byte (everything before it is whole ASCII characters). */
@@ -194,41 +175,112 @@ static int add_line(buf_t *out, const struct ls_record *rec, struct keyset *ks)
     return buf_adds(out, ",\"message\":") || jsonw_str(out, line, rec->line_len) ? -1 : 0;
 }
 
-/* Each thread's scratch for unescaped label values, kept between records (a
- * buffer per record costs an allocation per event) and freed when the thread
- * ends. NULL when out of memory. */
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-static pthread_key_t scratch_key;
-static int scratch_key_ok;
+/* Each thread's label fields, kept between records: records of one source
+ * carry the same label string, so it is parsed and escaped once, not once
+ * per event (and a buffer per record would cost an allocation per event).
+ * Freed when the thread ends. */
+struct label_pair {
+    size_t key, key_len;    /* the name in keys */
+    size_t frag, frag_len;  /* ,"name":"value" in frag */
+};
 
-static void scratch_free(void *p)
+struct label_cache {
+    buf_t scratch;          /* unescaped values while parsing */
+    buf_t src;              /* the label string the rest was built from */
+    buf_t keys;             /* its names, back to back */
+    buf_t frag;             /* each pair as a document carries it */
+    struct label_pair *pair;
+    size_t n, cap;
+    int valid;              /* src was parsed: pair[] (or bad) holds */
+    int bad;                /* src is not a label string: documents get no labels */
+    int oom;
+};
+
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static pthread_key_t cache_key;
+static int cache_key_ok;
+
+static void cache_free(void *p)
 {
-    buf_free(p);
-    free(p);
+    struct label_cache *c = p;
+    buf_free(&c->scratch);
+    buf_free(&c->src);
+    buf_free(&c->keys);
+    buf_free(&c->frag);
+    free(c->pair);
+    free(c);
 }
 
-static void scratch_key_init(void)
+static void cache_key_init(void)
 {
-    scratch_key_ok = pthread_key_create(&scratch_key, scratch_free) == 0;
+    cache_key_ok = pthread_key_create(&cache_key, cache_free) == 0;
 }
 
-static buf_t *thread_scratch(void)
+static struct label_cache *thread_cache(void)
 {
-    pthread_once(&scratch_once, scratch_key_init);
-    if (!scratch_key_ok)
+    pthread_once(&cache_once, cache_key_init);
+    if (!cache_key_ok)
         return NULL;
-    buf_t *b = pthread_getspecific(scratch_key);
-    if (b)
-        return b;
-    b = malloc(sizeof(*b));
-    if (!b)
+    struct label_cache *c = pthread_getspecific(cache_key);
+    if (c)
+        return c;
+    c = calloc(1, sizeof(*c));
+    if (!c)
         return NULL;
-    buf_init(b, 0);
-    if (pthread_setspecific(scratch_key, b) != 0) {
-        free(b);
+    buf_init(&c->scratch, 0);
+    buf_init(&c->src, 0);
+    buf_init(&c->keys, 0);
+    buf_init(&c->frag, 0);
+    if (pthread_setspecific(cache_key, c) != 0) {
+        free(c);
         return NULL;
     }
-    return b;
+    return c;
+}
+
+static int cache_pair(void *arg, const char *k, size_t kn, const char *v, size_t vn)
+{
+    struct label_cache *c = arg;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 8;
+        struct label_pair *np = realloc(c->pair, cap * sizeof(*np));
+        if (!np) {
+            c->oom = 1;
+            return -1;
+        }
+        c->pair = np;
+        c->cap = cap;
+    }
+    struct label_pair *lp = &c->pair[c->n];
+    lp->key = c->keys.len;
+    lp->key_len = kn;
+    lp->frag = c->frag.len;
+    if (buf_add(&c->keys, k, kn) || buf_addc(&c->frag, ',') || jsonw_str(&c->frag, k, kn) ||
+        buf_addc(&c->frag, ':') || jsonw_str(&c->frag, v, vn)) {
+        c->oom = 1;
+        return -1;
+    }
+    lp->frag_len = c->frag.len - lp->frag;
+    c->n++;
+    return 0;
+}
+
+/* Parse labels[0..n) into the cache unless it holds them already. */
+static void cache_fill(struct label_cache *c, const char *labels, size_t n)
+{
+    if (c->valid && c->src.len == n && memcmp(c->src.p, labels, n) == 0)
+        return;
+    buf_reset(&c->src);
+    buf_reset(&c->keys);
+    buf_reset(&c->frag);
+    c->n = 0;
+    c->oom = 0;
+    c->valid = 0;
+    int r = ls_labels_each(labels, n, &c->scratch, cache_pair, c);
+    c->bad = r != 0;
+    /* out of memory: this record gets no labels (as a malformed string), and the next one tries again */
+    if (!c->oom && buf_add(&c->src, labels, n) == 0)
+        c->valid = 1;
 }
 
 /* The labels not already present, as string fields. 0, or -1 on out's cap;
@@ -237,17 +289,17 @@ static int add_labels(buf_t *out, const struct ls_record *rec, struct keyset *ks
 {
     if (!rec->labels || rec->labels_len == 0)
         return 0;
-    struct doc_ctx dc = { out, ks, 0 };
-    size_t mark = out->len;
-    buf_t *scratch = thread_scratch();
-    if (!scratch)
+    struct label_cache *c = thread_cache();
+    if (!c)
         return -1;
-    int r = ls_labels_each(rec->labels, rec->labels_len, scratch, add_label, &dc);
-    if (r == 0)
+    cache_fill(c, rec->labels, rec->labels_len);
+    if (c->bad)
         return 0;
-    if (dc.failed)
-        return -1;
-    buf_truncate(out, mark);
+    for (size_t i = 0; i < c->n; i++) {
+        const struct label_pair *lp = &c->pair[i];
+        if (keyset_add(ks, c->keys.p + lp->key, lp->key_len) && buf_add(out, c->frag.p + lp->frag, lp->frag_len))
+            return -1;
+    }
     return 0;
 }
 
