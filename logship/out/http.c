@@ -139,6 +139,61 @@ static size_t on_header(char *ptr, size_t size, size_t nitems, void *ud)
     return n;
 }
 
+/* Read fd to its end into data[0..TOKEN_MAX]; *got receives how many bytes.
+ * 0, or -1 with the reason in err (a read error, or more than TOKEN_MAX bytes). */
+static int read_secret(const struct secret *sf, int fd, char *data, size_t *got, char *err, size_t errlen)
+{
+    *got = 0;
+    for (;;) {
+        ssize_t r = read(fd, data + *got, TOKEN_MAX + 1 - *got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            snprintf(err, errlen, "%s %s: %s", sf->what, sf->path, strerror(errno));
+            return -1;
+        }
+        if (r == 0)
+            return 0;
+        *got += (size_t)r;
+        if (*got > TOKEN_MAX) {
+            snprintf(err, errlen, "%s %s: larger than %d bytes", sf->what, sf->path, TOKEN_MAX);
+            return -1;
+        }
+    }
+}
+
+/* The value in data[0..n): trimmed (whitespace around a token, else the
+ * trailing line ends), moved to data's start and NUL-terminated. 0, or -1
+ * with the reason in err when it is empty or holds a control character. */
+static int clean_secret(const struct secret *sf, char *data, size_t n, char *err, size_t errlen)
+{
+    size_t a = 0, b = n;
+    if (sf->trim_ws) {
+        while (a < b && is_ws(data[a]))
+            a++;
+        while (b > a && is_ws(data[b - 1]))
+            b--;
+    } else {
+        while (b > a && (data[b - 1] == '\n' || data[b - 1] == '\r'))
+            b--;
+    }
+    if (a == b) {
+        snprintf(err, errlen, "%s %s is empty", sf->what, sf->path);
+        return -1;
+    }
+    for (size_t i = a; i < b; i++) {
+        unsigned char c = (unsigned char)data[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            snprintf(err, errlen, "%s %s: control character (CR, LF, NUL, ...) in the value; refused",
+                     sf->what, sf->path);
+            return -1;
+        }
+    }
+    memmove(data, data + a, b - a);
+    data[b - a] = '\0';
+    return 0;
+}
+
 /* Read sf->path into sf->value when the file changed (identity, size or
  * mtime) since the last read. Trailing CR/LF are stripped (all surrounding
  * whitespace for a token); what is left must be non-empty and hold no
@@ -172,47 +227,9 @@ static int secret_refresh(struct secret *sf, int *changed, char *err, size_t err
         snprintf(err, errlen, "%s %s: out of memory", sf->what, path);
         goto out;
     }
-    size_t got = 0;
-    for (;;) {
-        ssize_t r = read(fd, data + got, TOKEN_MAX + 1 - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            snprintf(err, errlen, "%s %s: %s", sf->what, path, strerror(errno));
-            goto out;
-        }
-        if (r == 0)
-            break;
-        got += (size_t)r;
-        if (got > TOKEN_MAX) {
-            snprintf(err, errlen, "%s %s: larger than %d bytes", sf->what, path, TOKEN_MAX);
-            goto out;
-        }
-    }
-    size_t a = 0, b = got;
-    if (sf->trim_ws) {
-        while (a < b && is_ws(data[a]))
-            a++;
-        while (b > a && is_ws(data[b - 1]))
-            b--;
-    } else {
-        while (b > a && (data[b - 1] == '\n' || data[b - 1] == '\r'))
-            b--;
-    }
-    if (a == b) {
-        snprintf(err, errlen, "%s %s is empty", sf->what, path);
+    size_t got;
+    if (read_secret(sf, fd, data, &got, err, errlen) != 0 || clean_secret(sf, data, got, err, errlen) != 0)
         goto out;
-    }
-    for (size_t i = a; i < b; i++) {
-        unsigned char c = (unsigned char)data[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f) {
-            snprintf(err, errlen, "%s %s: control character (CR, LF, NUL, ...) in the value; refused",
-                     sf->what, path);
-            goto out;
-        }
-    }
-    memmove(data, data + a, b - a);
-    data[b - a] = '\0';
     free(sf->value);
     sf->value = data;
     data = NULL;
