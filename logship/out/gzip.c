@@ -42,3 +42,15 @@ void ls_gzip_end(struct ls_gzip *g)
         deflateEnd(&g->zs);
     g->ready = 0;
 }
+
+void ls_gzip_request(struct ls_gzip *g, int compress, const buf_t *raw, buf_t *gz, const void **body, size_t *len,
+                     const char **header)
+{
+    *body = raw->p;
+    *len = raw->len;
+    if (compress && ls_gzip_body(g, raw->p, raw->len, gz) == 0) {
+        *body = gz->p;
+        *len = gz->len;
+        *header = "Content-Encoding: gzip";
+    }
+}

@@ -25,6 +25,12 @@ void ls_gzip_init(struct ls_gzip *g);
  * when zlib fails or out's cap cannot hold the worst case (out is then empty). */
 int ls_gzip_body(struct ls_gzip *g, const void *in, size_t n, buf_t *out) BUF_WARN_UNUSED;
 
+/* What to send for the request body raw: when compress is set and gzip
+ * succeeds, its gzip member (in gz) and *header = "Content-Encoding: gzip";
+ * else raw itself and *header untouched (a failed gzip sends the body as is). */
+void ls_gzip_request(struct ls_gzip *g, int compress, const buf_t *raw, buf_t *gz, const void **body, size_t *len,
+                     const char **header);
+
 /* Release the stream. Safe on an unused or already ended compressor. */
 void ls_gzip_end(struct ls_gzip *g);
 

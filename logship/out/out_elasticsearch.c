@@ -388,13 +388,9 @@ static size_t encode_range(struct es_out *o, const struct ls_record *recs, size_
 static int post_body(struct es_out *o, size_t n, struct ls_http_response *resp)
 {
     const char *hdrs[3] = { "Content-Type: application/x-ndjson", NULL, NULL };
-    const void *body = o->body.p;
-    size_t blen = o->body.len;
-    if (o->compress && ls_gzip_body(&o->gz_state, o->body.p, o->body.len, &o->gz) == 0) {
-        body = o->gz.p;
-        blen = o->gz.len;
-        hdrs[1] = "Content-Encoding: gzip";
-    }
+    const void *body;
+    size_t blen;
+    ls_gzip_request(&o->gz_state, o->compress, &o->body, &o->gz, &body, &blen, &hdrs[1]);
     if (ls_http_set_body_max(o->http, resp_cap(n)) != 0) {
         /* cannot happen (the bounds are asserted at the top); the previous cap stays, and
          * items a cut response leaves out are retried */

@@ -280,13 +280,9 @@ static enum ls_verdict flush_http(struct lsout *o, const struct ls_batch *b, str
         return LS_DROP;
     }
     const char *hdrs[3] = { "Content-Type: application/json", NULL, NULL };
-    const void *body = o->body.p;
-    size_t blen = o->body.len;
-    if (o->compress && ls_gzip_body(&o->gz_state, o->body.p, o->body.len, &o->gz) == 0) {
-        body = o->gz.p;
-        blen = o->gz.len;
-        hdrs[1] = "Content-Encoding: gzip";
-    }
+    const void *body;
+    size_t blen;
+    ls_gzip_request(&o->gz_state, o->compress, &o->body, &o->gz, &body, &blen, &hdrs[1]);
     struct ls_http_response resp;
     memset(&resp, 0, sizeof(resp));
     if (ls_http_post(o->http, o->url, hdrs, body, blen, &resp) != 0) {
