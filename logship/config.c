@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "logship/core/labels.h"
 #include "logship/in/fileguard.h"
 #include "logship/redact.h"
 
@@ -194,17 +195,6 @@ static int split_commas(const char *s, char ***out, size_t *n)
     return 0;
 }
 
-static int valid_label_name(const char *s, size_t n)
-{
-    if (n == 0 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_'))
-        return 0;
-    for (size_t i = 1; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || s[i] == '_' ||
-              (s[i] >= '0' && s[i] <= '9')))
-            return 0;
-    return 1;
-}
-
 static int url_ok(const char *const *schemes, const char *url)
 {
     for (size_t i = 0; schemes && schemes[i]; i++)
@@ -332,8 +322,9 @@ static int validate(struct ls_config *c, char *err, size_t errlen)
         return -1;
     for (size_t i = 0; i < c->labels.n; i++) {
         const char *l = c->labels.items[i];
-        const char *eq = strchr(l, '=');
-        if (!eq || !valid_label_name(l, (size_t)(eq - l)) || eq[1] == '\0') {
+        size_t nlen;
+        const char *val;
+        if (ls_labels_parse_kv(l, &nlen, &val) != 0 || !ls_labels_name_valid(l, nlen) || val[0] == '\0') {
             snprintf(err, errlen, "--label \"%s\": want name=value with a Prometheus label name", l);
             return -1;
         }
@@ -355,7 +346,7 @@ static int validate(struct ls_config *c, char *err, size_t errlen)
             const char *f = c->label_fields.items[i];
             if (f[0] == '\0')
                 continue;
-            if (!valid_label_name(f, strlen(f))) {
+            if (!ls_labels_name_valid(f, strlen(f))) {
                 snprintf(err, errlen, "--label-field \"%s\": not a valid label name", f);
                 return -1;
             }
@@ -412,9 +403,9 @@ static int validate(struct ls_config *c, char *err, size_t errlen)
     return 0;
 }
 
-int ls_config_load(struct ls_config *c, int argc, char **argv, char *err, size_t errlen)
+enum ls_config_result ls_config_load(struct ls_config *c, int argc, char **argv, char *err, size_t errlen)
 {
-    int rc = -1;
+    enum ls_config_result rc = LS_CONFIG_ERROR;
     char **av = NULL;
     size_t nf = 0;
     memset(c, 0, sizeof(*c));
@@ -442,13 +433,13 @@ int ls_config_load(struct ls_config *c, int argc, char **argv, char *err, size_t
         av[ac++] = argv[i];
     int r = cfg_parse(c->opts, c->n_opts, ENV_PREFIX, ac, av, &c->positional, err, errlen);
     if (r == 1 || r == 2) {
-        rc = r;
+        rc = r == 1 ? LS_CONFIG_HELP : LS_CONFIG_VERSION;
         goto out;
     }
     if (r != 0)
         goto out;
     if (c->help_markdown) {
-        rc = 3;
+        rc = LS_CONFIG_MARKDOWN;
         goto out;
     }
     if (validate(c, err, errlen) != 0) {
@@ -456,7 +447,7 @@ int ls_config_load(struct ls_config *c, int argc, char **argv, char *err, size_t
             snprintf(err, errlen, "out of memory");
         goto out;
     }
-    rc = 0;
+    rc = LS_CONFIG_RUN;
 out:
     free(av);
     buf_free(&fargs);
