@@ -173,9 +173,17 @@ int ls_spool_load_marks(struct ls_spool *sp, char *err, size_t errlen);
 int ls_spool_load_segments(struct ls_spool *sp, char *err, size_t errlen);
 
 /* spool_recover.c: the repairs readers make. */
-/* Position a new reader from its cursor file (lr: 0 read, 1 absent, 2 garbage), repairing what
- * does not fit the spool (logged and counted). Caller holds mu. */
-void ls_spool_place_reader(struct ls_spool_reader *rd, int lr, uint64_t seq, uint64_t sg, uint64_t off);
+/* What reading a reader's cursor file found. */
+enum ls_cursor_load {
+    LS_CURSOR_ERROR = -1,  /* could not be read (errno set) */
+    LS_CURSOR_READ = 0,    /* seq, seg and off are the cursor's */
+    LS_CURSOR_ABSENT = 1,  /* no cursor file: a new output */
+    LS_CURSOR_GARBAGE = 2, /* a file that is no cursor */
+};
+/* Position a new reader from its cursor file (lr: what loading it found, never LS_CURSOR_ERROR),
+ * repairing what does not fit the spool (logged and counted). Caller holds mu. */
+void ls_spool_place_reader(struct ls_spool_reader *rd, enum ls_cursor_load lr, uint64_t seq, uint64_t sg,
+                           uint64_t off);
 /* The bytes at the reader's position (of a segment size bytes long) are no record: skip them to
  * the next valid record, counted once across readers. 0, or -1 on a read error. */
 int ls_spool_skip_damage(struct ls_spool_reader *rd, uint64_t size);
