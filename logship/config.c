@@ -285,9 +285,10 @@ static int check_secrets(struct ls_config *c, char *err, size_t errlen)
     return 0;
 }
 
-static int validate(struct ls_config *c, char *err, size_t errlen)
+/* --source (flags and positionals: "-" once for stdin, the rest through the file guard) and
+ * --allow-root. */
+static int check_sources(struct ls_config *c, char *err, size_t errlen)
 {
-    /* sources: flags and positionals */
     size_t ns = c->sources.n + c->positional.n;
     if (ns == 0) {
         snprintf(err, errlen, "no --source given (a path, a glob, or - for stdin)");
@@ -318,8 +319,12 @@ static int validate(struct ls_config *c, char *err, size_t errlen)
             snprintf(err, errlen, "--allow-root: empty path");
             return -1;
         }
-    if (check_secrets(c, err, errlen) != 0)
-        return -1;
+    return 0;
+}
+
+/* --label name=value, --label-field (default "level") and their sum within Loki's limit. */
+static int check_labels(struct ls_config *c, char *err, size_t errlen)
+{
     for (size_t i = 0; i < c->labels.n; i++) {
         const char *l = c->labels.items[i];
         size_t nlen;
@@ -357,6 +362,12 @@ static int validate(struct ls_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "more than 15 labels (Loki's limit)");
         return -1;
     }
+    return 0;
+}
+
+/* The line parser's settings, from the checked options. */
+static void fill_parse_conf(struct ls_config *c)
+{
     struct ls_parse_conf *pc = &c->parse;
     pc->format = (enum ls_format)c->format;
     pc->ts_fields = (const char *const *)c->ts_list;
@@ -368,10 +379,11 @@ static int validate(struct ls_config *c, char *err, size_t errlen)
     pc->max_line_bytes = (size_t)c->max_line_bytes;
     pc->on_invalid = (enum ls_on_invalid)c->on_invalid;
     pc->on_long = (enum ls_on_long)c->on_long;
+}
 
-    if (add_outputs(c, err, errlen) != 0)
-        return -1;
-    const struct ls_kind_auth *sh = &c->shared_auth;
+/* The shared credentials that only make sense in pairs. */
+static int check_auth_pairs(const struct ls_kind_auth *sh, char *err, size_t errlen)
+{
     if (((sh->password || sh->password_file) && !sh->username) ||
         (sh->username && !(sh->password || sh->password_file))) {
         snprintf(err, errlen, "--username and --password go together");
@@ -381,6 +393,12 @@ static int validate(struct ls_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "--cert and --key go together");
         return -1;
     }
+    return 0;
+}
+
+/* --spool-dir, --spool-max-bytes against the largest record, and --metrics-addr. */
+static int check_spool_admin(const struct ls_config *c, char *err, size_t errlen)
+{
     if (!c->spool_dir || c->spool_dir[0] == '\0') {
         snprintf(err, errlen, "--spool-dir must not be empty");
         return -1;
@@ -401,6 +419,23 @@ static int validate(struct ls_config *c, char *err, size_t errlen)
         }
     }
     return 0;
+}
+
+/* The whole configuration, checked in the order the messages were always given. */
+static int validate(struct ls_config *c, char *err, size_t errlen)
+{
+    if (check_sources(c, err, errlen) != 0)
+        return -1;
+    if (check_secrets(c, err, errlen) != 0)
+        return -1;
+    if (check_labels(c, err, errlen) != 0)
+        return -1;
+    fill_parse_conf(c);
+    if (add_outputs(c, err, errlen) != 0)
+        return -1;
+    if (check_auth_pairs(&c->shared_auth, err, errlen) != 0)
+        return -1;
+    return check_spool_admin(c, err, errlen);
 }
 
 enum ls_config_result ls_config_load(struct ls_config *c, int argc, char **argv, char *err, size_t errlen)
