@@ -265,15 +265,7 @@ struct ls_source *ls_source_file_new_guarded(const char *const *globs, size_t ng
     s->rotate_wait_ns = 5000 * LS_FILE_NS_PER_MS;
     buf_init(&s->ckpt, ATOMICFILE_MAX);
     int r = setup(s, globs, nglobs, allow_roots, nroots, pc, state_dir, reg, err, errlen);
-    if (r < 0)
-        snprintf(err, errlen, "file source: out of memory");
-    if (r != 0) {
-        file_destroy(s);
-        return NULL;
-    }
-    s->src.ops = &file_ops;
-    s->src.ctx = s;
-    return &s->src;
+    return ls_source_finish(&s->src, &file_ops, s, r, err, errlen);
 }
 
 void ls_source_file_set_timing(struct ls_source *src, int64_t rescan_ms, int64_t rotate_wait_ms)
@@ -294,13 +286,4 @@ void ls_source_file_set_resume(struct ls_source *src, ls_resume_fn fn, void *ctx
     struct ls_fsrc *s = src->ctx;
     s->resume_fn = fn;
     s->resume_ctx = ctx;
-}
-
-void ls_source_free(struct ls_source *src)
-{
-    if (!src)
-        return;
-    /* the handle is embedded in the file source's context, and allocated
-     * separately for others: each destroy frees its own */
-    src->ops->destroy(src->ctx);
 }
