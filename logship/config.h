@@ -23,7 +23,6 @@
 #include "logship/core/source.h"
 #include "logship/spool/spool.h"
 
-#define LS_MAX_OUTPUTS 16
 #define LS_MAX_KINDS 8
 
 /* One configured output instance. */
@@ -86,7 +85,7 @@ enum ls_config_result ls_config_load(struct ls_config *c, int argc, char **argv,
 /* The option names of the secrets that are set (non-empty), for the start
  * line: "password", "es-password-file", ... (never their values). Writes at
  * most max names (owned by c) to names; returns how many. */
-#define LS_CONFIG_MAX_SECRETS 16
+#define LS_CONFIG_MAX_SECRETS ((LS_MAX_KINDS + 1) * LS_AUTH_NFIELDS) /* every row of every level */
 size_t ls_config_secrets(const struct ls_config *c, const char **names, size_t max);
 
 /* Print --help (usage and the option table) to out. */
