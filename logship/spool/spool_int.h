@@ -124,7 +124,9 @@ int ls_spool_walk(struct ls_spool_walk *w);
 void ls_spool_seg_path(const struct ls_spool *sp, uint64_t base, char *out, size_t n);
 /* Open segment base for reading; -1 with errno when it cannot be. */
 int ls_spool_seg_open(const struct ls_spool *sp, uint64_t base);
+/* Add n records dropped for reason (full, damaged, missing, ...) to the total and its metric. */
 void ls_spool_count_dropped(struct ls_spool *sp, const char *reason, uint64_t n);
+/* Count one recovery action of kind (cursor_moved, cursor_garbage, ...) in its metric. */
 void ls_spool_count_recovery(struct ls_spool *sp, const char *kind);
 /* Append s to the table (sp->segs). 0, or -1 (OOM, too many segments). Caller holds mu when
  * readers exist. */
@@ -188,6 +190,7 @@ void ls_spool_place_reader(struct ls_spool_reader *rd, enum ls_cursor_load lr, u
  * the next valid record, counted once across readers. 0, or -1 on a read error. */
 int ls_spool_skip_damage(struct ls_spool_reader *rd, uint64_t size);
 
+/* v in decimal into out[0..n), for log fields. */
 static inline void ls_spool_u64s(char *out, size_t n, uint64_t v)
 {
     snprintf(out, n, "%" PRIu64, v);
