@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "logship/core/labels.h"
 #include "logship/in/fileguard.h"
 #include "logship/redact.h"
 
@@ -194,17 +195,6 @@ static int split_commas(const char *s, char ***out, size_t *n)
     return 0;
 }
 
-static int valid_label_name(const char *s, size_t n)
-{
-    if (n == 0 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_'))
-        return 0;
-    for (size_t i = 1; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || s[i] == '_' ||
-              (s[i] >= '0' && s[i] <= '9')))
-            return 0;
-    return 1;
-}
-
 static int url_ok(const char *const *schemes, const char *url)
 {
     for (size_t i = 0; schemes && schemes[i]; i++)
@@ -295,9 +285,10 @@ static int check_secrets(struct ls_config *c, char *err, size_t errlen)
     return 0;
 }
 
-static int validate(struct ls_config *c, char *err, size_t errlen)
+/* --source (flags and positionals: "-" once for stdin, the rest through the file guard) and
+ * --allow-root. */
+static int check_sources(struct ls_config *c, char *err, size_t errlen)
 {
-    /* sources: flags and positionals */
     size_t ns = c->sources.n + c->positional.n;
     if (ns == 0) {
         snprintf(err, errlen, "no --source given (a path, a glob, or - for stdin)");
@@ -328,12 +319,17 @@ static int validate(struct ls_config *c, char *err, size_t errlen)
             snprintf(err, errlen, "--allow-root: empty path");
             return -1;
         }
-    if (check_secrets(c, err, errlen) != 0)
-        return -1;
+    return 0;
+}
+
+/* --label name=value, --label-field (default "level") and their sum within Loki's limit. */
+static int check_labels(struct ls_config *c, char *err, size_t errlen)
+{
     for (size_t i = 0; i < c->labels.n; i++) {
         const char *l = c->labels.items[i];
-        const char *eq = strchr(l, '=');
-        if (!eq || !valid_label_name(l, (size_t)(eq - l)) || eq[1] == '\0') {
+        size_t nlen;
+        const char *val;
+        if (ls_labels_parse_kv(l, &nlen, &val) != 0 || !ls_labels_name_valid(l, nlen) || val[0] == '\0') {
             snprintf(err, errlen, "--label \"%s\": want name=value with a Prometheus label name", l);
             return -1;
         }
@@ -355,7 +351,7 @@ static int validate(struct ls_config *c, char *err, size_t errlen)
             const char *f = c->label_fields.items[i];
             if (f[0] == '\0')
                 continue;
-            if (!valid_label_name(f, strlen(f))) {
+            if (!ls_labels_name_valid(f, strlen(f))) {
                 snprintf(err, errlen, "--label-field \"%s\": not a valid label name", f);
                 return -1;
             }
@@ -366,6 +362,12 @@ static int validate(struct ls_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "more than 15 labels (Loki's limit)");
         return -1;
     }
+    return 0;
+}
+
+/* The line parser's settings, from the checked options. */
+static void fill_parse_conf(struct ls_config *c)
+{
     struct ls_parse_conf *pc = &c->parse;
     pc->format = (enum ls_format)c->format;
     pc->ts_fields = (const char *const *)c->ts_list;
@@ -377,10 +379,11 @@ static int validate(struct ls_config *c, char *err, size_t errlen)
     pc->max_line_bytes = (size_t)c->max_line_bytes;
     pc->on_invalid = (enum ls_on_invalid)c->on_invalid;
     pc->on_long = (enum ls_on_long)c->on_long;
+}
 
-    if (add_outputs(c, err, errlen) != 0)
-        return -1;
-    const struct ls_kind_auth *sh = &c->shared_auth;
+/* The shared credentials that only make sense in pairs. */
+static int check_auth_pairs(const struct ls_kind_auth *sh, char *err, size_t errlen)
+{
     if (((sh->password || sh->password_file) && !sh->username) ||
         (sh->username && !(sh->password || sh->password_file))) {
         snprintf(err, errlen, "--username and --password go together");
@@ -390,6 +393,12 @@ static int validate(struct ls_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "--cert and --key go together");
         return -1;
     }
+    return 0;
+}
+
+/* --spool-dir, --spool-max-bytes against the largest record, and --metrics-addr. */
+static int check_spool_admin(const struct ls_config *c, char *err, size_t errlen)
+{
     if (!c->spool_dir || c->spool_dir[0] == '\0') {
         snprintf(err, errlen, "--spool-dir must not be empty");
         return -1;
@@ -412,9 +421,26 @@ static int validate(struct ls_config *c, char *err, size_t errlen)
     return 0;
 }
 
-int ls_config_load(struct ls_config *c, int argc, char **argv, char *err, size_t errlen)
+/* The whole configuration, checked in the order the messages were always given. */
+static int validate(struct ls_config *c, char *err, size_t errlen)
 {
-    int rc = -1;
+    if (check_sources(c, err, errlen) != 0)
+        return -1;
+    if (check_secrets(c, err, errlen) != 0)
+        return -1;
+    if (check_labels(c, err, errlen) != 0)
+        return -1;
+    fill_parse_conf(c);
+    if (add_outputs(c, err, errlen) != 0)
+        return -1;
+    if (check_auth_pairs(&c->shared_auth, err, errlen) != 0)
+        return -1;
+    return check_spool_admin(c, err, errlen);
+}
+
+enum ls_config_result ls_config_load(struct ls_config *c, int argc, char **argv, char *err, size_t errlen)
+{
+    enum ls_config_result rc = LS_CONFIG_ERROR;
     char **av = NULL;
     size_t nf = 0;
     memset(c, 0, sizeof(*c));
@@ -442,13 +468,13 @@ int ls_config_load(struct ls_config *c, int argc, char **argv, char *err, size_t
         av[ac++] = argv[i];
     int r = cfg_parse(c->opts, c->n_opts, ENV_PREFIX, ac, av, &c->positional, err, errlen);
     if (r == 1 || r == 2) {
-        rc = r;
+        rc = r == 1 ? LS_CONFIG_HELP : LS_CONFIG_VERSION;
         goto out;
     }
     if (r != 0)
         goto out;
     if (c->help_markdown) {
-        rc = 3;
+        rc = LS_CONFIG_MARKDOWN;
         goto out;
     }
     if (validate(c, err, errlen) != 0) {
@@ -456,7 +482,7 @@ int ls_config_load(struct ls_config *c, int argc, char **argv, char *err, size_t
             snprintf(err, errlen, "out of memory");
         goto out;
     }
-    rc = 0;
+    rc = LS_CONFIG_RUN;
 out:
     free(av);
     buf_free(&fargs);

@@ -23,7 +23,6 @@
 #include "logship/core/source.h"
 #include "logship/spool/spool.h"
 
-#define LS_MAX_OUTPUTS 16
 #define LS_MAX_KINDS 8
 
 /* One configured output instance. */
@@ -70,16 +69,23 @@ struct ls_config {
     size_t   n_outputs;
 };
 
-/* Parse argv (+ env + --config file) into c and validate. Returns 0 when
- * ready to run, 1 for --help, 2 for --version, 3 for --help-markdown (no
- * validation done), -1 with a one-line message in err on any error (the
- * caller prints it and exits 2). Call ls_config_free whatever the result. */
-int ls_config_load(struct ls_config *c, int argc, char **argv, char *err, size_t errlen);
+/* What ls_config_load found the command line asks for. */
+enum ls_config_result {
+    LS_CONFIG_ERROR = -1,    /* a one-line message in err: the caller prints it and exits 2 */
+    LS_CONFIG_RUN = 0,       /* validated: ready to run */
+    LS_CONFIG_HELP = 1,      /* --help */
+    LS_CONFIG_VERSION = 2,   /* --version */
+    LS_CONFIG_MARKDOWN = 3,  /* --help-markdown (no validation done) */
+};
+
+/* Parse argv (+ env + --config file) into c and validate. Returns what to do (see
+ * enum ls_config_result). Call ls_config_free whatever the result. */
+enum ls_config_result ls_config_load(struct ls_config *c, int argc, char **argv, char *err, size_t errlen);
 
 /* The option names of the secrets that are set (non-empty), for the start
  * line: "password", "es-password-file", ... (never their values). Writes at
  * most max names (owned by c) to names; returns how many. */
-#define LS_CONFIG_MAX_SECRETS 16
+#define LS_CONFIG_MAX_SECRETS ((LS_MAX_KINDS + 1) * LS_AUTH_NFIELDS) /* every row of every level */
 size_t ls_config_secrets(const struct ls_config *c, const char **names, size_t max);
 
 /* Print --help (usage and the option table) to out. */

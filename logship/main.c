@@ -94,166 +94,229 @@ static void log_started(const struct ls_config *c)
     buf_free(&arr);
 }
 
-int main(int argc, char **argv)
-{
-    struct ls_config c;
-    char err[512] = "";
-    int rc = 1;
-    metrics_registry *reg = NULL;
-    struct ls_spool *sp = NULL;
-    struct ls_pipeline *p = NULL;
-    struct ls_admin *admin = NULL;
-    struct ls_source *src_file = NULL, *src_stdin = NULL;
+/* The process exit codes; a setup step returns EXIT_OK to go on. */
+enum exit_code {
+    EXIT_OK = 0,
+    EXIT_FAILED = 1,  /* a runtime failure (signals, memory, the engine) */
+    EXIT_SETUP = 2,   /* bad configuration or something retrying would not fix */
+};
 
-    int r = ls_config_load(&c, argc, argv, err, sizeof(err));
-    if (r == 1) {
-        ls_config_usage(&c, stdout);
-        ls_config_free(&c);
-        return 0;
-    }
-    if (r == 3) {
-        ls_config_markdown(&c, stdout);
-        ls_config_free(&c);
-        return 0;
-    }
-    if (r == 2) {
+/* Everything main builds, freed by app_free in reverse order. */
+struct app {
+    struct ls_config c;
+    char err[512];
+    metrics_registry *reg;
+    struct ls_spool *sp;
+    struct ls_pipeline *p;
+    struct ls_admin *admin;
+    struct ls_source *src_file;
+    struct ls_source *src_stdin;
+};
+
+static void app_free(struct app *a)
+{
+    ls_admin_stop(a->admin);
+    ls_pipeline_free(a->p);
+    ls_source_free(a->src_file);
+    ls_source_free(a->src_stdin);
+    ls_spool_close(a->sp);
+    metrics_free(a->reg);
+    ls_config_free(&a->c);
+}
+
+/* --help, --version, --help-markdown or a configuration error: print and say how to exit. */
+static int config_exit(struct ls_config *c, enum ls_config_result r, const char *err)
+{
+    switch (r) {
+    case LS_CONFIG_HELP:
+        ls_config_usage(c, stdout);
+        return EXIT_OK;
+    case LS_CONFIG_MARKDOWN:
+        ls_config_markdown(c, stdout);
+        return EXIT_OK;
+    case LS_CONFIG_VERSION:
         printf("logship %s\n", PROJECT_VERSION);
-        ls_config_free(&c);
-        return 0;
+        return EXIT_OK;
+    case LS_CONFIG_RUN:
+    case LS_CONFIG_ERROR:
+        break;
     }
-    if (r != 0) {
-        fprintf(stderr, "logship: %s\n", err);
-        ls_config_free(&c);
-        return 2;
+    fprintf(stderr, "logship: %s\n", err);
+    return EXIT_SETUP;
+}
+
+/* --check-config: every output built once and thrown away. */
+static enum exit_code check_config(struct app *a)
+{
+    if (check_outputs(&a->c, a->err, sizeof(a->err)) != 0) {
+        fprintf(stderr, "logship: %s\n", a->err);
+        return EXIT_SETUP;
     }
-    if (log_init("logship", 2, NULL, (enum log_level)c.log_level) != 0) {
-        fprintf(stderr, "logship: cannot start logging\n");
-        ls_config_free(&c);
-        return 2;
+    printf("logship: configuration OK\n");
+    return EXIT_OK;
+}
+
+/* The metrics registry with logship_build_info set. */
+static enum exit_code open_registry(struct app *a)
+{
+    a->reg = metrics_new();
+    if (!a->reg) {
+        log_kv(LOGL_ERROR, "out of memory", NULL);
+        return EXIT_FAILED;
     }
-    if (c.check_config) {
-        if (check_outputs(&c, err, sizeof(err)) != 0) {
-            fprintf(stderr, "logship: %s\n", err);
-            rc = 2;
-        } else {
-            printf("logship: configuration OK\n");
-            rc = 0;
+    const char *lv[1] = { "version" };
+    const char *vv[1] = { PROJECT_VERSION };
+    metrics_family *bi = metrics_gauge(a->reg, "logship_build_info", "logship's version.", 1, lv);
+    if (bi)
+        metrics_family_set(bi, vv, 1);
+    return EXIT_OK;
+}
+
+static enum exit_code open_spool(struct app *a)
+{
+    const struct ls_config *c = &a->c;
+    struct ls_spool_opts so = {
+        .dir = c->spool_dir,
+        .max_bytes = c->spool_max_bytes,
+        .max_record_bytes = ls_spool_max_record(c->max_line_bytes),
+        .fsync = (enum ls_fsync_policy)c->spool_fsync,
+        .fsync_interval_ms = c->spool_fsync_interval_ms,
+        .drop_oldest = c->on_full == 1,
+        .reg = a->reg,
+    };
+    a->sp = ls_spool_open(&so, a->err, sizeof(a->err));
+    if (!a->sp) {
+        /* Nothing could ever be shipped: say why and stop (exit 2). */
+        log_kv(LOGL_ERROR, "cannot open the spool", "path", c->spool_dir, "error", a->err, NULL);
+        return EXIT_SETUP;
+    }
+    return EXIT_OK;
+}
+
+/* The engine and one delivery per configured output. */
+static enum exit_code start_engine(struct app *a)
+{
+    const struct ls_config *c = &a->c;
+    struct ls_pipeline_opts po = {
+        .spool = a->sp,
+        .batch_bytes = (size_t)c->batch_bytes,
+        .batch_wait_ms = c->batch_wait_ms,
+        .shutdown_timeout_ms = c->shutdown_timeout_ms,
+        .backoff_initial_ms = c->retry_initial_ms,
+        .backoff_max_ms = c->retry_max_ms,
+        .config_retry_ms = c->config_retry_ms,
+        .commit_interval_ms = c->spool_fsync_interval_ms,
+        .commit_every_round = c->spool_fsync == LS_FSYNC_ALWAYS,
+        .stall_timeout_ms = c->stall_timeout_ms,
+        .reg = a->reg,
+    };
+    a->p = ls_pipeline_new(&po, a->err, sizeof(a->err));
+    if (!a->p) {
+        log_kv(LOGL_ERROR, "cannot start the engine", "error", a->err, NULL);
+        return EXIT_FAILED;
+    }
+    for (size_t i = 0; i < c->n_outputs; i++) {
+        const struct ls_output_spec *s = &c->outputs[i];
+        void *ctx = s->ops->create(&s->conf, a->err, sizeof(a->err));
+        if (!ctx || ls_pipeline_add_output(a->p, s->ops, ctx, s->name, a->err, sizeof(a->err)) != 0) {
+            fprintf(stderr, "logship: %s\n", a->err);
+            return EXIT_SETUP;
         }
-        goto out;
     }
+    return EXIT_OK;
+}
+
+/* The file source (when any --source is a path) and the stdin source (--source -). */
+static enum exit_code add_sources(struct app *a)
+{
+    struct ls_config *c = &a->c;
+    if (c->n_file_sources > 0) {
+        a->src_file = ls_source_file_new_guarded(c->file_sources, c->n_file_sources,
+                                                 (const char *const *)c->allow_roots.items, c->allow_roots.n,
+                                                 &c->parse, (enum ls_start_at)c->start_at, c->spool_dir, a->reg,
+                                                 a->err, sizeof(a->err));
+        if (!a->src_file) {
+            fprintf(stderr, "logship: %s\n", a->err);
+            return EXIT_SETUP;
+        }
+        ls_source_file_set_resume(a->src_file, resume_mark, a->sp);
+        (void)ls_pipeline_add_source(a->p, a->src_file);
+    }
+    if (c->use_stdin) {
+        a->src_stdin = ls_source_stdin_new(&c->parse, a->reg, a->err, sizeof(a->err));
+        if (!a->src_stdin) {
+            fprintf(stderr, "logship: %s\n", a->err);
+            return EXIT_SETUP;
+        }
+        (void)ls_pipeline_add_source(a->p, a->src_stdin);
+    }
+    return EXIT_OK;
+}
+
+/* The admin endpoint (/metrics, /ready, /health) unless --metrics-addr is none. */
+static enum exit_code start_admin(struct app *a)
+{
+    const char *addr = a->c.metrics_addr;
+    if (!addr || !addr[0] || strcmp(addr, "none") == 0)
+        return EXIT_OK;
+    a->admin = ls_admin_start(addr, a->reg, pipeline_ready, pipeline_health, a->p, a->err, sizeof(a->err));
+    if (!a->admin) {
+        log_kv(LOGL_ERROR, "cannot serve metrics", "error", a->err, NULL);
+        return EXIT_SETUP; /* e.g. the port is taken: retrying would not help */
+    }
+    char port[16];
+    snprintf(port, sizeof(port), "%d", ls_admin_port(a->admin));
+    log_kv(LOGL_INFO, "metrics listening", "addr", addr, "port", port, NULL);
+    return EXIT_OK;
+}
+
+/* Build everything, run until a signal stops the engine, and say how to exit. */
+static enum exit_code run(struct app *a)
+{
     if (install_signals() != 0) {
         log_kv(LOGL_ERROR, "cannot install signal handlers", "error", strerror(errno), NULL);
-        goto out;
+        return EXIT_FAILED;
     }
-    reg = metrics_new();
-    if (!reg) {
-        log_kv(LOGL_ERROR, "out of memory", NULL);
-        goto out;
-    }
-    {
-        const char *lv[1] = { "version" };
-        const char *vv[1] = { PROJECT_VERSION };
-        metrics_family *bi = metrics_gauge(reg, "logship_build_info", "logship's version.", 1, lv);
-        if (bi)
-            metrics_family_set(bi, vv, 1);
-    }
-    struct ls_spool_opts so = {
-        .dir = c.spool_dir,
-        .max_bytes = c.spool_max_bytes,
-        .max_record_bytes = ls_spool_max_record(c.max_line_bytes),
-        .fsync = (enum ls_fsync_policy)c.spool_fsync,
-        .fsync_interval_ms = c.spool_fsync_interval_ms,
-        .drop_oldest = c.on_full == 1,
-        .reg = reg,
-    };
-    sp = ls_spool_open(&so, err, sizeof(err));
-    if (!sp) {
-        /* Nothing could ever be shipped: say why and stop (exit 2). */
-        log_kv(LOGL_ERROR, "cannot open the spool", "path", c.spool_dir, "error", err, NULL);
-        rc = 2;
-        goto out;
-    }
-    struct ls_pipeline_opts po = {
-        .spool = sp,
-        .batch_bytes = (size_t)c.batch_bytes,
-        .batch_wait_ms = c.batch_wait_ms,
-        .shutdown_timeout_ms = c.shutdown_timeout_ms,
-        .backoff_initial_ms = c.retry_initial_ms,
-        .backoff_max_ms = c.retry_max_ms,
-        .config_retry_ms = c.config_retry_ms,
-        .commit_interval_ms = c.spool_fsync_interval_ms,
-        .commit_every_round = c.spool_fsync == LS_FSYNC_ALWAYS,
-        .stall_timeout_ms = c.stall_timeout_ms,
-        .reg = reg,
-    };
-    p = ls_pipeline_new(&po, err, sizeof(err));
-    if (!p) {
-        log_kv(LOGL_ERROR, "cannot start the engine", "error", err, NULL);
-        goto out;
-    }
-    for (size_t i = 0; i < c.n_outputs; i++) {
-        struct ls_output_spec *s = &c.outputs[i];
-        void *ctx = s->ops->create(&s->conf, err, sizeof(err));
-        if (!ctx || ls_pipeline_add_output(p, s->ops, ctx, s->name, err, sizeof(err)) != 0) {
-            fprintf(stderr, "logship: %s\n", err);
-            rc = 2;
-            goto out;
-        }
-    }
-    if (c.n_file_sources > 0) {
-        src_file = ls_source_file_new_guarded(c.file_sources, c.n_file_sources,
-                                              (const char *const *)c.allow_roots.items, c.allow_roots.n,
-                                              &c.parse, (enum ls_start_at)c.start_at, c.spool_dir, reg,
-                                              err, sizeof(err));
-        if (!src_file) {
-            fprintf(stderr, "logship: %s\n", err);
-            rc = 2;
-            goto out;
-        }
-        ls_source_file_set_resume(src_file, resume_mark, sp);
-        (void)ls_pipeline_add_source(p, src_file);
-    }
-    if (c.use_stdin) {
-        src_stdin = ls_source_stdin_new(&c.parse, reg, err, sizeof(err));
-        if (!src_stdin) {
-            fprintf(stderr, "logship: %s\n", err);
-            rc = 2;
-            goto out;
-        }
-        (void)ls_pipeline_add_source(p, src_stdin);
-    }
-    if (c.metrics_addr && c.metrics_addr[0] && strcmp(c.metrics_addr, "none") != 0) {
-        admin = ls_admin_start(c.metrics_addr, reg, pipeline_ready, pipeline_health, p, err,
-                               sizeof(err));
-        if (!admin) {
-            log_kv(LOGL_ERROR, "cannot serve metrics", "error", err, NULL);
-            rc = 2; /* e.g. the port is taken: retrying would not help */
-            goto out;
-        }
-        char port[16];
-        snprintf(port, sizeof(port), "%d", ls_admin_port(admin));
-        log_kv(LOGL_INFO, "metrics listening", "addr", c.metrics_addr, "port", port, NULL);
-    }
-    if (ls_pipeline_start(p) != 0)
-        goto out;
-    log_started(&c);
-    r = ls_pipeline_run(p, &g_stop, &g_reopen);
-    if (r < 0) {
+    enum exit_code rc = open_registry(a);
+    if (rc == EXIT_OK)
+        rc = open_spool(a);
+    if (rc == EXIT_OK)
+        rc = start_engine(a);
+    if (rc == EXIT_OK)
+        rc = add_sources(a);
+    if (rc == EXIT_OK)
+        rc = start_admin(a);
+    if (rc != EXIT_OK)
+        return rc;
+    if (ls_pipeline_start(a->p) != 0)
+        return EXIT_FAILED;
+    log_started(&a->c);
+    if (ls_pipeline_run(a->p, &g_stop, &g_reopen) < 0) {
         /* A thread is stuck in a request; positions and cursors are saved,
          * so leave without waiting for it. */
         log_kv(LOGL_WARN, "exiting with an output still busy", NULL);
         _exit(0);
     }
     log_kv(LOGL_INFO, "stopped", NULL);
-    rc = 0;
-out:
-    ls_admin_stop(admin);
-    ls_pipeline_free(p);
-    ls_source_free(src_file);
-    ls_source_free(src_stdin);
-    ls_spool_close(sp);
-    metrics_free(reg);
-    ls_config_free(&c);
+    return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    struct app a = { .err = "" };
+    enum ls_config_result r = ls_config_load(&a.c, argc, argv, a.err, sizeof(a.err));
+    if (r != LS_CONFIG_RUN) {
+        int code = config_exit(&a.c, r, a.err);
+        ls_config_free(&a.c);
+        return code;
+    }
+    if (log_init("logship", 2, NULL, (enum log_level)a.c.log_level) != 0) {
+        fprintf(stderr, "logship: cannot start logging\n");
+        ls_config_free(&a.c);
+        return EXIT_SETUP;
+    }
+    enum exit_code rc = a.c.check_config ? check_config(&a) : run(&a);
+    app_free(&a);
     log_close();
     return rc;
 }

@@ -11,7 +11,8 @@ Only what a script can check without a C parser, on the text with comments and s
   sizeof      sizeof(x) always with parentheses
   atomics     C11 <stdatomic.h>, never the __atomic_* / __sync_* builtins
   same-line   no body on the same line as its if / for / while / else
-  label       the cleanup label is `out:` (not fail/oom/err/error/cleanup/bail/done/end)
+  label       the cleanup label is `out:` (not fail/oom/err/error/cleanup/bail/done/end); a label at a
+              function's top level is `out` or `out_<word>` (one nested in a loop is a state machine's)
   prefix      exported (non-static) functions: logship/ ls_ or the file's name, common/ the file's name
   length      lines of at most MAX_LINE characters
 Usage: sh check-style.sh [--fix] [FILE...]   (default: every tracked C file under common/ service/ logship/)
@@ -34,6 +35,29 @@ ATOMIC = re.compile(r"\b__(atomic|sync)_\w+")
 CTRL = re.compile(r"\b(if|for|while)\s*\(")
 ELSE = re.compile(r"\belse\b")
 LABEL = re.compile(r"\bgoto\s+(fail|oom|err|error|cleanup|bail|done|end)\b")
+LABEL_DEF = re.compile(r"^[ \t]*([A-Za-z_]\w*)[ \t]*:(?!:)", re.M)
+LABEL_OK = re.compile(r"^out(_[A-Za-z0-9]+)?$")
+
+
+def check_labels(code, hit):
+    """Labels at a function's top level (brace depth 1) are cleanup labels: out or out_<word>."""
+    depth_at = []
+    depth = 0
+    for c in code:
+        depth_at.append(depth)
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+    for m in LABEL_DEF.finditer(code):
+        name = m.group(1)
+        if name in ("default", "case", "public", "private") or depth_at[m.start(1)] != 1:
+            continue
+        before = code[:m.start(1)].rstrip()
+        if before and before[-1] not in ";{}:":
+            continue                              # a continued expression (a ? b : c), not a label
+        if not LABEL_OK.match(name):
+            hit(m.start(1), "label", "label %s: a function's labels are out: or out_<word>:" % name)
 
 
 def blank(src):
@@ -203,6 +227,7 @@ def check(path):
         elif rest and not rest.startswith("{") and not rest.startswith("if") and rest != "\\":
             hit(m.start(), "same-line", "body on the same line as its else")
     check_functions(path, code, hit)
+    check_labels(code, hit)
     return ["%s:%d: [%s] %s" % (path, ln, rule, msg) for ln, rule, msg in sorted(hits)]
 
 

@@ -23,7 +23,7 @@ struct auth_decl {
 
 static const struct auth_decl decls[LS_AUTH_NFIELDS] = {
     [LS_AUTH_USERNAME] = AUTH(username, "username", "USER",
-        "Basic auth user for every output kind without its own credentials (--loki-username, ...).", NULL, 0),
+        "Basic auth user for every output kind without its own credentials (--KIND-username, ...).", NULL, 0),
     [LS_AUTH_PASSWORD] = AUTH(password, "password", "PASS",
         "Basic auth password (with --username).", "basic auth password.", 1),
     [LS_AUTH_PASSWORD_FILE] = AUTH(password_file, "password-file", "PATH",
@@ -33,10 +33,10 @@ static const struct auth_decl decls[LS_AUTH_NFIELDS] = {
         "File holding a bearer token (Authorization: Bearer), for kinds without their own credentials.",
         "file holding a bearer token.", 1),
     [LS_AUTH_API_KEY] = AUTH(api_key, "api-key", "KEY",
-        "Elasticsearch API key (Authorization: ApiKey), unless --es-* credentials are given.",
+        "API key (Authorization: ApiKey) for kinds that take one, unless their own --KIND-* credentials are given.",
         "API key (Authorization: ApiKey).", 1),
     [LS_AUTH_API_KEY_FILE] = AUTH(api_key_file, "api-key-file", "PATH",
-        "File holding the Elasticsearch API key instead of --api-key (re-read on change).",
+        "File holding the API key instead of --api-key (re-read on change).",
         "file holding the API key.", 1),
     [LS_AUTH_CA_FILE] = AUTH(ca_file, "ca-file", "PATH",
         "CA bundle to verify backends' TLS certificates (kinds without their own --*-ca-file).",

@@ -38,6 +38,39 @@ static int name_char(unsigned char c)
     return name_start(c) || (c >= '0' && c <= '9');
 }
 
+int ls_labels_name_valid(const char *s, size_t n)
+{
+    if (n == 0 || !name_start((unsigned char)s[0]))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if (!name_char((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+size_t ls_labels_name_sanitize(const char *s, size_t n, char *dst, size_t max)
+{
+    size_t o = 0;
+    if (n > 0 && s[0] >= '0' && s[0] <= '9')
+        dst[o++] = '_';
+    for (size_t i = 0; i < n && o < max; i++)
+        dst[o++] = name_char((unsigned char)s[i]) ? s[i] : '_';
+    if (o == 0)
+        dst[o++] = '_';
+    dst[o] = '\0';
+    return o;
+}
+
+int ls_labels_parse_kv(const char *kv, size_t *nlen, const char **val)
+{
+    const char *eq = kv ? strchr(kv, '=') : NULL;
+    if (!eq || eq == kv)
+        return -1;
+    *nlen = (size_t)(eq - kv);
+    *val = eq + 1;
+    return 0;
+}
+
 static size_t skip_spaces(const char *s, size_t i, size_t n)
 {
     while (i < n && s[i] == ' ')

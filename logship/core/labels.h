@@ -19,6 +19,19 @@ int ls_labels_escape(buf_t *out, const char *v, size_t n) BUF_WARN_UNUSED;
 int ls_labels_add_escaped(buf_t *out, const char *name, size_t nlen, const char *escaped,
                           size_t elen) BUF_WARN_UNUSED;
 
+/* 1 when s[0..n) is a label name ([A-Za-z_][A-Za-z0-9_]*, n > 0), else 0. */
+int ls_labels_name_valid(const char *s, size_t n);
+
+/* Write s[0..n) as a label name into dst (at least max + 1 bytes): a '_' in front of a leading
+ * digit, every byte outside [A-Za-z0-9_] as '_', at most max bytes, "_" when empty; NUL-terminated.
+ * Returns its length. */
+size_t ls_labels_name_sanitize(const char *s, size_t n, char *dst, size_t max);
+
+/* Split a "name=value" option (--label) at its first '=': *nlen the name's length, *val the value
+ * (may be empty). 0, or -1 when kv is NULL, has no '=' or the name is empty. The name is not
+ * checked against the grammar: the caller validates or sanitizes it. */
+int ls_labels_parse_kv(const char *kv, size_t *nlen, const char **val);
+
 /* Called once per pair in order, with the name and the unescaped value. Non-zero stops the walk. */
 typedef int (*ls_labels_fn)(void *ctx, const char *name, size_t nlen, const char *val, size_t vlen);
 

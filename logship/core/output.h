@@ -13,6 +13,9 @@
 #ifndef LOGSHIP_OUTPUT_H
 #define LOGSHIP_OUTPUT_H
 
+/* The most outputs one logship runs (configuration refuses more; the engine's table size). */
+#define LS_MAX_OUTPUTS 16
+
 #include <stddef.h>
 #include <stdint.h>
 #include "cfg.h"
@@ -71,7 +74,6 @@ struct ls_output_conf {
     const char *ca_file, *cert_file, *key_file; /* TLS, mTLS */
     int         insecure_skip_verify;
     int64_t     connect_timeout_ms, request_timeout_ms;
-    const char *encoding;      /* output-specific, e.g. Loki "protobuf" | "json" */
     int         compress;      /* gzip request bodies where the backend takes them */
     uint64_t    batch_bytes;   /* upper bound on one request's payload */
 };

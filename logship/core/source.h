@@ -69,4 +69,15 @@ struct ls_source {
     int drain_on_stop;
 };
 
+/* The end of a source constructor: r is its setup's result (0; 1 with a message in err; -1 on OOM,
+ * then err says "<kind> source: out of memory"). On 0 binds src (embedded in ctx) to ops and ctx and
+ * returns it; otherwise calls ops->destroy(ctx) (which must take a partly set up or NULL ctx) and
+ * returns NULL. */
+struct ls_source *ls_source_finish(struct ls_source *src, const struct ls_source_ops *ops, void *ctx, int r,
+                                   char *err, size_t errlen);
+
+/* Destroy any source (file or stdin) through its ops->destroy, which frees the handle too.
+ * NULL-safe. Does not commit; the engine calls commit first. */
+void ls_source_free(struct ls_source *s);
+
 #endif

@@ -333,7 +333,7 @@ static void wait_out(struct ls_delivery *d, int64_t delay)
 {
     for (int64_t left = delay; left > 0 && !atomic_load(&d->pipe->aborting); left -= 1000) {
         ls_engine_nap(d->pipe, left < 1000 ? left : 1000);
-        engine_beat(&d->heartbeat);
+        ls_engine_beat(&d->heartbeat);
         show_lag(d);
     }
 }
@@ -343,7 +343,7 @@ void *ls_delivery_main(void *arg)
     struct ls_delivery *d = arg;
     struct ls_pipeline *p = d->pipe;
     while (!atomic_load(&p->aborting)) {
-        engine_beat(&d->heartbeat);
+        ls_engine_beat(&d->heartbeat);
         if (d->holding) {
             show_lag(d);
         } else {

@@ -11,9 +11,9 @@
 #include "clock.h"
 #include "metrics.h"
 #include "logship/core/backoff.h"
+#include "logship/core/output.h"
 #include "logship/engine/pipeline.h"
 
-#define ENGINE_MAX_OUTPUTS 16
 #define ENGINE_MAX_SOURCES 64
 #define ENGINE_ROUND_GAP_MS 5   /* pause after a busy reader round so writes coalesce */
 
@@ -42,11 +42,11 @@ struct ls_delivery {
 };
 
 /* Why the reader loop makes no progress (ls_pipeline_health). */
-enum engine_reader_why { ENGINE_WEDGED = 0, ENGINE_DISK_FULL, ENGINE_SOURCE_FAILING };
+enum ls_engine_reader_why { ENGINE_WEDGED = 0, ENGINE_DISK_FULL, ENGINE_SOURCE_FAILING };
 
 struct ls_pipeline {
     struct ls_pipeline_opts opts;
-    struct ls_delivery *outputs[ENGINE_MAX_OUTPUTS];
+    struct ls_delivery *outputs[LS_MAX_OUTPUTS];
     size_t   n_outputs;
     struct ls_source *sources[ENGINE_MAX_SOURCES];
     size_t   n_sources;
@@ -56,7 +56,7 @@ struct ls_pipeline {
     atomic_int config_errs;          /* outputs whose backend refuses our configuration */
     atomic_int src_failing;          /* sources in retry backoff */
     _Atomic int64_t reader_heartbeat;
-    atomic_int reader_why;           /* enum engine_reader_why */
+    atomic_int reader_why;           /* enum ls_engine_reader_why */
     metrics_family *f_dups, *f_maybe;
     metrics_family *f_entries, *f_batches, *f_retries, *f_dropped, *f_send, *f_up, *f_lag, *f_acklat;
 };
@@ -80,7 +80,8 @@ int64_t ls_engine_read(struct ls_pipeline *p, volatile sig_atomic_t *stop, volat
 /* Save every source's position; 0, or -1 when one failed (logged). */
 int ls_engine_commit_sources(struct ls_pipeline *p);
 
-static inline void engine_beat(_Atomic int64_t *hb)
+/* Mark progress now on a heartbeat (reader or delivery) that ls_pipeline_health reads. */
+static inline void ls_engine_beat(_Atomic int64_t *hb)
 {
     atomic_store_explicit(hb, clock_mono_ns(), memory_order_relaxed);
 }

@@ -121,7 +121,7 @@ int ls_pipeline_add_output(struct ls_pipeline *p, const struct ls_output_ops *op
                            const char *name, char *err, size_t errlen)
 {
     struct ls_delivery *d = NULL;
-    if (p->n_outputs >= ENGINE_MAX_OUTPUTS) {
+    if (p->n_outputs >= LS_MAX_OUTPUTS) {
         snprintf(err, errlen, "pipeline: too many outputs");
         goto out;
     }
@@ -138,7 +138,7 @@ int ls_pipeline_add_output(struct ls_pipeline *p, const struct ls_output_ops *op
     if (!d->rd)
         goto out;
     ls_backoff_init(&d->backoff, p->opts.backoff_initial_ms, p->opts.backoff_max_ms, NULL, NULL);
-    engine_beat(&d->heartbeat);
+    ls_engine_beat(&d->heartbeat);
     const char *v[1] = { d->name };
     if (p->f_entries) {
         d->m_entries = metrics_child_get(p->f_entries, v);
@@ -171,9 +171,9 @@ int ls_pipeline_add_source(struct ls_pipeline *p, struct ls_source *s)
 
 int ls_pipeline_start(struct ls_pipeline *p)
 {
-    engine_beat(&p->reader_heartbeat);
+    ls_engine_beat(&p->reader_heartbeat);
     for (size_t i = 0; i < p->n_outputs; i++) {
-        engine_beat(&p->outputs[i]->heartbeat);
+        ls_engine_beat(&p->outputs[i]->heartbeat);
         if (pthread_create(&p->outputs[i]->thread, NULL, ls_delivery_main, p->outputs[i]) != 0) {
             log_kv(LOGL_ERROR, "pipeline: cannot start output thread", "output", p->outputs[i]->name, NULL);
             ls_engine_raise(p, &p->aborting);

@@ -264,7 +264,7 @@ static void report_progress(struct ls_pipeline *p)
               : atomic_load(&p->src_failing) ? ENGINE_SOURCE_FAILING : ENGINE_WEDGED;
     atomic_store_explicit(&p->reader_why, why, memory_order_relaxed);
     if (why == ENGINE_WEDGED)
-        engine_beat(&p->reader_heartbeat);
+        ls_engine_beat(&p->reader_heartbeat);
 }
 
 int64_t ls_engine_read(struct ls_pipeline *p, volatile sig_atomic_t *stop, volatile sig_atomic_t *reopen)

@@ -91,6 +91,16 @@ void ls_file_watch_kick(struct ls_fsrc *s, int on)
     s->kicked = on;
 }
 
+/* Watch fd for input on the epoll set ep. 0, or -1 with errno. */
+static int epoll_add_in(int ep, int fd)
+{
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
 /* The descriptor the engine waits on: readable on inotify events, and also
  * when a poll stopped at its budget with more to read (the kick), so the
  * engine does not sleep while a file still has data. Falls back to the
@@ -101,23 +111,14 @@ static void setup_wait_fd(struct ls_fsrc *s)
     s->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (s->kick_fd < 0 || s->ino_fd < 0)
         return;
-    struct epoll_event ev;
-    memset(&ev, 0, sizeof(ev));
-    s->wait_fd = epoll_create1(EPOLL_CLOEXEC);
-    if (s->wait_fd < 0)
-        goto fallback;
-    ev.events = EPOLLIN;
-    ev.data.fd = s->ino_fd;
-    if (epoll_ctl(s->wait_fd, EPOLL_CTL_ADD, s->ino_fd, &ev) != 0)
-        goto fallback;
-    ev.data.fd = s->kick_fd;
-    if (epoll_ctl(s->wait_fd, EPOLL_CTL_ADD, s->kick_fd, &ev) != 0)
-        goto fallback;
-    return;
-fallback:
-    if (s->wait_fd >= 0)
-        close(s->wait_fd);
-    s->wait_fd = s->ino_fd;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        return;
+    if (epoll_add_in(ep, s->ino_fd) != 0 || epoll_add_in(ep, s->kick_fd) != 0) {
+        close(ep);
+        return;
+    }
+    s->wait_fd = ep;
 }
 
 void ls_file_watch_setup(struct ls_fsrc *s)

@@ -156,12 +156,46 @@ static int allowed(const struct ls_fileguard *g, const char *rp, const char *bas
     return 0;
 }
 
+/* Judge what the descriptor fd really is: a regular file on a real file system under an allowed
+ * root. 0; or -1 with *why set (refused) or with errno (fstat/fstatfs failed, *why untouched). */
+static int judge_open(const struct ls_fileguard *g, int fd, const char *base, struct stat *st,
+                      enum ls_refuse *why)
+{
+    struct statfs sf;
+    if (fstat(fd, st) != 0)
+        return -1;
+    if (!S_ISREG(st->st_mode)) {
+        *why = LS_REFUSE_SPECIAL;
+        return -1;
+    }
+    if (fstatfs(fd, &sf) != 0)
+        return -1;
+    if (ls_fileguard_pseudo_fs((long)sf.f_type)) {
+        *why = LS_REFUSE_PSEUDO_FS;
+        return -1;
+    }
+    /* A directory above rp swapped for a symlink between realpath and
+     * open would still be followed: the kernel's name for the descriptor
+     * tells where we really are (skipped when /proc is not mounted). */
+    char link[64];
+    char name[PATH_MAX];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t k = readlink(link, name, sizeof(name) - 1);
+    if (k > 0 && (size_t)k < sizeof(name) - 1) {
+        name[k] = '\0';
+        if (name[0] == '/' && !allowed(g, name, base)) {
+            *why = LS_REFUSE_OUTSIDE_ROOT;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int ls_fileguard_open(const struct ls_fileguard *g, const char *path, const char *base,
                       struct stat *st, enum ls_refuse *why)
 {
     char rp[PATH_MAX];
     struct statfs sf;
-    int fd;
 
     *why = LS_REFUSE_NONE;
     if (!realpath(path, rp))
@@ -185,47 +219,16 @@ int ls_fileguard_open(const struct ls_fileguard *g, const char *path, const char
     /* rp has no symlink left; O_NOFOLLOW refuses one swapped in since (ELOOP:
      * tried again at the next scan), O_NONBLOCK keeps a swapped-in FIFO from
      * blocking us. What was opened is then judged again by its descriptor. */
-    fd = open(rp, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+    int fd = open(rp, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
     if (fd < 0)
         return -1;
-    if (fstat(fd, st) != 0)
-        goto fail_errno;
-    if (!S_ISREG(st->st_mode)) {
-        *why = LS_REFUSE_SPECIAL;
-        goto refused;
-    }
-    if (fstatfs(fd, &sf) != 0)
-        goto fail_errno;
-    if (ls_fileguard_pseudo_fs((long)sf.f_type)) {
-        *why = LS_REFUSE_PSEUDO_FS;
-        goto refused;
-    }
-    {
-        /* A directory above rp swapped for a symlink between realpath and
-         * open would still be followed: the kernel's name for the descriptor
-         * tells where we really are (skipped when /proc is not mounted). */
-        char link[64], name[PATH_MAX];
-        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-        ssize_t k = readlink(link, name, sizeof(name) - 1);
-        if (k > 0 && (size_t)k < sizeof(name) - 1) {
-            name[k] = '\0';
-            if (name[0] == '/' && !allowed(g, name, base)) {
-                *why = LS_REFUSE_OUTSIDE_ROOT;
-                goto refused;
-            }
-        }
-    }
-    return fd;
-refused:
-    close(fd);
-    errno = EPERM;
-    return -1;
-fail_errno: {
-        int e = errno;
+    if (judge_open(g, fd, base, st, why) != 0) {
+        int e = *why != LS_REFUSE_NONE ? EPERM : errno;
         close(fd);
         errno = e;
         return -1;
     }
+    return fd;
 }
 
 int ls_fileguard_check_source(const char *path, char *err, size_t errlen)

@@ -18,24 +18,6 @@ struct ls_label {
     int    prec;   /* 0 static, 1 stream, 2 field */
 };
 
-/* Sanitize a label name into dst (at least LS_LABEL_NAME_MAX + 1 bytes). Its length. */
-static size_t sanitize_name(const char *s, size_t n, char *dst)
-{
-    size_t o = 0;
-    if (n > 0 && s[0] >= '0' && s[0] <= '9')
-        dst[o++] = '_';
-    for (size_t i = 0; i < n && o < LS_LABEL_NAME_MAX; i++) {
-        char c = s[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '_';
-        dst[o++] = ok ? c : '_';
-    }
-    if (o == 0)
-        dst[o++] = '_';
-    dst[o] = '\0';
-    return o;
-}
-
 /* Append value v[0..n) sanitized (UTF-8 repaired, controls → ' ', capped)
  * and escaped for the label string to out. Returns bytes appended, or -1. */
 static long put_label_value(buf_t *out, buf_t *scratch, const char *v, size_t n)
@@ -71,17 +53,18 @@ static int label_cmp(const void *a, const void *b)
 static int static_label(struct ls_line_labels *ll, const char *kv, struct ls_label *l, char *err,
                         size_t errlen)
 {
-    const char *eq = kv ? strchr(kv, '=') : NULL;
-    if (!eq || eq == kv) {
+    size_t klen;
+    const char *val;
+    if (ls_labels_parse_kv(kv, &klen, &val) != 0) {
         if (err && errlen > 0)
             snprintf(err, errlen, "bad --label '%s': expected name=value", kv ? kv : "");
         return 1;
     }
     char name[LS_LABEL_NAME_MAX + 1];
-    size_t nl = sanitize_name(kv, (size_t)(eq - kv), name);
+    size_t nl = ls_labels_name_sanitize(kv, klen, name, LS_LABEL_NAME_MAX);
     buf_t v;
     buf_init(&v, 4096);
-    long vl = put_label_value(&v, &ll->tmp, eq + 1, strlen(eq + 1));
+    long vl = put_label_value(&v, &ll->tmp, val, strlen(val));
     if (vl <= 0) {
         buf_free(&v);
         if (vl < 0)
@@ -111,7 +94,7 @@ int ls_line_labels_init(struct ls_line_labels *ll, const char *const *lf, size_t
     ll->n_lf = nlf;
     for (size_t i = 0; i < nlf; i++) {
         char name[LS_LABEL_NAME_MAX + 1];
-        sanitize_name(lf[i], strlen(lf[i]), name);
+        ls_labels_name_sanitize(lf[i], strlen(lf[i]), name, LS_LABEL_NAME_MAX);
         ll->lf_names[i] = strdup(name);
         if (!ll->lf_names[i])
             return -1;

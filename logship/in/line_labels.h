@@ -31,6 +31,7 @@ struct ls_line_labels {
 int ls_line_labels_init(struct ls_line_labels *ll, const char *const *lf, size_t nlf,
                         const char *const *kv, size_t nkv, char *err, size_t errlen);
 
+/* Release what ls_line_labels_init allocated (also after it failed). */
 void ls_line_labels_free(struct ls_line_labels *ll);
 
 /* Render this line's labels into ll->labels: the docker stream (NULL: none) and, when f is not

@@ -15,22 +15,29 @@
 
 static const struct ls_source_ops file_ops;
 
+/* What retire did with a file. */
+enum retire_result {
+    RETIRE_FATAL = -1,   /* the reader failed */
+    RETIRE_KEPT = 0,     /* not gone long enough yet */
+    RETIRE_PENDING = 1,  /* its partial last line was refused: f is pending */
+    RETIRE_REMOVED = 2,  /* shipped its last line and dropped */
+};
+
 /* Drop f once it has stayed gone at EOF for the rotate wait: its partial last
- * line is shipped first. 0 (dropped or not yet), 1 when that line is refused
- * (f is pending), -1 fatal. */
-static int retire(struct ls_fsrc *s, struct ls_tfile *f, struct ls_emitter *em, int64_t now)
+ * line is shipped first. */
+static enum retire_result retire(struct ls_fsrc *s, struct ls_tfile *f, struct ls_emitter *em, int64_t now)
 {
     if (!f->gone || f->eof_since == 0 || now - f->eof_since < s->rotate_wait_ns)
-        return 0;
+        return RETIRE_KEPT;
     int k = ls_reader_finish(&f->rd, em, f->off, now);
     if (k < 0)
-        return -1;
+        return RETIRE_FATAL;
     if (k == 1) {
         s->pending = f;
-        return 1;
+        return RETIRE_PENDING;
     }
     ls_file_remove(s, f);
-    return 2;
+    return RETIRE_REMOVED;
 }
 
 static long file_poll(void *ctx, struct ls_emitter *em, size_t budget)
@@ -77,12 +84,12 @@ static long file_poll(void *ctx, struct ls_emitter *em, size_t budget)
         total += got;
         if (stop)
             return total;
-        int k = retire(s, f, em, now);
-        if (k < 0)
+        enum retire_result k = retire(s, f, em, now);
+        if (k == RETIRE_FATAL)
             return -1;
-        if (k == 1)
+        if (k == RETIRE_PENDING)
             return total;
-        if (k == 2)
+        if (k == RETIRE_REMOVED)
             removed = 1;
     }
     if (removed)
@@ -258,15 +265,7 @@ struct ls_source *ls_source_file_new_guarded(const char *const *globs, size_t ng
     s->rotate_wait_ns = 5000 * LS_FILE_NS_PER_MS;
     buf_init(&s->ckpt, ATOMICFILE_MAX);
     int r = setup(s, globs, nglobs, allow_roots, nroots, pc, state_dir, reg, err, errlen);
-    if (r < 0)
-        snprintf(err, errlen, "file source: out of memory");
-    if (r != 0) {
-        file_destroy(s);
-        return NULL;
-    }
-    s->src.ops = &file_ops;
-    s->src.ctx = s;
-    return &s->src;
+    return ls_source_finish(&s->src, &file_ops, s, r, err, errlen);
 }
 
 void ls_source_file_set_timing(struct ls_source *src, int64_t rescan_ms, int64_t rotate_wait_ms)
@@ -287,13 +286,4 @@ void ls_source_file_set_resume(struct ls_source *src, ls_resume_fn fn, void *ctx
     struct ls_fsrc *s = src->ctx;
     s->resume_fn = fn;
     s->resume_ctx = ctx;
-}
-
-void ls_source_free(struct ls_source *src)
-{
-    if (!src)
-        return;
-    /* the handle is embedded in the file source's context, and allocated
-     * separately for others: each destroy frees its own */
-    src->ops->destroy(src->ctx);
 }

@@ -85,10 +85,6 @@ typedef int (*ls_resume_fn)(void *ctx, uint64_t dev, uint64_t ino, uint64_t *off
  * start_at tail. Call before the engine polls. */
 void ls_source_file_set_resume(struct ls_source *s, ls_resume_fn fn, void *ctx);
 
-/* Destroy any source (file or stdin): its ops->destroy, then the handle.
- * NULL-safe. Does not commit; the engine calls commit first. */
-void ls_source_free(struct ls_source *s);
-
 /* --- the rotation decision, pure, for unit tests ----------------------------- */
 
 struct ls_file_id {

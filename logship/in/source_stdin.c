@@ -172,16 +172,10 @@ struct ls_source *ls_source_fd_new(int fd, const char *label, const struct ls_pa
 {
     struct ssrc *s = calloc(1, sizeof(*s));
     int r = s ? setup(s, fd, label, pc, reg, err, errlen) : -1;
-    if (r < 0)
-        snprintf(err, errlen, "stdin source: out of memory");
-    if (r != 0) {
-        fd_destroy(s);
-        return NULL;
-    }
-    s->src.ops = &fd_ops;
-    s->src.ctx = s;
-    s->src.drain_on_stop = 1;
-    return &s->src;
+    struct ls_source *src = ls_source_finish(s ? &s->src : NULL, &fd_ops, s, r, err, errlen);
+    if (src)
+        src->drain_on_stop = 1;
+    return src;
 }
 
 struct ls_source *ls_source_stdin_new(const struct ls_parse_conf *pc, metrics_registry *reg,

@@ -15,15 +15,14 @@
 #include "logship/core/source.h"
 
 /* Create the stdin source. Returns NULL with a one-line message in err on a
- * bad parse configuration or OOM. Free with ls_source_free (source_file.h). */
+ * bad parse configuration or OOM. Free with ls_source_free (core/source.h). */
 struct ls_source *ls_source_stdin_new(const struct ls_parse_conf *pc, metrics_registry *reg,
                                       char *err, size_t errlen);
 
 /* The same over any readable descriptor (tests use a pipe). The descriptor
- * is borrowed and made non-blocking; label is the "source" metric label. */
+ * is borrowed and made non-blocking; label is the "source" metric label. NULL with a message in
+ * err on failure; free with ls_source_free. */
 struct ls_source *ls_source_fd_new(int fd, const char *label, const struct ls_parse_conf *pc,
                                    metrics_registry *reg, char *err, size_t errlen);
-
-void ls_source_free(struct ls_source *s);
 
 #endif

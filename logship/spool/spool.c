@@ -333,11 +333,6 @@ uint64_t ls_spool_dropped(struct ls_spool *sp)
     return atomic_load_explicit(&sp->dropped, memory_order_relaxed);
 }
 
-uint64_t ls_spool_next_seq(struct ls_spool *sp)
-{
-    return read_locked(sp, &sp->vis_next_seq);
-}
-
 void ls_spool_close(struct ls_spool *sp)
 {
     if (!sp)

@@ -172,11 +172,13 @@ int ls_spool_sync_lost(struct ls_spool *sp);
 /* Wake every thread blocked in ls_spool_wait (shutdown). */
 void ls_spool_wake_all(struct ls_spool *sp);
 
-/* Totals for tests and metrics. */
+/* Totals for tests and metrics, each read under the spool's lock (thread-safe). */
+/* Bytes the segment files hold (what --spool-max-bytes bounds). */
 uint64_t ls_spool_bytes(struct ls_spool *sp);
+/* Records held (appended and not yet reclaimed). */
 uint64_t ls_spool_records(struct ls_spool *sp);
+/* Segment files in the table. */
 size_t   ls_spool_segments(struct ls_spool *sp);
-uint64_t ls_spool_next_seq(struct ls_spool *sp);
 /* Records dropped when full or lost to damage, plus torn tails, since open. */
 uint64_t ls_spool_dropped(struct ls_spool *sp);
 

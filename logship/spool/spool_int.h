@@ -124,7 +124,9 @@ int ls_spool_walk(struct ls_spool_walk *w);
 void ls_spool_seg_path(const struct ls_spool *sp, uint64_t base, char *out, size_t n);
 /* Open segment base for reading; -1 with errno when it cannot be. */
 int ls_spool_seg_open(const struct ls_spool *sp, uint64_t base);
+/* Add n records dropped for reason (full, damaged, missing, ...) to the total and its metric. */
 void ls_spool_count_dropped(struct ls_spool *sp, const char *reason, uint64_t n);
+/* Count one recovery action of kind (cursor_moved, cursor_garbage, ...) in its metric. */
 void ls_spool_count_recovery(struct ls_spool *sp, const char *kind);
 /* Append s to the table (sp->segs). 0, or -1 (OOM, too many segments). Caller holds mu when
  * readers exist. */
@@ -173,13 +175,22 @@ int ls_spool_load_marks(struct ls_spool *sp, char *err, size_t errlen);
 int ls_spool_load_segments(struct ls_spool *sp, char *err, size_t errlen);
 
 /* spool_recover.c: the repairs readers make. */
-/* Position a new reader from its cursor file (lr: 0 read, 1 absent, 2 garbage), repairing what
- * does not fit the spool (logged and counted). Caller holds mu. */
-void ls_spool_place_reader(struct ls_spool_reader *rd, int lr, uint64_t seq, uint64_t sg, uint64_t off);
+/* What reading a reader's cursor file found. */
+enum ls_cursor_load {
+    LS_CURSOR_ERROR = -1,  /* could not be read (errno set) */
+    LS_CURSOR_READ = 0,    /* seq, seg and off are the cursor's */
+    LS_CURSOR_ABSENT = 1,  /* no cursor file: a new output */
+    LS_CURSOR_GARBAGE = 2, /* a file that is no cursor */
+};
+/* Position a new reader from its cursor file (lr: what loading it found, never LS_CURSOR_ERROR),
+ * repairing what does not fit the spool (logged and counted). Caller holds mu. */
+void ls_spool_place_reader(struct ls_spool_reader *rd, enum ls_cursor_load lr, uint64_t seq, uint64_t sg,
+                           uint64_t off);
 /* The bytes at the reader's position (of a segment size bytes long) are no record: skip them to
  * the next valid record, counted once across readers. 0, or -1 on a read error. */
 int ls_spool_skip_damage(struct ls_spool_reader *rd, uint64_t size);
 
+/* v in decimal into out[0..n), for log fields. */
 static inline void ls_spool_u64s(char *out, size_t n, uint64_t v)
 {
     snprintf(out, n, "%" PRIu64, v);

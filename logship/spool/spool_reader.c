@@ -17,7 +17,7 @@
 
 /* Read the cursor file. 0 with seq, sg, off, sent set, 1 when absent, 2
  * when garbage, -1 on an I/O error. */
-static int load_cursor(struct ls_spool_reader *rd, uint64_t *seq, uint64_t *sg, uint64_t *off,
+static enum ls_cursor_load load_cursor(struct ls_spool_reader *rd, uint64_t *seq, uint64_t *sg, uint64_t *off,
                        uint64_t *sent)
 {
     buf_t b;
@@ -25,9 +25,9 @@ static int load_cursor(struct ls_spool_reader *rd, uint64_t *seq, uint64_t *sg, 
     int r = atomicfile_read(rd->cursor_path, &b);
     if (r != 0) {
         buf_free(&b);
-        return r;
+        return r > 0 ? LS_CURSOR_ABSENT : LS_CURSOR_ERROR;
     }
-    int rc = 2;
+    enum ls_cursor_load rc = LS_CURSOR_GARBAGE;
     json_object *o = json_tokener_parse(b.p ? b.p : "");
     if (o && json_object_get_type(o) == json_type_object) {
         int ok = 1;
@@ -46,7 +46,7 @@ static int load_cursor(struct ls_spool_reader *rd, uint64_t *seq, uint64_t *sg, 
                 *dst[k] = (uint64_t)json_object_get_int64(v);
         }
         if (ok)
-            rc = 0;
+            rc = LS_CURSOR_READ;
     }
     json_object_put(o);
     buf_free(&b);
@@ -106,12 +106,12 @@ struct ls_spool_reader *ls_spool_reader_open(struct ls_spool *sp, const char *na
     uint64_t sg = 0;
     uint64_t off = 0;
     uint64_t sent = 0;
-    int lr = load_cursor(rd, &seq, &sg, &off, &sent);
-    if (lr < 0) {
+    enum ls_cursor_load lr = load_cursor(rd, &seq, &sg, &off, &sent);
+    if (lr == LS_CURSOR_ERROR) {
         snprintf(err, errlen, "spool: cannot read %s: %s", rd->cursor_path, strerror(errno));
         goto out;
     }
-    rd->sent_seq = rd->sent_saved = lr == 0 ? sent : 0;
+    rd->sent_seq = rd->sent_saved = lr == LS_CURSOR_READ ? sent : 0;
     pthread_mutex_lock(&sp->mu);
     ls_spool_place_reader(rd, lr, seq, sg, off);
     struct ls_spool_reader **nr = realloc(sp->rds, (sp->nrds + 1) * sizeof(*nr));

@@ -87,7 +87,7 @@ static void reposition_by_seq(struct ls_spool_reader *rd, uint64_t sg, uint64_t 
 
 /* Set the reader's read position from its cursor file (see
  * ls_spool_place_reader). Caller holds mu. */
-static void position(struct ls_spool_reader *rd, int lr, uint64_t seq, uint64_t sg, uint64_t off)
+static void position(struct ls_spool_reader *rd, enum ls_cursor_load lr, uint64_t seq, uint64_t sg, uint64_t off)
 {
     struct ls_spool *sp = rd->sp;
     char a[24];
@@ -95,9 +95,9 @@ static void position(struct ls_spool_reader *rd, int lr, uint64_t seq, uint64_t 
     rd->read_seg = 0;
     rd->read_off = 0;
     rd->read_seq = sp->nsegs ? sp->segs[0].first_seq : sp->next_seq;
-    if (lr == 1)
+    if (lr == LS_CURSOR_ABSENT)
         return; /* a new output: the oldest record */
-    if (lr == 2) {
+    if (lr == LS_CURSOR_GARBAGE) {
         log_kv(LOGL_WARN, "spool: unreadable cursor, starting at the oldest record (records may be sent again)",
                "path", rd->cursor_path, NULL);
         ls_spool_count_recovery(sp, "cursor_garbage");
@@ -142,7 +142,8 @@ static void position(struct ls_spool_reader *rd, int lr, uint64_t seq, uint64_t 
     reposition_by_seq(rd, sg, seq);
 }
 
-void ls_spool_place_reader(struct ls_spool_reader *rd, int lr, uint64_t seq, uint64_t sg, uint64_t off)
+void ls_spool_place_reader(struct ls_spool_reader *rd, enum ls_cursor_load lr, uint64_t seq, uint64_t sg,
+                           uint64_t off)
 {
     position(rd, lr, seq, sg, off);
     rd->acked_seg = rd->read_seg;
