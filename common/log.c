@@ -1,6 +1,7 @@
 /* log: the process-wide JSON line logger (sinks, level filter, line framing, reopen after rotation). */
 #include "log.h"
 #include "jsonw.h"
+#include "fdio.h"
 #include "timefmt.h"
 
 #include <errno.h>
@@ -260,21 +261,15 @@ static void cut_to_fit(buf_t *b, size_t limit)
     buf_truncate(b, last);
 }
 
+/* Write all of p[0..n) to fd; a failure and every short write count as errors (the rest follows). */
 static void write_all(int fd, const char *p, size_t n)
 {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            atomic_fetch_add(&g_errors, 1);
-            return;
-        }
-        if ((size_t)w < n)
-            atomic_fetch_add(&g_errors, 1); /* short: counted, and the rest follows */
-        p += w;
-        n -= (size_t)w;
-    }
+    unsigned shorts = 0;
+    int rc = fdio_write_all(fd, p, n, NULL, &shorts);
+    if (shorts)
+        atomic_fetch_add(&g_errors, shorts);
+    if (rc != 0)
+        atomic_fetch_add(&g_errors, 1);
 }
 
 void log_emit(buf_t *b)

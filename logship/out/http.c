@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 
+#include "fdio.h"
 #include "log.h"
 #include "logship/out/http.h"
 
@@ -168,27 +169,22 @@ static int secret_refresh(struct secret *sf, int *changed, char *err, size_t err
         snprintf(err, errlen, "%s %s: %s", sf->what, path, strerror(errno));
         goto out;
     }
-    data = malloc(TOKEN_MAX + 1);
-    if (!data) {
+    buf_t rd;
+    buf_init(&rd, 0);
+    if (buf_reserve(&rd, TOKEN_MAX + 1) != 0) {
         snprintf(err, errlen, "%s %s: out of memory", sf->what, path);
         goto out;
     }
+    int r = fdio_read_all(fd, &rd, TOKEN_MAX);
     size_t got = 0;
-    for (;;) {
-        ssize_t r = read(fd, data + got, TOKEN_MAX + 1 - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            snprintf(err, errlen, "%s %s: %s", sf->what, path, strerror(errno));
-            goto out;
-        }
-        if (r == 0)
-            break;
-        got += (size_t)r;
-        if (got > TOKEN_MAX) {
-            snprintf(err, errlen, "%s %s: larger than %d bytes", sf->what, path, TOKEN_MAX);
-            goto out;
-        }
+    data = buf_steal(&rd, &got);
+    if (r != 0 && errno == EFBIG) {
+        snprintf(err, errlen, "%s %s: larger than %d bytes", sf->what, path, TOKEN_MAX);
+        goto out;
+    }
+    if (r != 0) {
+        snprintf(err, errlen, "%s %s: %s", sf->what, path, strerror(errno));
+        goto out;
     }
     size_t a = 0, b = got;
     if (sf->trim_ws) {

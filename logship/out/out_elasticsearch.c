@@ -29,6 +29,7 @@
 
 #include "jsonw.h"
 #include "clock.h"
+#include "fdio.h"
 #include "log.h"
 #include "timefmt.h"
 #include "logship/redact.h"
@@ -253,22 +254,9 @@ static void reject(struct es_out *o, const struct ls_record *r, size_t i, int st
  * back into RETRYs (the data must not be acknowledged unsaved). */
 static void flush_dead_letters(struct es_out *o, size_t n)
 {
-    const char *p = o->dl.p;
-    size_t left = o->dl.len;
-    int ok = 1;
-    if (o->dl_fd < 0 || left == 0)
+    if (o->dl_fd < 0 || o->dl.len == 0)
         return;
-    while (left > 0) {
-        ssize_t w = write(o->dl_fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            ok = 0;
-            break;
-        }
-        p += w;
-        left -= (size_t)w;
-    }
+    int ok = fdio_write_all(o->dl_fd, o->dl.p, o->dl.len, NULL, NULL) == 0;
     if (ok && fsync(o->dl_fd) != 0)
         ok = 0;
     if (!ok) {

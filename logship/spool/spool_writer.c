@@ -13,6 +13,7 @@
 
 #include "atomicfile.h"
 #include "clock.h"
+#include "fdio.h"
 #include "log.h"
 #include "logship/spool/spool_record.h"
 
@@ -155,18 +156,8 @@ static void abandon_active(struct ls_spool *sp)
  * errno of the failure with *done bytes written. */
 static int write_buffer(struct ls_spool *sp, size_t *done)
 {
-    size_t off = 0;
-    while (off < sp->wlen) {
-        ssize_t w = write(sp->wfd, sp->wbuf + off, sp->wlen - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            *done = off;
-            return errno;
-        }
-        off += (size_t)w;
-    }
-    *done = off;
+    if (fdio_write_all(sp->wfd, sp->wbuf, sp->wlen, done, NULL) != 0)
+        return errno;
     return 0;
 }
 
