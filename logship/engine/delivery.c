@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "array.h"
 #include "logship/engine/engine.h"
 
 #define BATCH_TICK_MS 20           /* how often a filling batch looks for more */
@@ -31,20 +32,11 @@ static void count_for(metrics_family *f, const char *output, size_t n)
 
 static int grow(struct ls_delivery *d, size_t n)
 {
-    if (n <= d->cap)
-        return 0;
-    size_t nc = d->cap ? d->cap : 256;
-    while (nc < n)
-        nc *= 2;
-    enum ls_verdict *ni = realloc(d->items, nc * sizeof(*ni));
-    if (!ni)
+    size_t c1 = d->cap, c2 = d->cap;
+    if (array_grow((void **)&d->items, &c1, n, sizeof(*d->items), 0) != 0 ||
+        array_grow((void **)&d->resend, &c2, n, sizeof(*d->resend), 0) != 0)
         return -1;
-    d->items = ni;
-    struct ls_record *nr = realloc(d->resend, nc * sizeof(*nr));
-    if (!nr)
-        return -1;
-    d->resend = nr;
-    d->cap = nc;
+    d->cap = c1;
     return 0;
 }
 

@@ -28,6 +28,7 @@
 
 
 #include "jsonw.h"
+#include "array.h"
 #include "clock.h"
 #include "fdio.h"
 #include "log.h"
@@ -413,16 +414,11 @@ static enum ls_verdict es_flush(void *ctx, const struct ls_batch *b, struct ls_f
     size_t n = b->n, done = 0, retry = 0, drop = 0, config = 0;
     char num[32];
 
-    if (n > o->vcap) {
-        enum ls_verdict *nv = realloc(o->v, n * sizeof(*nv));
-        if (!nv) {
-            snprintf(res->reason, sizeof(res->reason), "oom");
-            res->http_status = 0;
-            res->retry_after_ms = -1;
-            return LS_RETRY;
-        }
-        o->v = nv;
-        o->vcap = n;
+    if (array_grow((void **)&o->v, &o->vcap, n, sizeof(*o->v), 0) != 0) {
+        snprintf(res->reason, sizeof(res->reason), "oom");
+        res->http_status = 0;
+        res->retry_after_ms = -1;
+        return LS_RETRY;
     }
     o->stop = o->config = o->last_status = 0;
     o->fix = NULL;
