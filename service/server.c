@@ -12,6 +12,7 @@
 #include "civetweb.h"
 
 #include "buf.h"
+#include "clock.h"
 #include "jsonw.h"
 #include "log.h"
 #include "service/accesslog.h"
@@ -62,8 +63,8 @@ struct worker {
     int active;                  /* between begin_request and end_request */
     int conn_live;               /* init_connection ran for the current connection */
     int answered;                /* this request got an answer from us */
-    struct timespec wait_t0;     /* the connection started or the last request ended */
-    struct timespec t0;
+    int64_t wait_t0;             /* monotonic ns: the connection started or the last request ended */
+    int64_t t0;                  /* monotonic ns: the request started */
     enum route_id route;
     enum method_id method;
     int status;
@@ -104,12 +105,9 @@ static void worker_free(void)
     tl_w = NULL;
 }
 
-static double elapsed_s(const struct timespec *t0)
+static double elapsed_s(int64_t t0)
 {
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+    return (double)(clock_mono_ns() - t0) / 1e9;
 }
 
 /* Does a comma-separated header value contain token (case-insensitive)? */
@@ -304,7 +302,7 @@ static int drain_body(struct mg_connection *conn, const struct mg_request_info *
         total += (uint64_t)n;
         if (total > G.p.max_request_size)
             return 413;
-        if (elapsed_s(&w->t0) > limit)
+        if (elapsed_s(w->t0) > limit)
             return 408;
     }
     if (ri->content_length > 0 && total < (uint64_t)ri->content_length)
@@ -342,7 +340,7 @@ static void send_response(struct mg_connection *conn, const struct mg_request_in
 
 static void start_request(struct worker *w, const char *rid_in, enum method_id m)
 {
-    clock_gettime(CLOCK_MONOTONIC, &w->t0);
+    w->t0 = clock_mono_ns();
     w->active = 1;
     w->answered = 1;
     w->method = m;
@@ -360,7 +358,7 @@ static void start_request(struct worker *w, const char *rid_in, enum method_id m
 
 static void finish_request(const struct mg_connection *conn, struct worker *w)
 {
-    double secs = elapsed_s(&w->t0);
+    double secs = elapsed_s(w->t0);
 
     if (log_enabled(LOGL_INFO))
         access_line(&w->line, conn, w, secs);
@@ -448,7 +446,7 @@ static void on_end_request(const struct mg_connection *conn, int reply_status_co
         return;
     finish_request(conn, w);
     w->answered = 0; /* the next request on this connection starts unanswered */
-    clock_gettime(CLOCK_MONOTONIC, &w->wait_t0);
+    w->wait_t0 = clock_mono_ns();
 }
 
 /* civetweb reports a head that filled its buffer without ending, and one
@@ -463,9 +461,9 @@ static int head_error_status(void)
 
     if (G.p.keepalive_timeout_ms > 0 && G.p.keepalive_timeout_ms < wait_ms)
         wait_ms = G.p.keepalive_timeout_ms;
-    if (framing_take_bad_byte() || !w || w->wait_t0.tv_sec == 0)
+    if (framing_take_bad_byte() || !w || w->wait_t0 == 0)
         return 400;
-    return elapsed_s(&w->wait_t0) * 1000.0 < (double)wait_ms * 0.9 ? 431 : 408;
+    return elapsed_s(w->wait_t0) * 1000.0 < (double)wait_ms * 0.9 ? 431 : 408;
 }
 
 /* civetweb's own errors (malformed request line, head too large, bad HTTP
@@ -573,7 +571,7 @@ static int on_init_connection(const struct mg_connection *conn, void **conn_data
     if (w) {
         w->conn_live = 1;
         w->answered = 0;
-        clock_gettime(CLOCK_MONOTONIC, &w->wait_t0);
+        w->wait_t0 = clock_mono_ns();
     }
     return 0;
 }

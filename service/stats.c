@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "service/connguard.h"
@@ -84,10 +85,8 @@ int stats_init(const char *version)
                                 "Certificate reloads on SIGHUP, by result.", 1, result_label);
     metrics_family *f = metrics_gauge(S.reg, "process_start_time_seconds",
                       "Start time of the process since the Unix epoch in seconds.", 0, NULL);
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
     if (f)
-        metrics_family_set(f, NULL, (double)now.tv_sec + (double)now.tv_nsec / 1e9);
+        metrics_family_set(f, NULL, (double)clock_real_ns() / 1e9);
     f = metrics_gauge(S.reg, "hellod_build_info", "Build information; the value is always 1.",
                       1, version_label);
     const char *v[1] = {version};

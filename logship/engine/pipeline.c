@@ -107,11 +107,7 @@ struct ls_pipeline *ls_pipeline_new(const struct ls_pipeline_opts *opts, char *e
     if (p->opts.commit_interval_ms <= 0)
         p->opts.commit_interval_ms = 1000;
     pthread_mutex_init(&p->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&p->cv);
     if (opts->reg)
         register_families(p, opts->reg);
     return p;

@@ -189,11 +189,7 @@ struct ls_spool *ls_spool_open(const struct ls_spool_opts *o, char *err, size_t 
         return NULL;
     }
     pthread_mutex_init(&sp->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&sp->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&sp->cv);
     ls_spool_rec_init();
     sp->o = *o;
     sp->wfd = -1;
