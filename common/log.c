@@ -1,5 +1,6 @@
 /* log: the process-wide JSON line logger (sinks, level filter, line framing, reopen after rotation). */
 #include "log.h"
+#include "jsonscan.h"
 #include "jsonw.h"
 #include "fdio.h"
 #include "timefmt.h"
@@ -236,26 +237,23 @@ out:
 }
 
 /* Cut b back to its last top-level field boundary at or below limit bytes
- * (the caller's fields were too long to close the object). */
+ * (the caller's fields were too long to close the object): walk the open
+ * object's members with the JSON scanner and keep the comma before the last
+ * member that starts in time. The walk stops at the unfinished member. */
 static void cut_to_fit(buf_t *b, size_t limit)
 {
     size_t last = 0;
-    int in_str = 0, depth = 0;
-    for (size_t i = 0; i < b->len && i <= limit; i++) {
-        char c = b->p[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = 0;
-        } else if (c == '"') {
-            in_str = 1;
-        } else if (c == '{' || c == '[') {
-            depth++;
-        } else if (c == '}' || c == ']') {
-            depth--;
-        } else if (c == ',' && depth == 1) {
-            last = i;
+    const char *e = b->p + b->len;
+    struct jsonscan_obj o;
+    if (jsonscan_obj_open(&o, b->p, e) == 0) {
+        while (jsonscan_obj_next(&o) == 1) {
+            o.p = jsonscan_value(o.p, e, JSONSCAN_MAX_DEPTH);
+            if (!o.p)
+                break;
+            const char *c = jsonscan_ws(o.p, e);
+            if (c >= e || *c != ',' || (size_t)(c - b->p) > limit)
+                break;
+            last = (size_t)(c - b->p);
         }
     }
     buf_truncate(b, last);

@@ -31,12 +31,6 @@ static struct {
     double hs_seen, log_err_seen, refused_seen, shed_seen, framing_seen;
 } S = {.sync_mu = PTHREAD_MUTEX_INITIALIZER};
 
-/* The one child of a family without labels (NULL when the family could not be made). */
-static metrics_child *single_child(metrics_family *f)
-{
-    return f ? metrics_child_get(f, NULL) : NULL;
-}
-
 int stats_init(const char *version)
 {
     static const char *const req_labels[] = {"method", "route", "status"};
@@ -79,7 +73,7 @@ int stats_init(const char *version)
     for (size_t i = 0; i < sizeof(singles) / sizeof(singles[0]); i++) {
         metrics_family *one = singles[i].gauge ? metrics_gauge(S.reg, singles[i].name, singles[i].help, 0, NULL)
                                                : metrics_counter(S.reg, singles[i].name, singles[i].help, 0, NULL);
-        *singles[i].dst = single_child(one);
+        *singles[i].dst = metrics_child_get(one, NULL);
     }
     S.reloads = metrics_counter(S.reg, "hellod_tls_certificate_reloads_total",
                                 "Certificate reloads on SIGHUP, by result.", 1, result_label);

@@ -146,7 +146,7 @@ int ls_pipeline_add_output(struct ls_pipeline *p, const struct ls_output_ops *op
         engine_fam_add(p->f_batches, d->name, "done", 0);
         engine_fam_add(p->f_retries, d->name, "error", 0);
         engine_fam_add(p->f_dropped, d->name, "rejected", 0);
-        engine_set(d->m_up, 1);
+        metrics_set(d->m_up, 1);
     }
     p->outputs[p->n_outputs++] = d;
     return 0;
