@@ -1,6 +1,8 @@
 /* atomicfile: atomic, durable replacement of small state files (temp + fsync + rename + fsync dir). */
 #include "atomicfile.h"
 
+#include "fdio.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -8,22 +10,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* Write all of data to fd, retrying short writes and EINTR. 0 or -1. */
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 /* fsync the directory that holds path, so a rename in it is durable. */
 static int fsync_parent(const char *path)
@@ -76,7 +62,7 @@ static int replace(const char *path, const void *data, size_t len, int durable, 
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0)
         return -1;
-    if (write_all(fd, data, len) != 0)
+    if (fdio_write_all(fd, data, len, NULL, NULL) != 0)
         goto out;
     if (durable && fsync(fd) != 0)
         goto out;
@@ -105,9 +91,7 @@ out_renamed:
 int atomicfile_read(const char *path, buf_t *out)
 {
     struct stat st;
-    char chunk[8192];
     int fd, rc = -1, saved = 0;
-    size_t total = 0;
 
     buf_reset(out);
     fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -119,21 +103,8 @@ int atomicfile_read(const char *path, buf_t *out)
         errno = EINVAL;
         goto out;
     }
-    for (;;) {
-        ssize_t r = read(fd, chunk, sizeof(chunk));
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            goto out;
-        }
-        if (r == 0)
-            break;
-        total += (size_t)r;
-        if (total > ATOMICFILE_MAX || buf_add(out, chunk, (size_t)r) != 0) {
-            errno = EFBIG;
-            goto out;
-        }
-    }
+    if (fdio_read_all(fd, out, ATOMICFILE_MAX) != 0)
+        goto out;
     rc = 0;
 out:
     saved = errno;

@@ -3,6 +3,7 @@
 #ifndef COMMON_CLOCK_H
 #define COMMON_CLOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -35,6 +36,27 @@ static inline struct timespec clock_mono_deadline(int64_t ms)
     int64_t t = clock_mono_ns() + ms * 1000000;
     struct timespec ts = {.tv_sec = (time_t)(t / 1000000000), .tv_nsec = (long)(t % 1000000000)};
     return ts;
+}
+
+/* An absolute CLOCK_REALTIME deadline ms milliseconds from now, for the waits that only take the
+ * wall clock (pthread_timedjoin_np). */
+static inline struct timespec clock_real_deadline(int64_t ms)
+{
+    int64_t t = clock_real_ns() + ms * 1000000;
+    struct timespec ts = {.tv_sec = (time_t)(t / 1000000000), .tv_nsec = (long)(t % 1000000000)};
+    return ts;
+}
+
+/* pthread_cond_init for a condition variable timed by clock_mono_deadline (CLOCK_MONOTONIC, so a
+ * wall-clock step never stretches or cuts a wait). 0, or pthread_cond_init's error number. */
+static inline int clock_cond_init(pthread_cond_t *cv)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(cv, &ca);
+    pthread_condattr_destroy(&ca);
+    return rc;
 }
 
 #endif

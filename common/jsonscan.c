@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-static const char REPL[3] = {(char)0xEF, (char)0xBF, (char)0xBD}; /* U+FFFD */
+#include "utf8.h"
 
 const char *jsonscan_ws(const char *p, const char *e)
 {
@@ -278,7 +278,7 @@ int jsonscan_unescape(const char *raw, size_t n, buf_t *out)
         case 't': c = '\t'; break;
         case 'u': {
             int64_t cp = unicode_escape(&p, e);
-            int rc = cp < 0 ? buf_add(out, REPL, sizeof(REPL)) : put_cp(out, (uint32_t)cp);
+            int rc = cp < 0 ? buf_add(out, UTF8_REPL, UTF8_REPL_LEN) : put_cp(out, (uint32_t)cp);
             if (rc != 0)
                 return -1;
             continue;

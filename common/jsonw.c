@@ -62,9 +62,7 @@ static int encode(buf_t *b, const unsigned char *p, size_t n, size_t limit, size
             size_t span = i - start;
             if (span > limit - out) {
                 /* Cut at a character boundary. */
-                span = limit - out;
-                while (span > 0 && (p[start + span] & 0xC0) == 0x80)
-                    span--;
+                span = utf8_floor((const char *)p + start, span, limit - out);
                 i = start + span;
                 if (span > 0 && buf_add(b, p + start, span) != 0)
                     return -1;
@@ -81,8 +79,8 @@ static int encode(buf_t *b, const unsigned char *p, size_t n, size_t limit, size
         char esc[6];
         size_t el;
         if (c >= 0x80) {
-            esc[0] = (char)0xEF; esc[1] = (char)0xBF; esc[2] = (char)0xBD; /* U+FFFD */
-            el = 3;
+            memcpy(esc, UTF8_REPL, UTF8_REPL_LEN);
+            el = UTF8_REPL_LEN;
         } else {
             esc[0] = '\\';
             el = 2;
@@ -108,16 +106,6 @@ static int encode(buf_t *b, const unsigned char *p, size_t n, size_t limit, size
         i++;
     }
     *used = i;
-    return 0;
-}
-
-int jsonw_str_body(buf_t *b, const char *s, size_t n)
-{
-    size_t old = b->len, used;
-    if (buf_reserve(b, n) != 0 || encode(b, (const unsigned char *)s, n, SIZE_MAX, &used) != 0) {
-        buf_truncate(b, old);
-        return -1;
-    }
     return 0;
 }
 

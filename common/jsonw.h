@@ -15,8 +15,6 @@
 
 /* Append s[0..n) as a quoted JSON string. 0 or -1 (buffer cap/OOM). */
 int jsonw_str(buf_t *b, const char *s, size_t n) BUF_WARN_UNUSED;
-/* Same, without the surrounding quotes. */
-int jsonw_str_body(buf_t *b, const char *s, size_t n) BUF_WARN_UNUSED;
 
 /* Append s[0..n) as a quoted JSON string taking at most room output bytes
  * (quotes included): the input is cut at a character/escape boundary when

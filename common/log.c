@@ -1,6 +1,8 @@
 /* log: the process-wide JSON line logger (sinks, level filter, line framing, reopen after rotation). */
 #include "log.h"
+#include "jsonscan.h"
 #include "jsonw.h"
+#include "fdio.h"
 #include "timefmt.h"
 
 #include <errno.h>
@@ -235,46 +237,37 @@ out:
 }
 
 /* Cut b back to its last top-level field boundary at or below limit bytes
- * (the caller's fields were too long to close the object). */
+ * (the caller's fields were too long to close the object): walk the open
+ * object's members with the JSON scanner and keep the comma before the last
+ * member that starts in time. The walk stops at the unfinished member. */
 static void cut_to_fit(buf_t *b, size_t limit)
 {
     size_t last = 0;
-    int in_str = 0, depth = 0;
-    for (size_t i = 0; i < b->len && i <= limit; i++) {
-        char c = b->p[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = 0;
-        } else if (c == '"') {
-            in_str = 1;
-        } else if (c == '{' || c == '[') {
-            depth++;
-        } else if (c == '}' || c == ']') {
-            depth--;
-        } else if (c == ',' && depth == 1) {
-            last = i;
+    const char *e = b->p + b->len;
+    struct jsonscan_obj o;
+    if (jsonscan_obj_open(&o, b->p, e) == 0) {
+        while (jsonscan_obj_next(&o) == 1) {
+            o.p = jsonscan_value(o.p, e, JSONSCAN_MAX_DEPTH);
+            if (!o.p)
+                break;
+            const char *c = jsonscan_ws(o.p, e);
+            if (c >= e || *c != ',' || (size_t)(c - b->p) > limit)
+                break;
+            last = (size_t)(c - b->p);
         }
     }
     buf_truncate(b, last);
 }
 
+/* Write all of p[0..n) to fd; a failure and every short write count as errors (the rest follows). */
 static void write_all(int fd, const char *p, size_t n)
 {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            atomic_fetch_add(&g_errors, 1);
-            return;
-        }
-        if ((size_t)w < n)
-            atomic_fetch_add(&g_errors, 1); /* short: counted, and the rest follows */
-        p += w;
-        n -= (size_t)w;
-    }
+    unsigned shorts = 0;
+    int rc = fdio_write_all(fd, p, n, NULL, &shorts);
+    if (shorts)
+        atomic_fetch_add(&g_errors, shorts);
+    if (rc != 0)
+        atomic_fetch_add(&g_errors, 1);
 }
 
 void log_emit(buf_t *b)

@@ -35,10 +35,15 @@ int log_reopen(void);
 /* Release the file sink. */
 void log_close(void);
 
+/* Lowest level written from now on (lines below it are skipped before they
+ * are built). Any thread; takes effect for lines begun after it returns. */
 void log_set_level(enum log_level min);
+/* The current lowest level (log_init's or log_set_level's; LOGL_INFO before either). */
 enum log_level log_get_level(void);
 /* Parse "debug"/"info"/"warn"/"warning"/"error"; -1 when unknown. */
 int log_level_parse(const char *s);
+/* The lowercase name of l as written in the "level" field ("debug", "info",
+ * "warn", "error"; "info" for an out-of-range l): a static string, never NULL. */
 const char *log_level_name(enum log_level l);
 
 /* Is a line at this level going to be written? Check before building one. */

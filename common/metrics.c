@@ -366,11 +366,6 @@ void metrics_family_set(metrics_family *f, const char *const *values, double v)
     metrics_set(metrics_child_get(f, values), v);
 }
 
-void metrics_family_observe(metrics_family *f, const char *const *values, double v)
-{
-    metrics_observe(metrics_child_get(f, values), v);
-}
-
 /* Prometheus number text: integers without exponent, +Inf/-Inf/NaN. */
 static int add_number(buf_t *b, double v)
 {

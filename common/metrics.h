@@ -40,20 +40,22 @@ metrics_family *metrics_histogram(metrics_registry *r, const char *name, const c
                                   size_t nbuckets, const double *buckets);
 
 /* Find or create the child for these label values (nlabels of them, any
- * bytes allowed). Returns NULL only on OOM. */
+ * bytes allowed). Returns NULL on OOM, and when f is NULL (a family that failed
+ * to register), so a caller can chain it into the updates below unchecked. */
 metrics_child *metrics_child_get(metrics_family *f, const char *const *values);
 
-/* Updates. Counters must only go up (negative adds are ignored). */
+/* Updates. Counters must only go up (negative adds are ignored). Every update
+ * accepts a NULL child and then does nothing (metrics_value answers 0), so
+ * callers never re-check the result of metrics_child_get or a family lookup. */
 void metrics_add(metrics_child *c, double v);   /* counter or gauge */
 void metrics_inc(metrics_child *c);             /* add 1 */
 void metrics_set(metrics_child *c, double v);   /* gauge */
 void metrics_observe(metrics_child *c, double v); /* histogram */
 double metrics_value(const metrics_child *c);   /* counter/gauge value, histogram count */
 
-/* Convenience: look up the child and update in one call. */
+/* Convenience: look up the child and update in one call (f may be NULL). */
 void metrics_family_add(metrics_family *f, const char *const *values, double v);
 void metrics_family_set(metrics_family *f, const char *const *values, double v);
-void metrics_family_observe(metrics_family *f, const char *const *values, double v);
 
 /* Render every family in declaration order (children in creation order).
  * Returns 0, or -1 if b's cap was reached. */

@@ -93,6 +93,14 @@ size_t timefmt_rfc3339_us(char *out, const struct timespec *ts)
     return TIMEFMT_RFC3339_US_LEN;
 }
 
+size_t timefmt_rfc3339_s(char *out, int64_t sec)
+{
+    put_date_time(out, sec);
+    out[19] = 'Z';
+    out[20] = '\0';
+    return TIMEFMT_RFC3339_S_LEN;
+}
+
 #define FIRST_SEC (-62167219200LL)   /* 0000-01-01T00:00:00Z */
 #define LAST_SEC 253402300799LL      /* 9999-12-31T23:59:59Z */
 

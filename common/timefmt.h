@@ -11,11 +11,17 @@
 #include <time.h>
 
 #define TIMEFMT_RFC3339_US_LEN 27 /* "YYYY-MM-DDTHH:MM:SS.uuuuuuZ" */
+#define TIMEFMT_RFC3339_S_LEN 20  /* "YYYY-MM-DDTHH:MM:SSZ" */
 #define TIMEFMT_RFC3339_NS_LEN 30 /* "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ" */
 
 /* Write ts as RFC 3339 UTC with microseconds into out (at least 28 bytes,
  * NUL-terminated). Returns the length (27). Cannot fail for years 0..9999. */
 size_t timefmt_rfc3339_us(char *out, const struct timespec *ts);
+
+/* Write sec (seconds since the epoch) as RFC 3339 UTC without a fraction ("YYYY-MM-DDTHH:MM:SSZ")
+ * into out (at least 21 bytes, NUL-terminated): certificate expiry dates. Returns the length (20).
+ * Years outside 0..9999 are clamped to them. */
+size_t timefmt_rfc3339_s(char *out, int64_t sec);
 
 /* Write ts_ns (ns since the epoch) as RFC 3339 UTC with nanoseconds into out
  * (at least 31 bytes, NUL-terminated): what Elasticsearch documents carry as

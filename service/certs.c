@@ -1,6 +1,7 @@
 /* certs: generates hellod's self-signed ECDSA certificate with OpenSSL's C API and loads PEM pairs. */
 #include "service/certs.h"
 #include "atomicfile.h"
+#include "fdio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -66,27 +67,22 @@ static BIO *pem_bio(const char *what, const char *path, char **mem, char *err, s
         snprintf(err, errlen, "%s %s: larger than %d bytes", what, path, PEM_FILE_MAX);
         goto out;
     }
-    buf = malloc((size_t)st.st_size + 1);
-    if (!buf) {
+    buf_t rd;
+    buf_init(&rd, 0);
+    if (buf_reserve(&rd, (size_t)st.st_size + 1) != 0) {
         snprintf(err, errlen, "%s %s: out of memory", what, path);
         goto out;
     }
+    int r = fdio_read_all(fd, &rd, (size_t)st.st_size);
     size_t len = 0;
-    for (;;) {
-        ssize_t n = read(fd, buf + len, (size_t)st.st_size + 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-        if (len > (size_t)st.st_size) {
-            snprintf(err, errlen, "%s %s: grew while being read", what, path);
-            goto out;
-        }
+    buf = buf_steal(&rd, &len);
+    if (r != 0 && errno == EFBIG) {
+        snprintf(err, errlen, "%s %s: grew while being read", what, path);
+        goto out;
+    }
+    if (r != 0) {
+        snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+        goto out;
     }
     bio = BIO_new_mem_buf(buf, (int)len);
     if (!bio)

@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "jsonw.h"
 #include "log.h"
+#include "timefmt.h"
 #include "service/certs.h"
 #include "service/options.h"
 #include "service/server.h"
@@ -70,13 +71,12 @@ static void log_cert(enum log_level lvl, const char *msg, const char *cert, int 
     buf_t b;
     char ts[32] = "";
     time_t na = tlsctx_not_after();
-    struct tm tm;
     int rc = 0;
 
     if (!log_enabled(lvl))
         return;
-    if (na > 0 && gmtime_r(&na, &tm))
-        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (na > 0)
+        timefmt_rfc3339_s(ts, (int64_t)na);
     buf_init(&b, LOG_LINE_MAX);
     log_begin(&b, lvl, msg);
     rc |= jsonw_kv_str(&b, "cert", cert);
@@ -203,16 +203,10 @@ static int shutdown_gracefully(const struct options *o, int sig)
     if (pthread_create(&th, NULL, stopper, NULL) != 0) {
         server_stop();
     } else {
-        clock_gettime(CLOCK_REALTIME, &abs);
         rest = timeout - (clock_mono_ms() - t0);
         if (rest < 50)
             rest = 50;
-        abs.tv_sec += rest / 1000;
-        abs.tv_nsec += (rest % 1000) * 1000000;
-        if (abs.tv_nsec >= 1000000000) {
-            abs.tv_sec++;
-            abs.tv_nsec -= 1000000000;
-        }
+        abs = clock_real_deadline(rest);
         if (pthread_timedjoin_np(th, NULL, &abs) != 0) {
             log_ints(LOGL_ERROR, "shutdown deadline exceeded; exiting now", NULL, NULL,
                      "in_flight", server_inflight(), NULL, 0, NULL, 0);

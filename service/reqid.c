@@ -7,6 +7,9 @@
 #include <time.h>
 #include <pthread.h>
 
+#include "clock.h"
+#include "hash.h"
+
 int reqid_valid(const char *s, size_t n)
 {
     if (!s || n == 0 || n > REQID_MAX)
@@ -34,26 +37,15 @@ static uint64_t rotl(uint64_t x, int k)
     return (x << k) | (x >> (64 - k));
 }
 
-/* splitmix64, to spread a weak fallback seed over the whole state */
-static uint64_t splitmix(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 static void seed(struct rng *r)
 {
     ssize_t got = getrandom(r->s, sizeof(r->s), GRND_NONBLOCK);
 
     if (got != (ssize_t)sizeof(r->s)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t x = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+        uint64_t x = (uint64_t)clock_real_ns();
         x ^= (uint64_t)(uintptr_t)r ^ ((uint64_t)pthread_self() << 1);
         for (int i = 0; i < 4; i++)
-            r->s[i] = splitmix(&x);
+            r->s[i] = hash_splitmix64(&x);
     }
     if ((r->s[0] | r->s[1] | r->s[2] | r->s[3]) == 0)
         r->s[0] = 1; /* xoshiro's one forbidden state */
@@ -78,16 +70,12 @@ static uint64_t next(struct rng *r)
 
 void reqid_generate(char out[REQID_GEN_LEN + 1])
 {
-    static const char hex[] = "0123456789abcdef";
     struct rng *r = &tl_rng;
     if (!r->seeded)
         seed(r);
-    uint64_t w[2];
-    w[0] = next(r);
-    w[1] = next(r);
-    int k = 0;
-    for (int i = 0; i < 2; i++)
-        for (int j = 60; j >= 0; j -= 4)
-            out[k++] = hex[(w[i] >> j) & 0xf];
-    out[k] = '\0';
+    uint64_t w0 = next(r);
+    uint64_t w1 = next(r);
+    hash_hex64(w0, out);
+    hash_hex64(w1, out + 16);
+    out[REQID_GEN_LEN] = '\0';
 }

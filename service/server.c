@@ -12,6 +12,7 @@
 #include "civetweb.h"
 
 #include "buf.h"
+#include "clock.h"
 #include "jsonw.h"
 #include "log.h"
 #include "service/accesslog.h"
@@ -62,8 +63,8 @@ struct worker {
     int active;                  /* between begin_request and end_request */
     int conn_live;               /* init_connection ran for the current connection */
     int answered;                /* this request got an answer from us */
-    struct timespec wait_t0;     /* the connection started or the last request ended */
-    struct timespec t0;
+    int64_t wait_t0;             /* monotonic ns: the connection started or the last request ended */
+    int64_t t0;                  /* monotonic ns: the request started */
     enum route_id route;
     enum method_id method;
     int status;
@@ -104,12 +105,9 @@ static void worker_free(void)
     tl_w = NULL;
 }
 
-static double elapsed_s(const struct timespec *t0)
+static double elapsed_s(int64_t t0)
 {
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+    return (double)(clock_mono_ns() - t0) / 1e9;
 }
 
 /* Does a comma-separated header value contain token (case-insensitive)? */
@@ -304,7 +302,7 @@ static int drain_body(struct mg_connection *conn, const struct mg_request_info *
         total += (uint64_t)n;
         if (total > G.p.max_request_size)
             return 413;
-        if (elapsed_s(&w->t0) > limit)
+        if (elapsed_s(w->t0) > limit)
             return 408;
     }
     if (ri->content_length > 0 && total < (uint64_t)ri->content_length)
@@ -342,7 +340,7 @@ static void send_response(struct mg_connection *conn, const struct mg_request_in
 
 static void start_request(struct worker *w, const char *rid_in, enum method_id m)
 {
-    clock_gettime(CLOCK_MONOTONIC, &w->t0);
+    w->t0 = clock_mono_ns();
     w->active = 1;
     w->answered = 1;
     w->method = m;
@@ -360,7 +358,7 @@ static void start_request(struct worker *w, const char *rid_in, enum method_id m
 
 static void finish_request(const struct mg_connection *conn, struct worker *w)
 {
-    double secs = elapsed_s(&w->t0);
+    double secs = elapsed_s(w->t0);
 
     if (log_enabled(LOGL_INFO))
         access_line(&w->line, conn, w, secs);
@@ -448,7 +446,7 @@ static void on_end_request(const struct mg_connection *conn, int reply_status_co
         return;
     finish_request(conn, w);
     w->answered = 0; /* the next request on this connection starts unanswered */
-    clock_gettime(CLOCK_MONOTONIC, &w->wait_t0);
+    w->wait_t0 = clock_mono_ns();
 }
 
 /* civetweb reports a head that filled its buffer without ending, and one
@@ -463,9 +461,9 @@ static int head_error_status(void)
 
     if (G.p.keepalive_timeout_ms > 0 && G.p.keepalive_timeout_ms < wait_ms)
         wait_ms = G.p.keepalive_timeout_ms;
-    if (framing_take_bad_byte() || !w || w->wait_t0.tv_sec == 0)
+    if (framing_take_bad_byte() || !w || w->wait_t0 == 0)
         return 400;
-    return elapsed_s(&w->wait_t0) * 1000.0 < (double)wait_ms * 0.9 ? 431 : 408;
+    return elapsed_s(w->wait_t0) * 1000.0 < (double)wait_ms * 0.9 ? 431 : 408;
 }
 
 /* civetweb's own errors (malformed request line, head too large, bad HTTP
@@ -573,7 +571,7 @@ static int on_init_connection(const struct mg_connection *conn, void **conn_data
     if (w) {
         w->conn_live = 1;
         w->answered = 0;
-        clock_gettime(CLOCK_MONOTONIC, &w->wait_t0);
+        w->wait_t0 = clock_mono_ns();
     }
     return 0;
 }
@@ -609,6 +607,28 @@ static int port_spec(char *out, size_t cap, const char *bind, int port, const ch
     return (n < 0 || (size_t)n >= cap) ? -1 : 0;
 }
 
+/* mg_start2 over cb and the NULL-terminated opts, then the ports it listens on into
+ * ports[0..*nports) (*nports: their room in, their count out). The context, or NULL with err set
+ * to "<what> did not start on <where>: <civetweb's reason>". */
+static struct mg_context *start_ctx(const struct mg_callbacks *cb, const char **opts, const char *what,
+                                    const char *where, struct mg_server_port *ports, int *nports,
+                                    char *err, size_t errlen)
+{
+    char cerr[256] = "";
+    unsigned code = 0;
+    struct mg_error_data e = {.code = &code, .text = cerr, .text_buffer_size = sizeof(cerr)};
+    struct mg_init_data init = {.callbacks = cb, .user_data = NULL, .configuration_options = opts};
+    struct mg_context *ctx = mg_start2(&init, &e);
+    if (!ctx) {
+        snprintf(err, errlen, "%s did not start on %s: %s", what, where, cerr[0] ? cerr : "unknown error");
+        return NULL;
+    }
+    memset(ports, 0, sizeof(*ports) * (size_t)*nports);
+    int got = mg_get_server_ports(ctx, *nports, ports);
+    *nports = got < 0 ? 0 : got;
+    return ctx;
+}
+
 /* Health threads: a probe or a scrape is short, so a few threads serve
  * them all; they never wait behind the clients of the main listener. */
 #define HEALTH_THREADS "4"
@@ -618,10 +638,7 @@ static int port_spec(char *out, size_t cap, const char *bind, int port, const ch
 static int start_health(const struct server_params *p, const struct mg_callbacks *cb,
                         char *err, size_t errlen)
 {
-    struct mg_init_data init;
-    struct mg_error_data e;
-    char spec[96], rt[24], cerr[256];
-    unsigned code = 0;
+    char spec[96], rt[24];
     const char *opts[24];
     int n = 0;
 
@@ -641,23 +658,12 @@ static int start_health(const struct server_params *p, const struct mg_callbacks
     opts[n++] = "decode_url";            opts[n++] = "no";
     opts[n++] = "enable_auth_domain_check"; opts[n++] = "no";
     opts[n] = NULL;
-    memset(&e, 0, sizeof(e));
-    cerr[0] = '\0';
-    e.code = &code;
-    e.text = cerr;
-    e.text_buffer_size = sizeof(cerr);
-    memset(&init, 0, sizeof(init));
-    init.callbacks = cb;
-    init.configuration_options = opts;
-    G.hctx = mg_start2(&init, &e);
-    if (!G.hctx) {
-        snprintf(err, errlen, "health listener did not start on %s: %s", spec,
-                 cerr[0] ? cerr : "unknown error");
-        return -1;
-    }
     struct mg_server_port ports[2];
-    memset(ports, 0, sizeof(ports));
-    if (mg_get_server_ports(G.hctx, 2, ports) >= 1)
+    int nports = 2;
+    G.hctx = start_ctx(cb, opts, "health listener", spec, ports, &nports, err, errlen);
+    if (!G.hctx)
+        return -1;
+    if (nports >= 1)
         G.health_port = ports[0].port;
     return 0;
 }
@@ -755,18 +761,6 @@ int server_start(const struct server_params *p, char *err, size_t errlen)
     cb.init_thread = on_init_thread;
     cb.exit_thread = on_exit_thread;
 
-    struct mg_error_data e;
-    memset(&e, 0, sizeof(e));
-    char cerr[256];
-    cerr[0] = '\0';
-    unsigned code = 0;
-    e.code = &code;
-    e.text = cerr;
-    e.text_buffer_size = sizeof(cerr);
-    struct mg_init_data init;
-    init.callbacks = &cb;
-    init.user_data = NULL;
-    init.configuration_options = opts;
     /* One address may hold at most half the threads, so it can never
      * take them all whatever --max-conns-per-addr says. */
     int cap = p->max_conns_per_addr;
@@ -783,15 +777,11 @@ int server_start(const struct server_params *p, char *err, size_t errlen)
         log_kv(LOGL_WARN, "access-log batching unavailable; writing lines one by one", NULL);
     atomic_store(&G.tls_port, p->tls_port); /* workers may redirect before mg_start2 returns */
     G.http_port = p->http_port;
-    G.ctx = mg_start2(&init, &e);
-    if (!G.ctx) {
-        snprintf(err, errlen, "civetweb did not start on %s: %s", listen,
-                 cerr[0] ? cerr : "unknown error");
-        return -1;
-    }
     struct mg_server_port ports[4];
-    memset(ports, 0, sizeof(ports));
-    int nports = mg_get_server_ports(G.ctx, 4, ports);
+    int nports = 4;
+    G.ctx = start_ctx(&cb, opts, "civetweb", listen, ports, &nports, err, errlen);
+    if (!G.ctx)
+        return -1;
     for (int i = 0; i < nports; i++) {
         if (ports[i].is_ssl)
             atomic_store(&G.tls_port, ports[i].port);

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "service/connguard.h"
@@ -29,12 +30,6 @@ static struct {
     pthread_mutex_t sync_mu;         /* guards the two "seen" values below */
     double hs_seen, log_err_seen, refused_seen, shed_seen, framing_seen;
 } S = {.sync_mu = PTHREAD_MUTEX_INITIALIZER};
-
-/* The one child of a family without labels (NULL when the family could not be made). */
-static metrics_child *single_child(metrics_family *f)
-{
-    return f ? metrics_child_get(f, NULL) : NULL;
-}
 
 int stats_init(const char *version)
 {
@@ -78,16 +73,14 @@ int stats_init(const char *version)
     for (size_t i = 0; i < sizeof(singles) / sizeof(singles[0]); i++) {
         metrics_family *one = singles[i].gauge ? metrics_gauge(S.reg, singles[i].name, singles[i].help, 0, NULL)
                                                : metrics_counter(S.reg, singles[i].name, singles[i].help, 0, NULL);
-        *singles[i].dst = single_child(one);
+        *singles[i].dst = metrics_child_get(one, NULL);
     }
     S.reloads = metrics_counter(S.reg, "hellod_tls_certificate_reloads_total",
                                 "Certificate reloads on SIGHUP, by result.", 1, result_label);
     metrics_family *f = metrics_gauge(S.reg, "process_start_time_seconds",
                       "Start time of the process since the Unix epoch in seconds.", 0, NULL);
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
     if (f)
-        metrics_family_set(f, NULL, (double)now.tv_sec + (double)now.tv_nsec / 1e9);
+        metrics_family_set(f, NULL, (double)clock_real_ns() / 1e9);
     f = metrics_gauge(S.reg, "hellod_build_info", "Build information; the value is always 1.",
                       1, version_label);
     const char *v[1] = {version};

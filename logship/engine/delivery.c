@@ -5,22 +5,11 @@
 #include <string.h>
 
 #include "log.h"
+#include "array.h"
 #include "logship/engine/engine.h"
 
 #define BATCH_TICK_MS 20           /* how often a filling batch looks for more */
 #define NO_DELAY (-1)
-
-static void child_add(metrics_child *c, double v)
-{
-    if (c)
-        metrics_add(c, v);
-}
-
-static void child_observe(metrics_child *c, double v)
-{
-    if (c)
-        metrics_observe(c, v);
-}
 
 static void count_for(metrics_family *f, const char *output, size_t n)
 {
@@ -31,20 +20,11 @@ static void count_for(metrics_family *f, const char *output, size_t n)
 
 static int grow(struct ls_delivery *d, size_t n)
 {
-    if (n <= d->cap)
-        return 0;
-    size_t nc = d->cap ? d->cap : 256;
-    while (nc < n)
-        nc *= 2;
-    enum ls_verdict *ni = realloc(d->items, nc * sizeof(*ni));
-    if (!ni)
+    size_t c1 = d->cap, c2 = d->cap;
+    if (array_grow((void **)&d->items, &c1, n, sizeof(*d->items), 0) != 0 ||
+        array_grow((void **)&d->resend, &c2, n, sizeof(*d->resend), 0) != 0)
         return -1;
-    d->items = ni;
-    struct ls_record *nr = realloc(d->resend, nc * sizeof(*nr));
-    if (!nr)
-        return -1;
-    d->resend = nr;
-    d->cap = nc;
+    d->cap = c1;
     return 0;
 }
 
@@ -66,7 +46,7 @@ static void show_lag(struct ls_delivery *d)
     const int64_t *app;
     ls_spool_reader_batch(d->rd, &n, &app);
     if (n > 0)
-        engine_set(d->m_lag, (double)(clock_real_ns() - app[0]) / 1e9);
+        metrics_set(d->m_lag, (double)(clock_real_ns() - app[0]) / 1e9);
 }
 
 /* Acknowledge the reader's whole batch; retry the cursor write until it works. */
@@ -77,7 +57,7 @@ static void finish_batch(struct ls_delivery *d)
     ls_spool_reader_batch(d->rd, &n, &app);
     int64_t now = clock_real_ns();
     for (size_t i = 0; i < n && d->m_acklat; i++)
-        child_observe(d->m_acklat, (double)(now - app[i]) / 1e9);
+        metrics_observe(d->m_acklat, (double)(now - app[i]) / 1e9);
     while (ls_spool_reader_ack(d->rd) != 0) {
         if (atomic_load(&d->pipe->aborting))
             return;
@@ -149,14 +129,14 @@ static int take_batch(struct ls_delivery *d)
     const int64_t *app;
     const struct ls_record *recs = ls_spool_reader_batch(d->rd, &n, &app);
     if (n == 0) {
-        engine_set(d->m_lag, 0);
+        metrics_set(d->m_lag, 0);
         if (atomic_load(&p->draining))
             return -1;
         ls_spool_wait(d->rd, 250);
         return 0;
     }
     int64_t now = clock_real_ns();
-    engine_set(d->m_lag, (double)(now - app[0]) / 1e9);
+    metrics_set(d->m_lag, (double)(now - app[0]) / 1e9);
     if (!ls_spool_reader_batch_full(d->rd) && !atomic_load(&p->draining)) {
         int64_t due = app[0] + p->opts.batch_wait_ms * 1000000;
         if (now < due) {
@@ -195,7 +175,7 @@ static enum ls_verdict send_batch(struct ls_delivery *d, struct ls_flush_result 
     res->retry_after_ms = -1;
     int64_t t0 = clock_mono_ns();
     enum ls_verdict v = d->ops->flush(d->ctx, &b, res);
-    child_observe(d->m_send, (double)(clock_mono_ns() - t0) / 1e9);
+    metrics_observe(d->m_send, (double)(clock_mono_ns() - t0) / 1e9);
     res->reason[sizeof(res->reason) - 1] = '\0';
     res->detail[sizeof(res->detail) - 1] = '\0';
     count_for(d->pipe->f_dups, d->name, res->duplicates);
@@ -206,8 +186,8 @@ static enum ls_verdict send_batch(struct ls_delivery *d, struct ls_flush_result 
 static int64_t on_done(struct ls_delivery *d)
 {
     engine_fam_add(d->pipe->f_batches, d->name, "done", 1);
-    child_add(d->m_entries, (double)d->n_pending);
-    engine_set(d->m_up, 1);
+    metrics_add(d->m_entries, (double)d->n_pending);
+    metrics_set(d->m_up, 1);
     set_config_state(d, 0);
     finish_batch(d);
     return NO_DELAY;
@@ -221,8 +201,8 @@ static int64_t on_drop(struct ls_delivery *d, const struct ls_flush_result *res)
     const char *why = res->reason[0] ? res->reason : "rejected";
     engine_fam_add(p->f_batches, d->name, "drop", 1);
     engine_fam_add(p->f_dropped, d->name, why, (double)nd);
-    child_add(d->m_entries, (double)(npend - nd));
-    engine_set(d->m_up, 1);
+    metrics_add(d->m_entries, (double)(npend - nd));
+    metrics_set(d->m_up, 1);
     set_config_state(d, 0);
     log_result(LOGL_WARN, "backend rejected entries: dropped", d, res, nd, why, NO_DELAY);
     finish_batch(d);
@@ -248,8 +228,8 @@ static int64_t on_partial(struct ls_delivery *d, const struct ls_flush_result *r
     set_config_state(d, nc > 0);
     const char *why = res->reason[0] ? res->reason : "rejected";
     engine_fam_add(p->f_batches, d->name, "partial", 1);
-    child_add(d->m_entries, (double)ndone);
-    engine_set(d->m_up, 1);
+    metrics_add(d->m_entries, (double)ndone);
+    metrics_set(d->m_up, 1);
     if (nd > 0) {
         engine_fam_add(p->f_dropped, d->name, why, (double)nd);
         log_result(LOGL_WARN, "backend rejected some entries: dropped", d, res, nd, why, NO_DELAY);
@@ -264,7 +244,7 @@ static int64_t on_partial(struct ls_delivery *d, const struct ls_flush_result *r
         /* items refused for the cluster's reasons (privilege, missing
          * index): kept, probed at the configuration-error period */
         engine_fam_add(p->f_retries, d->name, "config", 1);
-        engine_set(d->m_up, 0);
+        metrics_set(d->m_up, 0);
         int64_t delay = p->opts.config_retry_ms;
         log_result(LOGL_ERROR, "backend refuses entries for a configuration reason; "
                    "data is kept and retried", d, res, nc, "config", delay);
@@ -289,7 +269,7 @@ static int64_t on_config(struct ls_delivery *d, const struct ls_flush_result *re
     set_config_state(d, 1);
     engine_fam_add(p->f_batches, d->name, "config", 1);
     engine_fam_add(p->f_retries, d->name, "config", 1);
-    engine_set(d->m_up, 0);
+    metrics_set(d->m_up, 0);
     int64_t delay = p->opts.config_retry_ms;
     log_result(LOGL_ERROR, "backend says logship's configuration is wrong (auth, URL, tenant, "
                "privileges); data is kept and retried", d, res, d->n_pending, "config", delay);
@@ -306,7 +286,7 @@ static int64_t on_retry(struct ls_delivery *d, enum ls_verdict v, const struct l
     }
     engine_fam_add(d->pipe->f_batches, d->name, "retry", 1);
     engine_fam_add(d->pipe->f_retries, d->name, why, 1);
-    engine_set(d->m_up, res->backend_up ? 1 : 0);
+    metrics_set(d->m_up, res->backend_up ? 1 : 0);
     int64_t delay = ls_backoff_next(&d->backoff, res->retry_after_ms);
     log_result(LOGL_WARN, "send failed; will retry", d, res, d->n_pending, why, delay);
     return delay;

@@ -86,18 +86,11 @@ static inline void ls_engine_beat(_Atomic int64_t *hb)
     atomic_store_explicit(hb, clock_mono_ns(), memory_order_relaxed);
 }
 
-/* Metric helpers that do nothing when the pipeline has no registry. */
+/* Add v to family f's child for the two label values a, b (f NULL, no registry: nothing). */
 static inline void engine_fam_add(metrics_family *f, const char *a, const char *b, double v)
 {
     const char *vals[2] = { a, b };
-    if (f)
-        metrics_family_add(f, vals, v);
-}
-
-static inline void engine_set(metrics_child *c, double v)
-{
-    if (c)
-        metrics_set(c, v);
+    metrics_family_add(f, vals, v);
 }
 
 #endif

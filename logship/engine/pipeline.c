@@ -107,11 +107,7 @@ struct ls_pipeline *ls_pipeline_new(const struct ls_pipeline_opts *opts, char *e
     if (p->opts.commit_interval_ms <= 0)
         p->opts.commit_interval_ms = 1000;
     pthread_mutex_init(&p->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&p->cv);
     if (opts->reg)
         register_families(p, opts->reg);
     return p;
@@ -150,7 +146,7 @@ int ls_pipeline_add_output(struct ls_pipeline *p, const struct ls_output_ops *op
         engine_fam_add(p->f_batches, d->name, "done", 0);
         engine_fam_add(p->f_retries, d->name, "error", 0);
         engine_fam_add(p->f_dropped, d->name, "rejected", 0);
-        engine_set(d->m_up, 1);
+        metrics_set(d->m_up, 1);
     }
     p->outputs[p->n_outputs++] = d;
     return 0;

@@ -74,7 +74,7 @@ static void set_aside(struct ls_fsrc *s)
         aside[0] = '\0';
     log_kv(LOGL_ERROR, "file positions are corrupt; moved aside, starting as on a first run", "path",
            s->pos_path, "moved_to", aside, NULL);
-    ls_sm_add(s->m->positions_corrupt, 1);
+    metrics_add(s->m->positions_corrupt, 1);
     ls_file_positions_free(s);
 }
 
@@ -152,7 +152,7 @@ int ls_file_positions_match(struct ls_fsrc *s, int fd, const struct ls_file_obs 
         if (d == LS_ROT_TRUNCATED) {
             /* same inode with other content: copytruncate while we were down,
              * or a recycled inode; either way its every byte is new to us */
-            ls_sm_add(s->m->rot_truncate, 1);
+            metrics_add(s->m->rot_truncate, 1);
             *off = 0;
             return 1;
         }

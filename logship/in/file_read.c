@@ -81,7 +81,7 @@ long ls_file_read(struct ls_fsrc *s, struct ls_tfile *f, struct ls_emitter *em, 
             return -1;
         f->off += (uint64_t)used;
         total += used;
-        ls_sm_add(s->globs[f->glob].bytes, (double)used);
+        metrics_add(s->globs[f->glob].bytes, (double)used);
         if (*stop) {
             s->pending = f;
             break;

@@ -106,7 +106,7 @@ static void refuse(struct ls_fsrc *s, const char *path, const struct stat *st, s
     if (refused_known(s, st, gi))
         return;
     (void)refused_add(s, st, gi);
-    ls_sm_add(c, 1);
+    metrics_add(c, 1);
     char target[PATH_MAX];
     if (!realpath(path, target))
         snprintf(target, sizeof(target), "%s", path);
@@ -204,7 +204,7 @@ void ls_file_check_truncation(struct ls_fsrc *s, struct ls_tfile *f)
     if (ls_rotation_decide(&f->id, f->off, &o) != LS_ROT_TRUNCATED)
         return;
     log_kv(LOGL_INFO, "file truncated, reading it again from the start", "path", f->path, NULL);
-    ls_sm_add(s->m->rot_truncate, 1);
+    metrics_add(s->m->rot_truncate, 1);
     f->off = 0;
     f->id.fp_len = 0;
     ls_file_refresh_fp(f, o.size);
@@ -226,7 +226,7 @@ static void seen_again(struct ls_fsrc *s, struct ls_tfile *f, const char *p)
         char *np = strdup(p);
         if (np) {
             log_kv(LOGL_INFO, "file renamed", "from", f->path, "to", np, NULL);
-            ls_sm_add(s->m->rot_rename, 1);
+            metrics_add(s->m->rot_rename, 1);
             free(f->path);
             f->path = np;
         }
@@ -285,7 +285,7 @@ int ls_file_scan(struct ls_fsrc *s, int64_t now)
         int deleted = fstat(f->fd, &st) == 0 && st.st_nlink == 0;
         f->gone = 1;
         f->eof_since = 0;
-        ls_sm_add(deleted ? s->m->rot_delete : s->m->rot_rename, 1);
+        metrics_add(deleted ? s->m->rot_delete : s->m->rot_rename, 1);
         log_kv(LOGL_INFO,
                deleted ? "file deleted, reading what is left"
                        : "file rotated away, reading it to its end",

@@ -293,20 +293,20 @@ int ls_lineparse_line(struct ls_lineparse *lp, const struct ls_line_in *in, stru
     if (len > 0 && p[len - 1] == '\r' && cut == 0)
         len--;
     if (len == 0 && cut == 0) {
-        ls_sm_add(lp->m->drop_empty, 1);
+        metrics_add(lp->m->drop_empty, 1);
         return 0;
     }
     if (truncated && lp->on_long == LS_LONG_DROP) {
-        ls_sm_add(lp->m->drop_too_long, 1);
+        metrics_add(lp->m->drop_too_long, 1);
         return 0;
     }
     buf_reset(&lp->line);
     if (!utf8_clean(p, len)) {
         if (lp->on_invalid == LS_INVALID_DROP) {
-            ls_sm_add(lp->m->drop_invalid, 1);
+            metrics_add(lp->m->drop_invalid, 1);
             return 0;
         }
-        ls_sm_add(lp->m->invalid_encoding, 1);
+        metrics_add(lp->m->invalid_encoding, 1);
         size_t used;
         if (utf8_repair(&lp->line, p, len, 0, &used) != 0) {
             if (lp->line.len + 2 * UTF8_REPL_LEN < lp->line.max) /* not the cap: OOM */
@@ -320,13 +320,13 @@ int ls_lineparse_line(struct ls_lineparse *lp, const struct ls_line_in *in, stru
     }
     if (truncated || len > lp->max_line) {
         if (lp->on_long == LS_LONG_DROP) {
-            ls_sm_add(lp->m->drop_too_long, 1);
+            metrics_add(lp->m->drop_too_long, 1);
             return 0;
         }
         if (truncate_line(lp, &p, &len, cut) != 0)
             return -1;
         truncated = 1;
-        ls_sm_add(lp->m->truncated, 1);
+        metrics_add(lp->m->truncated, 1);
     }
     int json_ok = 0;
     if (lp->format != LS_FORMAT_RAW && !truncated) {

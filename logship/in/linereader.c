@@ -139,7 +139,7 @@ static int ship(struct ls_reader *r, struct ls_emitter *em, const struct ls_line
         }
         r->skipping = 0;
     }
-    ls_sm_add(r->lines, 1);
+    metrics_add(r->lines, 1);
     struct ls_record rec;
     memset(&rec, 0, sizeof(rec));
     int k = ls_lineparse_line(r->lp, in, &rec);
@@ -191,7 +191,7 @@ static int unit(struct ls_reader *r, struct ls_emitter *em, const char *p, size_
             return 0;
         }
         if (dl.malformed)
-            ls_sm_add(r->m->invalid_docker, 1);
+            metrics_add(r->m->invalid_docker, 1);
         in.p = dl.line;
         in.len = dl.len;
         in.cut = dl.cut;

@@ -17,7 +17,7 @@ static struct ls_srcmetrics g_null; /* all NULL: for no registry */
 static metrics_child *child1(metrics_family *f, const char *v)
 {
     const char *vals[1] = {v};
-    return f ? metrics_child_get(f, vals) : NULL;
+    return metrics_child_get(f, vals);
 }
 
 static int fill(struct ls_srcmetrics *m, metrics_registry *reg)
@@ -144,10 +144,4 @@ void ls_srcmetrics_put(struct ls_srcmetrics *m)
         }
     }
     pthread_mutex_unlock(&g_mu);
-}
-
-void ls_sm_add(metrics_child *c, double v)
-{
-    if (c)
-        metrics_add(c, v);
 }

@@ -33,7 +33,4 @@ struct ls_srcmetrics {
 struct ls_srcmetrics *ls_srcmetrics_get(metrics_registry *reg);
 void ls_srcmetrics_put(struct ls_srcmetrics *m);
 
-/* NULL-safe increments. */
-void ls_sm_add(metrics_child *c, double v);
-
 #endif

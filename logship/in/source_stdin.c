@@ -50,7 +50,7 @@ static int refill(struct ssrc *s)
         } else {
             s->rpos = 0;
             s->rlen = (size_t)n;
-            ls_sm_add(s->bytes, (double)n);
+            metrics_add(s->bytes, (double)n);
         }
         return 0;
     }

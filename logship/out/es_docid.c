@@ -7,16 +7,6 @@
 
 #include "hash.h"
 
-static uint64_t mix64(uint64_t x)   /* splitmix64's finaliser: full avalanche */
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
-
 /* Two unrelated 64-bit hashes of the same bytes: FNV-1a, and a word-at-a-time
  * multiply/rotate hash with another seed; each finalised with mix64 and the
  * length, so the 128-bit pair behaves like a random function of the input. */
@@ -27,20 +17,19 @@ static void hash128(const unsigned char *p, size_t n, uint64_t *a, uint64_t *b)
     for (; i + 8 <= n; i += 8) {
         uint64_t w;
         memcpy(&w, p + i, 8);
-        h2 ^= mix64(w + 0x632be59bd9b4e019ULL);
+        h2 ^= hash_mix64(w + 0x632be59bd9b4e019ULL);
         h2 = (h2 << 27 | h2 >> 37) * 0x9fb21c651e98df25ULL;
     }
     uint64_t last = 0;
     for (size_t k = 0; i + k < n; k++)
         last |= (uint64_t)p[i + k] << (8 * k);
-    h2 ^= mix64(last ^ 0xd6e8feb86659fd93ULL);
-    *a = mix64(h1 ^ (uint64_t)n);
-    *b = mix64(h2);
+    h2 ^= hash_mix64(last ^ 0xd6e8feb86659fd93ULL);
+    *a = hash_mix64(h1 ^ (uint64_t)n);
+    *b = hash_mix64(h2);
 }
 
 void ls_es_docid(const struct ls_record *rec, char out[ES_BULK_ID_LEN + 1])
 {
-    static const char hex[] = "0123456789abcdef";
     char tmp[32];
     uint64_t h[2];
     if (rec->origin && rec->origin_len > 0) {
@@ -49,8 +38,7 @@ void ls_es_docid(const struct ls_record *rec, char out[ES_BULK_ID_LEN + 1])
         int n = snprintf(tmp, sizeof(tmp), "seq:%llu", (unsigned long long)rec->seq);
         hash128((const unsigned char *)tmp, (size_t)n, &h[0], &h[1]);
     }
-    for (int w = 0; w < 2; w++)
-        for (int i = 0; i < 16; i++)
-            out[w * 16 + i] = hex[(h[w] >> (60 - 4 * i)) & 15];
+    hash_hex64(h[0], out);
+    hash_hex64(h[1], out + 16);
     out[ES_BULK_ID_LEN] = '\0';
 }

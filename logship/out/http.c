@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 
+#include "fdio.h"
 #include "log.h"
 #include "logship/out/http.h"
 
@@ -139,27 +140,34 @@ static size_t on_header(char *ptr, size_t size, size_t nitems, void *ud)
     return n;
 }
 
-/* Read fd to its end into data[0..TOKEN_MAX]; *got receives how many bytes.
- * 0, or -1 with the reason in err (a read error, or more than TOKEN_MAX bytes). */
-static int read_secret(const struct secret *sf, int fd, char *data, size_t *got, char *err, size_t errlen)
+/* Read fd to its end (common/fdio) as a NUL-terminated string in *data (malloc'ed; the caller
+ * frees it), *got bytes. 0, or -1 with the reason in err (a read error, more than TOKEN_MAX bytes,
+ * or no memory). */
+static int read_secret(const struct secret *sf, int fd, char **data, size_t *got, char *err, size_t errlen)
 {
-    *got = 0;
-    for (;;) {
-        ssize_t r = read(fd, data + *got, TOKEN_MAX + 1 - *got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            snprintf(err, errlen, "%s %s: %s", sf->what, sf->path, strerror(errno));
-            return -1;
-        }
-        if (r == 0)
-            return 0;
-        *got += (size_t)r;
-        if (*got > TOKEN_MAX) {
-            snprintf(err, errlen, "%s %s: larger than %d bytes", sf->what, sf->path, TOKEN_MAX);
-            return -1;
-        }
+    buf_t rd;
+    buf_init(&rd, TOKEN_MAX + 1);
+    int r = fdio_read_all(fd, &rd, TOKEN_MAX);
+    int e = errno;
+    if (r == 0 && buf_addc(&rd, '\0') != 0) {
+        r = -1;
+        e = ENOMEM;
     }
+    if (r != 0) {
+        if (e == EFBIG)
+            snprintf(err, errlen, "%s %s: larger than %d bytes", sf->what, sf->path, TOKEN_MAX);
+        else
+            snprintf(err, errlen, "%s %s: %s", sf->what, sf->path, strerror(e));
+        buf_free(&rd);
+        return -1;
+    }
+    *data = buf_steal(&rd, got);
+    if (!*data) {
+        snprintf(err, errlen, "%s %s: out of memory", sf->what, sf->path);
+        return -1;
+    }
+    *got -= 1; /* the NUL */
+    return 0;
 }
 
 /* The value in data[0..n): trimmed (whitespace around a token, else the
@@ -222,13 +230,8 @@ static int secret_refresh(struct secret *sf, int *changed, char *err, size_t err
         snprintf(err, errlen, "%s %s: %s", sf->what, path, strerror(errno));
         goto out;
     }
-    data = malloc(TOKEN_MAX + 1);
-    if (!data) {
-        snprintf(err, errlen, "%s %s: out of memory", sf->what, path);
-        goto out;
-    }
     size_t got;
-    if (read_secret(sf, fd, data, &got, err, errlen) != 0 || clean_secret(sf, data, got, err, errlen) != 0)
+    if (read_secret(sf, fd, &data, &got, err, errlen) != 0 || clean_secret(sf, data, got, err, errlen) != 0)
         goto out;
     free(sf->value);
     sf->value = data;

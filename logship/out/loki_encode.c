@@ -6,6 +6,7 @@
 #include <snappy-c.h>
 
 #include "jsonw.h"
+#include "array.h"
 #include "hash.h"
 #include "logship/out/gzip.h"
 #include "logship/out/loki_encode.h"
@@ -54,21 +55,6 @@ struct ls_loki_enc {
     buf_t tmp;                /* unescaped label values */
     struct ls_gzip gz;        /* JSON body compressor, reused across pushes */
 };
-
-static int grow_array(void **p, size_t *cap, size_t want, size_t elem)
-{
-    if (*cap >= want)
-        return 0;
-    size_t nc = *cap ? *cap : 64;
-    while (nc < want)
-        nc *= 2;
-    void *np = realloc(*p, nc * elem);
-    if (!np)
-        return -1;
-    *p = np;
-    *cap = nc;
-    return 0;
-}
 
 struct ls_loki_enc *ls_loki_enc_new(enum ls_loki_encoding enc, int gzip)
 {
@@ -135,7 +121,7 @@ static int64_t stream_id(struct ls_loki_enc *e, const char *labels, size_t len)
             return v - 1;
         slot = (slot + 1) & mask;
     }
-    if (grow_array((void **)&e->streams, &e->cap_streams, e->nstreams + 1, sizeof(*e->streams)) != 0)
+    if (array_grow((void **)&e->streams, &e->cap_streams, e->nstreams + 1, sizeof(*e->streams), 0) != 0)
         return -1;
     struct stream *st = &e->streams[e->nstreams];
     memset(st, 0, sizeof(*st));
@@ -186,9 +172,9 @@ int ls_loki_group(struct ls_loki_enc *e, const struct ls_record *recs, size_t n)
     if (n > e->cap) {
         /* Each array grows to the same capacity; e->cap moves only when all did. */
         size_t c1 = e->cap, c2 = e->cap, c3 = e->cap;
-        if (grow_array((void **)&e->sid, &c1, n, sizeof(*e->sid)) != 0 ||
-            grow_array((void **)&e->order, &c2, n, sizeof(*e->order)) != 0 ||
-            grow_array((void **)&e->esize, &c3, n, sizeof(*e->esize)) != 0)
+        if (array_grow((void **)&e->sid, &c1, n, sizeof(*e->sid), 0) != 0 ||
+            array_grow((void **)&e->order, &c2, n, sizeof(*e->order), 0) != 0 ||
+            array_grow((void **)&e->esize, &c3, n, sizeof(*e->esize), 0) != 0)
             return -1;
         e->cap = c1;
     }
@@ -229,7 +215,7 @@ int ls_loki_group(struct ls_loki_enc *e, const struct ls_record *recs, size_t n)
         struct stream *st = &e->streams[s];
         if (st->bad || !st->unsorted)
             continue;
-        rc = grow_array((void **)&e->sortbuf, &e->sort_cap, st->count, sizeof(*e->sortbuf));
+        rc = array_grow((void **)&e->sortbuf, &e->sort_cap, st->count, sizeof(*e->sortbuf), 0);
         if (rc != 0)
             goto out;
         for (uint32_t k = 0; k < st->count; k++) {
@@ -400,7 +386,7 @@ static int encode_pb(struct ls_loki_enc *e, const struct ls_record *recs, size_t
         snprintf(err, errlen, "batch too large to encode (%zu bytes)", total);
         return -1;
     }
-    if (grow_array((void **)&e->raw, &e->raw_cap, total + 1, 1) != 0) {
+    if (array_grow((void **)&e->raw, &e->raw_cap, total + 1, 1, 0) != 0) {
         snprintf(err, errlen, "out of memory encoding %zu bytes", total);
         return -1;
     }

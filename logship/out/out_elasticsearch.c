@@ -28,7 +28,9 @@
 
 
 #include "jsonw.h"
+#include "array.h"
 #include "clock.h"
+#include "fdio.h"
 #include "log.h"
 #include "timefmt.h"
 #include "logship/redact.h"
@@ -254,22 +256,9 @@ static void reject(struct es_out *o, const struct ls_record *r, size_t i, const 
  * back into RETRYs (the data must not be acknowledged unsaved). */
 static void flush_dead_letters(struct es_out *o, size_t n)
 {
-    const char *p = o->dl.p;
-    size_t left = o->dl.len;
-    int ok = 1;
-    if (o->dl_fd < 0 || left == 0)
+    if (o->dl_fd < 0 || o->dl.len == 0)
         return;
-    while (left > 0) {
-        ssize_t w = write(o->dl_fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            ok = 0;
-            break;
-        }
-        p += w;
-        left -= (size_t)w;
-    }
+    int ok = fdio_write_all(o->dl_fd, o->dl.p, o->dl.len, NULL, NULL) == 0;
     if (ok && fsync(o->dl_fd) != 0)
         ok = 0;
     if (!ok) {
@@ -460,16 +449,11 @@ static enum ls_verdict es_flush(void *ctx, const struct ls_batch *b, struct ls_f
 {
     struct es_out *o = ctx;
     size_t n = b->n;
-    if (n > o->vcap) {
-        enum ls_verdict *nv = realloc(o->v, n * sizeof(*nv));
-        if (!nv) {
-            snprintf(res->reason, sizeof(res->reason), "oom");
-            res->http_status = 0;
-            res->retry_after_ms = -1;
-            return LS_RETRY;
-        }
-        o->v = nv;
-        o->vcap = n;
+    if (array_grow((void **)&o->v, &o->vcap, n, sizeof(*o->v), 0) != 0) {
+        snprintf(res->reason, sizeof(res->reason), "oom");
+        res->http_status = 0;
+        res->retry_after_ms = -1;
+        return LS_RETRY;
     }
     o->stop = o->config = o->last_status = 0;
     o->last_down = 1;   /* no answer yet */

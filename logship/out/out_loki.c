@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "array.h"
 #include "clock.h"
 #include "logship/redact.h"
 #include "logship/out/http.h"
@@ -180,26 +181,14 @@ out:
 
 static int grow_scratch(struct ls_loki_out *l, size_t n)
 {
-    if (n <= l->cap)
-        return 0;
-    void *a = realloc(l->sub, n * sizeof(*l->sub));
-    if (a)
-        l->sub = a;
-    void *b = realloc(l->map, n * sizeof(*l->map));
-    if (b)
-        l->map = b;
-    void *c = realloc(l->skip, n);
-    if (c)
-        l->skip = c;
-    void *d = realloc(l->found, n);
-    if (d)
-        l->found = d;
-    void *e = realloc(l->unchk, n);
-    if (e)
-        l->unchk = e;
-    if (!a || !b || !c || !d || !e)
+    size_t c1 = l->cap, c2 = l->cap, c3 = l->cap, c4 = l->cap, c5 = l->cap;
+    if (array_grow((void **)&l->sub, &c1, n, sizeof(*l->sub), 0) != 0 ||
+        array_grow((void **)&l->map, &c2, n, sizeof(*l->map), 0) != 0 ||
+        array_grow((void **)&l->skip, &c3, n, sizeof(*l->skip), 0) != 0 ||
+        array_grow((void **)&l->found, &c4, n, sizeof(*l->found), 0) != 0 ||
+        array_grow((void **)&l->unchk, &c5, n, sizeof(*l->unchk), 0) != 0)
         return -1;
-    l->cap = n;
+    l->cap = c1;
     return 0;
 }
 

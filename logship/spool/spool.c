@@ -2,6 +2,7 @@
  * spool.h; the writer, the readers, recovery, the full-disk state and the record codec are the other
  * spool_*.c files. */
 #include "logship/spool/spool_int.h"
+#include "array.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -54,16 +55,9 @@ void ls_spool_update_gauges(struct ls_spool *sp)
 
 int ls_spool_seg_push(struct ls_spool *sp, const struct ls_spool_seg *s)
 {
-    if (sp->nsegs == sp->capsegs) {
-        size_t nc = sp->capsegs ? sp->capsegs * 2 : 16;
-        if (nc > LS_SPOOL_MAX_SEGMENTS)
-            return -1;
-        struct ls_spool_seg *ns = realloc(sp->segs, nc * sizeof(*ns));
-        if (!ns)
-            return -1;
-        sp->segs = ns;
-        sp->capsegs = nc;
-    }
+    size_t need = sp->nsegs + 1;
+    if (array_grow((void **)&sp->segs, &sp->capsegs, need, sizeof(*sp->segs), LS_SPOOL_MAX_SEGMENTS) != 0)
+        return -1;
     sp->segs[sp->nsegs++] = *s;
     return 0;
 }
@@ -195,11 +189,7 @@ struct ls_spool *ls_spool_open(const struct ls_spool_opts *o, char *err, size_t 
         return NULL;
     }
     pthread_mutex_init(&sp->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&sp->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&sp->cv);
     ls_spool_rec_init();
     sp->o = *o;
     sp->wfd = -1;

@@ -1,6 +1,7 @@
 /* spool_reader: each output's reader (batches read from the segments, the acknowledged cursor and the
  * in-flight "sent" mark in cursor-<name>.json), one thread per reader. */
 #include "logship/spool/spool_int.h"
+#include "array.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -130,18 +131,11 @@ out:
 
 static int push_rec(struct ls_spool_reader *rd, const char *p)
 {
-    if (rd->n == rd->capn) {
-        size_t nc = rd->capn ? rd->capn * 2 : 256;
-        struct ls_record *nr = realloc(rd->recs, nc * sizeof(*nr));
-        if (!nr)
-            return -1;
-        rd->recs = nr;
-        int64_t *na = realloc(rd->app, nc * sizeof(*na));
-        if (!na)
-            return -1;
-        rd->app = na;
-        rd->capn = nc;
-    }
+    size_t c1 = rd->capn, c2 = rd->capn;
+    if (array_grow((void **)&rd->recs, &c1, rd->n + 1, sizeof(*rd->recs), 0) != 0 ||
+        array_grow((void **)&rd->app, &c2, rd->n + 1, sizeof(*rd->app), 0) != 0)
+        return -1;
+    rd->capn = c1;
     ls_spool_rec_decode(p, &rd->recs[rd->n], &rd->app[rd->n]);
     rd->n++;
     return 0;

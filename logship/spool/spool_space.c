@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "fdio.h"
 #include "log.h"
 
 /* Kept free for cursor and position files while segments fill the disk:
@@ -53,14 +54,13 @@ static int reserve_make(struct ls_spool *sp)
     size_t done = 0;
     int e = 0;
     while (done < RESERVE_BYTES) {
-        ssize_t w = write(fd, zeros, sizeof(zeros));
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            e = w < 0 ? errno : ENOSPC;
+        size_t d = 0;
+        int rc = fdio_write_all(fd, zeros, sizeof(zeros), &d, NULL);
+        done += d;
+        if (rc != 0) {
+            e = errno;
             break;
         }
-        done += (size_t)w;
     }
     close(fd);
     if (done < RESERVE_BYTES) {

@@ -2,6 +2,7 @@
  * segment, rollover, the size cap and drop-oldest, fdatasync per policy and the marks that wait for it),
  * used by the reader loop's thread only. */
 #include "logship/spool/spool_int.h"
+#include "array.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 
 #include "atomicfile.h"
 #include "clock.h"
+#include "fdio.h"
 #include "log.h"
 #include "logship/spool/spool_record.h"
 
@@ -23,16 +25,9 @@ static void dmarks_add(struct ls_spool *sp)
 {
     if (sp->nwmarks == 0)
         return;
-    if (sp->ndmarks + sp->nwmarks > sp->capdmarks) {
-        size_t nc = sp->capdmarks ? sp->capdmarks : 16;
-        while (nc < sp->ndmarks + sp->nwmarks)
-            nc *= 2;
-        struct ls_mark *nm = realloc(sp->dmarks, nc * sizeof(*nm));
-        if (!nm)
-            return; /* those lines may be read again after a crash: no loss */
-        sp->dmarks = nm;
-        sp->capdmarks = nc;
-    }
+    size_t need = sp->ndmarks + sp->nwmarks;
+    if (array_grow((void **)&sp->dmarks, &sp->capdmarks, need, sizeof(*sp->dmarks), 0) != 0)
+        return; /* those lines may be read again after a crash: no loss */
     memcpy(sp->dmarks + sp->ndmarks, sp->wmarks, sp->nwmarks * sizeof(*sp->wmarks));
     sp->ndmarks += sp->nwmarks;
 }
@@ -155,18 +150,8 @@ static void abandon_active(struct ls_spool *sp)
  * errno of the failure with *done bytes written. */
 static int write_buffer(struct ls_spool *sp, size_t *done)
 {
-    size_t off = 0;
-    while (off < sp->wlen) {
-        ssize_t w = write(sp->wfd, sp->wbuf + off, sp->wlen - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            *done = off;
-            return errno;
-        }
-        off += (size_t)w;
-    }
-    *done = off;
+    if (fdio_write_all(sp->wfd, sp->wbuf, sp->wlen, done, NULL) != 0)
+        return errno;
     return 0;
 }
 
@@ -341,14 +326,8 @@ static void wmark_note(struct ls_spool *sp, const struct ls_record *rec, uint64_
     struct ls_mark m;
     if (!ls_marks_parse_origin(o, n, seq, &m))
         return;
-    if (sp->nwmarks == sp->capwmarks) {
-        size_t nc = sp->capwmarks ? sp->capwmarks * 2 : 16;
-        struct ls_mark *nm = realloc(sp->wmarks, nc * sizeof(*nm));
-        if (!nm)
-            return; /* the file is then re-read up to its positions.json after a crash: no loss */
-        sp->wmarks = nm;
-        sp->capwmarks = nc;
-    }
+    if (array_grow((void **)&sp->wmarks, &sp->capwmarks, sp->nwmarks + 1, sizeof(*sp->wmarks), 0) != 0)
+        return; /* the file is then re-read up to its positions.json after a crash: no loss */
     sp->wmarks[sp->nwmarks++] = m;
     sp->wm_prelen = pl < sizeof(sp->wm_pre) ? pl : 0;
     if (sp->wm_prelen)
