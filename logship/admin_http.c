@@ -23,6 +23,17 @@ static int is_token(const char *s, size_t n, const char *lit)
     return n == l && memcmp(s, lit, l) == 0;
 }
 
+/* Length of the non-empty token at s[0..n) that a space ends; *next is the byte after that space.
+ * 0 when s starts with a space or holds none. */
+static size_t token(const char *s, size_t n, const char **next)
+{
+    const char *sp = memchr(s, ' ', n);
+    if (!sp || sp == s)
+        return 0;
+    *next = sp + 1;
+    return (size_t)(sp - s);
+}
+
 int ls_admin_parse(const char *p, size_t n, struct ls_admin_req *req)
 {
     const char *eol = memchr(p, '\n', n);
@@ -32,18 +43,12 @@ int ls_admin_parse(const char *p, size_t n, struct ls_admin_req *req)
     if (line > 0 && p[line - 1] == '\r')
         line--;
     /* METHOD SP TARGET SP HTTP/1.x */
-    const char *sp1 = memchr(p, ' ', line);
-    if (!sp1 || sp1 == p)
+    const char *t, *ver;
+    size_t ml = token(p, line, &t);
+    size_t tl = ml ? token(t, line - ml - 1, &ver) : 0;
+    if (!tl)
         return -1;
-    size_t ml = (size_t)(sp1 - p);
-    const char *t = sp1 + 1;
-    size_t rest = line - ml - 1;
-    const char *sp2 = memchr(t, ' ', rest);
-    if (!sp2 || sp2 == t)
-        return -1;
-    size_t tl = (size_t)(sp2 - t);
-    const char *ver = sp2 + 1;
-    size_t vl = rest - tl - 1;
+    size_t vl = line - ml - 1 - tl - 1;
     if (vl != 8 || memcmp(ver, "HTTP/1.", 7) != 0 || (ver[7] != '0' && ver[7] != '1'))
         return -1;
     if (t[0] != '/')
