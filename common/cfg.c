@@ -548,3 +548,20 @@ void cfg_free(const struct cfg_opt *opts, size_t nopts)
         }
     }
 }
+
+void *cfg_row_dst(const struct cfg_row *row, const void *base)
+{
+    return (char *)base + row->offset;
+}
+
+int cfg_bind(struct cfg_opt *opts, size_t cap, size_t *used, const struct cfg_row *rows, size_t n,
+             void *base)
+{
+    if (*used > cap || n > cap - *used)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        opts[*used] = rows[i].opt;
+        opts[(*used)++].dst = cfg_row_dst(&rows[i], base);
+    }
+    return 0;
+}

@@ -42,6 +42,31 @@ struct cfg_opt {
     const char *help;        /* one sentence */
 };
 
+/* One row of an option table kept apart from any instance: the cfg
+ * declaration (dst left NULL) and the offset of its destination in the
+ * settings struct it belongs to. cfg_bind turns rows plus a base pointer
+ * into cfg_opt entries. flags is the caller's own marker (cfg never reads
+ * it; logship marks options whose value goes into a request header). */
+struct cfg_row {
+    struct cfg_opt opt;
+    size_t         offset;
+    unsigned       flags;
+};
+
+/* Declare a row whose value lives in member field of struct type settings. */
+#define CFG_ROW(settings, field, name, type, def, min, max, choices, metavar, help) \
+    { { name, 0, type, NULL, def, min, max, choices, metavar, help }, offsetof(settings, field), 0 }
+
+/* Where row's value lives in the settings struct at base. */
+void *cfg_row_dst(const struct cfg_row *row, const void *base);
+
+/* Bind rows[0..n) to the settings struct at base: append them to opts
+ * (capacity cap entries, *used of them taken) with dst = base + offset, and
+ * advance *used by n. Returns 0, or -1 with nothing written when the n rows
+ * do not fit in the cap - *used entries left (never a write past cap). */
+int cfg_bind(struct cfg_opt *opts, size_t cap, size_t *used, const struct cfg_row *rows, size_t n,
+             void *base);
+
 /* Apply defaults, then env (if env_prefix is not NULL), then argv[1..argc).
  * Flags are "--name value", "--name=value", "-x value"; "--" ends flags and
  * any non-flag argument is an error unless positional is not NULL, in which

@@ -24,12 +24,12 @@ static const char *const fulls[] = { "block", "drop-oldest", NULL };
 static const char *const levels[] = { "debug", "info", "warn", "error", NULL };
 
 #define OPT(field, name, type, def, min, max, choices, metavar, help) \
-    LS_OPTION(struct ls_config, field, name, type, def, min, max, choices, metavar, help)
+    CFG_ROW(struct ls_config, field, name, type, def, min, max, choices, metavar, help)
 
 /* The engine's own options, in three runs: --help shows the input options,
  * then each output kind's, then the shared output options, the credentials
  * (shared, then per kind), and the connection, spool and engine options. */
-static const struct ls_option input_opts[] = {
+static const struct cfg_row input_opts[] = {
     OPT(sources, "source", CFG_LIST, NULL, 0, 0, NULL, "PATH|GLOB|-",
         "File path or glob to follow, or - for stdin (repeatable; positional arguments too)."),
     OPT(allow_roots, "allow-root", CFG_LIST, NULL, 0, 0, NULL, "DIR",
@@ -52,12 +52,12 @@ static const struct ls_option input_opts[] = {
         "Lines over --max-line-bytes: truncate with a marker, or drop and count."),
 };
 
-static const struct ls_option output_opts[] = {
+static const struct cfg_row output_opts[] = {
     OPT(compress, "compress", CFG_BOOL, "true", 0, 0, NULL, "BOOL",
         "Compress request bodies where the backend accepts it."),
 };
 
-static const struct ls_option tail_opts[] = {
+static const struct cfg_row tail_opts[] = {
     OPT(insecure, "insecure-skip-verify", CFG_BOOL, "false", 0, 0, NULL, "BOOL",
         "Do not verify backends' TLS certificates (testing only)."),
     OPT(connect_timeout_ms, "connect-timeout", CFG_DURATION, "5s", 1, 600000, NULL, "DUR",
@@ -102,18 +102,34 @@ static const struct ls_option tail_opts[] = {
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-static void append(struct ls_config *c, const struct ls_option *rows, size_t n, void *base)
+/* Append auth rows (already bound) to c->opts of cap entries. 0, or -1 when they do not fit. */
+static int append_auth(struct ls_config *c, size_t cap, const struct ls_auth_rows *rows)
 {
-    for (size_t i = 0; i < n; i++) {
-        c->opts[c->n_opts] = rows[i].opt;
-        c->opts[c->n_opts++].dst = (char *)base + rows[i].offset;
-    }
-}
-
-static void append_auth(struct ls_config *c, const struct ls_auth_rows *rows)
-{
+    if (c->n_opts > cap || rows->n > cap - c->n_opts)
+        return -1;
     for (size_t i = 0; i < rows->n; i++)
         c->opts[c->n_opts++] = rows->opt[i];
+    return 0;
+}
+
+/* Fill c->opts (cap entries) in --help order: input options, each kind's, shared output options, shared
+ * then per-kind credentials, the rest. 0, or -1 when the counted capacity was wrong. */
+static int fill(struct ls_config *c, size_t cap)
+{
+    if (cfg_bind(c->opts, cap, &c->n_opts, input_opts, COUNT(input_opts), c) != 0)
+        return -1;
+    for (size_t k = 0; k < c->n_kinds; k++)
+        if (cfg_bind(c->opts, cap, &c->n_opts, c->kinds[k].ops->options, c->kinds[k].ops->n_options,
+                     c->kinds[k].settings) != 0)
+            return -1;
+    if (cfg_bind(c->opts, cap, &c->n_opts, output_opts, COUNT(output_opts), c) != 0)
+        return -1;
+    if (append_auth(c, cap, &c->shared_rows) != 0)
+        return -1;
+    for (size_t k = 0; k < c->n_kinds; k++)
+        if (append_auth(c, cap, &c->kinds[k].auth_rows) != 0)
+            return -1;
+    return cfg_bind(c->opts, cap, &c->n_opts, tail_opts, COUNT(tail_opts), c);
 }
 
 /* Build c->opts from the tables, sized by counting them first. 0, or -1
@@ -150,14 +166,10 @@ static int assemble(struct ls_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    append(c, input_opts, COUNT(input_opts), c);
-    for (size_t k = 0; k < c->n_kinds; k++)
-        append(c, c->kinds[k].ops->options, c->kinds[k].ops->n_options, c->kinds[k].settings);
-    append(c, output_opts, COUNT(output_opts), c);
-    append_auth(c, &c->shared_rows);
-    for (size_t k = 0; k < c->n_kinds; k++)
-        append_auth(c, &c->kinds[k].auth_rows);
-    append(c, tail_opts, COUNT(tail_opts), c);
+    if (fill(c, n) != 0) {
+        snprintf(err, errlen, "option table larger than counted");
+        return -1;
+    }
     return 0;
 }
 
@@ -244,8 +256,7 @@ static int add_outputs(struct ls_config *c, char *err, size_t errlen)
 {
     for (size_t k = 0; k < c->n_kinds; k++) {
         const struct ls_config_kind *kind = &c->kinds[k];
-        const struct cfg_list *urls = (const struct cfg_list *)((const char *)kind->settings +
-                                                                kind->ops->options[0].offset);
+        const struct cfg_list *urls = cfg_row_dst(&kind->ops->options[0], kind->settings);
         for (size_t i = 0; i < urls->n; i++)
             if (add_output(c, kind, urls->items[i], (unsigned)i, err, errlen) != 0)
                 return -1;
@@ -275,9 +286,9 @@ static int check_secrets(struct ls_config *c, char *err, size_t errlen)
     for (size_t k = 0; k < c->n_kinds; k++) {
         const struct ls_output_ops *ops = c->kinds[k].ops;
         for (size_t i = 0; i < ops->n_options; i++) {
-            if (!ops->options[i].header)
+            if (!(ops->options[i].flags & LS_OPTION_HEADER))
                 continue;
-            const char *v = *(char **)((char *)c->kinds[k].settings + ops->options[i].offset);
+            const char *v = *(char **)cfg_row_dst(&ops->options[i], c->kinds[k].settings);
             if (ls_auth_header_safe(ops->options[i].opt.name, v, err, errlen) != 0)
                 return -1;
         }

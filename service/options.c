@@ -13,18 +13,12 @@
 
 static const char *const level_names[] = {"debug", "info", "warn", "error", NULL};
 
-/* One row per option: the cfg declaration (dst left NULL) and where its value
- * lives in struct options. The array is sized by its initializer, so another row
- * can never overflow anything: every user sizes its copy with NOPTS. */
-struct opt_decl {
-    struct cfg_opt opt;
-    size_t off;
-};
-
+/* One row per option (cfg.h's struct cfg_row): the array is sized by its
+ * initializer and every user binds it into a copy of NOPTS entries. */
 #define OPT(field, name, type, def, min, max, choices, metavar, help) \
-    { { name, 0, type, NULL, def, min, max, choices, metavar, help }, offsetof(struct options, field) }
+    CFG_ROW(struct options, field, name, type, def, min, max, choices, metavar, help)
 
-static const struct opt_decl decls[] = {
+static const struct cfg_row decls[] = {
     OPT(tls_port, "tls-port", CFG_INT, "8443", 0, 65535, NULL, "PORT",
         "HTTPS port (TLS 1.2 and 1.3 only); 0 lets the kernel pick one"),
     OPT(http_port, "http-port", CFG_INT, "8080", 0, 65535, NULL, "PORT",
@@ -70,13 +64,12 @@ static const struct opt_decl decls[] = {
 
 #define NOPTS (sizeof(decls) / sizeof(decls[0]))
 
-/* Fill t with the table whose destinations live in o. */
-static void table(struct options *o, struct cfg_opt t[NOPTS])
+/* Fill t with the table whose destinations live in o. 0, or -1 if the rows
+ * did not fit t (they always do: t holds NOPTS entries). */
+static int table(struct options *o, struct cfg_opt t[NOPTS])
 {
-    for (size_t i = 0; i < NOPTS; i++) {
-        t[i] = decls[i].opt;
-        t[i].dst = (char *)o + decls[i].off;
-    }
+    size_t used = 0;
+    return cfg_bind(t, NOPTS, &used, decls, NOPTS, o);
 }
 
 static int is_addr_literal(const char *s)
@@ -89,7 +82,10 @@ int options_parse(struct options *o, int argc, char **argv, char *err, size_t er
 {
     memset(o, 0, sizeof(*o));
     struct cfg_opt t[NOPTS];
-    table(o, t);
+    if (table(o, t) != 0) {
+        snprintf(err, errlen, "option table larger than its copy");
+        return OPTIONS_ERROR;
+    }
     int rc = cfg_parse(t, NOPTS, ENV_PREFIX, argc, argv, NULL, err, errlen);
     if (rc == 1)
         return OPTIONS_HELP;
@@ -137,7 +133,8 @@ void options_usage(FILE *out)
     struct options o;
     memset(&o, 0, sizeof(o));
     struct cfg_opt t[NOPTS];
-    table(&o, t);
+    if (table(&o, t) != 0)
+        return;
     cfg_usage(out, "hellod",
               "HTTPS hello-world service with JSON logs, /healthz, /readyz and /metrics.",
               t, NOPTS, ENV_PREFIX);
@@ -148,14 +145,16 @@ void options_markdown(FILE *out)
     struct options o;
     memset(&o, 0, sizeof(o));
     struct cfg_opt t[NOPTS];
-    table(&o, t);
+    if (table(&o, t) != 0)
+        return;
     cfg_markdown(out, t, NOPTS, ENV_PREFIX);
 }
 
 void options_free(struct options *o)
 {
     struct cfg_opt t[NOPTS];
-    table(o, t);
+    if (table(o, t) != 0)
+        return;
     cfg_free(t, NOPTS);
     o->bind = o->cert = o->key = o->state_dir = o->log_file = o->health_bind = NULL;
 }

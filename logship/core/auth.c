@@ -6,20 +6,18 @@
 
 #include "logship/core/output.h"
 
-/* One setting: its option name after the prefix, metavar, where it lives,
- * the shared option's help, the common per-kind help (NULL: made from the
- * prefix), and whether it is a secret (named on the start line). */
+/* One setting: its row (option name after the prefix, metavar, the shared
+ * option's help, where it lives in struct ls_kind_auth), the common per-kind
+ * help (NULL: made from the prefix), and whether it is a secret (named on
+ * the start line). */
 struct auth_decl {
-    const char *name;
-    const char *metavar;
-    size_t      offset;
-    const char *shared_help;
-    const char *kind_help;
-    int         secret;
+    struct cfg_row row;
+    const char    *kind_help;
+    int            secret;
 };
 
 #define AUTH(field, name, metavar, shared_help, kind_help, secret) \
-    { name, metavar, offsetof(struct ls_kind_auth, field), shared_help, kind_help, secret }
+    { CFG_ROW(struct ls_kind_auth, field, name, CFG_STR, NULL, 0, 0, NULL, metavar, shared_help), kind_help, secret }
 
 static const struct auth_decl decls[LS_AUTH_NFIELDS] = {
     [LS_AUTH_USERNAME] = AUTH(username, "username", "USER",
@@ -50,7 +48,7 @@ static const struct auth_decl decls[LS_AUTH_NFIELDS] = {
 
 static char **value_of(const struct ls_kind_auth *a, enum ls_auth_field f)
 {
-    return (char **)((const char *)a + decls[f].offset);
+    return cfg_row_dst(&decls[f].row, a);
 }
 
 static const char *nonempty(const char *s)
@@ -64,14 +62,16 @@ int ls_auth_rows(const struct ls_output_auth *kind, struct ls_kind_auth *a, stru
     for (size_t f = 0; f < LS_AUTH_NFIELDS; f++) {
         if (kind && !(kind->fields & LS_AUTH_BIT(f)))
             continue;
-        size_t i = rows->n++;
+        size_t i = rows->n;
+        if (cfg_bind(rows->opt, LS_AUTH_NFIELDS, &rows->n, &decls[f].row, 1, a) != 0)
+            return -1;
         char *name = rows->name[i], *help = rows->help[i];
         int nn, nh;
         if (!kind) {
-            nn = snprintf(name, sizeof(rows->name[i]), "%s", decls[f].name);
-            nh = snprintf(help, sizeof(rows->help[i]), "%s", decls[f].shared_help);
+            nn = snprintf(name, sizeof(rows->name[i]), "%s", decls[f].row.opt.name);
+            nh = snprintf(help, sizeof(rows->help[i]), "%s", decls[f].row.opt.help);
         } else {
-            nn = snprintf(name, sizeof(rows->name[i]), "%s-%s", kind->prefix, decls[f].name);
+            nn = snprintf(name, sizeof(rows->name[i]), "%s-%s", kind->prefix, decls[f].row.opt.name);
             if (kind->help[f])
                 nh = snprintf(help, sizeof(rows->help[i]), "%s outputs only: %s", kind->title, kind->help[f]);
             else if (decls[f].kind_help)
@@ -83,8 +83,8 @@ int ls_auth_rows(const struct ls_output_auth *kind, struct ls_kind_auth *a, stru
         if (nn < 0 || (size_t)nn >= sizeof(rows->name[i]) || nh < 0 || (size_t)nh >= sizeof(rows->help[i]))
             return -1;
         rows->field[i] = (enum ls_auth_field)f;
-        rows->opt[i] = (struct cfg_opt){ name, 0, CFG_STR, value_of(a, f), NULL, 0, 0, NULL, decls[f].metavar,
-                                         help };
+        rows->opt[i].name = name;
+        rows->opt[i].help = help;
     }
     return 0;
 }
@@ -94,7 +94,7 @@ static const char *row_name(const struct ls_auth_rows *rows, enum ls_auth_field 
     for (size_t i = 0; i < rows->n; i++)
         if (rows->field[i] == f)
             return rows->opt[i].name;
-    return decls[f].name;
+    return decls[f].row.opt.name;
 }
 
 int ls_auth_header_safe(const char *opt, const char *v, char *err, size_t errlen)

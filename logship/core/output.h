@@ -78,19 +78,13 @@ struct ls_output_conf {
     uint64_t    batch_bytes;   /* upper bound on one request's payload */
 };
 
-/* One option of an output kind: its cfg declaration (dst left NULL) and the
- * offset of its value in the kind's settings struct. header: the value goes
- * into a request header, so configuration refuses control characters in it. */
-struct ls_option {
-    struct cfg_opt opt;
-    size_t offset;
-    int    header;
-};
-
-#define LS_OPTION(settings, field, name, type, def, min, max, choices, metavar, help) \
-    { { name, 0, type, NULL, def, min, max, choices, metavar, help }, offsetof(settings, field), 0 }
+/* An output kind's options are cfg rows (cfg.h's struct cfg_row, declared
+ * with CFG_ROW: the offset is into the kind's settings struct).
+ * LS_OPTION_HEADER in flags: the value goes into a request header, so
+ * configuration refuses control characters in it. */
+#define LS_OPTION_HEADER 1u
 #define LS_HEADER_OPTION(settings, field, name, metavar, help) \
-    { { name, 0, CFG_STR, NULL, NULL, 0, 0, NULL, metavar, help }, offsetof(settings, field), 1 }
+    { { name, 0, CFG_STR, NULL, NULL, 0, 0, NULL, metavar, help }, offsetof(settings, field), LS_OPTION_HEADER }
 
 struct ls_output_ops {
     const char *kind;  /* "loki", "elasticsearch", "logstash" */
@@ -113,7 +107,7 @@ struct ls_output_ops {
      * kind (--loki URL): one output instance per URL. Their values live in
      * one settings struct of settings_size bytes per kind, handed to create
      * as conf->settings. */
-    const struct ls_option *options;
+    const struct cfg_row *options;
     size_t n_options;
     size_t settings_size;
     const char *const *schemes;         /* URL prefixes taken, NULL-terminated ("http://", ...) */

@@ -51,12 +51,12 @@ _Static_assert(ES_RESP_MAX >= LS_HTTP_BODY_MAX, "the response cap must not shrin
 #define ES_FILTER "filter_path=errors,items.*.status,items.*.error.type,items.*.error.reason"
 
 /* Elasticsearch's options (config.c reads this table; the values land in struct ls_es_settings). */
-static const struct ls_option options[] = {
-    LS_OPTION(struct ls_es_settings, urls, "elasticsearch", CFG_LIST, NULL, 0, 0, NULL, "URL",
+static const struct cfg_row options[] = {
+    CFG_ROW(struct ls_es_settings, urls, "elasticsearch", CFG_LIST, NULL, 0, 0, NULL, "URL",
               "Elasticsearch base URL for _bulk (repeatable)."),
-    LS_OPTION(struct ls_es_settings, index, "es-index", CFG_STR, "logs-hello-default", 0, 0, NULL, "NAME",
+    CFG_ROW(struct ls_es_settings, index, "es-index", CFG_STR, "logs-hello-default", 0, 0, NULL, "NAME",
               "Elasticsearch data stream or index (pattern)."),
-    LS_OPTION(struct ls_es_settings, dead_letter, "dead-letter", CFG_STR, NULL, 0, 0, NULL, "PATH",
+    CFG_ROW(struct ls_es_settings, dead_letter, "dead-letter", CFG_STR, NULL, 0, 0, NULL, "PATH",
               "NDJSON file for documents Elasticsearch rejected (else dropped and counted)."),
 };
 

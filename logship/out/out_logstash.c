@@ -43,8 +43,8 @@
 #define LS_BODY_MAX (64u << 20)
 
 /* Logstash's options (config.c reads this table; the values land in struct ls_logstash_settings). */
-static const struct ls_option options[] = {
-    LS_OPTION(struct ls_logstash_settings, urls, "logstash", CFG_LIST, NULL, 0, 0, NULL, "URL",
+static const struct cfg_row options[] = {
+    CFG_ROW(struct ls_logstash_settings, urls, "logstash", CFG_LIST, NULL, 0, 0, NULL, "URL",
               "Logstash: http://, beats://host:5044 or tcp:// (repeatable)."),
 };
 

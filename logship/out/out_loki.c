@@ -45,10 +45,10 @@
 /* Loki's options (config.c reads this table; the values land in struct ls_loki_settings). */
 static const char *const encodings[] = { "protobuf", "json", NULL };   /* enum ls_loki_encoding */
 
-static const struct ls_option options[] = {
-    LS_OPTION(struct ls_loki_settings, urls, "loki", CFG_LIST, NULL, 0, 0, NULL, "URL",
+static const struct cfg_row options[] = {
+    CFG_ROW(struct ls_loki_settings, urls, "loki", CFG_LIST, NULL, 0, 0, NULL, "URL",
               "Loki base URL, e.g. http://127.0.0.1:3100 (repeatable: one output each)."),
-    LS_OPTION(struct ls_loki_settings, encoding, "loki-encoding", CFG_ENUM, "protobuf", 0, 0, encodings,
+    CFG_ROW(struct ls_loki_settings, encoding, "loki-encoding", CFG_ENUM, "protobuf", 0, 0, encodings,
               "protobuf|json", "Loki push body: protobuf+snappy or JSON+gzip."),
     LS_HEADER_OPTION(struct ls_loki_settings, tenant, "tenant", "ID", "Loki tenant (X-Scope-OrgID header)."),
 };
