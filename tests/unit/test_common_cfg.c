@@ -243,6 +243,33 @@ static void test_usage_markdown(void **st)
     free(m);
 }
 
+struct bound_settings {
+    int64_t a, b;
+};
+
+/* cfg_bind writes rows only where they fit: an option table can never overflow its array. */
+static void test_bind_bounds(void **st)
+{
+    (void)st;
+    static const struct cfg_row rows[] = {
+        CFG_ROW(struct bound_settings, a, "a", CFG_INT, "1", 0, 9, NULL, "N", "first"),
+        CFG_ROW(struct bound_settings, b, "b", CFG_INT, "2", 0, 9, NULL, "N", "second"),
+    };
+    struct bound_settings set;
+    struct cfg_opt t[3];
+    memset(t, 0, sizeof(t));
+    size_t used = 0;
+    assert_int_equal(cfg_bind(t, 3, &used, rows, 2, &set), 0);
+    assert_int_equal(used, 2);
+    assert_ptr_equal(t[0].dst, &set.a);
+    assert_ptr_equal(t[1].dst, &set.b);
+    assert_ptr_equal(cfg_row_dst(&rows[1], &set), &set.b);
+    /* Two more rows do not fit in the one entry left: nothing is written. */
+    assert_int_equal(cfg_bind(t, 3, &used, rows, 2, &set), -1);
+    assert_int_equal(used, 2);
+    assert_null(t[2].name);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -253,6 +280,7 @@ int main(void)
         cmocka_unit_test_teardown(test_help_version_positional, teardown),
         cmocka_unit_test_teardown(test_set_find, teardown),
         cmocka_unit_test_teardown(test_usage_markdown, teardown),
+        cmocka_unit_test(test_bind_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
