@@ -1,6 +1,5 @@
 /* fuzz_logship_spool: hostile segment files: recovery and reading must never crash, and only checked records come
  * out. */
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,30 +8,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tests/lib/tmpdir.h"
 #include "log.h"
 #include "logship/spool/spool.h"
 
 static char g_dir[128];
 
-static void clean(void)
-{
-    DIR *d = opendir(g_dir);
-    struct dirent *de;
-    char p[512];
-    while (d && (de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", g_dir, de->d_name);
-        unlink(p);
-    }
-    if (d)
-        closedir(d);
-}
-
+/* atexit hook: the scratch spool goes with the process. */
 static void remove_dir(void)
 {
-    clean();
-    rmdir(g_dir);
+    tmpdir_remove(g_dir);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -47,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         atexit(remove_dir);
         log_init("fuzz", 2, NULL, LOGL_ERROR + 1);
     }
-    clean();
+    tmpdir_empty(g_dir);
     /* Two segments: the input split in half, so both the torn-tail scan
      * (last segment) and the reader's checks (earlier segment) see it. */
     size_t half = size / 2;

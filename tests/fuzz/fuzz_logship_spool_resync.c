@@ -1,6 +1,5 @@
 /* fuzz_logship_spool_resync: damage a segment of known records anywhere; recovery must still deliver every record
  * whose bytes are intact. */
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tests/lib/tmpdir.h"
 #include "log.h"
 #include "logship/spool/spool.h"
 
@@ -20,27 +20,6 @@ static size_t g_seg_len, g_next_len;
 static size_t g_off[NREC], g_len[NREC];  /* where each record of g_seg is */
 static char g_line[NREC][96];
 static size_t g_line_len[NREC];
-
-static void clean(void)
-{
-    DIR *d = opendir(g_dir);
-    struct dirent *de;
-    char p[512];
-    while (d && (de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", g_dir, de->d_name);
-        unlink(p);
-    }
-    if (d)
-        closedir(d);
-}
-
-static void remove_dir(void)
-{
-    clean();
-    rmdir(g_dir);
-}
 
 static unsigned char *slurp(const char *path, size_t *len)
 {
@@ -114,6 +93,12 @@ static void put(const char *name, const unsigned char *p, size_t n)
     close(fd);
 }
 
+/* atexit hook: the scratch spool goes with the process. */
+static void remove_dir(void)
+{
+    tmpdir_remove(g_dir);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -124,7 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         mkdir(g_dir, 0700);
         atexit(remove_dir);
         log_init("fuzz", 2, NULL, LOGL_ERROR + 1);
-        clean();
+        tmpdir_empty(g_dir);
         build();
     }
     if (size < 3)
@@ -142,7 +127,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(seg, g_seg, g_seg_len);
     memcpy(seg + off, data + 3, plen);
     size_t seg_len = cut ? off + plen : g_seg_len;
-    clean();
+    tmpdir_empty(g_dir);
     put("seg-00000000000000000001.log", seg, seg_len);
     snprintf(name, sizeof(name), "seg-%020d.log", NREC + 1);
     put(name, g_next, g_next_len);

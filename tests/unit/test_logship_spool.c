@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <dirent.h>
 
+#include "tests/lib/tmpdir.h"
 #include "buf.h"
 #include "log.h"
 #include "metrics.h"
@@ -33,18 +34,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    DIR *d = opendir(g_dir);
-    struct dirent *de;
-    char p[512];
-    while (d && (de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", g_dir, de->d_name);
-        unlink(p);
-    }
-    if (d)
-        closedir(d);
-    rmdir(g_dir);
+    tmpdir_remove(g_dir);
     return 0;
 }
 

@@ -5,7 +5,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,27 +14,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tests/lib/tmpdir.h"
 #include "log.h"
 #include "logship/spool/spool.h"
 
 static char g_dir[256];
 static int g_mounted;
-
-static void rm_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    char p[512];
-    while (d && (de = readdir(d))) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-        unlink(p);
-    }
-    if (d)
-        closedir(d);
-    rmdir(dir);
-}
 
 /* A 1 MiB tmpfs on a fresh directory; skips the test when not root. */
 static int setup(void **state)
@@ -52,19 +36,11 @@ static int teardown(void **state)
 {
     (void)state;
     if (g_mounted) {
-        char p[512];
-        DIR *d = opendir(g_dir);
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-            snprintf(p, sizeof(p), "%s/%s", g_dir, de->d_name);
-            unlink(p);
-        }
-        if (d)
-            closedir(d);
+        tmpdir_empty(g_dir);
         umount2(g_dir, MNT_DETACH);
         g_mounted = 0;
     }
-    rm_tree(g_dir);
+    tmpdir_remove(g_dir);
     return 0;
 }
 
